@@ -1,0 +1,237 @@
+#include "daemon/settings.h"
+#include "lib/log.h"
+#include "lib/str.h"
+#include "lib/xalloc.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#define KB 1024ULL
+#define GB (1024ULL * 1024 * 1024)
+
+#define STR(n, d, h) { n, CONFIG_STR, d, 0, 0, NULL, h }
+#define NUM(n, d, lo, hi, h) { n, CONFIG_NUM, d, lo, hi, NULL, h }
+#define BOOL(n, d) { n, CONFIG_BOOL, d, 0, 0, NULL, NULL }
+#define ENUM(n, d, c) { n, CONFIG_ENUM, d, 0, 0, c, NULL }
+#define UNSUP(n, instead) { n, CONFIG_UNSUPPORTED, NULL, 0, 0, NULL, instead }
+
+const struct config_def settings_defs[] = {
+	/* identity and directories */
+	STR("OVERRIDE_HOSTNAME", NULL, "the mail server's FQDN"),
+	STR("CONFIG_DIR", "/tmp/docker-mailserver", NULL),
+	STR("MAIL_DIR", "/var/mail", NULL),
+	STR("STATE_DIR", "/var/mail-state", NULL),
+	NUM("DMS_VMAIL_UID", "5000", 1, 4294967294ULL, "the owner of MAIL_DIR (not 0)"),
+	NUM("DMS_VMAIL_GID", "5000", 1, 4294967294ULL, "the group of MAIL_DIR (not 0)"),
+	STR("POSTMASTER_ADDRESS", NULL, NULL),
+	ENUM("LOG_LEVEL", "info", "trace|debug|info|warn|error"),
+	ENUM("ACCOUNT_PROVISIONER", "FILE", "FILE"),
+
+	/* SMTP policy */
+	NUM("POSTFIX_MESSAGE_SIZE_LIMIT", "10240000", 1024, 2 * GB,
+	    "the largest message in bytes, e.g. 10240000"),
+	NUM("POSTFIX_MAILBOX_SIZE_LIMIT", "0", 0, 1ULL << 50, "bytes, 0 = unlimited"),
+	BOOL("SPOOF_PROTECTION", "0"),
+	ENUM("PERMIT_DOCKER", "none", "none|container|host|network|connected-networks|connected-network"),
+	NUM("SMTP_MAX_RECIPIENTS", "1000", 1, 100000, "recipients per message"),
+	NUM("SMTP_MAX_SESSIONS_PER_IP", "50", 1, 100000, "concurrent sessions from one address"),
+	NUM("SMTP_TIMEOUT", "300", 10, 3600, "seconds an SMTP client may stay silent"),
+	NUM("SMTP_GREET_PAUSE", "0", 0, 30, "seconds to wait before the greeting on port 25 (early-talker test)"),
+	BOOL("ENABLE_QUOTAS", "1"),
+	BOOL("ENABLE_IMAP", "1"),
+	BOOL("ENABLE_POP3", "0"),
+
+	/* TLS */
+	ENUM("SSL_TYPE", "", "|letsencrypt|manual|self-signed|custom|snakeoil"),
+	STR("SSL_DOMAIN", NULL, NULL),
+	STR("SSL_CERT_PATH", NULL, NULL),
+	STR("SSL_KEY_PATH", NULL, NULL),
+	STR("SSL_ALT_CERT_PATH", NULL, NULL),
+	STR("SSL_ALT_KEY_PATH", NULL, NULL),
+	ENUM("TLS_LEVEL", "modern", "modern|intermediate"),
+	STR("TEGAMI_LETSENCRYPT_DIR", "/etc/letsencrypt", "where certbot keeps live/<domain>/"),
+	STR("TEGAMI_TLS_EXTRA", NULL, "more certificates for SNI: cert.pem:key.pem,..."),
+
+	/* listeners: comma-separated addr:port, empty = off */
+	STR("LISTEN_SMTP", "0.0.0.0:25,[::]:25", NULL),
+	STR("LISTEN_SUBMISSION", "0.0.0.0:587,[::]:587", NULL),
+	STR("LISTEN_SUBMISSIONS", "0.0.0.0:465,[::]:465", NULL),
+	STR("LISTEN_IMAP", "0.0.0.0:143,[::]:143", NULL),
+	STR("LISTEN_IMAPS", "0.0.0.0:993,[::]:993", NULL),
+	STR("LISTEN_POP3", "0.0.0.0:110,[::]:110", NULL),
+	STR("LISTEN_POP3S", "0.0.0.0:995,[::]:995", NULL),
+	STR("TEGAMI_CONTROL_SOCKET", NULL, "path of the control socket"),
+	NUM("TEGAMI_DELIVERY_THREADS", "32", 1, 256, "threads that write and fsync mail"),
+
+	/* docker-mailserver keys tegami does not implement (yet) */
+	UNSUP("ENABLE_AMAVIS", "no Amavis: tegami's own filters run in-process"),
+	UNSUP("ENABLE_SPAMASSASSIN", "no SpamAssassin: tegami has a built-in junk filter"),
+	UNSUP("ENABLE_SPAMASSASSIN_KAM", "no SpamAssassin rules"),
+	UNSUP("SPAMASSASSIN_SPAM_TO_INBOX", "no SpamAssassin"),
+	UNSUP("SA_TAG", "no SpamAssassin"),
+	UNSUP("SA_TAG2", "no SpamAssassin"),
+	UNSUP("SA_KILL", "no SpamAssassin"),
+	UNSUP("ENABLE_CLAMAV", "not yet: no virus scanning"),
+	UNSUP("ENABLE_RSPAMD", "not yet: no rspamd hand-off"),
+	UNSUP("ENABLE_RSPAMD_REDIS", "no rspamd"),
+	UNSUP("ENABLE_POSTGREY", "not yet: no greylisting"),
+	UNSUP("ENABLE_DNSBL", "not yet: no DNSBL checks"),
+	UNSUP("ENABLE_FAIL2BAN", "not yet: no login bans"),
+	UNSUP("ENABLE_MANAGESIEVE", "no ManageSieve"),
+	UNSUP("ENABLE_FETCHMAIL", "no fetchmail"),
+	UNSUP("ENABLE_GETMAIL", "no getmail"),
+	UNSUP("ENABLE_SASLAUTHD", "accounts come from postfix-accounts.cf"),
+	UNSUP("ENABLE_OAUTH2", "password logins only"),
+	UNSUP("ENABLE_SRS", "no SRS rewriting"),
+	UNSUP("ENABLE_MTA_STS", "not yet: no MTA-STS"),
+	UNSUP("ENABLE_UPDATE_CHECK", "no update check"),
+	UNSUP("SMTP_ONLY", "IMAP is controlled by ENABLE_IMAP"),
+	UNSUP("POSTFIX_DAGENT", "tegami delivers in-line to Maildir"),
+	UNSUP("POSTFIX_INET_PROTOCOLS", "use the LISTEN_* keys"),
+	UNSUP("DOVECOT_INET_PROTOCOLS", "use the LISTEN_* keys"),
+	UNSUP("DOVECOT_MAILBOX_FORMAT", "Maildir only"),
+	UNSUP("POSTSCREEN_ACTION", "not yet"),
+	UNSUP("LOGROTATE_INTERVAL", "logs go to stderr; rotate them there"),
+	UNSUP("PFLOGSUMM_TRIGGER", "no pflogsumm reports"),
+	UNSUP("LOGWATCH_INTERVAL", "no logwatch reports"),
+	UNSUP("SUPERVISOR_LOGLEVEL", "no supervisord: LOG_LEVEL applies"),
+	UNSUP("NETWORK_INTERFACE", "use the LISTEN_* keys"),
+	UNSUP("TZ", "logs are in UTC"),
+	{ NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+
+char *
+settings_domain_from_hostname(const char *fqdn)
+{
+	const char *dot = strchr(fqdn, '.');
+
+	/* More than two labels: drop the first (mail.example.com). */
+	if (dot != NULL && strchr(dot + 1, '.') != NULL)
+		return str_lower(xstrdup(dot + 1));
+	return str_lower(xstrdup(fqdn));
+}
+
+static char *
+system_fqdn(void)
+{
+	char name[256];
+	struct addrinfo hints, *ai = NULL;
+	char *fqdn;
+
+	if (gethostname(name, sizeof(name)) < 0)
+		return xstrdup("localhost");
+	name[sizeof(name) - 1] = '\0';
+	if (strchr(name, '.') != NULL)
+		return str_lower(xstrdup(name));
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = AI_CANONNAME;
+	if (getaddrinfo(name, NULL, &hints, &ai) == 0 && ai != NULL &&
+	    ai->ai_canonname != NULL && strchr(ai->ai_canonname, '.') != NULL)
+		fqdn = xstrdup(ai->ai_canonname);
+	else
+		fqdn = xstrdup(name);
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	return str_lower(fqdn);
+}
+
+static bool
+env_has(char *const *env, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (size_t i = 0; env != NULL && env[i] != NULL; i++)
+		if (strncmp(env[i], name, n) == 0 && env[i][n] == '=')
+			return true;
+	return false;
+}
+
+struct settings *
+settings_load(const char *env_file, char *const *env, char **error_r)
+{
+	struct settings *s = xcalloc(1, sizeof(*s));
+	struct stat st;
+	const char *host;
+
+	if (env_file == NULL)
+		env_file = getenv("TEGAMI_ENV_FILE");
+	s->cfg = config_load(settings_defs, env_file, env_file != NULL, env,
+	    error_r);
+	if (s->cfg == NULL) {
+		free(s);
+		return NULL;
+	}
+	s->dev = env_file == NULL && !env_has(env, "CONFIG_DIR") &&
+	    stat("/tmp/docker-mailserver", &st) < 0;
+	if (s->dev) {
+		static const struct { const char *key, *value; } dev[] = {
+			{ "CONFIG_DIR", "var/config" },
+			{ "MAIL_DIR", "var/mail" },
+			{ "STATE_DIR", "var/state" },
+			{ "OVERRIDE_HOSTNAME", "localhost" },
+			{ "LISTEN_SMTP", "127.0.0.1:2525" },
+			{ "LISTEN_SUBMISSION", "127.0.0.1:2587" },
+			{ "LISTEN_SUBMISSIONS", "127.0.0.1:2465" },
+			{ "LISTEN_IMAP", "127.0.0.1:2143" },
+			{ "LISTEN_IMAPS", "127.0.0.1:2993" },
+			{ "LISTEN_POP3", "127.0.0.1:2110" },
+			{ "LISTEN_POP3S", "127.0.0.1:2995" },
+		};
+		for (size_t i = 0; i < sizeof(dev) / sizeof(dev[0]); i++)
+			if (!config_is_set(s->cfg, dev[i].key))
+				config_set(s->cfg, dev[i].key, dev[i].value);
+	}
+	host = config_str(s->cfg, "OVERRIDE_HOSTNAME");
+	s->hostname = *host != '\0' ? str_lower(xstrdup(host)) : system_fqdn();
+	s->domain = settings_domain_from_hostname(s->hostname);
+	s->config_dir = config_str(s->cfg, "CONFIG_DIR");
+	s->mail_dir = config_str(s->cfg, "MAIL_DIR");
+	s->state_dir = config_str(s->cfg, "STATE_DIR");
+	s->tegami_state = xasprintf("%s/tegami", s->state_dir);
+	if (*config_str(s->cfg, "TEGAMI_CONTROL_SOCKET") != '\0')
+		s->control_path = xstrdup(config_str(s->cfg,
+		    "TEGAMI_CONTROL_SOCKET"));
+	else
+		s->control_path = xasprintf("%s/control.sock", s->tegami_state);
+	return s;
+}
+
+void
+settings_free(struct settings **sp)
+{
+	struct settings *s = *sp;
+
+	if (s == NULL)
+		return;
+	config_free(&s->cfg);
+	free(s->hostname);
+	free(s->domain);
+	free(s->tegami_state);
+	free(s->control_path);
+	free(s);
+	*sp = NULL;
+}
+
+static void
+log_ignored(const char *name, const char *source, const char *instead,
+    void *ctx)
+{
+	if (instead != NULL)
+		log_warn("event=config_ignored key=%s source=%s instead=\"%s\"",
+		    name, source, instead);
+	else
+		log_warn("event=config_unknown key=%s source=%s "
+		    "hint=\"not a key tegami knows; check the spelling\"",
+		    name, source);
+}
+
+void
+settings_log_ignored(const struct settings *s)
+{
+	config_foreach_ignored(s->cfg, log_ignored, NULL);
+}

@@ -1,0 +1,41 @@
+/* file: durable file operations. */
+#ifndef TEGAMI_FILE_H
+#define TEGAMI_FILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* fsync(2) on a directory, so a rename or link in it is durable. */
+int fsync_dir(const char *dir);
+/* fsync on the directory that holds path. */
+int fsync_parent(const char *path);
+/*
+ * Writes data to a temporary file beside path, fsyncs it, renames it over
+ * path and fsyncs the directory: readers see the old or the new content,
+ * never half, even after a crash. Returns -1 with errno set.
+ */
+int file_write_atomic(const char *path, const void *data, size_t len,
+    mode_t mode);
+/*
+ * Reads a whole file of at most max bytes into a malloc'd NUL-terminated
+ * string. -1 with errno set (EFBIG when larger than max).
+ */
+int file_read_all(const char *path, size_t max, char **data_r, size_t *len_r);
+/* mkdir -p; existing directories are fine. -1 with errno set. */
+int mkdir_p(const char *path, mode_t mode);
+/* Writes all of it, retrying on EINTR and short writes. */
+int write_full(int fd, const void *data, size_t len);
+
+/* What identifies a file's content for change detection. */
+struct file_stamp {
+	bool exists;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	long long mtime_ns;
+};
+void file_stamp_get(const char *path, struct file_stamp *st_r);
+bool file_stamp_equal(const struct file_stamp *a, const struct file_stamp *b);
+
+#endif

@@ -1,0 +1,192 @@
+#include "lib/buf.h"
+#include "lib/config.h"
+#include "lib/file.h"
+#include "lib/str.h"
+#include "lib/test.h"
+#include "lib/xalloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+test_buf_limits(void)
+{
+	struct buf b;
+
+	test_begin("buf: append stops at max and leaves the buffer whole");
+	buf_init(&b, 8);
+	test_assert(buf_append(&b, "abcd", 4) == 0);
+	test_assert(buf_append(&b, "efghi", 5) == -1);
+	test_assert_str(buf_cstr(&b), "abcd");
+	test_assert(buf_printf(&b, "%d", 1234) == 0);
+	test_assert_str(buf_cstr(&b), "abcd1234");
+	test_assert(buf_append_c(&b, 'x') == -1);
+	buf_consume(&b, 2);
+	test_assert_str(buf_cstr(&b), "cd1234");
+	buf_free(&b);
+	test_end();
+}
+TEST(test_buf_limits)
+
+static void
+test_bufreader(void)
+{
+	struct bufreader r;
+	const char *line;
+	size_t len;
+	bool bare;
+	uint16_t v16;
+	uint8_t v8;
+
+	test_begin("bufreader: lines and bounds");
+	bufreader_init(&r, "ab\r\ncd\nef", 9);
+	test_assert(bufreader_get_line(&r, &line, &len, &bare) == 1);
+	test_assert(len == 2 && memcmp(line, "ab", 2) == 0 && !bare);
+	test_assert(bufreader_get_line(&r, &line, &len, &bare) == 1);
+	test_assert(len == 2 && memcmp(line, "cd", 2) == 0 && bare);
+	test_assert(bufreader_get_line(&r, &line, &len, &bare) == 0);
+	test_assert(bufreader_get_u16be(&r, &v16) == 0 && v16 == 0x6566);
+	test_assert(bufreader_get_u8(&r, &v8) == -1 && r.error);
+	test_end();
+}
+TEST(test_bufreader)
+
+static void
+test_str_split(void)
+{
+	size_t n;
+	char **a = str_split(" a@x.org, b@y.org ,,c ", ",", &n);
+
+	test_begin("str_split: trims and drops empty fields");
+	test_assert_int(n, 3);
+	test_assert_str(a[0], "a@x.org");
+	test_assert_str(a[1], "b@y.org");
+	test_assert_str(a[2], "c");
+	test_assert(a[3] == NULL);
+	str_array_free(a);
+	test_end();
+}
+TEST(test_str_split)
+
+static void
+test_str_utf8(void)
+{
+	test_begin("str_is_utf8");
+	test_assert(str_is_utf8("h\xc3\xa9llo", 6));
+	test_assert(str_is_utf8("\xe2\x82\xac", 3));
+	test_assert(!str_is_utf8("\xc3", 1));
+	test_assert(!str_is_utf8("\xc0\xaf", 2));		/* overlong */
+	test_assert(!str_is_utf8("\xed\xa0\x80", 3));		/* surrogate */
+	test_assert(!str_is_utf8("\xf4\x90\x80\x80", 4));	/* > U+10FFFF */
+	test_end();
+}
+TEST(test_str_utf8)
+
+static const struct config_def defs[] = {
+	{ "NAME", CONFIG_STR, "def", 0, 0, NULL, NULL },
+	{ "SIZE", CONFIG_NUM, "100", 10, 1000, NULL, "bytes" },
+	{ "ON", CONFIG_BOOL, "0", 0, 0, NULL, NULL },
+	{ "MODE", CONFIG_ENUM, "", 0, 0, "|a|b", NULL },
+	{ "OLD", CONFIG_UNSUPPORTED, NULL, 0, 0, NULL, "does X instead" },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+
+static void
+count_ignored(const char *name, const char *source, const char *instead,
+    void *ctx)
+{
+	(*(int *)ctx)++;
+}
+
+static void
+test_config_load(void)
+{
+	const char *dir = test_tmpdir();
+	char *file = xasprintf("%s/mailserver.env", dir);
+	char *secret = xasprintf("%s/secret", dir);
+	char *envsecret = xasprintf("NAME__FILE=%s", secret);
+	char *env[] = { "SIZE=500", envsecret, NULL };
+	char *err = NULL;
+	struct config *cfg;
+	int ignored = 0;
+	FILE *fp;
+
+	test_begin("config: file, environment, __FILE and defaults");
+	fp = fopen(file, "w");
+	fputs("# comment\n\nSIZE=20\nexport ON=\"1\"\nMODE=B\nOLD=1\nWHAT=2\n", fp);
+	fclose(fp);
+	fp = fopen(secret, "w");
+	fputs("from-secret\n", fp);
+	fclose(fp);
+	cfg = config_load(defs, file, true, env, &err);
+	test_assert(cfg != NULL);
+	if (cfg != NULL) {
+		test_assert_int(config_num(cfg, "SIZE"), 500);
+		test_assert_str(config_source(cfg, "SIZE"), "environment");
+		test_assert(config_bool(cfg, "ON"));
+		test_assert_str(config_str(cfg, "MODE"), "b");
+		test_assert_str(config_str(cfg, "NAME"), "from-secret");
+		config_foreach_ignored(cfg, count_ignored, &ignored);
+		test_assert_int(ignored, 2);
+		config_free(&cfg);
+	}
+	test_end();
+
+	test_begin("config: a bad value names the key, the source and the fix");
+	fp = fopen(file, "w");
+	fputs("SIZE=5X\n", fp);
+	fclose(fp);
+	cfg = config_load(defs, file, true, NULL, &err);
+	test_assert(cfg == NULL);
+	test_assert(err != NULL && strstr(err, "SIZE=5X") != NULL &&
+	    strstr(err, "mailserver.env:1") != NULL &&
+	    strstr(err, "from 10 to 1000") != NULL);
+	free(err);
+	err = NULL;
+	fp = fopen(file, "w");
+	fputs("SIZE=5000\n", fp);
+	fclose(fp);
+	cfg = config_load(defs, file, true, NULL, &err);
+	test_assert(cfg == NULL && err != NULL);
+	free(err);
+	err = NULL;
+	fp = fopen(file, "w");
+	fputs("ON=maybe\n", fp);
+	fclose(fp);
+	cfg = config_load(defs, file, true, NULL, &err);
+	test_assert(cfg == NULL && err != NULL && strstr(err, "ON=1") != NULL);
+	free(err);
+	err = NULL;
+	cfg = config_load(defs, "/nonexistent/x.env", true, NULL, &err);
+	test_assert(cfg == NULL && err != NULL);
+	free(err);
+	test_end();
+	free(file);
+	free(secret);
+	free(envsecret);
+}
+TEST(test_config_load)
+
+static void
+test_file_atomic(void)
+{
+	const char *dir = test_tmpdir();
+	char *path = xasprintf("%s/a/b/file", dir);
+	char *sub = xasprintf("%s/a/b", dir);
+	char *data = NULL;
+	size_t len;
+
+	test_begin("file: mkdir_p, atomic write, bounded read");
+	test_assert(mkdir_p(sub, 0700) == 0);
+	test_assert(mkdir_p(sub, 0700) == 0);
+	test_assert(file_write_atomic(path, "hello\n", 6, 0600) == 0);
+	test_assert(file_read_all(path, 100, &data, &len) == 0);
+	test_assert(len == 6 && strcmp(data, "hello\n") == 0);
+	free(data);
+	test_assert(file_read_all(path, 3, &data, &len) == -1);
+	test_end();
+	free(path);
+	free(sub);
+}
+TEST(test_file_atomic)
