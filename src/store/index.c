@@ -1679,3 +1679,59 @@ out_nobegin:
 	free(cur);
 	return ret;
 }
+
+/* --- cache ---------------------------------------------------------------------------- */
+
+int
+store_msg_cache_get(struct store_mailbox *box, uint32_t uid,
+    char **envelope_r, char **bodystructure_r)
+{
+	sqlite3_stmt *st;
+	int rc, ret = 0;
+
+	*envelope_r = *bodystructure_r = NULL;
+	st = prep(box->acct, "SELECT envelope, bodystructure FROM message"
+	    " WHERE mailbox=?1 AND uid=?2", &rc);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, box->id);
+	sqlite3_bind_int64(st, 2, uid);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *e = (const char *)sqlite3_column_text(st, 0);
+		const char *b = (const char *)sqlite3_column_text(st, 1);
+
+		if (e != NULL)
+			*envelope_r = xstrdup(e);
+		if (b != NULL)
+			*bodystructure_r = xstrdup(b);
+		ret = e != NULL || b != NULL ? 1 : 0;
+	} else if (rc != SQLITE_DONE) {
+		ret = -1;
+	}
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int
+store_msg_cache_set(struct store_mailbox *box, uint32_t uid,
+    const char *envelope, const char *bodystructure, char **error_r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	st = prep(box->acct, "UPDATE message SET envelope=coalesce(?3, envelope),"
+	    " bodystructure=coalesce(?4, bodystructure)"
+	    " WHERE mailbox=?1 AND uid=?2", &rc);
+	if (st == NULL)
+		return db_error(box->acct, rc, "cache", error_r);
+	sqlite3_bind_int64(st, 1, box->id);
+	sqlite3_bind_int64(st, 2, uid);
+	if (envelope != NULL)
+		sqlite3_bind_text(st, 3, envelope, -1, SQLITE_STATIC);
+	if (bodystructure != NULL)
+		sqlite3_bind_text(st, 4, bodystructure, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : db_error(box->acct, rc, "cache", error_r);
+}

@@ -177,6 +177,16 @@ int store_mailbox_copy(struct store_mailbox *src, const unsigned int *indexes,
     unsigned int count, struct store_mailbox *dst, uint32_t *dst_uids_r,
     char **error_r);
 
+/*
+ * The cached ENVELOPE and BODYSTRUCTURE text of a message (as the IMAP
+ * layer rendered them; opaque here). get: 1 and malloc'd strings (either
+ * may be NULL) when something is cached, 0 when not, -1 on error.
+ */
+int store_msg_cache_get(struct store_mailbox *box, uint32_t uid,
+    char **envelope_r, char **bodystructure_r);
+int store_msg_cache_set(struct store_mailbox *box, uint32_t uid,
+    const char *envelope, const char *bodystructure, char **error_r);
+
 /* Maildir file name helpers (exposed for tests). */
 unsigned int store_flags_from_letters(const char *letters);
 /* Fills out (>= 8 bytes) with the system flag letters in ASCII order. */

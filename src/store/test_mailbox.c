@@ -329,6 +329,22 @@ test_store_sync(void)
 	store_mailbox_close(&trash);
 	test_end();
 
+	test_begin("store: cached envelope and bodystructure");
+	{
+		char *e, *b;
+
+		test_assert(store_msg_cache_get(box, 1, &e, &b) == 0);
+		test_assert(store_msg_cache_set(box, 1, "(NIL)", NULL, &err) == 0);
+		test_assert(store_msg_cache_set(box, 1, NULL, "(\"text\")", &err) == 0);
+		test_assert(store_msg_cache_get(box, 1, &e, &b) == 1);
+		test_assert_str(e, "(NIL)");
+		test_assert_str(b, "(\"text\")");
+		free(e);
+		free(b);
+		test_assert(store_msg_cache_get(box, 99, &e, &b) == 0);
+	}
+	test_end();
+
 	test_begin("store: read-only open leaves new/ alone");
 	deliver(root, "1700000010.M1P1Q1.host,S=2,W=3", "y\n");
 	store_mailbox_close(&box2);
