@@ -575,12 +575,12 @@ imap_parser_feed(struct imap_parser *p, const void *data, size_t len,
 				set_error(p, "Command line too long", "TOOBIG");
 				p->err.line_too_long = true;
 				salvage_tag(p);
-				p->tail_len = 0;
-				tail_add(p, p->line.data != NULL ?
-				    p->line.data : "", p->line.len);
+				/* said at once: the client may never send the
+				   line end, and the session closes anyway */
 				buf_reset(&p->line);
-				p->state = PS_SKIP_LINE;
-				break;
+				p->finished = true;
+				*consumed_r = i;
+				return IMAP_PARSE_ERROR;
 			}
 			if (buf_append(&p->line, d + i, chunk) < 0)
 				panic("imap parser: line buffer limit");

@@ -16,7 +16,10 @@
  * non-synchronizing literal the client sends anyway (so a {n+} literal that
  * is too big is skipped, never buffered), while a synchronizing literal
  * that is too big is refused at once, before the client sends it.
- * Either way the next byte fed is the start of the next command.
+ * Either way the next byte fed is the start of the next command. The one
+ * exception is a line longer than max_line: it is reported as soon as the
+ * limit is passed (line_too_long), in the middle of the line; the session
+ * is expected to answer BYE and close.
  *
  * Lines end with CRLF; a bare LF is accepted as well (clients and scripts
  * do send it), a lone CR elsewhere is a syntax error.
@@ -79,8 +82,8 @@ enum imap_parse_result {
 struct imap_parse_error {
 	const char *text;	/* human text for the BAD/NO reply */
 	const char *code;	/* response code without brackets, or NULL */
-	/* the line was longer than max_line: the session should answer and
-	   close (RFC 9051 §7.1.5 lets the server say BYE) */
+	/* the line was longer than max_line, reported mid-line: the session
+	   should answer BYE and close (RFC 9051 §7.1.5) */
 	bool line_too_long;
 };
 

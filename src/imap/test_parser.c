@@ -207,7 +207,7 @@ test_imap_parser_long_line(void)
 	size_t consumed, pos = 0;
 	enum imap_parse_result r = IMAP_PARSE_MORE;
 
-	test_begin("imap parser: line too long, skipped byte by byte");
+	test_begin("imap parser: line too long, reported as soon as it is");
 	memset(line, 'x', sizeof(line));
 	memcpy(line, "a X ", 4);
 	memcpy(line + sizeof(line) - 2, "\r\n", 2);
@@ -218,14 +218,12 @@ test_imap_parser_long_line(void)
 			break;
 	}
 	test_assert(r == IMAP_PARSE_ERROR);
-	test_assert(pos == sizeof(line));
+	/* max_line 200 plus the room for a CR */
+	test_assert(pos == 201);
 	test_assert(imap_parser_error(p)->line_too_long);
 	test_assert_str(imap_parser_tag(p), "a");
-	r = imap_parser_feed(p, "b NOOP\r\n", 8, &consumed);
-	test_assert(r == IMAP_PARSE_DONE);
-	test_assert_str(imap_parser_tag(p), "b");
 	r = imap_parser_feed(p, line, sizeof(line), &consumed);
-	test_assert(r == IMAP_PARSE_ERROR && consumed == sizeof(line));
+	test_assert(r == IMAP_PARSE_ERROR && consumed == 201);
 	test_assert_str(imap_parser_tag(p), "a");
 
 	/* a line at exactly the limit is fine */
@@ -234,9 +232,16 @@ test_imap_parser_long_line(void)
 	memcpy(line + 200, "\r\n", 2);
 	r = imap_parser_feed(p, line, 202, &consumed);
 	test_assert(r == IMAP_PARSE_DONE && consumed == 202);
-	memcpy(line + 200, "y\r\n", 3);
-	r = imap_parser_feed(p, line, 203, &consumed);
-	test_assert(r == IMAP_PARSE_ERROR && consumed == 203);
+	memcpy(line + 200, "yy\r\n", 4);
+	r = imap_parser_feed(p, line, 204, &consumed);
+	test_assert(r == IMAP_PARSE_ERROR && imap_parser_error(p)->line_too_long);
+	/* a line too long over several literals */
+	r = imap_parser_feed(p, "b X {3+}\r\nabc ", 15, &consumed);
+	test_assert(r == IMAP_PARSE_MORE);
+	memset(line, 'z', 300);
+	r = imap_parser_feed(p, line, 300, &consumed);
+	test_assert(r == IMAP_PARSE_ERROR && imap_parser_error(p)->line_too_long);
+	test_assert_str(imap_parser_tag(p), "b");
 	imap_parser_free(&p);
 	test_end();
 }

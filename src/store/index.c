@@ -1336,6 +1336,12 @@ store_mailbox_close(struct store_mailbox **boxp)
 	*boxp = NULL;
 }
 
+const char *
+store_mailbox_name(const struct store_mailbox *box)
+{
+	return box->name;
+}
+
 uint32_t
 store_mailbox_uidvalidity(const struct store_mailbox *box)
 {

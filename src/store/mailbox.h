@@ -134,6 +134,8 @@ int store_mailbox_sync(struct store_mailbox *box,
     struct store_sync_changes *changes_r, char **error_r);
 void store_sync_changes_free(struct store_sync_changes *changes);
 
+/* The folder's name ("INBOX" for any case of it). */
+const char *store_mailbox_name(const struct store_mailbox *box);
 uint32_t store_mailbox_uidvalidity(const struct store_mailbox *box);
 uint32_t store_mailbox_uidnext(const struct store_mailbox *box);
 uint64_t store_mailbox_highestmodseq(const struct store_mailbox *box);

@@ -1,0 +1,107 @@
+/* Internals of the IMAP engine shared by session.c and the cmd_*.c files. */
+#ifndef TEGAMI_IMAP_SESSION_PRIVATE_H
+#define TEGAMI_IMAP_SESSION_PRIVATE_H
+
+#include "imap/parser.h"
+#include "imap/session.h"
+#include "lib/buf.h"
+#include "store/mailbox.h"
+
+#include <event2/event.h>
+
+enum imap_state {
+	IMAP_STATE_NOT_AUTH,
+	IMAP_STATE_AUTH,
+	IMAP_STATE_SELECTED,
+	IMAP_STATE_LOGOUT,
+};
+
+enum imap_cmd_flags {
+	CMD_NOT_AUTH = 1 << 0,	/* allowed before login */
+	CMD_AUTH = 1 << 1,	/* allowed once logged in */
+	CMD_SELECTED = 1 << 2,	/* needs a selected mailbox */
+	CMD_UID = 1 << 3,	/* has a UID form */
+};
+
+struct imap_session;
+
+/*
+ * A command handler: args are the command's arguments (after "UID X" for
+ * the UID form). Returns after having sent the tagged reply (or, for an
+ * ASYNC command, having arranged for it).
+ */
+typedef void imap_cmd_fn(struct imap_session *s, const struct imap_arg *args,
+    unsigned int nargs, bool uid);
+
+struct imap_cmd_def {
+	const char *name;
+	imap_cmd_fn *fn;
+	unsigned int flags;
+};
+
+enum imap_wait {
+	WAIT_NONE,
+	WAIT_AUTH_HOOK,		/* on_auth asked */
+	WAIT_AUTH_DATA,		/* AUTHENTICATE PLAIN: "+ " sent */
+	WAIT_IDLE,		/* IDLE: waiting for DONE */
+};
+
+struct imap_session {
+	struct event_base *base;
+	struct bufferevent *bev;
+	struct imap_settings set;
+	const struct imap_hooks *hooks;
+	void *ctx;
+	struct imap_parser *parser;
+	enum imap_state state;
+	enum imap_wait wait;
+	char *tag;		/* of the command being run */
+	struct event *resume_ev;
+	struct event *idle_ev;
+	bool closing;
+	bool utf8;		/* ENABLE UTF8=ACCEPT */
+
+	struct store_account *acct;
+	struct store_mailbox *box;
+	bool readonly;
+	/* the client's view: UIDs by sequence number */
+	uint32_t *view;
+	unsigned int nview;
+};
+
+/* output */
+void imap_printf(struct imap_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void imap_write(struct imap_session *s, const void *data, size_t len);
+/* "<tag> OK|NO|BAD <text>\r\n" for the current command. */
+void imap_tagged(struct imap_session *s, const char *status,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Sync the selected mailbox and tell the client (EXPUNGE, EXISTS, FETCH). */
+void imap_sync_selected(struct imap_session *s, bool expunges_ok);
+/* The view's index of a UID (store array index equals view index). */
+int imap_view_find_uid(const struct imap_session *s, uint32_t uid);
+/* Flags of a message as an IMAP list "(\Seen $Junk)". */
+void imap_append_flags(struct buf *out, const struct store_msg *m);
+/*
+ * Parses a sequence set (seq numbers, or UIDs when uid) against the view
+ * into store array indexes, ascending. -1: BAD sent.
+ */
+int imap_resolve_set(struct imap_session *s, const char *set, bool uid,
+    unsigned int **idx_r, unsigned int *n_r);
+/* Parses "(\Seen \Flagged kw)" into flags and keywords (malloc'd). -1 = bad. */
+int imap_parse_flag_list(const struct imap_arg *arg, unsigned int *flags_r,
+    char **keywords_r);
+
+/* commands: cmd_mailbox.c */
+imap_cmd_fn cmd_select, cmd_examine, cmd_create, cmd_delete, cmd_rename,
+    cmd_subscribe, cmd_unsubscribe, cmd_list, cmd_lsub, cmd_status,
+    cmd_close, cmd_unselect, cmd_namespace, cmd_check;
+/* cmd_fetch.c */
+imap_cmd_fn cmd_fetch;
+/* cmd_store.c */
+imap_cmd_fn cmd_store, cmd_expunge, cmd_copy, cmd_move, cmd_append;
+/* cmd_search.c */
+imap_cmd_fn cmd_search;
+
+#endif

@@ -1,0 +1,385 @@
+/* A whole IMAP session over a bufferevent_pair, on a real Maildir. */
+#include "imap/session.h"
+#include "lib/buf.h"
+#include "lib/test.h"
+#include "lib/xalloc.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct harness {
+	struct event_base *base;
+	struct bufferevent *client;
+	struct imap_session *s;
+	const char *root;
+	struct buf in;		/* everything read by the client, not yet taken */
+	bool disconnected;
+	unsigned int auth_calls;
+};
+
+static void
+on_auth(struct imap_session *s, const char *user, const char *pass, void *ctx)
+{
+	struct harness *h = ctx;
+
+	h->auth_calls++;
+	imap_session_auth_reply(s, strcmp(user, "joe@x.test") == 0 &&
+	    strcmp(pass, "secret") == 0, h->root);
+}
+
+static void
+on_disconnect(struct imap_session *s, void *ctx)
+{
+	struct harness *h = ctx;
+
+	h->disconnected = true;
+	h->s = NULL;
+}
+
+static const struct imap_hooks hooks = {
+	.on_auth = on_auth,
+	.on_disconnect = on_disconnect,
+};
+
+static void
+client_read(struct bufferevent *bev, void *arg)
+{
+	struct harness *h = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t n = evbuffer_get_length(in);
+	char *tmp = xmalloc(n + 1);
+
+	evbuffer_remove(in, tmp, n);
+	buf_append(&h->in, tmp, n);
+	free(tmp);
+}
+
+static void
+harness_start(struct harness *h, const char *root, uint64_t max_literal)
+{
+	struct bufferevent *pair[2];
+	struct imap_settings set = {
+		.hostname = "mx.test",
+		.secure = true,
+		.max_literal = max_literal,
+		.idle_poll_ms = 100,
+	};
+
+	memset(h, 0, sizeof(*h));
+	h->root = root;
+	buf_init(&h->in, BUF_UNLIMITED);
+	h->base = event_base_new();
+	bufferevent_pair_new(h->base, BEV_OPT_CLOSE_ON_FREE, pair);
+	h->client = pair[1];
+	bufferevent_setcb(h->client, client_read, NULL, NULL, h);
+	bufferevent_enable(h->client, EV_READ | EV_WRITE);
+	h->s = imap_session_new(h->base, pair[0], &set, &hooks, h);
+}
+
+static void
+harness_stop(struct harness *h)
+{
+	if (h->s != NULL)
+		imap_session_destroy(h->s);
+	bufferevent_free(h->client);
+	event_base_free(h->base);
+	buf_free(&h->in);
+}
+
+static void
+spin(struct harness *h, unsigned int ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	event_base_loopexit(h->base, &tv);
+	event_base_dispatch(h->base);
+}
+
+/* Is there a line starting with want in the input? */
+static bool
+have_line(struct harness *h, const char *want)
+{
+	const char *p = buf_cstr(&h->in);
+	size_t wl = strlen(want);
+
+	while (p != NULL && *p != '\0') {
+		if (strncmp(p, want, wl) == 0)
+			return true;
+		p = strchr(p, '\n');
+		if (p != NULL)
+			p++;
+	}
+	return false;
+}
+
+/* Runs the loop until a line starting with until arrives; returns all. */
+static char *
+wait_for(struct harness *h, const char *until)
+{
+	for (int i = 0; i < 200 && !have_line(h, until); i++) {
+		int r = event_base_loop(h->base, EVLOOP_NONBLOCK);
+
+		if (r != 0 && !have_line(h, until))
+			spin(h, 10);
+	}
+	{
+		char *all = xstrdup(buf_cstr(&h->in));
+
+		buf_reset(&h->in);
+		return all;
+	}
+}
+
+static char *
+cmd(struct harness *h, const char *text, const char *until)
+{
+	bufferevent_write(h->client, text, strlen(text));
+	return wait_for(h, until);
+}
+
+/* Sends a command, expects output containing each of the wants. */
+static void
+expect(struct harness *h, const char *text, const char *until,
+    const char *const *wants)
+{
+	char *out = cmd(h, text, until);
+
+	for (; *wants != NULL; wants++) {
+		if (strstr(out, *wants) == NULL) {
+			printf("     sent %s     missing \"%s\" in:\n%s\n", text, *wants, out);
+			test_assert(strstr(out, *wants) != NULL);
+		}
+	}
+	free(out);
+}
+#define EXPECT(h, text, until, ...) \
+	expect(h, text, until, (const char *const[]){ __VA_ARGS__, NULL })
+
+static void
+deliver(const char *root, const char *name, const char *content)
+{
+	char *p = xasprintf("%s/new/%s", root, name);
+	FILE *f = fopen(p, "w");
+
+	test_assert(f != NULL);
+	if (f != NULL) {
+		fputs(content, f);
+		fclose(f);
+	}
+	free(p);
+}
+
+static const char msg_nested[] =
+	"From: Alice <alice@example.com>\n"
+	"To: Bob <bob@example.org>\n"
+	"Subject: nested\n"
+	"Content-Type: multipart/mixed; boundary=\"outer\"\n"
+	"\n"
+	"--outer\n"
+	"Content-Type: text/plain\n"
+	"\n"
+	"part one\n"
+	"--outer\n"
+	"Content-Type: message/rfc822\n"
+	"\n"
+	"Subject: inner\n"
+	"\n"
+	"inner body\n"
+	"--outer--\n";
+
+static void
+test_imap_session_basic(void)
+{
+	struct harness h;
+	const char *root = test_tmpdir();
+	char *out;
+
+	test_begin("imap session: greeting, state rules, LOGIN with a literal");
+	harness_start(&h, root, 100000);
+	out = wait_for(&h, "* OK");
+	test_assert(strstr(out, "* OK [CAPABILITY IMAP4rev1 ") != NULL);
+	test_assert(strstr(out, "AUTH=PLAIN") != NULL);
+	test_assert(strstr(out, "mx.test ready.") != NULL);
+	free(out);
+	EXPECT(&h, "a1 CAPABILITY\r\n", "a1 ", "* CAPABILITY IMAP4rev1", "a1 OK");
+	EXPECT(&h, "a2 SELECT INBOX\r\n", "a2 ", "a2 BAD Log in first");
+	EXPECT(&h, "a3 LOGIN joe@x.test wrong\r\n", "a3 ",
+	    "a3 NO [AUTHENTICATIONFAILED]");
+	EXPECT(&h, "a4 LOGIN \"joe@x.test\" {6}\r\n", "+ ", "+ OK");
+	EXPECT(&h, "secret\r\n", "a4 ", "a4 OK [CAPABILITY IMAP4rev1");
+	EXPECT(&h, "a5 LOGIN x y\r\n", "a5 ", "a5 BAD Already logged in");
+	EXPECT(&h, "a6 FETCH 1 FLAGS\r\n", "a6 ", "a6 BAD No mailbox selected");
+	EXPECT(&h, "a7 BOGUS\r\n", "a7 ", "a7 BAD Unknown command");
+	EXPECT(&h, "a8 NOOP (\r\n", "a8 ", "a8 BAD [CLIENTBUG] Missing ')'");
+	test_end();
+
+	test_begin("imap session: LIST, LSUB, CREATE, RENAME, DELETE, STATUS");
+	EXPECT(&h, "b1 LIST \"\" \"*\"\r\n", "b1 ",
+	    "* LIST (\\HasNoChildren) \".\" \"INBOX\"",
+	    "* LIST (\\HasNoChildren \\Sent \\Subscribed) \".\" \"Sent\"",
+	    "* LIST (\\HasNoChildren \\Junk \\Subscribed) \".\" \"Junk\"", "b1 OK");
+	EXPECT(&h, "b2 LIST \"\" \"\"\r\n", "b2 ", "* LIST (\\Noselect) \".\" \"\"");
+	EXPECT(&h, "b3 CREATE Work.\r\n", "b3 ", "b3 OK");
+	EXPECT(&h, "b4 CREATE Work.Old\r\n", "b4 ", "b4 OK");
+	EXPECT(&h, "b5 LIST \"\" %\r\n", "b5 ",
+	    "* LIST (\\HasChildren) \".\" \"Work\"", "b5 OK");
+	EXPECT(&h, "b6 RENAME Work Job\r\n", "b6 ", "b6 OK");
+	EXPECT(&h, "b7 LIST \"\" Job*\r\n", "b7 ", "\"Job.Old\"", "b7 OK");
+	EXPECT(&h, "b8 DELETE Job.Old\r\n", "b8 ", "b8 OK");
+	EXPECT(&h, "b9 DELETE Nope\r\n", "b9 ", "b9 NO [NONEXISTENT]");
+	EXPECT(&h, "b10 SUBSCRIBE Job\r\n", "b10 ", "b10 OK");
+	EXPECT(&h, "b11 LSUB \"\" *\r\n", "b11 ", "* LSUB (\\HasNoChildren) \".\" \"Job\"", "b11 OK");
+	EXPECT(&h, "b12 STATUS Trash (MESSAGES UIDNEXT UNSEEN)\r\n", "b12 ",
+	    "* STATUS \"Trash\" (MESSAGES 0 UIDNEXT 1 UNSEEN 0)", "b12 OK");
+	EXPECT(&h, "b13 NAMESPACE\r\n", "b13 ", "* NAMESPACE ((\"\" \".\")) NIL NIL");
+	EXPECT(&h, "b14 ID (\"name\" \"test\")\r\n", "b14 ", "* ID (\"name\" \"tegami\")");
+	test_end();
+
+	test_begin("imap session: SELECT, FETCH with sections, STORE, SEARCH");
+	deliver(root, "1700000001.M1P1Q1.host", "Subject: first\n\nhello\n");
+	deliver(root, "1700000002.M1P1Q1.host", msg_nested);
+	EXPECT(&h, "c1 SELECT INBOX\r\n", "c1 ", "* 2 EXISTS", "* OK [UIDVALIDITY ",
+	    "* OK [UIDNEXT 3]", "* OK [UNSEEN 1]", "c1 OK [READ-WRITE] Select completed.");
+	EXPECT(&h, "c2 FETCH 1:* (UID FLAGS RFC822.SIZE)\r\n", "c2 ",
+	    "* 1 FETCH (UID 1 FLAGS () RFC822.SIZE 25)",
+	    "* 2 FETCH (UID 2 FLAGS () RFC822.SIZE ", "c2 OK");
+	EXPECT(&h, "c3 FETCH 2 BODYSTRUCTURE\r\n", "c3 ",
+	    "* 2 FETCH (BODYSTRUCTURE ((\"text\" \"plain\" NIL NIL NIL \"7bit\" 8 1 NIL NIL NIL NIL)"
+	    "(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 28 (NIL \"inner\" NIL NIL NIL NIL NIL NIL NIL NIL)"
+	    " (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 10 1 NIL NIL NIL NIL) 3"
+	    " NIL NIL NIL NIL) \"mixed\" (\"boundary\" \"outer\") NIL NIL NIL))");
+	/* twice: the second answer comes from the index cache */
+	EXPECT(&h, "c3b FETCH 2 (ENVELOPE BODYSTRUCTURE)\r\n", "c3b ",
+	    "ENVELOPE (NIL \"nested\" ((\"Alice\" NIL \"alice\" \"example.com\"))",
+	    "BODYSTRUCTURE ((\"text\" \"plain\" NIL", "c3b OK");
+	EXPECT(&h, "c3c FETCH 2 (ENVELOPE)\r\n", "c3c ",
+	    "ENVELOPE (NIL \"nested\" ((\"Alice\"", "c3c OK");
+	EXPECT(&h, "c4 FETCH 2 (BODY.PEEK[1] BODY.PEEK[2.HEADER] BODY.PEEK[2.1]"
+	    " BODY.PEEK[HEADER.FIELDS (Subject)])\r\n", "c4 ",
+	    "BODY[1] {8}\r\npart one", "BODY[2.HEADER] {18}\r\nSubject: inner\r\n\r\n",
+	    "BODY[2.1] {10}\r\ninner body",
+	    "BODY[HEADER.FIELDS (Subject)] {19}\r\nSubject: nested\r\n\r\n", "c4 OK");
+	EXPECT(&h, "c5 FETCH 1 BODY[]<9.5>\r\n", "c5 ",
+	    "* 1 FETCH (BODY[]<9> {5}\r\nfirst FLAGS (\\Seen))", "c5 OK");
+	EXPECT(&h, "c6 FETCH 1 BODY[9.MIME.X]\r\n", "c6 ", "c6 BAD");
+	EXPECT(&h, "c7 FETCH 3 FLAGS\r\n", "c7 ", "c7 BAD");
+	EXPECT(&h, "c8 UID FETCH 3:* FLAGS\r\n", "c8 ", "* 2 FETCH (UID 2 FLAGS ())", "c8 OK");
+	EXPECT(&h, "c9 STORE 2 +FLAGS (\\Flagged $Work)\r\n", "c9 ",
+	    "* 2 FETCH (FLAGS (\\Flagged $Work))", "c9 OK");
+	EXPECT(&h, "c10 UID STORE 2 -FLAGS.SILENT ($Work)\r\n", "c10 ", "c10 OK");
+	EXPECT(&h, "c11 SEARCH FLAGGED\r\n", "c11 ", "* SEARCH 2\r\n", "c11 OK");
+	EXPECT(&h, "c12 UID SEARCH SUBJECT NESTED\r\n", "c12 ", "* SEARCH 2\r\n");
+	EXPECT(&h, "c13 SEARCH OR SEEN KEYWORD $Work\r\n", "c13 ", "* SEARCH 1\r\n");
+	EXPECT(&h, "c14 SEARCH NOT (1) BODY \"inner body\"\r\n", "c14 ", "* SEARCH 2\r\n");
+	EXPECT(&h, "c15 SEARCH LARGER 100 SMALLER 10\r\n", "c15 ", "* SEARCH\r\n");
+	EXPECT(&h, "c16 SEARCH FOO\r\n", "c16 ", "c16 BAD Unknown search key");
+	EXPECT(&h, "c17 STORE 1 FLAGS (\\Bogus)\r\n", "c17 ", "c17 BAD Invalid flags");
+	test_end();
+
+	test_begin("imap session: COPY, APPEND, EXPUNGE, MOVE (UIDPLUS)");
+	EXPECT(&h, "d1 COPY 1:2 Trash\r\n", "d1 ", "d1 OK [COPYUID ", " 1:2 1:2] Copy completed.");
+	EXPECT(&h, "d2 COPY 1 Nope\r\n", "d2 ", "d2 NO [TRYCREATE]");
+	EXPECT(&h, "d3 APPEND Drafts (\\Draft) \"05-Mar-2024 10:00:00 +0100\" {13+}\r\n"
+	    "Subject: x\r\n\r\n", "d3 ", "d3 OK [APPENDUID ", " 1] Append completed.");
+	EXPECT(&h, "d4 APPEND Drafts {200000}\r\n", "d4 ", "d4 NO [TOOBIG]");
+	EXPECT(&h, "d5 STATUS Drafts (MESSAGES)\r\n", "d5 ", "(MESSAGES 1)");
+	EXPECT(&h, "d6 STORE 1 +FLAGS.SILENT (\\Deleted)\r\n", "d6 ", "d6 OK");
+	EXPECT(&h, "d7 EXPUNGE\r\n", "d7 ", "* 1 EXPUNGE\r\n", "d7 OK");
+	EXPECT(&h, "d8 FETCH 1 UID\r\n", "d8 ", "* 1 FETCH (UID 2)");
+	EXPECT(&h, "d9 MOVE 1 Junk\r\n", "d9 ", "* OK [COPYUID ", " 2 1] Moved",
+	    "* 1 EXPUNGE\r\n", "d9 OK");
+	EXPECT(&h, "d10 STATUS Junk (MESSAGES UIDNEXT)\r\n", "d10 ",
+	    "(MESSAGES 1 UIDNEXT 2)");
+	test_end();
+
+	test_begin("imap session: IDLE sees a delivery, DONE ends it");
+	EXPECT(&h, "e1 IDLE\r\n", "+ ", "+ idling");
+	deliver(root, "1700000003.M1P1Q1.host", "Subject: third\n\nnew\n");
+	out = wait_for(&h, "* 1 EXISTS");
+	for (int i = 0; i < 30 && strstr(out, "EXISTS") == NULL; i++) {
+		free(out);
+		spin(&h, 50);
+		out = wait_for(&h, "* 1 EXISTS");
+	}
+	test_assert(strstr(out, "* 1 EXISTS") != NULL);
+	free(out);
+	EXPECT(&h, "DONE\r\n", "e1 ", "e1 OK Idle completed.");
+	EXPECT(&h, "e2 UNSELECT\r\n", "e2 ", "e2 OK");
+	EXPECT(&h, "e3 EXAMINE INBOX\r\n", "e3 ", "[READ-ONLY]");
+	EXPECT(&h, "e4 STORE 1 +FLAGS (\\Seen)\r\n", "e4 ", "e4 NO [READ-ONLY]");
+	EXPECT(&h, "e5 CLOSE\r\n", "e5 ", "e5 OK");
+	test_end();
+
+	test_begin("imap session: LOGOUT");
+	EXPECT(&h, "z LOGOUT\r\n", "z ", "* BYE", "z OK");
+	spin(&h, 20);
+	test_assert(h.disconnected);
+	harness_stop(&h);
+	test_end();
+}
+TEST(test_imap_session_basic)
+
+static void
+test_imap_session_auth(void)
+{
+	struct harness h;
+	const char *root = test_tmpdir();
+	const char *login = "x LOGIN joe@x.test secret\r\ny NOOP\r\n";
+	char *out;
+
+	test_begin("imap session: AUTHENTICATE PLAIN with continuation and SASL-IR");
+	harness_start(&h, root, 0);
+	free(wait_for(&h, "* OK"));
+	EXPECT(&h, "a AUTHENTICATE PLAIN\r\n", "+ ", "+ \r\n");
+	/* base64("\0joe@x.test\0wrong") */
+	EXPECT(&h, "AGpvZUB4LnRlc3QAd3Jvbmc=\r\n", "a ", "a NO [AUTHENTICATIONFAILED]");
+	EXPECT(&h, "b AUTHENTICATE PLAIN\r\n", "+ ", "+ \r\n");
+	EXPECT(&h, "*\r\n", "b ", "b BAD Authentication aborted");
+	EXPECT(&h, "c AUTHENTICATE PLAIN !!!!\r\n", "c ", "c BAD");
+	/* base64("\0joe@x.test\0secret") */
+	EXPECT(&h, "d AUTHENTICATE PLAIN AGpvZUB4LnRlc3QAc2VjcmV0\r\n", "d ",
+	    "d OK [CAPABILITY");
+	harness_stop(&h);
+	test_end();
+
+	test_begin("imap session: a login fed one byte at a time, pipelined");
+	harness_start(&h, root, 0);
+	free(wait_for(&h, "* OK"));
+	for (const char *p = login; *p != '\0'; p++) {
+		bufferevent_write(h.client, p, 1);
+		event_base_loop(h.base, EVLOOP_NONBLOCK);
+	}
+	out = wait_for(&h, "y ");
+	test_assert(strstr(out, "x OK [CAPABILITY") != NULL);
+	test_assert(strstr(out, "y OK NOOP completed.") != NULL);
+	test_assert(h.auth_calls == 1);
+	free(out);
+	harness_stop(&h);
+	test_end();
+
+	test_begin("imap session: a line too long ends the session");
+	harness_start(&h, root, 0);
+	free(wait_for(&h, "* OK"));
+	{
+		char *big = xmalloc(70000);
+
+		memset(big, 'x', 70000);
+		memcpy(big, "a NOOP ", 7);
+		bufferevent_write(h.client, big, 70000);
+		free(big);
+	}
+	out = wait_for(&h, "* BYE");
+	test_assert(strstr(out, "* BYE Command line too long") != NULL);
+	free(out);
+	spin(&h, 20);
+	test_assert(h.disconnected);
+	harness_stop(&h);
+	test_end();
+}
+TEST(test_imap_session_auth)
