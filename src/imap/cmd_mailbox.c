@@ -221,24 +221,45 @@ cmd_unsubscribe(struct imap_session *s, const struct imap_arg *a,
 	subscribe_common(s, a, n, false);
 }
 
-/* LIST wildcards: '*' matches anything, '%' anything but the separator. */
+#define MAX_PATTERN 1024
+
+/*
+ * LIST wildcards: '*' matches anything, '%' anything but the separator.
+ * Dynamic programming over (pattern, name) positions, so a hostile
+ * pattern like "*%*%*%...x" costs O(pattern * name), not exponential time.
+ */
 static bool
 wildmatch(const char *p, const char *s)
 {
-	for (; *p != '\0'; p++, s++) {
-		if (*p == '*' || *p == '%') {
-			for (;;) {
-				if (wildmatch(p + 1, s))
-					return true;
-				if (*s == '\0' || (*p == '%' && *s == '.'))
-					return false;
-				s++;
-			}
+	size_t pl = strlen(p), sl = strlen(s);
+	bool *prev, *cur, r;
+
+	if (pl > MAX_PATTERN)
+		return false;
+	prev = xcalloc(sl + 1, sizeof(bool));
+	cur = xcalloc(sl + 1, sizeof(bool));
+	prev[0] = true;		/* empty pattern matches the empty name */
+	for (size_t i = 1; i <= pl; i++) {
+		char pc = p[i - 1];
+		bool *t;
+
+		cur[0] = prev[0] && (pc == '*' || pc == '%');
+		for (size_t j = 1; j <= sl; j++) {
+			if (pc == '*')
+				cur[j] = prev[j] || cur[j - 1];
+			else if (pc == '%')
+				cur[j] = prev[j] || (cur[j - 1] && s[j - 1] != '.');
+			else
+				cur[j] = prev[j - 1] && s[j - 1] == pc;
 		}
-		if (*s != *p)
-			return false;
+		t = prev;
+		prev = cur;
+		cur = t;
 	}
-	return *s == '\0';
+	r = prev[sl];
+	free(prev);
+	free(cur);
+	return r;
 }
 
 static bool

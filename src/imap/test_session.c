@@ -231,6 +231,10 @@ test_imap_session_basic(void)
 	    "* LIST (\\HasChildren) \".\" \"Work\"", "b5 OK");
 	EXPECT(&h, "b6 RENAME Work Job\r\n", "b6 ", "b6 OK");
 	EXPECT(&h, "b7 LIST \"\" Job*\r\n", "b7 ", "\"Job.Old\"", "b7 OK");
+	EXPECT(&h, "b7b LIST \"\" J%b\r\n", "b7b ", "\"Job\"", "b7b OK");
+	EXPECT(&h, "b7c LIST \"\" %%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%%.x\r\n",
+	    "b7c ", "b7c OK List completed.");
+	EXPECT(&h, "b7d LIST \"\" inbox\r\n", "b7d ", "\"INBOX\"", "b7d OK");
 	EXPECT(&h, "b8 DELETE Job.Old\r\n", "b8 ", "b8 OK");
 	EXPECT(&h, "b9 DELETE Nope\r\n", "b9 ", "b9 NO [NONEXISTENT]");
 	EXPECT(&h, "b10 SUBSCRIBE Job\r\n", "b10 ", "b10 OK");
