@@ -532,7 +532,9 @@ idle_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct imap_session *s = arg;
 
-	imap_sync_selected(s, true);
+	/* a poll costs two stats and a PRAGMA unless something changed */
+	if (s->box != NULL && store_mailbox_changed(s->box))
+		imap_sync_selected(s, true);
 }
 
 static void

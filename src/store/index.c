@@ -1219,16 +1219,76 @@ store_sync_changes_free(struct store_sync_changes *c)
 	c->nexpunged = c->nchanged = c->nnew = 0;
 }
 
+static int64_t
+data_version(struct store_account *acct)
+{
+	sqlite3_stmt *st;
+	int rc;
+	int64_t v = -1;
+
+	st = prep(acct, "PRAGMA data_version", &rc);
+	if (st == NULL)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static bool
+dir_mtime(const struct store_mailbox *box, const char *sub, struct timespec *ts)
+{
+	char *path = xasprintf("%s/%s", box->dir, sub);
+	struct stat st;
+	bool ok = stat(path, &st) == 0;
+
+	free(path);
+	if (ok)
+		*ts = st.st_mtim;
+	return ok;
+}
+
+/* Taken before a sync looks, so a change during the sync is not missed. */
+static void
+stamp_take(struct store_mailbox *box, struct timespec *n, struct timespec *c,
+    int64_t *dv, bool *ok)
+{
+	*ok = dir_mtime(box, "new", n) && dir_mtime(box, "cur", c);
+	*dv = data_version(box->acct);
+	if (*dv < 0)
+		*ok = false;
+}
+
+bool
+store_mailbox_changed(struct store_mailbox *box)
+{
+	struct timespec n, c;
+	int64_t dv;
+	bool ok;
+
+	if (!box->stamp_valid)
+		return true;
+	stamp_take(box, &n, &c, &dv, &ok);
+	return !ok || dv != box->data_version ||
+	    n.tv_sec != box->new_mtime.tv_sec || n.tv_nsec != box->new_mtime.tv_nsec ||
+	    c.tv_sec != box->cur_mtime.tv_sec || c.tv_nsec != box->cur_mtime.tv_nsec;
+}
+
 static int
 sync_once(struct store_mailbox *box, struct store_sync_changes *changes_r,
     int *rc_r, char **error_r)
 {
+	struct timespec stamp_new, stamp_cur;
+	int64_t stamp_dv;
+	bool stamp_ok;
 	struct uidlist ul = { 0 };
 	struct store_msg *msgs;
 	unsigned int n;
 	bool found, wrote = false, in_tx = false;
 
 	*rc_r = SQLITE_OK;
+	box->stamp_valid = false;
+	stamp_take(box, &stamp_new, &stamp_cur, &stamp_dv, &stamp_ok);
 	if (row_reload(box, &found, rc_r) < 0)
 		goto fail;
 	if (db_exec(box->acct, "BEGIN IMMEDIATE", rc_r) < 0)
@@ -1257,6 +1317,12 @@ sync_once(struct store_mailbox *box, struct store_sync_changes *changes_r,
 	/* also when read-only: UIDs given must survive an index rebuild */
 	if ((wrote || !found) && uidlist_write(box, error_r) < 0)
 		return -1;
+	/* the stamp from before the scan: our own moves from new/ make the
+	   next check say "changed" once, which costs one quiet sync */
+	box->stamp_valid = stamp_ok;
+	box->new_mtime = stamp_new;
+	box->cur_mtime = stamp_cur;
+	box->data_version = stamp_dv;
 	return 0;
 fail:
 	if (in_tx)

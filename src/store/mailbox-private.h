@@ -24,6 +24,10 @@ struct store_mailbox {
 	/* dovecot-keywords: letter 'a' + i is kw[i] */
 	char *kw[STORE_MAX_KEYWORDS];
 	unsigned int nkw;
+	/* what the last sync saw, for store_mailbox_changed() */
+	bool stamp_valid;
+	struct timespec new_mtime, cur_mtime;
+	int64_t data_version;
 };
 
 /* index.c */

@@ -133,6 +133,12 @@ void store_mailbox_close(struct store_mailbox **box);
 int store_mailbox_sync(struct store_mailbox *box,
     struct store_sync_changes *changes_r, char **error_r);
 void store_sync_changes_free(struct store_sync_changes *changes);
+/*
+ * Could a sync find anything new? Cheap (two stats and a PRAGMA): the
+ * mtimes of new/ and cur/ and the index's data_version against what the
+ * last sync saw. For IDLE and NOOP polling; true when unsure.
+ */
+bool store_mailbox_changed(struct store_mailbox *box);
 
 /* The folder's name ("INBOX" for any case of it). */
 const char *store_mailbox_name(const struct store_mailbox *box);

@@ -455,3 +455,44 @@ test_store_sync(void)
 	test_end();
 }
 TEST(test_store_sync)
+
+static void
+test_store_changed(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct;
+	struct store_mailbox *box;
+	struct store_sync_changes ch;
+	unsigned int n;
+	char *err = NULL;
+
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	deliver(root, "1700000001.M1P1Q1.host,S=2,W=3", "a\n");
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box, &err) == 0);
+	/* the open moved a file out of new/: one more quiet sync */
+	test_begin("store: the cheap change check");
+	test_assert(store_mailbox_sync(box, NULL, &err) == 0);
+	test_assert(!store_mailbox_changed(box));
+	deliver(root, "1700000008.M1P1Q1.host,S=2,W=3", "z\n");
+	test_assert(store_mailbox_changed(box));
+	test_assert(store_mailbox_sync(box, &ch, &err) == 0);
+	test_assert(ch.nnew == 1);
+	store_sync_changes_free(&ch);
+	test_assert(store_mailbox_sync(box, NULL, &err) == 0);
+	test_assert(!store_mailbox_changed(box));
+	{
+		const struct store_msg *last = &store_mailbox_msgs(box, &n)[n - 1];
+		uint32_t u = last->uid;
+
+		test_assert(store_mailbox_expunge(box, &u, 1, &err) == 0);
+		test_assert(store_mailbox_changed(box));
+		test_assert(store_mailbox_sync(box, &ch, &err) == 0);
+		test_assert(ch.nexpunged == 1 && ch.expunged[0] == u);
+		store_sync_changes_free(&ch);
+	}
+	test_end();
+
+	store_mailbox_close(&box);
+	store_account_close(&acct);
+}
+TEST(test_store_changed)
