@@ -60,6 +60,7 @@ struct imap_session {
 	struct event *idle_ev;
 	bool closing;
 	bool utf8;		/* ENABLE UTF8=ACCEPT */
+	bool tls;		/* STARTTLS done */
 
 	struct store_account *acct;
 	struct store_mailbox *box;

@@ -11,7 +11,9 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -76,8 +78,11 @@ capability_string(const struct imap_session *s, struct buf *b)
 	    " UIDPLUS MOVE CHILDREN SPECIAL-USE");
 	buf_printf(b, " APPENDLIMIT=%llu",
 	    (unsigned long long)s->set.max_literal);
-	if (s->state == IMAP_STATE_NOT_AUTH)
+	if (s->state == IMAP_STATE_NOT_AUTH) {
+		if (s->set.ssl_ctx != NULL && !s->tls)
+			buf_append_str(b, " STARTTLS");
 		buf_append_str(b, s->set.secure ? " AUTH=PLAIN" : " LOGINDISABLED");
+	}
 }
 
 /* --- the view of the selected mailbox -------------------------------------- */
@@ -553,6 +558,59 @@ cmd_idle(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		event_add(s->idle_ev, &tv);
 }
 
+/* --- STARTTLS ----------------------------------------------------------------------- */
+
+static void read_cb(struct bufferevent *bev, void *arg);
+static void write_cb(struct bufferevent *bev, void *arg);
+static void event_cb(struct bufferevent *bev, short what, void *arg);
+
+static void
+cmd_starttls(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct bufferevent *tls;
+	struct timeval tv;
+	SSL *ssl;
+	size_t junk;
+
+	if (s->tls) {
+		imap_tagged(s, "BAD", "TLS is already active");
+		return;
+	}
+	if (s->set.ssl_ctx == NULL || (ssl = SSL_new(s->set.ssl_ctx)) == NULL) {
+		imap_tagged(s, "BAD", "STARTTLS is not available");
+		return;
+	}
+	imap_tagged(s, "OK", "Begin TLS negotiation now.");
+	/* what the client sent before it could see our OK is dropped */
+	junk = evbuffer_get_length(in);
+	if (junk > 0) {
+		log_info("event=imap_starttls_injection bytes=%zu", junk);
+		evbuffer_drain(in, junk);
+	}
+	imap_parser_reset(s->parser);
+	/* the OK is already queued on the plain bufferevent, ahead of
+	   anything the TLS filter will write */
+	tls = bufferevent_openssl_filter_new(s->base, s->bev, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (tls == NULL) {
+		SSL_free(ssl);
+		log_error("event=imap_starttls_failed");
+		s->closing = true;
+		return;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+	s->bev = tls;
+	s->tls = true;
+	s->set.secure = true;
+	tv.tv_sec = s->set.idle_timeout_ms / 1000;
+	tv.tv_usec = (s->set.idle_timeout_ms % 1000) * 1000;
+	bufferevent_set_timeouts(tls, &tv, NULL);
+	bufferevent_setcb(tls, read_cb, write_cb, event_cb, s);
+	bufferevent_enable(tls, EV_READ | EV_WRITE);
+}
+
 /* --- the command table ---------------------------------------------------------------- */
 
 static const struct imap_cmd_def commands[] = {
@@ -560,6 +618,7 @@ static const struct imap_cmd_def commands[] = {
 	{ "NOOP", cmd_noop, CMD_NOT_AUTH | CMD_AUTH },
 	{ "LOGOUT", cmd_logout, CMD_NOT_AUTH | CMD_AUTH },
 	{ "ID", cmd_id, CMD_NOT_AUTH | CMD_AUTH },
+	{ "STARTTLS", cmd_starttls, CMD_NOT_AUTH },
 	{ "LOGIN", cmd_login, CMD_NOT_AUTH },
 	{ "AUTHENTICATE", cmd_authenticate, CMD_NOT_AUTH },
 	{ "ENABLE", cmd_enable, CMD_AUTH },
@@ -686,9 +745,9 @@ handle_line(struct imap_session *s, char *line, size_t len)
 static void
 process_input(struct imap_session *s)
 {
-	struct evbuffer *in = bufferevent_get_input(s->bev);
-
 	while (!s->closing) {
+		/* fetched each time: STARTTLS replaces s->bev */
+		struct evbuffer *in = bufferevent_get_input(s->bev);
 		struct evbuffer_iovec v;
 		enum imap_parse_result r;
 		size_t consumed;

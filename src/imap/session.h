@@ -22,7 +22,10 @@
  *   (BAD [TOOBIG], or NO [TOOBIG] for APPEND); a line over max_line gets
  *   "* BYE" and the connection is closed.
  * - LOGIN and AUTHENTICATE PLAIN need a secure connection (settings->
- *   secure: TLS or loopback); otherwise LOGINDISABLED is advertised.
+ *   secure: TLS or loopback, or after STARTTLS); otherwise LOGINDISABLED
+ *   is advertised.
+ * - STARTTLS: bytes the client pipelined after the command are thrown
+ *   away, never read as commands under TLS (CVE-2011-0411 class).
  * - Untagged EXPUNGE/EXISTS/FETCH FLAGS for changes made by others are sent
  *   after NOOP, CHECK, IDLE, SELECT, EXPUNGE, APPEND, COPY, MOVE, CLOSE,
  *   never during FETCH, STORE or SEARCH (RFC 9051 §7.4.1).
@@ -39,9 +42,14 @@ struct event_base;
 struct bufferevent;
 struct imap_session;
 
+struct ssl_ctx_st;
+
 struct imap_settings {
 	const char *hostname;
 	bool secure;			/* TLS or loopback: logins allowed */
+	/* STARTTLS is offered when set (port 143); after the handshake the
+	   session counts as secure. NULL on 993 (TLS from the start). */
+	struct ssl_ctx_st *ssl_ctx;
 	size_t max_line;		/* command text (0 = 65536) */
 	uint64_t max_literal;		/* APPEND size (0 = 10240000) */
 	unsigned int idle_timeout_ms;	/* (0 = 30 minutes) */

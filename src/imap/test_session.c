@@ -6,7 +6,11 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +20,8 @@
 struct harness {
 	struct event_base *base;
 	struct bufferevent *client;
+	struct bufferevent *client_raw;	/* under the client's TLS filter */
+	bool tls_up;
 	struct imap_session *s;
 	const char *root;
 	struct buf in;		/* everything read by the client, not yet taken */
@@ -61,7 +67,18 @@ client_read(struct bufferevent *bev, void *arg)
 }
 
 static void
+harness_start_tls(struct harness *h, const char *root, uint64_t max_literal,
+    SSL_CTX *ssl_ctx);
+
+static void
 harness_start(struct harness *h, const char *root, uint64_t max_literal)
+{
+	harness_start_tls(h, root, max_literal, NULL);
+}
+
+static void
+harness_start_tls(struct harness *h, const char *root, uint64_t max_literal,
+    SSL_CTX *ssl_ctx)
 {
 	struct bufferevent *pair[2];
 	struct imap_settings set = {
@@ -69,6 +86,7 @@ harness_start(struct harness *h, const char *root, uint64_t max_literal)
 		.secure = true,
 		.max_literal = max_literal,
 		.idle_poll_ms = 100,
+		.ssl_ctx = ssl_ctx,
 	};
 
 	memset(h, 0, sizeof(*h));
@@ -77,6 +95,8 @@ harness_start(struct harness *h, const char *root, uint64_t max_literal)
 	h->base = event_base_new();
 	bufferevent_pair_new(h->base, BEV_OPT_CLOSE_ON_FREE, pair);
 	h->client = pair[1];
+	if (ssl_ctx != NULL)
+		set.secure = false;	/* port 143: plain until STARTTLS */
 	bufferevent_setcb(h->client, client_read, NULL, NULL, h);
 	bufferevent_enable(h->client, EV_READ | EV_WRITE);
 	h->s = imap_session_new(h->base, pair[0], &set, &hooks, h);
@@ -88,6 +108,8 @@ harness_stop(struct harness *h)
 	if (h->s != NULL)
 		imap_session_destroy(h->s);
 	bufferevent_free(h->client);
+	/* libevent finishes freeing bufferevents from the loop */
+	event_base_loop(h->base, EVLOOP_NONBLOCK);
 	event_base_free(h->base);
 	buf_free(&h->in);
 }
@@ -387,3 +409,81 @@ test_imap_session_auth(void)
 	test_end();
 }
 TEST(test_imap_session_auth)
+
+static EVP_PKEY *tls_key;
+static X509 *tls_cert;
+
+/* A throwaway self-signed certificate for the STARTTLS test. */
+static SSL_CTX *
+test_server_ctx(void)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	X509_NAME *name;
+
+	if (tls_cert == NULL) {
+		tls_key = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+		tls_cert = X509_new();
+		X509_set_version(tls_cert, 2);
+		ASN1_INTEGER_set(X509_get_serialNumber(tls_cert), 7);
+		X509_gmtime_adj(X509_getm_notBefore(tls_cert), -60);
+		X509_gmtime_adj(X509_getm_notAfter(tls_cert), 600);
+		X509_set_pubkey(tls_cert, tls_key);
+		name = X509_get_subject_name(tls_cert);
+		X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+		    (const unsigned char *)"mx.test", -1, -1, 0);
+		X509_set_issuer_name(tls_cert, name);
+		X509_sign(tls_cert, tls_key, EVP_sha256());
+	}
+	SSL_CTX_use_certificate(ctx, tls_cert);
+	SSL_CTX_use_PrivateKey(ctx, tls_key);
+	return ctx;
+}
+
+static void
+client_tls_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct harness *h = arg;
+
+	if (what & BEV_EVENT_CONNECTED)
+		h->tls_up = true;
+}
+
+static void
+test_imap_session_starttls(void)
+{
+	SSL_CTX *sctx = test_server_ctx();
+	SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+	struct harness h;
+	char *out;
+
+	test_begin("imap session: STARTTLS, then login; pipelined plaintext dropped");
+	SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
+	harness_start_tls(&h, test_tmpdir(), 0, sctx);
+	out = wait_for(&h, "* OK");
+	test_assert(strstr(out, " STARTTLS LOGINDISABLED]") != NULL);
+	free(out);
+	EXPECT(&h, "a LOGIN joe@x.test secret\r\n", "a ", "a NO [PRIVACYREQUIRED]");
+	/* "b NOOP" is sent before the client saw the OK: it must vanish */
+	EXPECT(&h, "t STARTTLS\r\nb NOOP\r\n", "t ", "t OK Begin TLS negotiation now.");
+	h.client_raw = h.client;
+	h.client = bufferevent_openssl_filter_new(h.base, h.client_raw,
+	    SSL_new(cctx), BUFFEREVENT_SSL_CONNECTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	bufferevent_setcb(h.client, client_read, NULL, client_tls_event, &h);
+	bufferevent_enable(h.client, EV_READ | EV_WRITE);
+	for (int i = 0; i < 100 && !h.tls_up; i++)
+		spin(&h, 10);
+	test_assert(h.tls_up);
+	out = wait_for(&h, "c ");
+	test_assert(strstr(out, "b ") == NULL);
+	free(out);
+	EXPECT(&h, "c CAPABILITY\r\n", "c ", " AUTH=PLAIN\r\n", "c OK");
+	EXPECT(&h, "d STARTTLS\r\n", "d ", "d BAD TLS is already active");
+	EXPECT(&h, "e LOGIN joe@x.test secret\r\n", "e ", "e OK [CAPABILITY");
+	EXPECT(&h, "f SELECT INBOX\r\n", "f ", "f OK [READ-WRITE]");
+	harness_stop(&h);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	test_end();
+}
+TEST(test_imap_session_starttls)
