@@ -53,6 +53,8 @@ struct imap_session {
 	const struct imap_hooks *hooks;
 	void *ctx;
 	struct imap_parser *parser;
+	char sid[17];		/* for log lines */
+	char *user;		/* log-escaped login name being tried */
 	enum imap_state state;
 	enum imap_wait wait;
 	char *tag;		/* of the command being run */

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/time.h>
 
 #define DEFAULT_MAX_LINE 65536
 #define DEFAULT_MAX_LITERAL 10240000
@@ -377,6 +378,10 @@ cmd_namespace(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 static void
 ask_auth(struct imap_session *s, const char *user, const char *pass)
 {
+	char esc[256];
+
+	free(s->user);
+	s->user = xstrdup(log_escape(esc, sizeof(esc), user, strlen(user)));
 	if (s->hooks->on_auth == NULL) {
 		imap_tagged(s, "NO", "[UNAVAILABLE] Authentication is not configured");
 		return;
@@ -511,15 +516,18 @@ imap_session_auth_reply(struct imap_session *s, bool ok, const char *maildir)
 		return;
 	}
 	if (!ok) {
+		log_info("sid=%s event=imap_login_failed user=%s", s->sid, s->user);
 		imap_tagged(s, "NO", "[AUTHENTICATIONFAILED] Authentication failed.");
 	} else if (store_account_open(maildir, &s->acct, &err) < 0) {
-		log_error("event=imap_store_open_failed error=\"%s\"", err);
+		log_error("sid=%s event=imap_store_open_failed user=%s error=\"%s\"",
+		    s->sid, s->user, err);
 		free(err);
 		imap_tagged(s, "NO", "[UNAVAILABLE] Mailbox is not available");
 	} else {
 		struct buf b;
 
 		s->state = IMAP_STATE_AUTH;
+		log_info("sid=%s event=imap_login user=%s", s->sid, s->user);
 		buf_init(&b, BUF_UNLIMITED);
 		capability_string(s, &b);
 		imap_tagged(s, "OK", "[CAPABILITY %s] Logged in", buf_cstr(&b));
@@ -586,7 +594,7 @@ cmd_starttls(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	/* what the client sent before it could see our OK is dropped */
 	junk = evbuffer_get_length(in);
 	if (junk > 0) {
-		log_info("event=imap_starttls_injection bytes=%zu", junk);
+		log_info("sid=%s event=imap_starttls_injection bytes=%zu", s->sid, junk);
 		evbuffer_drain(in, junk);
 	}
 	imap_parser_reset(s->parser);
@@ -860,6 +868,16 @@ imap_session_new(struct event_base *base, struct bufferevent *bev,
 	lim.max_depth = MAX_DEPTH;
 	lim.max_args = MAX_ARGS;
 	s->parser = imap_parser_create(&lim);
+	{
+		static unsigned long long seq;
+		struct timeval now;
+
+		gettimeofday(&now, NULL);
+		snprintf(s->sid, sizeof(s->sid), "%08llx%08llx",
+		    (unsigned long long)(now.tv_sec & 0xffffffff),
+		    (unsigned long long)(++seq & 0xffffffff));
+	}
+	log_debug("sid=%s event=imap_connect", s->sid);
 	s->resume_ev = event_new(base, -1, 0, resume_cb, s);
 	s->idle_ev = event_new(base, -1, EV_PERSIST, idle_cb, s);
 	tv.tv_sec = s->set.idle_timeout_ms / 1000;
@@ -886,6 +904,7 @@ imap_session_destroy(struct imap_session *s)
 	bufferevent_free(s->bev);
 	free(s->view);
 	free(s->tag);
+	free(s->user);
 	free(s);
 }
 
@@ -901,6 +920,8 @@ finish(struct imap_session *s)
 		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 		return;
 	}
+	log_debug("sid=%s event=imap_disconnect user=%s", s->sid,
+	    s->user != NULL ? s->user : "-");
 	if (hooks->on_disconnect != NULL)
 		hooks->on_disconnect(s, ctx);
 	imap_session_destroy(s);

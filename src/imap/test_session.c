@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 struct harness {
 	struct event_base *base;
@@ -52,6 +53,8 @@ static const struct imap_hooks hooks = {
 	.on_auth = on_auth,
 	.on_disconnect = on_disconnect,
 };
+
+static const struct imap_hooks *test_hooks = &hooks;
 
 static void
 client_read(struct bufferevent *bev, void *arg)
@@ -99,7 +102,7 @@ harness_start_tls(struct harness *h, const char *root, uint64_t max_literal,
 		set.secure = false;	/* port 143: plain until STARTTLS */
 	bufferevent_setcb(h->client, client_read, NULL, NULL, h);
 	bufferevent_enable(h->client, EV_READ | EV_WRITE);
-	h->s = imap_session_new(h->base, pair[0], &set, &hooks, h);
+	h->s = imap_session_new(h->base, pair[0], &set, test_hooks, h);
 }
 
 static void
@@ -144,11 +147,11 @@ have_line(struct harness *h, const char *want)
 static char *
 wait_for(struct harness *h, const char *until)
 {
-	for (int i = 0; i < 200 && !have_line(h, until); i++) {
-		int r = event_base_loop(h->base, EVLOOP_NONBLOCK);
-
-		if (r != 0 && !have_line(h, until))
-			spin(h, 10);
+	for (int i = 0; i < 300 && !have_line(h, until); i++) {
+		event_base_loop(h->base, EVLOOP_NONBLOCK);
+		/* nothing yet: give timers (async hooks, IDLE) a moment */
+		if (!have_line(h, until) && i > 20)
+			spin(h, 5);
 	}
 	{
 		char *all = xstrdup(buf_cstr(&h->in));
@@ -487,3 +490,93 @@ test_imap_session_starttls(void)
 	test_end();
 }
 TEST(test_imap_session_starttls)
+
+/* on_auth that answers later, from a timer, as a glue on a pool would */
+struct later {
+	struct imap_session *s;
+	struct harness *h;
+	struct event *ev;
+};
+
+static struct later later_auth;
+
+static void
+later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct later *l = arg;
+
+	imap_session_auth_reply(l->s, true, l->h->root);
+}
+
+static void
+on_auth_later(struct imap_session *s, const char *user, const char *pass,
+    void *ctx)
+{
+	struct timeval tv = { 0, 50000 };
+
+	later_auth.s = s;
+	later_auth.h = ctx;
+	event_add(later_auth.ev, &tv);
+}
+
+static const struct imap_hooks hooks_later = {
+	.on_auth = on_auth_later,
+	.on_disconnect = on_disconnect,
+};
+
+static void
+test_imap_session_async_auth(void)
+{
+	struct harness h;
+	char *out;
+
+	test_begin("imap session: asynchronous auth answer, pipelined commands wait");
+	test_hooks = &hooks_later;
+	harness_start(&h, test_tmpdir(), 0);
+	test_hooks = &hooks;
+	later_auth.ev = evtimer_new(h.base, later_cb, &later_auth);
+	free(wait_for(&h, "* OK"));
+	bufferevent_write(h.client, "a LOGIN u p\r\nb NOOP\r\n", 21);
+	spin(&h, 10);
+	out = wait_for(&h, "b ");
+	test_assert(strstr(out, "a OK") != NULL);
+	test_assert(strstr(out, "b OK") != NULL);
+	test_assert(strstr(out, "a OK") < strstr(out, "b OK"));
+	free(out);
+	harness_stop(&h);
+	event_free(later_auth.ev);
+	test_end();
+
+	test_begin("imap session: client gone while auth is asked: answer, then end");
+	{
+		/* a socketpair: closing our end gives the server a real EOF */
+		struct imap_settings set = { .secure = true };
+		int fds[2];
+
+		memset(&h, 0, sizeof(h));
+		memset(&later_auth, 0, sizeof(later_auth));
+		h.root = test_tmpdir();
+		buf_init(&h.in, BUF_UNLIMITED);
+		h.base = event_base_new();
+		test_assert(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+		evutil_make_socket_nonblocking(fds[0]);
+		later_auth.ev = evtimer_new(h.base, later_cb, &later_auth);
+		h.s = imap_session_new(h.base, bufferevent_socket_new(h.base, fds[0],
+		    BEV_OPT_CLOSE_ON_FREE), &set, &hooks_later, &h);
+		test_assert(write(fds[1], "a LOGIN u p\r\n", 13) == 13);
+		for (int i = 0; i < 20 && later_auth.s != h.s; i++)
+			spin(&h, 5);
+		test_assert(later_auth.s == h.s);
+		close(fds[1]);
+		spin(&h, 20);
+		test_assert(!h.disconnected);	/* waits for the answer */
+		spin(&h, 100);
+		test_assert(h.disconnected);
+		event_base_loop(h.base, EVLOOP_NONBLOCK);
+		event_free(later_auth.ev);
+		event_base_free(h.base);
+		buf_free(&h.in);
+	}
+	test_end();
+}
+TEST(test_imap_session_async_auth)
