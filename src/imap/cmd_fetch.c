@@ -493,54 +493,92 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 	return 0;
 }
 
+/* A FETCH in progress, sent in steps when the reply is large. */
+struct fetch_run {
+	struct fetch_ctx c;
+	unsigned int *idx;
+	unsigned int nidx, pos;
+	bool uid, gone;
+};
+
+static void
+fetch_run_free(void *arg)
+{
+	struct fetch_run *r = arg;
+
+	fetch_ctx_free(&r->c);
+	free(r->idx);
+	free(r);
+}
+
+static void
+fetch_continue(struct imap_session *s)
+{
+	struct fetch_run *r = s->cont.state;
+
+	while (r->pos < r->nidx) {
+		if (fetch_one(s, &r->c, r->idx[r->pos++], r->uid) < 0)
+			r->gone = true;
+		/* a client that does not read must not make us buffer the
+		   whole mailbox: go on when it has read most of it */
+		if (r->pos < r->nidx && imap_output_pending(s) > IMAP_OUTPUT_HIGH) {
+			if (s->cont.fn == NULL)
+				imap_cont_set(s, fetch_continue, fetch_run_free, r);
+			return;
+		}
+	}
+	if (r->gone)
+		imap_tagged(s, "NO", "[EXPUNGEISSUED] Some messages were expunged meanwhile.");
+	else
+		imap_tagged(s, "OK", "Fetch completed.");
+	if (s->cont.fn != NULL)
+		imap_cont_done(s);
+	fetch_run_free(r);
+}
+
 void
 cmd_fetch(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
-	struct fetch_ctx c;
-	unsigned int *idx, nidx;
-	bool gone = false;
+	struct fetch_run *r = xcalloc(1, sizeof(*r));
 
 	if (n != 2 || a[0].type != IMAP_ARG_ATOM) {
+		free(r);
 		imap_tagged(s, "BAD", "FETCH needs a sequence set and items");
 		return;
 	}
-	if (parse_items(&c, &a[1]) < 0) {
-		fetch_ctx_free(&c);
+	if (parse_items(&r->c, &a[1]) < 0) {
+		fetch_run_free(r);
 		imap_tagged(s, "BAD", "Invalid FETCH items");
 		return;
 	}
 	/* check every section's syntax before sending anything */
-	for (unsigned int i = 0; i < c.n; i++) {
+	for (unsigned int i = 0; i < r->c.n; i++) {
 		struct mime_message *empty;
 		struct buf tmp;
-		int r;
+		int ret;
 
-		if (c.items[i].kind != F_SECTION)
+		if (r->c.items[i].kind != F_SECTION)
 			continue;
 		empty = mime_parse("", 0, &mime_default_limits);
 		buf_init(&tmp, BUF_UNLIMITED);
-		r = section_data(empty, c.items[i].section, &tmp);
+		ret = section_data(empty, r->c.items[i].section, &tmp);
 		buf_free(&tmp);
 		mime_message_free(&empty);
-		if (r < 0) {
-			fetch_ctx_free(&c);
+		if (ret < 0) {
+			fetch_run_free(r);
 			imap_tagged(s, "BAD", "Invalid BODY[] section");
 			return;
 		}
 	}
-	if (imap_resolve_set(s, a[0].str, uid, &idx, &nidx) < 0) {
-		fetch_ctx_free(&c);
+	if (imap_resolve_set(s, a[0].str, uid, &r->idx, &r->nidx) < 0) {
+		fetch_run_free(r);
 		return;
 	}
-	for (unsigned int i = 0; i < nidx; i++) {
-		if (fetch_one(s, &c, idx[i], uid) < 0)
-			gone = true;
-	}
-	free(idx);
-	fetch_ctx_free(&c);
-	if (gone)
-		imap_tagged(s, "NO", "[EXPUNGEISSUED] Some messages were expunged meanwhile.");
-	else
-		imap_tagged(s, "OK", "Fetch completed.");
+	r->uid = uid;
+	/* the state is owned by s->cont from the first pause on */
+	s->cont.state = r;
+	fetch_continue(s);
+	if (s->cont.fn == NULL)
+		s->cont.state = NULL;
 }

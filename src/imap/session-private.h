@@ -44,7 +44,24 @@ enum imap_wait {
 	WAIT_AUTH_HOOK,		/* on_auth asked */
 	WAIT_AUTH_DATA,		/* AUTHENTICATE PLAIN: "+ " sent */
 	WAIT_IDLE,		/* IDLE: waiting for DONE */
+	WAIT_OUTPUT,		/* a long reply waits for the client to read */
 };
+
+/*
+ * A command whose reply is too big to queue at once (FETCH 1:* BODY[])
+ * goes on in steps: the engine calls fn again when the output buffer has
+ * drained below the low mark; fn clears s->cont when it has sent the
+ * tagged reply. free_fn releases state if the session ends first.
+ */
+struct imap_cont {
+	void (*fn)(struct imap_session *s);
+	void (*free_fn)(void *state);
+	void *state;
+};
+
+/* Output queued above this makes a long command pause. */
+#define IMAP_OUTPUT_HIGH (1024 * 1024)
+#define IMAP_OUTPUT_LOW (256 * 1024)
 
 struct imap_session {
 	struct event_base *base;
@@ -63,6 +80,7 @@ struct imap_session {
 	bool closing;
 	bool utf8;		/* ENABLE UTF8=ACCEPT */
 	bool tls;		/* STARTTLS done */
+	struct imap_cont cont;	/* fn != NULL while WAIT_OUTPUT */
 
 	struct store_account *acct;
 	struct store_mailbox *box;
@@ -79,6 +97,13 @@ void imap_write(struct imap_session *s, const void *data, size_t len);
 /* "<tag> OK|NO|BAD <text>\r\n" for the current command. */
 void imap_tagged(struct imap_session *s, const char *status,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Pause the current command until the client has read its output. */
+void imap_cont_set(struct imap_session *s, void (*fn)(struct imap_session *),
+    void (*free_fn)(void *), void *state);
+/* The command is over (tagged reply sent): read commands again. */
+void imap_cont_done(struct imap_session *s);
+size_t imap_output_pending(const struct imap_session *s);
 
 /* Sync the selected mailbox and tell the client (EXPUNGE, EXISTS, FETCH). */
 void imap_sync_selected(struct imap_session *s, bool expunges_ok);

@@ -86,6 +86,35 @@ capability_string(const struct imap_session *s, struct buf *b)
 	}
 }
 
+size_t
+imap_output_pending(const struct imap_session *s)
+{
+	return evbuffer_get_length(bufferevent_get_output(s->bev));
+}
+
+void
+imap_cont_set(struct imap_session *s, void (*fn)(struct imap_session *),
+    void (*free_fn)(void *), void *state)
+{
+	s->cont.fn = fn;
+	s->cont.free_fn = free_fn;
+	s->cont.state = state;
+	s->wait = WAIT_OUTPUT;
+	/* be told when the output has drained to the low mark */
+	bufferevent_setwatermark(s->bev, EV_WRITE, IMAP_OUTPUT_LOW, 0);
+}
+
+void
+imap_cont_done(struct imap_session *s)
+{
+	memset(&s->cont, 0, sizeof(s->cont));
+	s->wait = WAIT_NONE;
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+	x_free(&s->tag);
+	/* commands the client pipelined meanwhile */
+	event_active(s->resume_ev, EV_TIMEOUT, 0);
+}
+
 /* --- the view of the selected mailbox -------------------------------------- */
 
 void
@@ -697,8 +726,7 @@ run_command(struct imap_session *s, const struct imap_command *cmd)
 	} else {
 		def->fn(s, args, nargs, uid);
 	}
-	if (s->wait != WAIT_AUTH_HOOK && s->wait != WAIT_AUTH_DATA &&
-	    s->wait != WAIT_IDLE)
+	if (s->wait == WAIT_NONE)
 		x_free(&s->tag);
 }
 
@@ -760,7 +788,7 @@ process_input(struct imap_session *s)
 		enum imap_parse_result r;
 		size_t consumed;
 
-		if (s->wait == WAIT_AUTH_HOOK)
+		if (s->wait == WAIT_AUTH_HOOK || s->wait == WAIT_OUTPUT)
 			return;
 		if (s->wait == WAIT_IDLE || s->wait == WAIT_AUTH_DATA) {
 			size_t len;
@@ -818,8 +846,13 @@ write_cb(struct bufferevent *bev, void *arg)
 {
 	struct imap_session *s = arg;
 
-	if (s->closing)
+	if (s->closing) {
 		finish(s);
+		return;
+	}
+	if (s->wait == WAIT_OUTPUT && s->cont.fn != NULL &&
+	    imap_output_pending(s) <= IMAP_OUTPUT_LOW)
+		s->cont.fn(s);
 }
 
 static void
@@ -896,6 +929,8 @@ imap_session_new(struct event_base *base, struct bufferevent *bev,
 void
 imap_session_destroy(struct imap_session *s)
 {
+	if (s->cont.free_fn != NULL)
+		s->cont.free_fn(s->cont.state);
 	store_mailbox_close(&s->box);
 	store_account_close(&s->acct);
 	imap_parser_free(&s->parser);

@@ -580,3 +580,43 @@ test_imap_session_async_auth(void)
 	test_end();
 }
 TEST(test_imap_session_async_auth)
+
+static void
+test_imap_session_big_fetch(void)
+{
+	struct harness h;
+	const char *root = test_tmpdir();
+	char *body = xmalloc(100001), *out, *p;
+	unsigned int count = 0;
+
+	test_begin("imap session: a big FETCH goes out in steps, in order");
+	memset(body, 'x', 100000);
+	for (int i = 0; i < 100000; i += 100)
+		body[i] = '\n';
+	body[100000] = '\0';
+	harness_start(&h, root, 0);
+	free(wait_for(&h, "* OK"));
+	EXPECT(&h, "a LOGIN joe@x.test secret\r\n", "a ", "a OK");
+	for (int i = 0; i < 40; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "17000000%02d.M1P1Q1.host", i);
+		deliver(root, name, body);
+	}
+	EXPECT(&h, "b SELECT INBOX\r\n", "b ", "* 40 EXISTS");
+	/* the client reads slowly: 64 KiB at a time */
+	bufferevent_setwatermark(h.client, EV_READ, 0, 65536);
+	bufferevent_write(h.client, "c FETCH 1:* BODY.PEEK[]\r\nd NOOP\r\n", 33);
+	out = wait_for(&h, "d ");
+	for (p = out; (p = strstr(p, " FETCH (BODY[] {101000}\r\n")) != NULL; p++)
+		count++;
+	test_assert(count == 40);
+	test_assert(strstr(out, "c OK Fetch completed.") != NULL);
+	test_assert(strstr(out, "c OK") < strstr(out, "d OK"));
+	test_assert(strstr(out, "* 40 FETCH") < strstr(out, "c OK"));
+	free(out);
+	harness_stop(&h);
+	free(body);
+	test_end();
+}
+TEST(test_imap_session_big_fetch)
