@@ -726,7 +726,16 @@ row_create(struct store_mailbox *box, struct uidlist *ul, int *rc_r)
 		box->uidvalidity = (uint32_t)time(NULL);
 		box->uidnext = 1;
 	}
-	box->highestmodseq = 1;
+	/* modseqs start at the current time in microseconds: a folder seen
+	   anew (first open, index rebuilt) then never reports a HIGHESTMODSEQ
+	   below one a CONDSTORE client may have cached from before */
+	{
+		struct timeval tv;
+
+		gettimeofday(&tv, NULL);
+		box->highestmodseq = (uint64_t)tv.tv_sec * 1000000 +
+		    (uint64_t)tv.tv_usec;
+	}
 	memset(rnd, 0, sizeof(rnd));
 	fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {

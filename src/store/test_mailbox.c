@@ -180,6 +180,7 @@ test_store_sync(void)
 	unsigned int n;
 	char *err = NULL, *path, *s, *name;
 	uint32_t uid, uidvalidity, uids[2];
+	uint64_t hms_before;
 	unsigned int idx[2];
 	struct stat st;
 
@@ -366,6 +367,7 @@ test_store_sync(void)
 	test_end();
 
 	test_begin("store: a corrupt index is rebuilt with the same UIDs");
+	hms_before = store_mailbox_highestmodseq(box);
 	store_mailbox_close(&box);
 	store_account_close(&acct);
 	path = xasprintf("%s/" STORE_INDEX_FILE, root);
@@ -379,6 +381,8 @@ test_store_sync(void)
 	test_assert(store_mailbox_open(acct, "INBOX", false, &box, &err) == 0);
 	test_assert(store_mailbox_uidvalidity(box) == uidvalidity);
 	test_assert(store_mailbox_uidnext(box) == 7);
+	/* CONDSTORE clients must never see the modseq go back */
+	test_assert(store_mailbox_highestmodseq(box) > hms_before);
 	msgs = store_mailbox_msgs(box, &n);
 	test_assert(n == 4);
 	test_assert(msgs[0].uid == 1 && msgs[1].uid == 4 && msgs[2].uid == 5 &&
