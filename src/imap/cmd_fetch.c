@@ -27,7 +27,7 @@
 
 enum fetch_kind {
 	F_UID, F_FLAGS, F_INTERNALDATE, F_SIZE, F_ENVELOPE, F_BODYSTRUCTURE,
-	F_BODY, F_SECTION, F_RFC822, F_RFC822_HEADER, F_RFC822_TEXT,
+	F_BODY, F_SECTION, F_RFC822, F_RFC822_HEADER, F_RFC822_TEXT, F_MODSEQ,
 };
 
 struct fetch_item {
@@ -43,7 +43,7 @@ struct fetch_ctx {
 	unsigned int n;
 	bool need_msg;
 	bool sets_seen;
-	bool has_flags, has_uid;
+	bool has_flags, has_uid, has_modseq;
 };
 
 static bool
@@ -57,6 +57,8 @@ add_item(struct fetch_ctx *c, enum fetch_kind kind)
 		c->has_flags = true;
 	if (kind == F_UID)
 		c->has_uid = true;
+	if (kind == F_MODSEQ)
+		c->has_modseq = true;
 	if (kind == F_ENVELOPE || kind == F_BODYSTRUCTURE || kind == F_BODY ||
 	    kind == F_SECTION || kind == F_RFC822 || kind == F_RFC822_HEADER ||
 	    kind == F_RFC822_TEXT)
@@ -111,6 +113,7 @@ parse_item(struct fetch_ctx *c, const struct imap_arg *a)
 		{ "ENVELOPE", F_ENVELOPE }, { "BODYSTRUCTURE", F_BODYSTRUCTURE },
 		{ "BODY", F_BODY }, { "RFC822", F_RFC822 },
 		{ "RFC822.HEADER", F_RFC822_HEADER }, { "RFC822.TEXT", F_RFC822_TEXT },
+		{ "MODSEQ", F_MODSEQ },
 	};
 
 	if (a->type != IMAP_ARG_ATOM)
@@ -429,6 +432,9 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 		case F_SIZE:
 			buf_printf(&out, "RFC822.SIZE %llu", (unsigned long long)m->size);
 			break;
+		case F_MODSEQ:
+			buf_printf(&out, "MODSEQ (%llu)", (unsigned long long)m->modseq);
+			break;
 		case F_ENVELOPE:
 			buf_append_str(&out, "ENVELOPE ");
 			if (env == NULL) {
@@ -480,6 +486,10 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 		SEP();
 		buf_append_str(&out, "FLAGS ");
 		imap_append_flags(&out, m);
+	}
+	if (set_seen && s->condstore && !c->has_modseq) {
+		SEP();
+		buf_printf(&out, "MODSEQ (%llu)", (unsigned long long)m->modseq);
 	}
 #undef SEP
 	buf_append_str(&out, ")\r\n");
@@ -542,7 +552,10 @@ cmd_fetch(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 {
 	struct fetch_run *r = xcalloc(1, sizeof(*r));
 
-	if (n != 2 || a[0].type != IMAP_ARG_ATOM) {
+	uint64_t changedsince = 0;
+	bool filter = false;
+
+	if ((n != 2 && n != 3) || a[0].type != IMAP_ARG_ATOM) {
 		free(r);
 		imap_tagged(s, "BAD", "FETCH needs a sequence set and items");
 		return;
@@ -552,6 +565,28 @@ cmd_fetch(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		imap_tagged(s, "BAD", "Invalid FETCH items");
 		return;
 	}
+	if (n == 3) {
+		/* RFC 7162 §3.1.4: (CHANGEDSINCE <mod-sequence>) */
+		unsigned long long v;
+
+		if (a[2].type != IMAP_ARG_LIST || a[2].count != 2 ||
+		    !imap_arg_is_atom(&a[2].list[0], "CHANGEDSINCE") ||
+		    a[2].list[1].type != IMAP_ARG_ATOM ||
+		    str_to_ullong(a[2].list[1].str, &v) < 0) {
+			fetch_run_free(r);
+			imap_tagged(s, "BAD", "Invalid FETCH modifier");
+			return;
+		}
+		changedsince = v;
+		filter = true;
+		if (!r->c.has_modseq && !add_item(&r->c, F_MODSEQ)) {
+			fetch_run_free(r);
+			imap_tagged(s, "BAD", "Too many FETCH items");
+			return;
+		}
+	}
+	if (r->c.has_modseq)
+		s->condstore = true;
 	/* check every section's syntax before sending anything */
 	for (unsigned int i = 0; i < r->c.n; i++) {
 		struct mime_message *empty;
@@ -574,6 +609,16 @@ cmd_fetch(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	if (imap_resolve_set(s, a[0].str, uid, &r->idx, &r->nidx) < 0) {
 		fetch_run_free(r);
 		return;
+	}
+	if (filter) {
+		unsigned int count, out = 0;
+		const struct store_msg *msgs = store_mailbox_msgs(s->box, &count);
+
+		for (unsigned int i = 0; i < r->nidx; i++) {
+			if (msgs[r->idx[i]].modseq > changedsince)
+				r->idx[out++] = r->idx[i];
+		}
+		r->nidx = out;
 	}
 	r->uid = uid;
 	/* the state is owned by s->cont from the first pause on */

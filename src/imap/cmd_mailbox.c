@@ -45,14 +45,25 @@ static void
 select_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool readonly)
 {
-	const char *name = mailbox_arg(s, a, n, 1);
+	const char *name = n >= 1 && n <= 2 ? imap_arg_astring(&a[0]) : NULL;
 	const struct store_msg *msgs;
 	unsigned int count, unseen = 0;
 	char *err = NULL;
 	struct buf b;
 
-	if (name == NULL)
+	if (name == NULL) {
+		imap_tagged(s, "BAD", "Invalid arguments");
 		return;
+	}
+	if (n == 2) {
+		/* select parameters: only (CONDSTORE) is known */
+		if (a[1].type != IMAP_ARG_LIST || a[1].count != 1 ||
+		    !imap_arg_is_atom(&a[1].list[0], "CONDSTORE")) {
+			imap_tagged(s, "BAD", "Unknown SELECT parameter");
+			return;
+		}
+		s->condstore = true;
+	}
 	deselect(s);
 	if (store_mailbox_open(s->acct, name, readonly, &s->box, &err) < 0) {
 		store_error(s, err);
@@ -76,8 +87,10 @@ select_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	if (unseen > 0)
 		buf_printf(&b, "* OK [UNSEEN %u] First unseen.\r\n", unseen);
 	buf_printf(&b, "* OK [UIDVALIDITY %u] UIDs valid\r\n"
-	    "* OK [UIDNEXT %u] Predicted next UID\r\n",
-	    store_mailbox_uidvalidity(s->box), store_mailbox_uidnext(s->box));
+	    "* OK [UIDNEXT %u] Predicted next UID\r\n"
+	    "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+	    store_mailbox_uidvalidity(s->box), store_mailbox_uidnext(s->box),
+	    (unsigned long long)store_mailbox_highestmodseq(s->box));
 	imap_write(s, b.data, b.len);
 	buf_free(&b);
 	imap_tagged(s, "OK", "[%s] %s completed.", readonly ? "READ-ONLY" : "READ-WRITE",
@@ -395,6 +408,9 @@ cmd_status(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 			buf_printf(&b, "UIDVALIDITY %u", store_mailbox_uidvalidity(box));
 		else if (imap_arg_is_atom(it, "UNSEEN"))
 			buf_printf(&b, "UNSEEN %u", unseen);
+		else if (imap_arg_is_atom(it, "HIGHESTMODSEQ"))
+			buf_printf(&b, "HIGHESTMODSEQ %llu",
+			    (unsigned long long)store_mailbox_highestmodseq(box));
 		else if (imap_arg_is_atom(it, "SIZE"))
 			buf_printf(&b, "SIZE %llu", (unsigned long long)size);
 		else {

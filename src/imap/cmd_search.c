@@ -30,6 +30,7 @@ struct search_ctx {
 	/* the message being tested */
 	unsigned int idx;
 	const struct store_msg *m;
+	bool used_modseq;	/* a MODSEQ key: say the highest (RFC 7162) */
 	char *data;		/* loaded on demand */
 	size_t len;
 	bool loaded;
@@ -250,6 +251,25 @@ match_key(struct search_ctx *c, const struct imap_arg *a, unsigned int n,
 		return strcasecmp(k->str, "LARGER") == 0 ? c->m->size > sz :
 		    c->m->size < sz;
 	}
+	if (strcasecmp(k->str, "MODSEQ") == 0) {
+		unsigned long long ms;
+
+		/* MODSEQ [<entry-name> <entry-type>] <mod-sequence> */
+		if (*i < n && a[*i].type == IMAP_ARG_QUOTED) {
+			if (next_string(c, a, n, i) == NULL ||
+			    next_string(c, a, n, i) == NULL)
+				return false;
+		}
+		if ((v = next_string(c, a, n, i)) == NULL)
+			return false;
+		if (str_to_ullong(v, &ms) < 0) {
+			c->error = true;
+			c->errtext = "Invalid mod-sequence";
+			return false;
+		}
+		c->used_modseq = true;
+		return !sy && c->m->modseq >= ms;
+	}
 	if (strcasecmp(k->str, "UID") == 0) {
 		if ((v = next_string(c, a, n, i)) == NULL)
 			return false;
@@ -352,13 +372,26 @@ cmd_search(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	msgs = store_mailbox_msgs(s->box, &count);
 	buf_init(&out, BUF_UNLIMITED);
 	buf_append_str(&out, "* SEARCH");
-	for (unsigned int i = 0; i < count; i++) {
-		c.idx = i;
-		c.m = &msgs[i];
-		c.loaded = false;
-		if (match_all(&c, a, n))
-			buf_printf(&out, " %u", uid ? msgs[i].uid : i + 1);
-		x_free(&c.data);
+	{
+		uint64_t maxmod = 0;
+
+		for (unsigned int i = 0; i < count; i++) {
+			c.idx = i;
+			c.m = &msgs[i];
+			c.loaded = false;
+			if (match_all(&c, a, n)) {
+				buf_printf(&out, " %u", uid ? msgs[i].uid : i + 1);
+				if (msgs[i].modseq > maxmod)
+					maxmod = msgs[i].modseq;
+			}
+			x_free(&c.data);
+		}
+		if (c.used_modseq) {
+			s->condstore = true;
+			if (maxmod > 0)
+				buf_printf(&out, " (MODSEQ %llu)",
+				    (unsigned long long)maxmod);
+		}
 	}
 	buf_append_str(&out, "\r\n");
 	imap_write(s, out.data, out.len);

@@ -38,18 +38,57 @@ keywords_apply(const char *cur, const char *delta, char op)
 	return buf_steal(&b);
 }
 
+static void
+append_uid_list(struct buf *b, const uint32_t *uids, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		unsigned int j = i;
+
+		/* runs of consecutive UIDs as a:b */
+		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+			j++;
+		buf_printf(b, "%s%u", i > 0 ? "," : "", uids[i]);
+		if (j > i)
+			buf_printf(b, ":%u", uids[j]);
+		i = j;
+	}
+}
+
 void
 cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
-	const char *what = n == 3 && a[1].type == IMAP_ARG_ATOM ? a[1].str : NULL;
+	const char *what;
 	char op = '=';
-	bool silent;
+	bool silent, conditional = false;
 	unsigned int flags, *idx, nidx;
 	char *kw;
 	size_t wl;
 	bool failed = false;
+	unsigned long long unchangedsince = 0;
+	uint32_t *modified = NULL;
+	unsigned int nmodified = 0;
+	struct imap_arg shifted[3];
 
+	if (n == 4) {
+		/* RFC 7162 §3.1.3: (UNCHANGEDSINCE <mod-sequence>) */
+		if (a[1].type != IMAP_ARG_LIST || a[1].count != 2 ||
+		    !imap_arg_is_atom(&a[1].list[0], "UNCHANGEDSINCE") ||
+		    a[1].list[1].type != IMAP_ARG_ATOM ||
+		    str_to_ullong(a[1].list[1].str, &unchangedsince) < 0) {
+			imap_tagged(s, "BAD", "Invalid STORE modifier");
+			return;
+		}
+		conditional = true;
+		s->condstore = true;
+		/* the rest as without the modifier */
+		shifted[0] = a[0];
+		shifted[1] = a[2];
+		shifted[2] = a[3];
+		a = shifted;
+		n = 3;
+	}
+	what = n == 3 && a[1].type == IMAP_ARG_ATOM ? a[1].str : NULL;
 	if (what == NULL || a[0].type != IMAP_ARG_ATOM) {
 		imap_tagged(s, "BAD", "STORE needs a set, an item and flags");
 		return;
@@ -75,10 +114,17 @@ cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		free(kw);
 		return;
 	}
+	modified = xcalloc(nidx + 1, sizeof(*modified));
 	for (unsigned int i = 0; i < nidx; i++) {
 		unsigned int count, nf;
 		const struct store_msg *m = &store_mailbox_msgs(s->box, &count)[idx[i]];
 		char *nk, *err = NULL;
+		uint64_t before = m->modseq;
+
+		if (conditional && m->modseq > unchangedsince) {
+			modified[nmodified++] = uid ? m->uid : idx[i] + 1;
+			continue;
+		}
 
 		nf = op == '+' ? m->flags | flags : op == '-' ? m->flags & ~flags :
 		    (m->flags & STORE_FLAG_PASSED) | flags;
@@ -90,15 +136,22 @@ cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		}
 		free(nk);
 		m = &store_mailbox_msgs(s->box, &count)[idx[i]];
-		if (!silent) {
+		/* with CONDSTORE a changed message is reported even when
+		   .SILENT, with its new MODSEQ (RFC 7162 §3.1.3) */
+		if (!silent || (s->condstore && m->modseq != before)) {
 			struct buf b;
 
 			buf_init(&b, BUF_UNLIMITED);
 			buf_printf(&b, "* %u FETCH (", idx[i] + 1);
 			if (uid)
 				buf_printf(&b, "UID %u ", m->uid);
-			buf_append_str(&b, "FLAGS ");
-			imap_append_flags(&b, m);
+			if (!silent) {
+				buf_append_str(&b, "FLAGS ");
+				imap_append_flags(&b, m);
+			}
+			if (s->condstore)
+				buf_printf(&b, "%sMODSEQ (%llu)", silent ? "" : " ",
+				    (unsigned long long)m->modseq);
 			buf_append_str(&b, ")\r\n");
 			imap_write(s, b.data, b.len);
 			buf_free(&b);
@@ -106,10 +159,20 @@ cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	}
 	free(idx);
 	free(kw);
-	if (failed)
+	if (failed) {
 		imap_tagged(s, "NO", "Some flags could not be stored.");
-	else
+	} else if (nmodified > 0) {
+		struct buf b;
+
+		buf_init(&b, BUF_UNLIMITED);
+		append_uid_list(&b, modified, nmodified);
+		imap_tagged(s, "OK", "[MODIFIED %s] Conditional STORE failed",
+		    buf_cstr(&b));
+		buf_free(&b);
+	} else {
 		imap_tagged(s, "OK", "Store completed.");
+	}
+	free(modified);
 }
 
 void
@@ -154,22 +217,6 @@ cmd_expunge(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	free(uids);
 	imap_sync_selected(s, true);
 	imap_tagged(s, "OK", "Expunge completed.");
-}
-
-static void
-append_uid_list(struct buf *b, const uint32_t *uids, unsigned int n)
-{
-	for (unsigned int i = 0; i < n; i++) {
-		unsigned int j = i;
-
-		/* runs of consecutive UIDs as a:b */
-		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
-			j++;
-		buf_printf(b, "%s%u", i > 0 ? "," : "", uids[i]);
-		if (j > i)
-			buf_printf(b, ":%u", uids[j]);
-		i = j;
-	}
 }
 
 static void

@@ -80,6 +80,7 @@ struct imap_session {
 	bool closing;
 	bool utf8;		/* ENABLE UTF8=ACCEPT */
 	bool tls;		/* STARTTLS done */
+	bool condstore;		/* CONDSTORE enabled (RFC 7162 §3.1) */
 	struct imap_cont cont;	/* fn != NULL while WAIT_OUTPUT */
 
 	struct store_account *acct;

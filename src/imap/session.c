@@ -76,7 +76,7 @@ static void
 capability_string(const struct imap_session *s, struct buf *b)
 {
 	buf_append_str(b, "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT"
-	    " UIDPLUS MOVE CHILDREN SPECIAL-USE");
+	    " UIDPLUS MOVE CHILDREN SPECIAL-USE CONDSTORE");
 	buf_printf(b, " APPENDLIMIT=%llu",
 	    (unsigned long long)s->set.max_literal);
 	if (s->state == IMAP_STATE_NOT_AUTH) {
@@ -218,6 +218,9 @@ imap_sync_selected(struct imap_session *s, bool unused)
 		buf_init(&b, BUF_UNLIMITED);
 		buf_printf(&b, "* %d FETCH (UID %u FLAGS ", idx + 1, msgs[idx].uid);
 		imap_append_flags(&b, &msgs[idx]);
+		if (s->condstore)
+			buf_printf(&b, " MODSEQ (%llu)",
+			    (unsigned long long)msgs[idx].modseq);
 		buf_append_str(&b, ")\r\n");
 		imap_write(s, b.data, b.len);
 		buf_free(&b);
@@ -385,12 +388,20 @@ static void
 cmd_enable(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
+	bool now_condstore = false;
+
 	if (n == 0) {
 		imap_tagged(s, "BAD", "Missing capability");
 		return;
 	}
-	/* nothing we advertise needs enabling yet */
-	imap_printf(s, "* ENABLED\r\n");
+	for (unsigned int i = 0; i < n; i++) {
+		if (imap_arg_is_atom(&a[i], "CONDSTORE") && !s->condstore) {
+			s->condstore = true;
+			now_condstore = true;
+		}
+	}
+	/* only what this command newly enabled is listed (RFC 5161) */
+	imap_printf(s, "* ENABLED%s\r\n", now_condstore ? " CONDSTORE" : "");
 	imap_tagged(s, "OK", "Enabled.");
 }
 

@@ -311,6 +311,50 @@ test_imap_session_basic(void)
 	EXPECT(&h, "c17 STORE 1 FLAGS (\\Bogus)\r\n", "c17 ", "c17 BAD Invalid flags");
 	test_end();
 
+	test_begin("imap session: CONDSTORE");
+	out = cmd(&h, "cs1 ENABLE CONDSTORE\r\n", "cs1 ");
+	test_assert(strstr(out, "* ENABLED CONDSTORE\r\n") != NULL);
+	free(out);
+	{
+		unsigned long long m1 = 0, m2 = 0;
+		char *p, q[160];
+
+		out = cmd(&h, "cs2 FETCH 1:2 (MODSEQ)\r\n", "cs2 ");
+		p = strstr(out, "* 1 FETCH (MODSEQ (");
+		test_assert(p != NULL && sscanf(p, "* 1 FETCH (MODSEQ (%llu))", &m1) == 1);
+		p = strstr(out, "* 2 FETCH (MODSEQ (");
+		test_assert(p != NULL && sscanf(p, "* 2 FETCH (MODSEQ (%llu))", &m2) == 1);
+		free(out);
+		test_assert(m1 > 0 && m2 > m1);
+		/* only what changed since m1: message 2 */
+		snprintf(q, sizeof(q), "cs3 FETCH 1:* (FLAGS) (CHANGEDSINCE %llu)\r\n", m1);
+		out = cmd(&h, q, "cs3 ");
+		test_assert(strstr(out, "* 1 FETCH") == NULL);
+		test_assert(strstr(out, "* 2 FETCH (FLAGS (\\Flagged) MODSEQ (") != NULL);
+		free(out);
+		/* message 1 changed after m1 (\Seen): conditional store fails */
+		snprintf(q, sizeof(q), "cs4 STORE 1:2 (UNCHANGEDSINCE %llu) +FLAGS (\\Answered)\r\n", m2);
+		out = cmd(&h, q, "cs4 ");
+		test_assert(strstr(out, "* 2 FETCH (FLAGS (\\Answered \\Flagged) MODSEQ (") != NULL);
+		test_assert(strstr(out, "cs4 OK Store completed.") != NULL);
+		free(out);
+		snprintf(q, sizeof(q), "cs5 STORE 2 (UNCHANGEDSINCE %llu) +FLAGS (\\Draft)\r\n", m1);
+		out = cmd(&h, q, "cs5 ");
+		test_assert(strstr(out, "cs5 OK [MODIFIED 2]") != NULL);
+		free(out);
+		snprintf(q, sizeof(q), "cs6 SEARCH MODSEQ %llu\r\n", m2 + 1);
+		out = cmd(&h, q, "cs6 ");
+		test_assert(strstr(out, "* SEARCH 1 2 (MODSEQ ") != NULL);
+		free(out);
+		EXPECT(&h, "cs7 STORE 2 -FLAGS.SILENT (\\Answered)\r\n", "cs7 ",
+		    "* 2 FETCH (MODSEQ (", "cs7 OK");
+		EXPECT(&h, "cs8 STATUS INBOX (HIGHESTMODSEQ)\r\n", "cs8 ",
+		    "* STATUS \"INBOX\" (HIGHESTMODSEQ ");
+		EXPECT(&h, "cs9 SELECT INBOX (CONDSTORE)\r\n", "cs9 ",
+		    "* OK [HIGHESTMODSEQ ", "cs9 OK [READ-WRITE]");
+	}
+	test_end();
+
 	test_begin("imap session: COPY, APPEND, EXPUNGE, MOVE (UIDPLUS)");
 	EXPECT(&h, "d1 COPY 1:2 Trash\r\n", "d1 ", "d1 OK [COPYUID ", " 1:2 1:2] Copy completed.");
 	EXPECT(&h, "d2 COPY 1 Nope\r\n", "d2 ", "d2 NO [TRYCREATE]");
