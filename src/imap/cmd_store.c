@@ -215,7 +215,7 @@ cmd_expunge(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		return;
 	}
 	free(uids);
-	imap_sync_selected(s, true);
+	imap_sync_selected(s);
 	imap_tagged(s, "OK", "Expunge completed.");
 }
 
@@ -275,7 +275,7 @@ copy_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 			imap_tagged(s, "NO", "%s", err);
 			free(err);
 		} else {
-			imap_sync_selected(s, true);
+			imap_sync_selected(s);
 			imap_tagged(s, "OK", "Move completed.");
 		}
 	} else {
@@ -382,7 +382,7 @@ cmd_append(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		imap_tagged(s, "NO", "%s", err);
 		free(err);
 	} else {
-		imap_sync_selected(s, true);
+		imap_sync_selected(s);
 		imap_tagged(s, "OK", "[APPENDUID %u %u] Append completed.",
 		    store_mailbox_uidvalidity(box), newuid);
 	}

@@ -82,6 +82,7 @@ struct imap_session {
 	bool tls;		/* STARTTLS done */
 	bool condstore;		/* CONDSTORE enabled (RFC 7162 §3.1) */
 	struct imap_cont cont;	/* fn != NULL while WAIT_OUTPUT */
+	unsigned int idle_polls; /* since the last keepalive line */
 
 	struct store_account *acct;
 	struct store_mailbox *box;
@@ -107,7 +108,7 @@ void imap_cont_done(struct imap_session *s);
 size_t imap_output_pending(const struct imap_session *s);
 
 /* Sync the selected mailbox and tell the client (EXPUNGE, EXISTS, FETCH). */
-void imap_sync_selected(struct imap_session *s, bool expunges_ok);
+void imap_sync_selected(struct imap_session *s);
 /* The view's index of a UID (store array index equals view index). */
 int imap_view_find_uid(const struct imap_session *s, uint32_t uid);
 /* Flags of a message as an IMAP list "(\Seen $Junk)". */

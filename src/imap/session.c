@@ -29,6 +29,7 @@
 #define MAX_ARGS 10000
 #define MAX_DEPTH 16
 #define AUTH_LINE_MAX 8192
+#define IDLE_KEEPALIVE_MS (2u * 60 * 1000)
 
 static void process_input(struct imap_session *s);
 static void finish(struct imap_session *s);
@@ -179,14 +180,13 @@ view_load(struct imap_session *s)
 }
 
 void
-imap_sync_selected(struct imap_session *s, bool unused)
+imap_sync_selected(struct imap_session *s)
 {
 	struct store_sync_changes ch;
 	const struct store_msg *msgs;
 	unsigned int n;
 	char *err = NULL;
 
-	(void)unused;
 	if (s->box == NULL)
 		return;
 	if (store_mailbox_sync(s->box, &ch, &err) < 0) {
@@ -350,7 +350,7 @@ static void
 cmd_noop(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
-	imap_sync_selected(s, true);
+	imap_sync_selected(s);
 	imap_tagged(s, "OK", "NOOP completed.");
 }
 
@@ -358,7 +358,7 @@ void
 cmd_check(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
-	imap_sync_selected(s, true);
+	imap_sync_selected(s);
 	imap_tagged(s, "OK", "CHECK completed.");
 }
 
@@ -587,7 +587,12 @@ idle_cb(evutil_socket_t fd, short what, void *arg)
 
 	/* a poll costs two stats and a PRAGMA unless something changed */
 	if (s->box != NULL && store_mailbox_changed(s->box))
-		imap_sync_selected(s, true);
+		imap_sync_selected(s);
+	/* a line every two minutes keeps NAT and firewall state alive */
+	if (++s->idle_polls * s->set.idle_poll_ms >= IDLE_KEEPALIVE_MS) {
+		s->idle_polls = 0;
+		imap_printf(s, "* OK Still here\r\n");
+	}
 }
 
 static void
@@ -599,11 +604,11 @@ cmd_idle(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		.tv_usec = (s->set.idle_poll_ms % 1000) * 1000,
 	};
 
-	imap_sync_selected(s, true);
+	imap_sync_selected(s);
 	imap_printf(s, "+ idling\r\n");
 	s->wait = WAIT_IDLE;
-	if (s->box != NULL)
-		event_add(s->idle_ev, &tv);
+	s->idle_polls = 0;
+	event_add(s->idle_ev, &tv);
 }
 
 /* --- STARTTLS ----------------------------------------------------------------------- */
