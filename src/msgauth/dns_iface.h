@@ -10,8 +10,11 @@
  * the four outcomes below. A function may be called from several threads
  * at once with the same ctx, so implementations must be thread-safe.
  *
- * Names are passed without a trailing dot, in presentation form (ASCII,
- * A-labels); the implementation treats them case-insensitively.
+ * Names are passed without a trailing dot as label texts joined by '.',
+ * every other byte literal (ASCII, A-labels; SPF macros can even put a
+ * space in a label). An implementation over a presentation-format API
+ * escapes what that API needs ('\\', ' ', ...). Names are compared
+ * case-insensitively.
  */
 #ifndef TEGAMI_MSGAUTH_DNS_IFACE_H
 #define TEGAMI_MSGAUTH_DNS_IFACE_H
@@ -45,8 +48,9 @@ struct msgauth_dns_txt {
 	size_t count;
 	bool truncated;
 	/* malloc'd by the lookup, NUL-terminated; the character-strings of
-	 * one record joined without separator (RFC 7208 §3.3). A record that
-	 * contains a NUL byte is dropped by the implementation. */
+	 * one record joined without separator (RFC 7208 §3.3). A record may
+	 * hold NUL bytes: len[i] is its true length, and the parsers refuse
+	 * such records (an SPF record with a NUL is a permerror). */
 	char *txt[MSGAUTH_DNS_MAX_RR];
 	size_t len[MSGAUTH_DNS_MAX_RR];
 };

@@ -96,7 +96,8 @@ domain_valid(const char *name)
 			}
 			continue;
 		}
-		if (c <= 0x20 || c >= 0x7f)
+		/* "%_" can put a space in a name, and DNS allows it */
+		if (c < 0x20 || c == 0x7f)
 			return false;
 		if (!isdigit(c))
 			all_digits = false;
@@ -667,25 +668,41 @@ parse_dual_cidr(const char *s, size_t len, struct spf_mech *m)
 	return parse_cidr(dd + 2, len - (size_t)(dd + 2 - s), 128, &m->cidr6);
 }
 
-/* Offset of the first '/' outside a %{...} macro, or len. */
+/* Length of a run of 1-3 digits ending at s[end], 0 if none. */
+static size_t
+digits_before(const char *s, size_t end)
+{
+	size_t n = 0;
+
+	while (n < end && n < 4 && isdigit((unsigned char)s[end - n - 1]))
+		n++;
+	return n >= 1 && n <= 3 ? n : 0;
+}
+
+/*
+ * Where the dual-cidr-length at the end of "domain-spec[cidr]" starts
+ * (len if there is none). A domain-spec may itself hold '/' ("a:foo/bar
+ * .example.com" is valid), so only a trailing "/N", "//N" or "/N//M"
+ * counts as the cidr part.
+ */
 static size_t
 find_cidr_start(const char *s, size_t len)
 {
-	bool in_macro = false;
+	size_t d = digits_before(s, len), start;
 
-	for (size_t i = 0; i < len; i++) {
-		if (in_macro) {
-			if (s[i] == '}')
-				in_macro = false;
-		} else if (s[i] == '%' && i + 1 < len) {
-			if (s[i + 1] == '{')
-				in_macro = true;
-			i++;
-		} else if (s[i] == '/') {
-			return i;
-		}
+	if (d == 0 || len - d < 1 || s[len - d - 1] != '/')
+		return len;
+	start = len - d - 1;
+	if (start >= 1 && s[start - 1] == '/') {
+		/* "//M": maybe preceded by "/N" */
+		size_t v6 = start - 1, d4 = digits_before(s, v6);
+
+		if (d4 > 0 && v6 - d4 >= 1 && s[v6 - d4 - 1] == '/' &&
+		    !(v6 - d4 >= 2 && s[v6 - d4 - 2] == '/'))
+			return v6 - d4 - 1;
+		return v6;
 	}
-	return len;
+	return start;
 }
 
 static int
@@ -910,6 +927,10 @@ spf_record_parse(const char *text, size_t len, struct spf_record **rec_r,
 	*rec_r = NULL;
 	if (len > SPF_RECORD_MAX) {
 		*error_r = "record too long";
+		return -1;
+	}
+	if (memchr(text, '\0', len) != NULL) {
+		*error_r = "NUL byte in record";
 		return -1;
 	}
 	if (!spf_record_is_spf1(text, len)) {

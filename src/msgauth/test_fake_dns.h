@@ -1,7 +1,7 @@
 /*
  * A static DNS zone behind struct msgauth_dns, for unit tests and fuzz
  * targets. Records are { name, type, data } rows:
- *   TXT  data is the record text
+ *   TXT  data is the record text ("\\0" stands for a NUL byte)
  *   A / AAAA  data is an address
  *   MX   data is "<pref> <name>"
  *   PTR  name is the reverse name ("3.2.0.192.in-addr.arpa")
@@ -77,8 +77,21 @@ fake_add_txt(void *arg, const char *data)
 		r->truncated = true;
 		return;
 	}
-	r->len[r->count] = strlen(data);
-	r->txt[r->count++] = xstrdup(data);
+	/* the two characters "\\0" stand for a NUL byte in the record */
+	char *t = xstrdup(data);
+	size_t n = 0;
+
+	for (size_t i = 0; data[i] != '\0'; i++) {
+		if (data[i] == '\\' && data[i + 1] == '0') {
+			t[n++] = '\0';
+			i++;
+		} else {
+			t[n++] = data[i];
+		}
+	}
+	t[n] = '\0';
+	r->len[r->count] = n;
+	r->txt[r->count++] = t;
 }
 
 static inline void

@@ -76,6 +76,8 @@ static const struct fake_rr base_zone[] = {
 	{ "mx11.example.net", "MX", "11 m11.example.net" },
 	{ "nullmx.example.net", "MX", "0 " },
 	{ "helo.example.net", "TXT", "v=spf1 ip4:192.0.2.3 -all" },
+	{ "foo:bar/baz.example.com", "A", "192.0.2.3" },
+	{ "sp ace.example.com", "A", "192.0.2.9" },
 };
 
 struct spf_case {
@@ -198,6 +200,16 @@ static const struct spf_case cases[] = {
 	{ "v=spf1 =foo +all", "192.0.2.3", NULL, SPF_RESULT_PERMERROR },
 	{ "v=spf1 ++all", "192.0.2.3", NULL, SPF_RESULT_PERMERROR },
 	{ "v=spf1 a:%{d}.%{l}", "192.0.2.3", NULL, SPF_RESULT_NEUTRAL },
+	{ "v=spf1 a:foo.example.com\\0", "192.0.2.3", NULL, SPF_RESULT_PERMERROR },
+	{ "v=spf1 +all \\0", "192.0.2.3", NULL, SPF_RESULT_PERMERROR },
+	/* '/' inside a domain-spec; only a trailing /N or //N is a cidr */
+	{ "v=spf1 a:foo:bar/baz.example.com -all", "192.0.2.3", NULL, SPF_RESULT_PASS },
+	{ "v=spf1 a:foo:bar/baz.example.com/24 -all", "192.0.2.77", NULL, SPF_RESULT_PASS },
+	{ "v=spf1 a:foo:bar/baz.example.com/240 -all", "192.0.2.77", NULL, SPF_RESULT_PERMERROR },
+	{ "v=spf1 a:example.com/24//64 -all", "192.0.2.77", NULL, SPF_RESULT_PASS },
+	{ "v=spf1 a:example.com/1234 -all", "192.0.2.77", NULL, SPF_RESULT_PERMERROR },
+	/* "%_" can put a space in a name */
+	{ "v=spf1 a:sp%_ace.example.com -all", "192.0.2.9", NULL, SPF_RESULT_PASS },
 	/* not SPF records at all */
 	{ "v=spf10 +all", "192.0.2.3", NULL, SPF_RESULT_NONE },
 	{ "spf1 +all", "192.0.2.3", NULL, SPF_RESULT_NONE },
