@@ -1,6 +1,7 @@
 /*
- * DMARC: the record parser, and the whole evaluation with the input as
- * the published record of example.com (and a tiny built-in suffix list).
+ * DMARC: the record parser, the From-domain extractor (the input read as
+ * a header block), and the whole evaluation with the input as the
+ * published record of example.com (and a tiny built-in suffix list).
  */
 #include "msgauth/dmarc.h"
 #include "msgauth/test_fake_dns.h"
@@ -44,6 +45,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(s, data, size);
 	s[size] = '\0';
 	dmarc_record_parse(s, size, &rec, &err);
+	{
+		char dom[256];
+
+		/* the same bytes as a header block, for the From domain */
+		dmarc_from_domain(s, size, dom, sizeof(dom), &err);
+	}
 
 	extra[0].name = "_dmarc.example.com";
 	extra[0].type = "TXT";

@@ -476,3 +476,184 @@ done:
 	out->result = res;
 	return res;
 }
+
+/* ------------------------------------------------------------------ */
+/* The From domain.                                                    */
+
+#define FROM_FIELD_MAX 8192
+#define COMMENT_DEPTH_MAX 16
+
+/*
+ * Reduces an address-list to its addr-specs, one per entry: quoted
+ * strings and comments are dropped, "name <addr>" keeps addr, group
+ * names ("team:") are dropped. Appends "addr\n" lines to out.
+ */
+static void
+from_addresses(const char *v, size_t len, char *out, size_t outsize)
+{
+	char cur[FROM_FIELD_MAX];
+	size_t n = 0, o = strlen(out);
+	bool in_angle = false, had_angle = false;
+
+	for (size_t i = 0; i <= len; i++) {
+		char c = i < len ? v[i] : ',';
+
+		if (c == '"') {
+			/* a quoted local part counts; a display name does not,
+			 * and is followed by '<' */
+			size_t start = i;
+
+			for (i++; i < len && v[i] != '"'; i++) {
+				if (v[i] == '\\' && i + 1 < len)
+					i++;
+			}
+			if (n + (i - start + 1) < sizeof(cur)) {
+				memcpy(cur + n, v + start, i < len ? i - start + 1 :
+				    i - start);
+				n += i < len ? i - start + 1 : i - start;
+			}
+			continue;
+		}
+		if (c == '(') {
+			int depth = 0;
+
+			for (; i < len; i++) {
+				if (v[i] == '\\' && i + 1 < len) {
+					i++;
+					continue;
+				}
+				if (v[i] == '(' && ++depth > COMMENT_DEPTH_MAX)
+					break;
+				if (v[i] == ')' && --depth == 0)
+					break;
+			}
+			continue;
+		}
+		if (c == '<') {
+			in_angle = had_angle = true;
+			n = 0;	/* what came before was a display name */
+			continue;
+		}
+		if (c == '>') {
+			in_angle = false;
+			continue;
+		}
+		if (c == ':' && !in_angle) {
+			n = 0;	/* "group:" */
+			continue;
+		}
+		if ((c == ',' || c == ';') && !in_angle) {
+			while (n > 0 && is_wsp(cur[n - 1]))
+				n--;
+			if (n > 0 && o + n + 2 < outsize) {
+				size_t s = 0;
+
+				while (s < n && is_wsp(cur[s]))
+					s++;
+				memcpy(out + o, cur + s, n - s);
+				o += n - s;
+				out[o++] = '\n';
+				out[o] = '\0';
+			}
+			n = 0;
+			had_angle = false;
+			continue;
+		}
+		if (had_angle && !in_angle)
+			continue;	/* junk after "<addr>" */
+		if (n + 1 < sizeof(cur))
+			cur[n++] = c;
+	}
+}
+
+int
+dmarc_from_domain(const char *hdr, size_t len, char *out, size_t outsize,
+    const char **error_r)
+{
+	const char *from = NULL;
+	size_t from_len = 0, pos = 0, nfrom = 0;
+	char addrs[FROM_FIELD_MAX], *line, *save = NULL;
+	bool found = false;
+
+	while (pos < len) {
+		size_t end = pos;
+
+		if (hdr[pos] == '\n' || (hdr[pos] == '\r' && pos + 1 < len &&
+		    hdr[pos + 1] == '\n'))
+			break;	/* end of the header */
+		do {
+			const char *nl = memchr(hdr + end, '\n', len - end);
+
+			end = nl != NULL ? (size_t)(nl - hdr) + 1 : len;
+		} while (end < len && (hdr[end] == ' ' || hdr[end] == '\t'));
+		if (end - pos > 5 && strncasecmp(hdr + pos, "from", 4) == 0) {
+			size_t k = pos + 4;
+
+			while (k < end && (hdr[k] == ' ' || hdr[k] == '\t'))
+				k++;
+			if (k < end && hdr[k] == ':') {
+				nfrom++;
+				from = hdr + k + 1;
+				from_len = end - k - 1;
+			}
+		}
+		pos = end;
+	}
+	if (nfrom == 0) {
+		*error_r = "no From header field";
+		return -1;
+	}
+	if (nfrom > 1) {
+		*error_r = "more than one From header field";
+		return -1;
+	}
+	if (from_len >= FROM_FIELD_MAX) {
+		*error_r = "From header field too long";
+		return -1;
+	}
+	addrs[0] = '\0';
+	from_addresses(from, from_len, addrs, sizeof(addrs));
+	for (line = strtok_r(addrs, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char *at = strrchr(line, '@');
+		char dom[MSGAUTH_DNS_NAME_MAX];
+		size_t dl;
+
+		if (at == NULL || at[1] == '\0') {
+			*error_r = "From address without a domain";
+			return -1;
+		}
+		if (str_copy(dom, sizeof(dom), at + 1) < 0) {
+			*error_r = "From domain too long";
+			return -1;
+		}
+		/* white space and a final dot are no part of the domain */
+		dl = 0;
+		for (size_t i = 0; dom[i] != '\0'; i++) {
+			if (!is_wsp(dom[i]))
+				dom[dl++] = (char)tolower((unsigned char)dom[i]);
+		}
+		dom[dl] = '\0';
+		if (dl > 0 && dom[dl - 1] == '.')
+			dom[--dl] = '\0';
+		if (!name_valid(dom)) {
+			*error_r = "malformed From domain";
+			return -1;
+		}
+		if (!found) {
+			if (str_copy(out, outsize, dom) < 0) {
+				*error_r = "From domain too long";
+				return -1;
+			}
+			found = true;
+		} else if (strcmp(out, dom) != 0) {
+			*error_r = "From addresses in more than one domain";
+			return -1;
+		}
+	}
+	if (!found) {
+		*error_r = "no address in the From header field";
+		return -1;
+	}
+	return 0;
+}

@@ -113,6 +113,18 @@ bool dmarc_aligned(const struct psl *psl, const char *a, const char *b,
     enum dmarc_align mode);
 
 /*
+ * The RFC5322.From domain of a message header block (LF or CRLF lines,
+ * folded or not; it may run on into the body, which is not read), lower-
+ * cased into out. Display names, quoted strings, comments and groups are
+ * understood. -1 with a static reason when there is no From field, more
+ * than one (RFC 7489 §6.6.1), no address, or addresses in more than one
+ * domain: such a message cannot be checked and the caller rejects it or
+ * treats it as failing.
+ */
+int dmarc_from_domain(const char *hdr, size_t len, char *out, size_t outsize,
+    const char **error_r);
+
+/*
  * Evaluates DMARC for one message (RFC 7489 §6.6). Fills *out and
  * returns out->result. A From domain that is malformed or a public
  * suffix gives none.

@@ -336,3 +336,57 @@ test_dmarc_evaluate(void)
 	test_end();
 }
 TEST(test_dmarc_evaluate)
+
+static void
+test_dmarc_from_domain(void)
+{
+	static const struct { const char *hdr, *domain; } cases[] = {
+		{ "From: joe@Example.COM\r\nTo: x@y\r\n\r\nFrom: body@x.org\r\n",
+		    "example.com" },
+		{ "Subject: a\nFrom: \"Doe, Joe\" <joe@example.com>\n", "example.com" },
+		{ "from :Joe (the \"boss\" <x@evil.example>) <joe@mail.example.org.>\n",
+		    "mail.example.org" },
+		{ "From: =?utf-8?q?J=C3=B6e?= <joe@example.com> (comment)\r\n",
+		    "example.com" },
+		{ "From: a@example.com,\r\n\tb@example.com\r\n", "example.com" },
+		{ "From: team: a@example.com, b@example.com;\r\n", "example.com" },
+		{ "From: \"joe@evil.example\" <joe@example.com>\r\n", "example.com" },
+		{ "From: \"odd@local\"@example.net\r\n", "example.net" },
+		{ "From: joe@example.com\r\nFrom: eve@evil.example\r\n", NULL },
+		{ "From: a@example.com, b@other.example\r\n", NULL },
+		{ "To: a@example.com\r\n\r\n", NULL },
+		{ "From: undisclosed\r\n", NULL },
+		{ "From: <>\r\n", NULL },
+		{ "From: joe@\r\n", NULL },
+		{ "From: joe@a..example\r\n", NULL },
+		{ "X-From: a@b.example\r\nFromage: c@d.example\r\nFrom: joe@e.example\r\n",
+		    "e.example" },
+	};
+	char out[256];
+	const char *err;
+
+	test_begin("dmarc: the RFC5322.From domain of a header block");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int ret = dmarc_from_domain(cases[i].hdr, strlen(cases[i].hdr), out,
+		    sizeof(out), &err);
+
+		if (cases[i].domain == NULL) {
+			if (ret != -1)
+				printf("     case %zu: got %s\n", i, out);
+			test_assert(ret == -1);
+		} else {
+			if (ret != 0)
+				printf("     case %zu: %s\n", i, err);
+			test_assert(ret == 0);
+			if (ret == 0)
+				test_assert_str(out, cases[i].domain);
+		}
+	}
+	/* one byte at a time: every prefix is handled */
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (size_t n = 0; n <= strlen(cases[i].hdr); n++)
+			(void)dmarc_from_domain(cases[i].hdr, n, out, sizeof(out), &err);
+	}
+	test_end();
+}
+TEST(test_dmarc_from_domain)
