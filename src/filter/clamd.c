@@ -1,20 +1,17 @@
 /* clamd INSTREAM client. */
 #include "filter/clamd.h"
 
+#include "filter/netclient.h"
 #include "lib/str.h"
 #include "lib/xalloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #define REPLY_MAX 1024
@@ -29,119 +26,6 @@ clamd_verdict_name(enum clamd_verdict v)
 	case CLAMD_ERROR: return "error";
 	}
 	return "error";
-}
-
-static void
-set_timeouts(int fd, unsigned int ms)
-{
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-}
-
-/* A connected socket to address, or -1 with *error_r. */
-static int
-clamd_connect(const char *address, unsigned int timeout_ms, char **error_r)
-{
-	const char *path = NULL;
-	int fd;
-
-	if (str_has_prefix(address, "unix:"))
-		path = address + 5;
-	else if (address[0] == '/')
-		path = address;
-
-	if (path != NULL) {
-		struct sockaddr_un sun;
-
-		memset(&sun, 0, sizeof(sun));
-		sun.sun_family = AF_UNIX;
-		if (str_copy(sun.sun_path, sizeof(sun.sun_path), path) < 0) {
-			*error_r = xasprintf("clamd socket path too long: %s", path);
-			return -1;
-		}
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0) {
-			*error_r = xasprintf("socket: %m");
-			return -1;
-		}
-		set_timeouts(fd, timeout_ms);
-		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-			*error_r = xasprintf("cannot connect to clamd at %s: %m", path);
-			close(fd);
-			return -1;
-		}
-		return fd;
-	}
-
-	{
-		char host[256];
-		const char *colon = strrchr(address, ':');
-		struct addrinfo hints, *res = NULL, *ai;
-		size_t hlen;
-		int rc;
-
-		if (colon == NULL || colon == address || colon[1] == '\0') {
-			*error_r = xasprintf("bad clamd address %s (want a socket "
-			    "path or host:port)", address);
-			return -1;
-		}
-		hlen = (size_t)(colon - address);
-		if (address[0] == '[' && hlen >= 2 && address[hlen - 1] == ']') {
-			address++;
-			hlen -= 2;
-		}
-		if (hlen >= sizeof(host)) {
-			*error_r = xstrdup("clamd host name too long");
-			return -1;
-		}
-		memcpy(host, address, hlen);
-		host[hlen] = '\0';
-		memset(&hints, 0, sizeof(hints));
-		hints.ai_socktype = SOCK_STREAM;
-		rc = getaddrinfo(host, colon + 1, &hints, &res);
-		if (rc != 0) {
-			*error_r = xasprintf("clamd address %s: %s", host,
-			    gai_strerror(rc));
-			return -1;
-		}
-		fd = -1;
-		for (ai = res; ai != NULL; ai = ai->ai_next) {
-			fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
-			    ai->ai_protocol);
-			if (fd < 0)
-				continue;
-			set_timeouts(fd, timeout_ms);
-			if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
-				break;
-			close(fd);
-			fd = -1;
-		}
-		freeaddrinfo(res);
-		if (fd < 0)
-			*error_r = xasprintf("cannot connect to clamd at %s: %m", host);
-		return fd;
-	}
-}
-
-static int
-send_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n > 0) {
-		ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 enum clamd_verdict
@@ -164,21 +48,21 @@ clamd_scan(const struct clamd_settings *set, const void *data, size_t len,
 		*error_r = xstrdup("no clamd address configured");
 		return CLAMD_ERROR;
 	}
-	fd = clamd_connect(set->address, timeout, error_r);
+	fd = netclient_connect(set->address, timeout, "clamd", error_r);
 	if (fd < 0)
 		return CLAMD_ERROR;
-	if (send_all(fd, "zINSTREAM", 10) < 0)
+	if (netclient_send_all(fd, "zINSTREAM", 10) < 0)
 		goto send_failed;
 	while (off < len) {
 		size_t n = len - off < chunk ? len - off : chunk;
 		uint32_t be = htonl((uint32_t)n);
 
-		if (send_all(fd, &be, 4) < 0 ||
-		    send_all(fd, (const char *)data + off, n) < 0)
+		if (netclient_send_all(fd, &be, 4) < 0 ||
+		    netclient_send_all(fd, (const char *)data + off, n) < 0)
 			goto send_failed;
 		off += n;
 	}
-	if (send_all(fd, "\0\0\0\0", 4) < 0)
+	if (netclient_send_all(fd, "\0\0\0\0", 4) < 0)
 		goto send_failed;
 
 	/* the reply ends with NUL (z-prefixed command) or at EOF */
