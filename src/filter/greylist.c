@@ -68,6 +68,8 @@ struct greylist {
 	sqlite3_stmt *touch;
 	sqlite3_stmt *get_client;
 	sqlite3_stmt *bump_client;
+	sqlite3_stmt *get_domain;
+	sqlite3_stmt *put_domain;
 };
 
 static const char schema[] =
@@ -80,7 +82,9 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS greylist_last ON greylist (last);"
 	"CREATE TABLE IF NOT EXISTS greylist_clients ("
 	"  net TEXT PRIMARY KEY NOT NULL, count INTEGER NOT NULL,"
-	"  last INTEGER NOT NULL);";
+	"  last INTEGER NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS greylist_domains ("
+	"  domain TEXT PRIMARY KEY NOT NULL, last INTEGER NOT NULL);";
 
 static int
 db_error(struct greylist *gl, const char *what, char **error_r)
@@ -138,6 +142,9 @@ greylist_open(const char *dir, const struct greylist_settings *settings,
 	PREP("INSERT INTO greylist_clients (net, count, last) VALUES (?1, 1, ?2) "
 	    "ON CONFLICT (net) DO UPDATE SET count = count + 1, last = ?2 "
 	    "WHERE last <= ?2 - 3600", bump_client);	/* once an hour */
+	PREP("SELECT last FROM greylist_domains WHERE domain=?1", get_domain);
+	PREP("INSERT INTO greylist_domains (domain, last) VALUES (?1, ?2) "
+	    "ON CONFLICT (domain) DO UPDATE SET last = ?2", put_domain);
 #undef PREP
 	ret = 0;
 out:
@@ -160,6 +167,8 @@ greylist_close(struct greylist **glp)
 	sqlite3_finalize(gl->touch);
 	sqlite3_finalize(gl->get_client);
 	sqlite3_finalize(gl->bump_client);
+	sqlite3_finalize(gl->get_domain);
+	sqlite3_finalize(gl->put_domain);
 	sqlite3_close(gl->db);
 	wl_free(&gl->clients);
 	wl_free(&gl->recipients);
@@ -557,6 +566,24 @@ greylist_check(struct greylist *gl, const struct greylist_request *req,
 		*verdict_r = GREYLIST_WHITELISTED;
 		return 0;
 	}
+	if (req->verified_domain != NULL && req->verified_domain[0] != '\0') {
+		char dom[KEY_MAX];
+		time_t last = 0;
+
+		str_copy(dom, sizeof(dom), req->verified_domain);
+		str_lower(dom);
+		sqlite3_bind_text(gl->get_domain, 1, dom, -1, SQLITE_STATIC);
+		rc = sqlite3_step(gl->get_domain);
+		if (rc == SQLITE_ROW)
+			last = (time_t)sqlite3_column_int64(gl->get_domain, 0);
+		sqlite3_reset(gl->get_domain);
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			return db_error(gl, "read domain", error_r);
+		if (rc == SQLITE_ROW && now - last <= max_age) {
+			*verdict_r = GREYLIST_WHITELISTED;
+			return 0;
+		}
+	}
 	if (client_auto_whitelisted(gl, net, now, &awl, error_r) < 0)
 		return -1;
 	if (awl) {
@@ -618,15 +645,31 @@ greylist_check(struct greylist *gl, const struct greylist_request *req,
 }
 
 int
+greylist_note_verified(struct greylist *gl, const char *domain, time_t now,
+    char **error_r)
+{
+	char dom[KEY_MAX];
+
+	if (domain == NULL || domain[0] == '\0')
+		return 0;
+	str_copy(dom, sizeof(dom), domain);
+	str_lower(dom);
+	sqlite3_bind_text(gl->put_domain, 1, dom, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(gl->put_domain, 2, (sqlite3_int64)now);
+	return step_done(gl, gl->put_domain, error_r);
+}
+
+int
 greylist_expire(struct greylist *gl, time_t now, char **error_r)
 {
 	sqlite3_stmt *st;
 	static const char *const sql[] = {
 		"DELETE FROM greylist WHERE last < ?1",
 		"DELETE FROM greylist_clients WHERE last < ?1",
+		"DELETE FROM greylist_domains WHERE last < ?1",
 	};
 
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
 		if (sqlite3_prepare_v2(gl->db, sql[i], -1, &st, NULL) != SQLITE_OK)
 			return db_error(gl, "prepare", error_r);
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)(now -

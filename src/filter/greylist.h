@@ -44,6 +44,9 @@ struct greylist_request {
 	const char *sender;		/* "" for the null sender */
 	const char *recipient;
 	time_t now;
+	/* The sender's domain when SPF passed for it (MAIL FROM), else NULL:
+	 * a verified domain that got mail through before is not delayed. */
+	const char *verified_domain;
 };
 
 struct greylist;
@@ -74,7 +77,15 @@ int greylist_load_whitelists(struct greylist *gl, const char *clients_path,
 int greylist_check(struct greylist *gl, const struct greylist_request *req,
     enum greylist_verdict *verdict_r, unsigned int *wait_r, char **error_r);
 
-/* Forgets triplets and clients unseen for max_age days. */
+/*
+ * Remembers that mail from a verified domain (SPF pass, or a valid DKIM
+ * signature of the From domain, known after DATA) was accepted, so that
+ * its later mail is not delayed (greylist_request.verified_domain).
+ */
+int greylist_note_verified(struct greylist *gl, const char *domain, time_t now,
+    char **error_r);
+
+/* Forgets triplets, clients and domains unseen for max_age days. */
 int greylist_expire(struct greylist *gl, time_t now, char **error_r);
 /* Number of stored triplets (for tests and stats). */
 long long greylist_count(struct greylist *gl);

@@ -24,7 +24,7 @@ static enum greylist_verdict
 check(struct greylist *gl, const char *ip, const char *sender, const char *rcpt,
     time_t now, unsigned int *wait_r)
 {
-	struct greylist_request req = { ip, NULL, sender, rcpt, now };
+	struct greylist_request req = { ip, NULL, sender, rcpt, now, NULL };
 	enum greylist_verdict v = GREYLIST_PASS;
 	char *err = NULL;
 
@@ -151,7 +151,7 @@ test_greylist_whitelists(void)
 	char cpath[512], rpath[512], *err = NULL;
 	struct greylist *gl;
 	struct greylist_request req = { "192.0.2.1", NULL, "s@x.example",
-	    "u@ours.example", 1700000000 };
+	    "u@ours.example", 1700000000, NULL };
 	enum greylist_verdict v;
 	static const char clients[] =
 	    "# Postgrey style\n"
@@ -230,3 +230,43 @@ test_greylist_whitelists(void)
 	test_end();
 }
 TEST(test_greylist_whitelists)
+
+static void
+test_greylist_verified(void)
+{
+	struct greylist *gl;
+	struct greylist_request req = { "192.0.2.1", NULL, "a@bank.example",
+	    "u@ours.example", 1700000000, "Bank.Example" };
+	enum greylist_verdict v;
+	char *err = NULL;
+
+	test_begin("greylist: a verified domain seen before is not delayed");
+	gl = open_gl(NULL, test_tmpdir());
+	test_assert(gl != NULL);
+	if (gl == NULL) {
+		test_end();
+		return;
+	}
+	/* verified but never seen: greylisted like anyone */
+	test_assert(greylist_check(gl, &req, &v, NULL, &err) == 0);
+	test_assert(v == GREYLIST_DEFER);
+	test_assert(greylist_note_verified(gl, "bank.example", req.now, &err) == 0);
+	req.client_ip = "198.51.100.9";	/* another of its servers */
+	req.recipient = "w@ours.example";
+	test_assert(greylist_check(gl, &req, &v, NULL, &err) == 0);
+	test_assert(v == GREYLIST_WHITELISTED);
+	/* the same domain unverified (forged): delayed */
+	req.verified_domain = NULL;
+	test_assert(greylist_check(gl, &req, &v, NULL, &err) == 0);
+	test_assert(v == GREYLIST_DEFER);
+	/* forgotten after max_age */
+	req.verified_domain = "bank.example";
+	req.now += 36 * 86400;
+	req.recipient = "z@ours.example";
+	test_assert(greylist_check(gl, &req, &v, NULL, &err) == 0);
+	test_assert(v == GREYLIST_DEFER);
+	test_assert(greylist_expire(gl, req.now, &err) == 0);
+	greylist_close(&gl);
+	test_end();
+}
+TEST(test_greylist_verified)
