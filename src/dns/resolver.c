@@ -45,12 +45,13 @@ ctx_configure(struct ub_ctx *ctx, const struct dns_config *config,
 	int ret;
 
 	/*
-	 * RFC 6761 names: libunbound serves "test." (and friends) as empty
-	 * local zones. The test bed needs them from the configured resolver.
+	 * Reverse zones of private addresses (10.in-addr.arpa, ...) would be
+	 * answered NXDOMAIN locally too; the configured resolver may know
+	 * them (the test bed's does), so ask it.
 	 */
-	if ((ret = ub_ctx_set_option(ctx, "local-zone:", "test. nodefault")) != 0) {
-		*error_r = xasprintf("libunbound local-zone test.: %s",
-		    ub_strerror(ret));
+	if ((ret = ub_ctx_set_option(ctx, "unblock-lan-zones:", "yes")) != 0 ||
+	    (ret = ub_ctx_set_option(ctx, "insecure-lan-zones:", "yes")) != 0) {
+		*error_r = xasprintf("libunbound lan zones: %s", ub_strerror(ret));
 		return -1;
 	}
 	if (config->server_count == 0) {
@@ -94,6 +95,19 @@ ctx_create(const struct dns_config *config, bool async, char **error_r)
 	/* A thread, not a forked process, answers async queries. */
 	if (async && (ret = ub_ctx_async(ctx, 1)) != 0) {
 		*error_r = xasprintf("libunbound async: %s", ub_strerror(ret));
+		ub_ctx_delete(ctx);
+		return NULL;
+	}
+	/*
+	 * RFC 6761 names: libunbound serves "test." as an empty local zone
+	 * (NXDOMAIN for everything); the test bed needs them from the
+	 * configured resolver. ub_ctx_set_option("local-zone:", "test.
+	 * nodefault") returns success but has no effect in libunbound 1.17;
+	 * removing the zone works. It finalizes the context: keep it last.
+	 */
+	if ((ret = ub_ctx_zone_remove(ctx, "test.")) != 0) {
+		*error_r = xasprintf("libunbound: removing local zone test.: %s",
+		    ub_strerror(ret));
 		ub_ctx_delete(ctx);
 		return NULL;
 	}
