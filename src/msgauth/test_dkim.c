@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "lib/buf.h"
 #include "lib/file.h"
@@ -533,6 +534,55 @@ test_dkim_export(void)
 	test_end();
 }
 
+/*
+ * For the e2e bed: with TEGAMI_TEST_DKIM_CONFIG_DIR (a docker-mailserver
+ * config dir with opendkim/keys/...) and TEGAMI_TEST_DKIM_FROM, sign a
+ * message from that address with the keyset's keys and write it to
+ * TEGAMI_TEST_DKIM_OUT/keyset.eml, for dkimverify against the bed's DNS.
+ */
+static void
+test_dkim_export_keyset(void)
+{
+	const char *config = getenv("TEGAMI_TEST_DKIM_CONFIG_DIR");
+	const char *from = getenv("TEGAMI_TEST_DKIM_FROM");
+	const char *out = getenv("TEGAMI_TEST_DKIM_OUT");
+	struct dkim_keyset *ks = NULL;
+	struct dkim_key *keys[DKIM_MAX_KEYS_PER_MESSAGE];
+	struct dkim_signer *s;
+	char *error = NULL, *msg, *fields = NULL, *all;
+	size_t n;
+
+	if (config == NULL || from == NULL || out == NULL) {
+		printf("skip dkim export keyset (TEGAMI_TEST_DKIM_* not set)\n");
+		return;
+	}
+	test_begin("dkim export: message signed with a config dir's keys");
+	test_assert_int(dkim_keyset_load(config, &ks, &error), 0);
+	if (ks == NULL) {
+		printf("     %s\n", error);
+		free(error);
+		test_end();
+		return;
+	}
+	n = dkim_keyset_find(ks, from, keys, DKIM_MAX_KEYS_PER_MESSAGE);
+	test_assert_int(n, 2);
+	msg = xasprintf("From: Sender <%s>\r\nTo: someone@example.net\r\n"
+	    "Subject: e2e\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\n"
+	    "Message-ID: <e2e@x>\r\n\r\nHello over the bed.\r\n", from);
+	s = dkim_signer_new(time(NULL));
+	dkim_signer_update(s, msg, strlen(msg));
+	test_assert_int(dkim_signer_finish(s, keys, n, &fields, &error), 0);
+	all = xasprintf("%s%s", fields != NULL ? fields : "", msg);
+	write_file(out, "keyset.eml", all);
+	free(all);
+	free(fields);
+	free(msg);
+	free(error);
+	dkim_signer_free(&s);
+	dkim_keyset_free(&ks);
+	test_end();
+}
+
 TEST(test_dkim_canon_header);
 TEST(test_dkim_canon_body);
 TEST(test_dkim_canon_body_large);
@@ -542,3 +592,4 @@ TEST(test_dkim_sign_limits);
 TEST(test_dkim_key_errors);
 TEST(test_dkim_keyset);
 TEST(test_dkim_export);
+TEST(test_dkim_export_keyset);

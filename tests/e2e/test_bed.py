@@ -63,3 +63,38 @@ def test_cleanup_even_on_failure(tmp_path):
     assert not any(d.startswith(b.tag) for d in os.listdir("/etc/netns")) \
         if os.path.isdir("/etc/netns") else True
     assert subprocess.run(["kill", "-0", str(nsd_pid)], capture_output=True).returncode != 0
+
+
+def test_dkim_verifies_against_the_bed_dns(bed, unit_runner, tmp_path):
+    """tegami's signer with host A's keys (DMS layout, via the keyset
+    loader), checked by dkimverify inside host B against nsd."""
+    a = bed.hosts["a"]
+    out = tmp_path / "signed"
+    out.mkdir()
+    env = dict(os.environ, TEGAMI_TEST_DKIM_OUT=str(out),
+               TEGAMI_TEST_DKIM_CONFIG_DIR=a.config_dir,
+               TEGAMI_TEST_DKIM_FROM=f"alice@{a.domain}")
+    r = subprocess.run([unit_runner, "dkim_export_keyset"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert "unit: 1 passed, 0 failed" in r.stdout, r.stdout + r.stderr
+    msg = (out / "keyset.eml").read_bytes()
+    assert msg.count(b"DKIM-Signature:") == 2
+    # dkimverify checks the first signature; check each by moving it first.
+    head, body = msg.split(b"\r\n\r\n", 1)
+    sigs, rest, cur = [], [], None
+    for line in head.split(b"\r\n"):
+        if line.startswith(b"DKIM-Signature:"):
+            cur = [line]
+            sigs.append(cur)
+        elif line[:1] in (b" ", b"\t") and cur is not None:
+            cur.append(line)
+        else:
+            cur = None
+            rest.append(line)
+    assert len(sigs) == 2
+    for sig in sigs:
+        one = b"\r\n".join(sig + rest) + b"\r\n\r\n" + body
+        r = subprocess.run(["ip", "netns", "exec", bed.ns("b"), "/usr/bin/python3",
+                            "/usr/bin/dkimverify"], input=one, capture_output=True,
+                           timeout=30)
+        assert r.returncode == 0 and b"signature ok" in r.stdout, r.stdout + r.stderr
