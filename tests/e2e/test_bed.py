@@ -35,7 +35,9 @@ def test_nothing_in_the_root_namespace(bed):
 
 @pytest.mark.parametrize("server", ["10.77.0.2", "resolv.conf"])
 def test_tegami_resolver(bed, unit_runner, server):
-    """src/dns/ against nsd: explicit forwarder, and /etc/resolv.conf."""
+    """src/dns/ against nsd (resolver and MX routing, the unit tests
+    test_dns_live and test_mx_route_live): explicit forwarder, and
+    /etc/resolv.conf."""
     b = bed.hosts["b"]
     env = dict(os.environ,
                TEGAMI_TEST_DNS_SERVER=server,
@@ -44,8 +46,8 @@ def test_tegami_resolver(bed, unit_runner, server):
                TEGAMI_TEST_DNS_MX_ADDR=b.addr,
                TEGAMI_TEST_DNS_TXT_NAME=f"mail._domainkey.{b.domain}",
                TEGAMI_TEST_DNS_TXT_VALUE=b.dkim["mail"][1])
-    r = bed.run("a", [unit_runner, "dns_live"], env=env, check=False, timeout=60)
-    assert r.returncode == 0 and "unit: 2 passed, 0 failed" in r.stdout, r.stdout + r.stderr
+    r = bed.run("a", [unit_runner, "_live"], env=env, check=False, timeout=60)
+    assert r.returncode == 0 and "unit: 3 passed, 0 failed" in r.stdout, r.stdout + r.stderr
 
 
 def test_cleanup_even_on_failure(tmp_path):
