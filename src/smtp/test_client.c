@@ -1,6 +1,7 @@
 #include "smtp/client.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,9 @@
 #include "lib/file.h"
 #include "lib/test.h"
 #include "lib/xalloc.h"
+#include "dns/mxroute.h"
+#include "msgauth/dkim_keys.h"
+#include "msgauth/dkim_sign.h"
 
 static void
 test_smtp_reply_parser(void)
@@ -677,3 +681,171 @@ TEST(test_smtp_client_local_refusals);
 TEST(test_smtp_client_chunking);
 TEST(test_smtp_client_failures);
 TEST(test_smtp_client_starttls_auth);
+
+/*
+ * The whole outbound path against a real network, for the e2e bed: MX
+ * routing through src/dns/, DKIM signing with a config dir's keys, and
+ * this client, from host A to the SMTP server on B's MX. Runs only when
+ * TEGAMI_TEST_SMTP_TO is set (tests/e2e/test_outbound.py sets it).
+ */
+struct live {
+	struct event_base *base;
+	struct dns_resolver *resolver;
+	struct smtp_client *client;
+	const char *rcpts[2];
+	struct smtp_client_msg msg;
+	char *prefix;
+	char *body;
+	int port;
+	bool route_ok;
+	bool ready;
+	struct smtp_client_result result;
+	struct smtp_rcpt_result rcpt_results[2];
+	bool done;
+	bool failed;
+	char why[1200];
+};
+
+static void
+live_done(struct smtp_client *c, const struct smtp_client_result *res, void *ctx)
+{
+	struct live *l = ctx;
+
+	l->result = *res;
+	for (size_t i = 0; i < res->rcpt_count && i < 2; i++)
+		l->rcpt_results[i] = res->rcpts[i];
+	l->done = true;
+	smtp_client_quit(c);
+	l->client = NULL;
+	event_base_loopexit(l->base, NULL);
+}
+
+static void
+live_ready(struct smtp_client *c, const struct smtp_client_result *res, void *ctx)
+{
+	struct live *l = ctx;
+
+	if (res != NULL) {
+		snprintf(l->why, sizeof(l->why), "session: %d %s", res->reply.code,
+		    res->reply.text);
+		l->failed = true;
+		l->client = NULL;
+		event_base_loopexit(l->base, NULL);
+		return;
+	}
+	l->ready = true;
+	smtp_client_send(c, &l->msg, live_done, l);
+}
+
+static void
+live_route(struct mx_route *route, void *ctx)
+{
+	struct live *l = ctx;
+	struct sockaddr_in sin;
+	struct bufferevent *bev;
+	struct smtp_client_params params = {
+		.helo_name = "mx.a.test", .tls = SMTP_TLS_OPPORTUNISTIC,
+	};
+
+	if (route->status != MX_ROUTE_OK || route->count == 0 ||
+	    route->targets[0].addr.family != AF_INET) {
+		snprintf(l->why, sizeof(l->why), "route: %s", route->error);
+		l->failed = true;
+		mx_route_free(&route);
+		event_base_loopexit(l->base, NULL);
+		return;
+	}
+	l->route_ok = true;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)l->port);
+	sin.sin_addr = route->targets[0].addr.u.v4;
+	params.peer_name = route->targets[0].host;
+	bev = bufferevent_socket_new(l->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_socket_connect(bev, (struct sockaddr *)&sin, sizeof(sin));
+	l->client = smtp_client_new(l->base, bev, &params, live_ready, l);
+	mx_route_free(&route);
+}
+
+static void
+test_smtp_client_live(void)
+{
+	const char *to = getenv("TEGAMI_TEST_SMTP_TO");
+	const char *from = getenv("TEGAMI_TEST_DKIM_FROM");
+	const char *config = getenv("TEGAMI_TEST_DKIM_CONFIG_DIR");
+	const char *port = getenv("TEGAMI_TEST_SMTP_PORT");
+	struct dns_config dconfig = { 0 };
+	struct dkim_keyset *ks = NULL;
+	struct dkim_key *keys[DKIM_MAX_KEYS_PER_MESSAGE];
+	struct dkim_signer *signer;
+	struct live l = { 0 };
+	struct timeval limit = { 30, 0 };
+	char *error = NULL;
+	const char *err, *domain;
+	size_t nkeys;
+
+	if (to == NULL || from == NULL || config == NULL) {
+		printf("skip smtp client live (TEGAMI_TEST_SMTP_TO not set)\n");
+		return;
+	}
+	test_begin("smtp client live: MX route, DKIM-signed, delivered");
+	l.port = port != NULL ? atoi(port) : 25;
+	l.base = event_base_new();
+	l.resolver = dns_resolver_create(l.base, &dconfig, &error);
+	test_assert(l.resolver != NULL);
+	test_assert_int(dkim_keyset_load(config, &ks, &error), 0);
+	if (l.resolver == NULL || ks == NULL) {
+		printf("     %s\n", error);
+		free(error);
+		goto out;
+	}
+	l.body = xasprintf("From: Alice <%s>\r\nTo: <%s>\r\n"
+	    "Subject: over the bed\r\nDate: Fri, 27 Nov 2026 10:00:00 +0000\r\n"
+	    "Message-ID: <live@a.test>\r\n\r\nHello B.\r\n.dot line\r\n", from, to);
+	nkeys = dkim_keyset_find(ks, from, keys, DKIM_MAX_KEYS_PER_MESSAGE);
+	signer = dkim_signer_new(time(NULL));
+	dkim_signer_update(signer, l.body, strlen(l.body));
+	test_assert_int(dkim_signer_finish(signer, keys, nkeys, &l.prefix, &error), 0);
+	dkim_signer_free(&signer);
+	l.rcpts[0] = to;
+	l.rcpts[1] = getenv("TEGAMI_TEST_SMTP_BAD_RCPT");
+	l.msg.mail_from = from;
+	l.msg.rcpts = l.rcpts;
+	l.msg.rcpt_count = l.rcpts[1] != NULL ? 2 : 1;
+	l.msg.prefix = l.prefix;
+	l.msg.data = l.body;
+	l.msg.data_len = strlen(l.body);
+	l.msg.size = strlen(l.prefix != NULL ? l.prefix : "") + l.msg.data_len;
+	l.msg.fd = -1;
+	domain = strrchr(to, '@') + 1;
+	test_assert_int(mx_route_lookup(l.resolver, domain, live_route, &l, &err), 0);
+	event_base_loopexit(l.base, &limit);
+	event_base_dispatch(l.base);
+	if (l.failed)
+		printf("     %s\n", l.why);
+	test_assert(l.route_ok);
+	test_assert(l.ready);
+	test_assert(l.done);
+	test_assert_int(l.result.status, SMTP_STATUS_OK);
+	test_assert_int(l.rcpt_results[0].status, SMTP_STATUS_OK);
+	if (l.msg.rcpt_count == 2)
+		test_assert_int(l.rcpt_results[1].status, SMTP_STATUS_PERMFAIL);
+	/* Let QUIT go out before the loop ends. */
+	{
+		struct timeval t = { 0, 200000 };
+
+		event_base_loopexit(l.base, &t);
+		event_base_dispatch(l.base);
+	}
+out:
+	if (l.client != NULL)
+		smtp_client_abort(&l.client);
+	dkim_keyset_free(&ks);
+	dns_resolver_destroy(&l.resolver);
+	free(l.prefix);
+	free(l.body);
+	event_base_free(l.base);
+	test_end();
+}
+
+TEST(test_smtp_client_live);
