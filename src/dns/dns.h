@@ -13,6 +13,9 @@
  * exists without records of that type (DNS_NODATA, permanent), or we could
  * not find out (DNS_TEMPFAIL: SERVFAIL, timeout, DNSSEC bogus, malformed
  * answer). `secure` is libunbound's DNSSEC verdict (needs a trust anchor).
+ * A resolver that does not answer gives DNS_TEMPFAIL after 12-20 seconds
+ * (libunbound's own retry schedule; measured with 1.17), then at once for
+ * a while (its infrastructure cache) while it keeps probing.
  *
  * Resolver: the system's /etc/resolv.conf, or the given list of addresses
  * ("192.0.2.1", "2001:db8::1", "192.0.2.1@5353"). Names under "test."

@@ -49,6 +49,16 @@ ctx_configure(struct ub_ctx *ctx, const struct dns_config *config,
 	 * answered NXDOMAIN locally too; the configured resolver may know
 	 * them (the test bed's does), so ask it.
 	 */
+	/*
+	 * A resolver that stopped answering is marked down for up to
+	 * infra-host-ttl (15 min) unless probed again: keep probing, so a
+	 * restarted resolver is used as soon as it answers.
+	 */
+	if ((ret = ub_ctx_set_option(ctx, "infra-keep-probing:", "yes")) != 0) {
+		*error_r = xasprintf("libunbound infra-keep-probing: %s",
+		    ub_strerror(ret));
+		return -1;
+	}
 	if ((ret = ub_ctx_set_option(ctx, "unblock-lan-zones:", "yes")) != 0 ||
 	    (ret = ub_ctx_set_option(ctx, "insecure-lan-zones:", "yes")) != 0) {
 		*error_r = xasprintf("libunbound lan zones: %s", ub_strerror(ret));
