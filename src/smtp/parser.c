@@ -93,9 +93,10 @@ dr_out(struct smtp_data_reader *dr, unsigned char c, unsigned char *out,
 {
 	out[(*o)++] = c;
 	dr->bytes_out++;
+	/* line_max excludes the CRLF: allow one more byte for the CR */
 	if (c == '\n') {
 		dr->line_len = 0;
-	} else if (++dr->line_len > dr->line_max) {
+	} else if (++dr->line_len > dr->line_max + 1) {
 		dr->long_line = true;
 	}
 }
@@ -184,7 +185,7 @@ smtp_data_reader_scan_binary(struct smtp_data_reader *dr,
 		}
 		if (c == '\n') {
 			dr->line_len = 0;
-		} else if (++dr->line_len > dr->line_max) {
+		} else if (++dr->line_len > dr->line_max + 1) {
 			dr->long_line = true;
 		}
 		dr->state = c == '\r' ? DR_CR : DR_TEXT;

@@ -65,7 +65,8 @@ struct smtp_data_reader {
 void smtp_data_reader_init(struct smtp_data_reader *dr, size_t line_max);
 /*
  * Reads body bytes from in. The unstuffed body goes to out, which must have
- * room for len bytes (output is never longer than input); *out_len_r is how
+ * room for len + 1 bytes (a CR held back after a leading dot may come out
+ * with the next byte; over a whole body output <= input); *out_len_r is how
  * much was written. Returns the number of input bytes consumed: all of them,
  * unless the terminator ".\r\n" was reached, in which case dr->done is set
  * and the bytes after the terminator are left for the command reader. The

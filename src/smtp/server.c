@@ -1006,7 +1006,7 @@ process_data(struct smtp_session *s)
 
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
-		n = v.iov_len < sizeof(out) ? v.iov_len : sizeof(out);
+		n = v.iov_len < sizeof(out) - 1 ? v.iov_len : sizeof(out) - 1;
 		used = smtp_data_reader_feed(&s->tx->dr, v.iov_base, n, out,
 		    &out_len);
 		evbuffer_drain(in, used);
