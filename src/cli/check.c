@@ -175,7 +175,7 @@ check_quota(const char *s, unsigned long long *bytes_r)
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		if (s[len - 1] != units[i].unit)
 			continue;
-		if (n > ((1ULL << 63) >> units[i].shift))
+		if (n >= ((1ULL << 63) >> units[i].shift))
 			return -1;
 		*bytes_r = n << units[i].shift;
 		return 0;

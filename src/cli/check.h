@@ -40,7 +40,7 @@ bool check_selector(const char *s);
 /*
  * A docker-mailserver quota: "0" (unlimited) or digits followed by one of
  * B k M G T (IEC: k = 1024). 0 and the size in bytes (0 = unlimited) in
- * *bytes_r; -1 when malformed or larger than 2^63.
+ * *bytes_r; -1 when malformed or 2^63 bytes or more.
  */
 int check_quota(const char *s, unsigned long long *bytes_r);
 
