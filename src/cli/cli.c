@@ -419,9 +419,6 @@ cli_address_arg(struct cli *cli, const char *arg, bool alias_key)
 		free(addr);
 		return NULL;
 	}
-	if (strcmp(addr, arg) != 0)
-		cli_note(cli, "'%s' has upper-case letters: using '%s'", arg,
-		    addr);
 	return addr;
 }
 
