@@ -532,3 +532,78 @@ def test_unwritable_config_dir(cli, tmp_path):
 
 def test_settings_error_is_one_line(cli):
     cli.fails(1, "email", "list", env={"LOG_LEVEL": "loud"})
+
+
+# ---------------------------------------------------------------- on a terminal
+
+
+def run_on_tty(cli, args, answers, timeout=60):
+    """Runs a command with a pseudo-terminal as stdin and stderr; answers are
+    (prompt, reply) pairs: each reply is typed once its prompt was printed.
+    Returns (exit code, everything the terminal showed)."""
+    import pty
+    import select
+    import time
+    master, slave = pty.openpty()
+    p = subprocess.Popen([cli_binary()] + args,
+                         stdin=slave, stdout=subprocess.PIPE, stderr=slave,
+                         env=cli.env, close_fds=True)
+    os.close(slave)
+    seen = b""
+    deadline = time.time() + timeout
+    pending = list(answers)
+    while time.time() < deadline:
+        r, _, _ = select.select([master], [], [], 0.2)
+        if r:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        if pending and pending[0][0].encode() in seen.split(b"\x00")[-1]:
+            prompt, reply = pending.pop(0)
+            # Only what follows this prompt counts for the next one.
+            seen += b"\x00"
+            time.sleep(0.05)
+            os.write(master, reply.encode() + b"\n")
+        if p.poll() is not None and not r:
+            break
+    p.wait(timeout=timeout)
+    os.close(master)
+    return p.returncode, seen.replace(b"\x00", b"").decode(errors="replace")
+
+
+def cli_binary():
+    from clihelp import binary
+    return binary()
+
+
+def test_password_asked_twice_without_echo(cli):
+    rc, shown = run_on_tty(cli, ["email", "add", "t@example.com"],
+                           [("Enter Password: ", "tty-secret-1"),
+                            ("Confirm Password: ", "tty-secret-1")])
+    assert rc == 0, shown
+    assert "tty-secret-1" not in shown
+    stored = cli.read("postfix-accounts.cf").split("|", 1)[1].strip()
+    if have("doveadm"):
+        assert doveadm_verify(stored, "tty-secret-1")
+    rc, shown = run_on_tty(cli, ["email", "add", "u@example.com"],
+                           [("Enter Password: ", "one"), ("Confirm Password: ", "two")])
+    assert rc == 1 and "do not match" in shown
+    assert "u@example.com" not in cli.read("postfix-accounts.cf")
+
+
+def test_email_del_asks_on_a_terminal(cli):
+    cli.ok("email", "add", "a@example.com", "pw")
+    cli.ok("email", "add", "b@example.com", "pw")
+    for u in ("a", "b"):
+        os.makedirs(os.path.join(cli.mail, "example.com", u, "cur"))
+    rc, shown = run_on_tty(cli, ["email", "del", "a@example.com"], [("[y/N] ", "n")])
+    assert rc == 0, shown
+    assert os.path.isdir(os.path.join(cli.mail, "example.com", "a"))
+    rc, shown = run_on_tty(cli, ["email", "del", "b@example.com"], [("[y/N] ", "y")])
+    assert rc == 0, shown
+    assert not os.path.exists(os.path.join(cli.mail, "example.com", "b"))
+    assert cli.read("postfix-accounts.cf") == ""
