@@ -209,14 +209,9 @@ print_table(const struct recset *s)
 {
 	size_t w = 4;
 
-	for (size_t i = 0; i < s->n; i++) {
-		const char *host = s->r[i].name;
-
-		if (s->r[i].provider)
-			host = s->r[i].note != NULL ? "" : host;
+	for (size_t i = 0; i < s->n; i++)
 		if (strlen(s->r[i].name) > w)
 			w = strlen(s->r[i].name);
-	}
 	printf("%-5s %-*s  %s\n", "TYPE", (int)w, "HOST", "VALUE");
 	for (size_t i = 0; i < s->n; i++) {
 		const struct record *r = &s->r[i];
@@ -255,6 +250,7 @@ cmd_dns(struct cli *cli, int argc, char **argv)
 	const char *host = cli->set->hostname;
 	bool strict = false;
 	char **domains = NULL, *only = NULL, *rev;
+	const char *only_arg = NULL;
 	unsigned char ipbuf[16];
 	struct recset hostrec = { 0 };
 	int r = CLI_FAIL;
@@ -262,8 +258,10 @@ cmd_dns(struct cli *cli, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--strict") == 0)
 			strict = true;
-		else if (only == NULL && argv[i][0] != '-')
+		else if (only == NULL && argv[i][0] != '-') {
+			only_arg = argv[i];
 			only = str_lower(xstrdup(argv[i]));
+		}
 		else {
 			cli_error(cli, "unexpected argument '%s'; usage: %s dns "
 			    "[--strict] [<DOMAIN>]", argv[i], cli->prog);
@@ -283,7 +281,7 @@ cmd_dns(struct cli *cli, int argc, char **argv)
 	if (only != NULL) {
 		if (!check_domain(only)) {
 			cli_error(cli, "'%s' is not a valid domain (e.g. "
-			    "example.com)", argv[argc - 1]);
+			    "example.com)", only_arg);
 			goto out;
 		}
 		domains = xcalloc(2, sizeof(*domains));

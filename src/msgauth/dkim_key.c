@@ -171,3 +171,18 @@ dkim_key_zone_snippet(const char *selector, const char *domain,
 	buf_free(&b);
 	return out;
 }
+
+char *
+dkim_key_local_path(const char *keytable_path, const char *config_dir)
+{
+	static const char *const prefixes[] = {
+		"/etc/opendkim/keys/",
+		"/tmp/docker-mailserver/opendkim/keys/",
+	};
+
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (str_has_prefix(keytable_path, prefixes[i]))
+			return xasprintf("%s/opendkim/keys/%s", config_dir,
+			    keytable_path + strlen(prefixes[i]));
+	return xstrdup(keytable_path);
+}

@@ -56,4 +56,14 @@ char **dkim_txt_split(const char *value, size_t max, size_t *n_r);
 char *dkim_key_zone_snippet(const char *selector, const char *domain,
     const char *record);
 
+/*
+ * Where a KeyTable key path is on this machine. docker-mailserver's
+ * KeyTable names the container paths /etc/opendkim/keys/<d>/<s>.private
+ * (config/opendkim/ is copied to /etc/opendkim/) or, in older setups,
+ * /tmp/docker-mailserver/opendkim/keys/...: both are read as
+ * <config_dir>/opendkim/keys/...; any other path is used as it is.
+ * malloc'd.
+ */
+char *dkim_key_local_path(const char *keytable_path, const char *config_dir);
+
 #endif

@@ -114,3 +114,24 @@ test_key_roundtrip(void)
 	test_end();
 }
 TEST(test_key_roundtrip)
+
+static void
+test_local_path(void)
+{
+	char *p;
+
+	test_begin("dkim_key: KeyTable container paths map into CONFIG_DIR");
+	p = dkim_key_local_path("/etc/opendkim/keys/example.com/mail.private",
+	    "/srv/config");
+	test_assert_str(p, "/srv/config/opendkim/keys/example.com/mail.private");
+	free(p);
+	p = dkim_key_local_path("/tmp/docker-mailserver/opendkim/keys/x.org/s.private",
+	    "/c");
+	test_assert_str(p, "/c/opendkim/keys/x.org/s.private");
+	free(p);
+	p = dkim_key_local_path("/var/lib/keys/k.pem", "/c");
+	test_assert_str(p, "/var/lib/keys/k.pem");
+	free(p);
+	test_end();
+}
+TEST(test_local_path)
