@@ -607,3 +607,19 @@ def test_email_del_asks_on_a_terminal(cli):
     assert rc == 0, shown
     assert not os.path.exists(os.path.join(cli.mail, "example.com", "b"))
     assert cli.read("postfix-accounts.cf") == ""
+
+
+def test_dns_zone_lines_pass_nsd_checkzone(cli, tmp_path):
+    if not have("nsd-checkzone"):
+        pytest.skip("nsd not installed")
+    cli.ok("email", "add", "a@example.com", "pw")
+    cli.ok("config", "dkim", "keysize", "2048", "keytype", "ed25519")
+    out = cli.ok("dns", "example.com", env={"TEGAMI_PUBLIC_IPV4": "203.0.113.5",
+                                            "TEGAMI_PUBLIC_IPV6": "2001:db8::5"}).stdout
+    zone_part = out.split(";; ==== As a table", 1)[0]
+    zone = tmp_path / "example.com.zone"
+    zone.write_text("$ORIGIN example.com.\n$TTL 3600\n"
+                    "@ IN SOA ns1.example.com. hostmaster.example.com. 1 7200 3600 1209600 3600\n"
+                    "@ IN NS ns1.example.com.\nns1 IN A 192.0.2.53\n" + zone_part)
+    r = subprocess.run(["nsd-checkzone", "example.com", str(zone)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
