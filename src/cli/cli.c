@@ -139,6 +139,11 @@ static const struct cli_cmd commands[] = {
 	  "  --strict  SPF \"v=spf1 mx -all\" (fail) instead of \"~all\" (soft fail)\n"
 	  "The public addresses come from TEGAMI_PUBLIC_IPV4 / TEGAMI_PUBLIC_IPV6; when\n"
 	  "they are not set, a placeholder is printed and a note says how to find them.\n" },
+	{ NULL, "status", cmd_status,
+	  "status",
+	  "Shows the running server: the master, its listeners and every worker with\n"
+	  "its connections, transactions and counters (asked over the control socket\n"
+	  "STATE_DIR/tegami/control.sock).\n" },
 	{ NULL, "help", NULL,
 	  "help [<COMMAND>]",
 	  "Prints this overview, or the help of one command.\n" },
