@@ -285,13 +285,13 @@ on_mail(struct smtp_session *s, const struct address *from, void *ctx)
 		    "rejected: not owned by user %s", addr, login);
 		goto refuse;
 	}
+	/* setup email restrict add send: postfix-send-access.cf */
 	if (login != NULL && accounts_send_restricted(acc, login)) {
 		smtp_session_reply(s, 553, "5.7.1", "<%s>: Sender address "
 		    "rejected: this account may not send", login);
 		goto refuse;
 	}
-	if (!from->null_path && accounts_send_restricted(acc, addr) &&
-	    login != NULL) {
+	if (!from->null_path && accounts_send_restricted(acc, addr)) {
 		smtp_session_reply(s, 553, "5.7.1", "<%s>: Sender address "
 		    "rejected: access denied", addr);
 		goto refuse;
@@ -366,8 +366,8 @@ on_rcpt(struct smtp_session *s, const struct address *to, void *ctx)
 		    "failed: %s", addr, err);
 		goto refuse;
 	}
-	if (smtp_session_auth_login(s) == NULL &&
-	    accounts_receive_restricted(c->acc, addr)) {
+	/* setup email restrict add receive: postfix-receive-access.cf */
+	if (accounts_receive_restricted(c->acc, addr)) {
 		smtp_session_reply(s, 550, "5.7.1", "<%s>: Recipient address "
 		    "rejected: access denied", addr);
 		goto refuse;
