@@ -18,9 +18,11 @@ def server(tmp_path):
     srv = TegamiServer(tmp_path)
     srv.add_account("alice@example.test", "alicepw")
     srv.add_account("bob@example.test", "bobpw")
-    srv.start()
-    yield srv
-    srv.stop_and_check()
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.stop_and_check()
 
 
 @pytest.fixture
@@ -32,12 +34,18 @@ def make_server(tmp_path):
         d = tmp_path / f"srv{len(made)}"
         d.mkdir()
         srv = TegamiServer(d, env=env)
+        made.append(srv)
         for a, p in accounts:
             srv.add_account(a, p)
         if start:
             srv.start()
-        made.append(srv)
         return srv
     yield make
+    errors = []
     for srv in made:
-        srv.stop_and_check()
+        try:
+            srv.stop_and_check()
+        except AssertionError as e:
+            errors.append(e)
+    if errors:
+        raise errors[0]

@@ -97,6 +97,7 @@ class TegamiServer:
             self.env.update(env)
         self.proc = None
         self.allow_worker_death = False
+        self.start_failed = False
 
     # --- files -----------------------------------------------------------
     def write_config(self, name, text):
@@ -161,8 +162,20 @@ class TegamiServer:
                                      stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         if wait:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except BaseException:
+                self.kill()
+                self.start_failed = True
+                raise
         return self
+
+    def kill(self):
+        """Ends the master at once; its workers follow when their control
+        socket closes."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
     def wait_ready(self, timeout=15):
         end = time.time() + timeout
@@ -223,6 +236,8 @@ class TegamiServer:
             raise AssertionError("tegami did not stop on SIGTERM")
 
     def stop_and_check(self):
+        if self.start_failed:
+            return          # the start already failed the test, with the log
         rc = self.stop()
         text = self.log_text()
         bad_words = ["AddressSanitizer", "runtime error:", " panic "]
