@@ -849,6 +849,9 @@ handle_reply(struct smtp_client *c, const struct pending *pd,
 	log_escape(esc, sizeof(esc), r->text, strlen(r->text));
 	log_debug("event=smtp_client_reply peer=%s cmd=%s code=%d text=\"%s\"",
 	    c->peer_name, cmd_names[pd->cmd], r->code, esc);
+	/* After smtp_client_quit() only the QUIT reply matters. */
+	if (c->phase == PHASE_QUIT && pd->cmd != CMD_QUIT)
+		return;
 	switch (pd->cmd) {
 	case CMD_GREETING:
 		if (r->code != 220) {
@@ -1031,9 +1034,12 @@ client_fail(struct smtp_client *c, enum smtp_status status, int code,
     const char *enhanced, const char *text)
 {
 	enum phase phase = c->phase;
+	char esc[200];
 
+	/* text may be the peer's: escaped, cut short. */
+	log_escape(esc, sizeof(esc), text, strlen(text));
 	log_info("event=smtp_client_failed peer=%s code=%d text=\"%s\"",
-	    c->peer_name, code, text);
+	    c->peer_name, code, esc);
 	c->phase = PHASE_DEAD;
 	c->streaming = false;
 	if (c->bev != NULL) {
