@@ -53,6 +53,9 @@ log_level_parse(const char *s, enum log_level *level_r)
 	return -1;
 }
 
+static void log_write(const char *level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
 static void
 log_write(const char *level, const char *fmt, va_list ap)
 {
