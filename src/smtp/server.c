@@ -46,6 +46,7 @@
 #define AUTH_DECODED_MAX	1024
 #define DATA_CHUNK		16384
 #define CLOSE_POLL_MS		10
+#define OUT_MAX			65536	/* unread replies before we stop reading */
 
 enum smtp_state {
 	SMTP_STATE_CONNECTED = 0,	/* before the greeting */
@@ -276,6 +277,13 @@ flush_out(struct smtp_session *s)
 		bufferevent_write_buffer(s->bev, s->out);
 }
 
+static size_t
+output_backlog(struct smtp_session *s)
+{
+	return evbuffer_get_length(s->out) +
+	    evbuffer_get_length(bufferevent_get_output(s->bev));
+}
+
 static bool
 output_empty(struct smtp_session *s)
 {
@@ -315,7 +323,7 @@ session_update_io(struct smtp_session *s)
 	case SMTP_STATE_DATA:
 	case SMTP_STATE_BDAT:
 	case SMTP_STATE_TLS:
-		want_read = s->question == Q_NONE;
+		want_read = s->question == Q_NONE && output_backlog(s) <= OUT_MAX;
 		break;
 	default:
 		break;
@@ -405,12 +413,14 @@ session_free(struct smtp_session *s)
 	tx_free(&s->new_tx);
 	if (s->hooks->on_disconnect != NULL)
 		s->hooks->on_disconnect(s, s->ctx);
-	log_info("sid=%s event=disconnect ip=%s commands=%u errors=%u", s->id,
+	log_debug("sid=%s event=disconnect ip=%s commands=%u errors=%u", s->id,
 	    s->ip, s->commands, s->errors);
 	event_free(s->timer);
 	event_free(s->pause_ev);
 	event_free(s->resume_ev);
 	bufferevent_free(s->bev);
+	if (s->cfg.ssl_ctx != NULL)
+		SSL_CTX_free(s->cfg.ssl_ctx);
 	evbuffer_free(s->out);
 	smtp_line_reader_free(&s->lr);
 	auth_reset(s);
@@ -1552,6 +1562,12 @@ session_process(struct smtp_session *s)
 	while (s->question == Q_NONE && !session_gone(s)) {
 		enum smtp_line_result r;
 
+		if (output_backlog(s) > OUT_MAX) {
+			/* the client does not read its replies: stop reading
+			 * its commands until write_cb sees the output drained */
+			break;
+		}
+
 		if (s->state == SMTP_STATE_DATA) {
 			if (!process_data(s))
 				break;
@@ -1637,7 +1653,13 @@ read_cb(struct bufferevent *bev, void *arg)
 static void
 write_cb(struct bufferevent *bev, void *arg)
 {
-	session_maybe_finish(arg);
+	struct smtp_session *s = arg;
+
+	/* all output written: go on with input held back by OUT_MAX */
+	if (!session_gone(s) && s->question == Q_NONE &&
+	    s->state != SMTP_STATE_CONNECTED && s->state != SMTP_STATE_TLS)
+		session_process(s);
+	session_maybe_finish(s);
 }
 
 static void
@@ -1763,6 +1785,9 @@ smtp_session_new(struct event_base *base, struct bufferevent *bev,
 		s->cfg.data_timeout_ms = DEFAULT_DATA_TIMEOUT;
 	if (s->cfg.max_errors == 0)
 		s->cfg.max_errors = DEFAULT_MAX_ERRORS;
+	/* our own reference: a certificate reload may drop the glue's */
+	if (s->cfg.ssl_ctx != NULL)
+		SSL_CTX_up_ref(s->cfg.ssl_ctx);
 	s->hooks = hooks;
 	s->ctx = hook_ctx;
 	s->state = SMTP_STATE_CONNECTED;
@@ -1784,7 +1809,7 @@ smtp_session_new(struct event_base *base, struct bufferevent *bev,
 	if (bufferevent_openssl_get_ssl(bev) != NULL)
 		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	bufferevent_enable(bev, EV_WRITE);
-	log_info("sid=%s event=connect ip=%s port=%s", s->id, s->ip,
+	log_debug("sid=%s event=connect ip=%s port=%s", s->id, s->ip,
 	    s->cfg.port_kind == SMTP_PORT_MTA ? "smtp" :
 	    s->cfg.port_kind == SMTP_PORT_SUBMISSION ? "submission" : "submissions");
 

@@ -189,11 +189,14 @@ struct smtp_hooks {
 /*
  * Starts a session on an accepted connection. base: the worker's loop;
  * bev: the connection, owned by the session from now on (for 465 a
- * bufferevent_openssl in the accepting state); settings and hooks must
- * outlive the session (they are not copied); hook_ctx is given back to
- * every hook (typically the glue's per-connection struct); remote: the
- * client's address or NULL (tests). Calls on_connect before it returns.
- * Never fails.
+ * bufferevent_openssl in the accepting state). settings is copied (the
+ * hostname string must outlive the session; the session takes its own
+ * reference on ssl_ctx, so the glue may drop its own on a certificate
+ * reload). hooks must outlive the session. hook_ctx is given back to every
+ * hook (typically the glue's per-connection struct); remote: the client's
+ * address or NULL (tests). Calls on_connect before it returns, so the hook
+ * must use its session argument (the glue's copy of the return value is
+ * not set yet). Never fails.
  */
 struct smtp_session *smtp_session_new(struct event_base *base,
     struct bufferevent *bev, const struct smtp_server_settings *settings,

@@ -1068,3 +1068,46 @@ test_smtp_session_data_refusals(void)
 	test_end();
 }
 TEST(test_smtp_session_data_refusals);
+
+static void
+test_smtp_session_backpressure(void)
+{
+	enum { N = 20000 };
+	struct harness h;
+	struct buf cmds;
+	size_t replies = 0;
+	double end;
+
+	test_begin("smtp session: a client that does not read its replies is not read either");
+	h_init(&h, SMTP_PORT_MTA);
+	h_start(&h);
+	h_ehlo(&h);
+	buf_init(&cmds, BUF_UNLIMITED);
+	for (int i = 0; i < N; i++)
+		buf_append_str(&cmds, "NOOP\r\n");
+	bufferevent_disable(h.client, EV_READ);
+	h_send_raw(&h, cmds.data, cmds.len);
+	h_run(&h, 50);
+	/* the server stopped running commands with about 64 KiB of replies
+	 * unread; the rest of the commands wait in its input */
+	test_assert(evbuffer_get_length(bufferevent_get_output(h.pair[0])) <= 65536 + 64);
+	test_assert(evbuffer_get_length(bufferevent_get_input(h.pair[0])) > 0);
+	bufferevent_enable(h.client, EV_READ);
+	end = now_ms() + 5000;
+	while (replies < N && now_ms() < end) {
+		struct evbuffer *in = bufferevent_get_input(h.client);
+		char tmp[4096];
+		int n;
+
+		event_base_loop(h.base, EVLOOP_ONCE);
+		while ((n = evbuffer_remove(in, tmp, sizeof(tmp))) > 0) {
+			for (int i = 0; i < n; i++)
+				replies += tmp[i] == '\n';
+		}
+	}
+	test_assert_int(replies, N);
+	buf_free(&cmds);
+	h_free(&h);
+	test_end();
+}
+TEST(test_smtp_session_backpressure);
