@@ -121,6 +121,7 @@ struct smtp_session {
 	bool flush_now;			/* a last-in-group command was run */
 	bool shutdown;			/* smtp_session_shutdown() was called */
 	bool tls_logged;
+	bool eof;			/* the client has finished sending */
 
 	struct event *timer;		/* command/data timeout; close polling */
 	struct event *pause_ev;		/* greet pause */
@@ -323,7 +324,8 @@ session_update_io(struct smtp_session *s)
 	case SMTP_STATE_DATA:
 	case SMTP_STATE_BDAT:
 	case SMTP_STATE_TLS:
-		want_read = s->question == Q_NONE && output_backlog(s) <= OUT_MAX;
+		want_read = s->question == Q_NONE && output_backlog(s) <= OUT_MAX &&
+		    !s->eof;
 		break;
 	default:
 		break;
@@ -1611,6 +1613,12 @@ session_process(struct smtp_session *s)
 		}
 		smtp_line_reader_next(&s->lr);
 	}
+	/* The client half-closed: everything it sent has been run (or we wait
+	 * for an answer or for it to read its replies); send what is left and
+	 * end. A body cut short is dropped with the transaction. */
+	if (s->eof && s->question == Q_NONE && !session_gone(s) &&
+	    output_backlog(s) <= OUT_MAX)
+		session_close(s, "client closed the connection");
 	session_update_io(s);
 }
 
@@ -1670,6 +1678,17 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		tls_established(s);
 		session_process(s);
+	} else if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	    !session_gone(s) && s->state != SMTP_STATE_CONNECTED &&
+	    s->state != SMTP_STATE_TLS) {
+		/* A half-close after the last command ("QUIT" + FIN) still
+		 * deserves the replies: finish the input, then close. */
+		s->eof = true;
+		bufferevent_disable(bev, EV_READ);
+		if (s->question == Q_NONE)
+			session_process(s);
+	} else if ((what & BEV_EVENT_EOF) && s->state == SMTP_STATE_CLOSING) {
+		/* keep sending the last replies */
 	} else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
 		unsigned long e;
 		char reason[160] = "connection closed";

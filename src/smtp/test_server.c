@@ -1111,3 +1111,43 @@ test_smtp_session_backpressure(void)
 	test_end();
 }
 TEST(test_smtp_session_backpressure);
+
+static void
+test_smtp_session_half_close(void)
+{
+	struct harness h;
+
+	test_begin("smtp session: client half-closes after QUIT, still gets replies");
+	h_init(&h, SMTP_PORT_MTA);
+	h.async = true;
+	h_start(&h);
+	h_ehlo(&h);
+	h_send(&h, "MAIL FROM:<s@example.net>\r\nRCPT TO:<a@example.org>\r\nDATA\r\n");
+	h_expect(&h, "250 ");
+	h_expect(&h, "250 ");
+	h_expect(&h, "354 ");
+	h_send(&h, "body\r\n.\r\nNOOP\r\nQUIT\r\n");
+	bufferevent_flush(h.client, EV_WRITE, BEV_FINISHED);
+	h_expect(&h, "250 2.0.0 Ok: queued");
+	h_expect(&h, "250 2.0.0 OK");
+	h_expect(&h, "221 ");
+	h_wait_closed(&h);
+	test_assert(strstr(buf_cstr(&h.calls), "abort") == NULL);
+	h_free(&h);
+
+	/* a body cut short by the hang-up is dropped */
+	h_init(&h, SMTP_PORT_MTA);
+	h_start(&h);
+	h_ehlo(&h);
+	h_send(&h, "MAIL FROM:<s@example.net>\r\nRCPT TO:<a@example.org>\r\nDATA\r\n");
+	h_expect(&h, "250 ");
+	h_expect(&h, "250 ");
+	h_expect(&h, "354 ");
+	h_send(&h, "partial body\r\n");
+	bufferevent_flush(h.client, EV_WRITE, BEV_FINISHED);
+	h_wait_closed(&h);
+	test_assert(strstr(buf_cstr(&h.calls), "abort disconnect|disconnect") != NULL);
+	h_free(&h);
+	test_end();
+}
+TEST(test_smtp_session_half_close);
