@@ -112,7 +112,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	copy[size] = '\0';
 	if (address_parse(copy, flags, &a, &error) == 0)
 		address_free(&a);
-	(void)smtp_base64_decode(copy, size, dec, sizeof(dec));
+	{
+		long n = smtp_base64_decode(copy, size, dec, sizeof(dec) - 1);
+		const char *z, *l;
+		char *p;
+
+		if (n >= 0)
+			(void)smtp_sasl_plain_split(dec, (size_t)n, &z, &l, &p);
+		/* and the raw bytes as a decoded response */
+		if (size < sizeof(dec)) {
+			memcpy(dec, data, size);
+			(void)smtp_sasl_plain_split(dec, size, &z, &l, &p);
+		}
+	}
 	free(copy);
 	return 0;
 }

@@ -1253,26 +1253,11 @@ auth_plain(struct smtp_session *s, const char *response)
 	long n = auth_decode(s, response, dec, AUTH_DECODED_MAX);
 	const char *authzid, *login;
 	char *password;
-	size_t zlen, llen;
 
 	if (n < 0)
 		return;
-	dec[n] = '\0';
-	authzid = (const char *)dec;
-	zlen = strlen(authzid);
-	if ((long)zlen >= n) {
-		reply_error(s, 501, "5.5.2", "Invalid AUTH PLAIN response");
-		goto out;
-	}
-	login = authzid + zlen + 1;
-	llen = strlen(login);
-	if ((long)(zlen + 1 + llen) >= n || llen == 0) {
-		reply_error(s, 501, "5.5.2", "Invalid AUTH PLAIN response");
-		goto out;
-	}
-	password = (char *)login + llen + 1;
-	if ((long)(zlen + llen + 2 + strlen(password)) != n) {
-		/* a third NUL */
+	if (smtp_sasl_plain_split(dec, (size_t)n, &authzid, &login,
+	    &password) < 0) {
 		reply_error(s, 501, "5.5.2", "Invalid AUTH PLAIN response");
 		goto out;
 	}
