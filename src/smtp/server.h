@@ -25,6 +25,8 @@
  * the connection after it is sent.
  *
  * A NULL hook counts as an immediate accept (on_auth: 454 4.7.0).
+ * Everything here runs on the event loop's thread: a hook that hands work
+ * to lib/pool answers from the pool's done() callback.
  *
  * == Lifetime ==
  *
@@ -50,7 +52,8 @@
  *    away its spool file.
  * Between on_data_begin (answered 354) and the end, on_data_chunk gets the
  * body: after dot-unstuffing (DATA) or as sent (BDAT), with CRLF line ends
- * as sent, without the final ".\r\n". It is synchronous. Once the engine
+ * as sent, without the final ".\r\n", in pieces of at most 16 KiB. It is
+ * synchronous. Once the engine
  * has found the message bad it stops calling on_data_chunk, keeps reading
  * (so the session stays in step) and calls on_tx_abort at the end.
  *
@@ -66,6 +69,8 @@
  *   with 550 5.5.2 after its end (SMTP smuggling defence; only CRLF.CRLF
  *   ends DATA). Too big: read and thrown away, then 552 5.3.4. A line
  *   longer than data_line_max: 550 5.5.2.
+ * - A client that does not read its replies is not read either (at most
+ *   64 KiB of replies wait); a half-close (QUIT then FIN) still gets them.
  * - Protocol errors (5xx the engine makes itself) count towards max_errors;
  *   reaching it gives 421 4.7.0 and close. Refusals by hooks do not count.
  * - STARTTLS: plaintext that follows the STARTTLS command in the same
