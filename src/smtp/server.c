@@ -1187,6 +1187,19 @@ proceed_expn(struct smtp_session *s, const char *args)
 	reply_error(s, 502, "5.5.1", "EXPN not available");
 }
 
+/*
+ * A web browser or proxy pointed at us (cross-protocol attacks): nothing it
+ * sends is SMTP, so do not read on (Postfix smtpd_forbidden_commands).
+ */
+static void
+proceed_http(struct smtp_session *s, const char *args)
+{
+	log_info("sid=%s event=http-command ip=%s", s->id, s->ip);
+	reply(s, 421, "4.7.0", "%s HTTP is not spoken here, closing connection",
+	    s->cfg.hostname);
+	session_close(s, "HTTP command");
+}
+
 /* AUTH */
 
 static int
@@ -1454,6 +1467,10 @@ static const struct smtp_cmd commands[] = {
 	{ "EXPN", CMD_LAST, NULL, proceed_expn },
 	{ "STARTTLS", CMD_PRE_TLS | CMD_NO_ARGS | CMD_LAST, check_starttls, proceed_starttls },
 	{ "AUTH", CMD_HELO | CMD_LAST, check_auth, proceed_auth },
+	{ "GET", CMD_RAW, NULL, proceed_http },
+	{ "POST", CMD_RAW, NULL, proceed_http },
+	{ "HEAD", CMD_RAW, NULL, proceed_http },
+	{ "CONNECT", CMD_RAW, NULL, proceed_http },
 };
 
 static const struct smtp_cmd *

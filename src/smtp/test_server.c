@@ -1151,3 +1151,56 @@ test_smtp_session_half_close(void)
 	test_end();
 }
 TEST(test_smtp_session_half_close);
+
+static void
+test_smtp_session_mta_starttls(void)
+{
+	SSL_CTX *sctx = server_ctx(), *cctx = client_ctx();
+	struct harness h;
+	char *r;
+
+	test_begin("smtp session: STARTTLS on 25, no AUTH, MAIL without AUTH");
+	h_init(&h, SMTP_PORT_MTA);
+	h.set.ssl_ctx = sctx;
+	h_start(&h);
+	h_expect(&h, "220 ");
+	h_send(&h, "EHLO client.example.net\r\n");
+	r = h_reply(&h);
+	test_assert(strstr(r, "250-STARTTLS\r\n") != NULL);
+	test_assert(strstr(r, "AUTH") == NULL);
+	free(r);
+	h_send(&h, "MAIL FROM:<s@example.net>\r\n");
+	h_expect(&h, "250 ");
+	h_send(&h, "STARTTLS extra\r\n");
+	h_expect(&h, "501 5.5.4");
+	h_send(&h, "STARTTLS\r\n");
+	h_expect(&h, "220 2.0.0");
+	h_client_starttls(&h, cctx);
+	test_assert(strstr(buf_cstr(&h.calls), "abort STARTTLS|tls") != NULL);
+	h_send(&h, "EHLO client.example.net\r\n");
+	r = h_reply(&h);
+	test_assert(strstr(r, "STARTTLS") == NULL);
+	test_assert(strstr(r, "AUTH") == NULL);
+	free(r);
+	h_send(&h, "MAIL FROM:<s@example.net>\r\nRCPT TO:<a@example.org>\r\nBDAT 5 LAST\r\nx\r\n");
+	h_expect(&h, "250 ");
+	h_expect(&h, "250 ");
+	h_send(&h, "\r\n");
+	h_expect(&h, "250 2.0.0 Ok");
+	test_assert_str(buf_cstr(&h.body), "x\r\n\r\n");
+	h_free(&h);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+	test_end();
+
+	test_begin("smtp session: HTTP request ends the session");
+	h_init(&h, SMTP_PORT_MTA);
+	h_start(&h);
+	h_expect(&h, "220 ");
+	h_send(&h, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+	h_expect(&h, "421 4.7.0");
+	h_wait_closed(&h);
+	h_free(&h);
+	test_end();
+}
+TEST(test_smtp_session_mta_starttls);
