@@ -1552,6 +1552,9 @@ read_line(struct smtp_session *s)
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
 		r = smtp_line_reader_feed(&s->lr, v.iov_base, v.iov_len, &used);
+		/* command lines may carry AUTH secrets: leave no copy behind in
+		 * the evbuffer's freed chunks (the line reader wipes its own) */
+		str_wipe(v.iov_base, used);
 		evbuffer_drain(in, used);
 		if (r != SMTP_LINE_MORE)
 			return r;
