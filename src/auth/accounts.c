@@ -234,6 +234,7 @@ address_ok(const char *addr)
 
 struct line_iter {
 	const char *file;
+	bool quiet;		/* the file did not change since it was logged */
 	char *p;		/* rest of the data */
 	char *end;
 	unsigned int lineno;
@@ -255,7 +256,8 @@ line_next(struct line_iter *it)
 		it->p = nl != NULL ? nl + 1 : it->end;
 		it->lineno++;
 		if (memchr(line, '\0', (size_t)(lend - line)) != NULL) {
-			log_warn("event=accounts_bad_line file=%s line=%u reason=\"NUL byte\"",
+			if (!it->quiet)
+				log_warn("event=accounts_bad_line file=%s line=%u reason=\"NUL byte\"",
 			    it->file, it->lineno);
 			continue;
 		}
@@ -271,8 +273,9 @@ line_next(struct line_iter *it)
 static void
 bad_line(const struct line_iter *it, const char *reason)
 {
-	log_warn("event=accounts_bad_line file=%s line=%u reason=\"%s\"",
-	    it->file, it->lineno, reason);
+	if (!it->quiet)
+		log_warn("event=accounts_bad_line file=%s line=%u reason=\"%s\"",
+		    it->file, it->lineno, reason);
 }
 
 static void
@@ -514,7 +517,8 @@ parse_regexp(struct accounts *acc, struct line_iter *it)
 		free(pattern);
 		if (rc != 0) {
 			regerror(rc, &ra.re, errbuf, sizeof(errbuf));
-			log_warn("event=accounts_bad_regex file=%s line=%u reason=\"%s\"",
+			if (!it->quiet)
+				log_warn("event=accounts_bad_regex file=%s line=%u reason=\"%s\"",
 			    it->file, it->lineno, errbuf);
 			continue;
 		}
@@ -679,8 +683,9 @@ accounts_free(struct accounts *acc)
 	free(acc);
 }
 
-struct accounts *
-accounts_load(const struct accounts_settings *set, char **error_r)
+/* quiet[f]: do not log file f's bad lines again (it did not change). */
+static struct accounts *
+load(const struct accounts_settings *set, const bool *quiet, char **error_r)
 {
 	struct accounts *acc = xcalloc(1, sizeof(*acc));
 
@@ -704,6 +709,7 @@ accounts_load(const struct accounts_settings *set, char **error_r)
 			return NULL;
 		}
 		it.file = path;
+		it.quiet = quiet != NULL && quiet[f];
 		it.p = data;
 		it.end = data + len;
 		it.lineno = 0;
@@ -747,6 +753,12 @@ accounts_load(const struct accounts_settings *set, char **error_r)
 		}
 	}
 	return acc;
+}
+
+struct accounts *
+accounts_load(const struct accounts_settings *set, char **error_r)
+{
+	return load(set, NULL, error_r);
 }
 
 struct accounts *
@@ -1229,7 +1241,7 @@ watch_stamps(const struct accounts_watch *w, struct file_stamp *st)
 }
 
 static struct accounts *
-watch_load(struct accounts_watch *w, char **error_r)
+watch_load(struct accounts_watch *w, const bool *quiet, char **error_r)
 {
 	struct accounts_settings set = {
 		.config_dir = w->config_dir,
@@ -1237,7 +1249,7 @@ watch_load(struct accounts_watch *w, char **error_r)
 		.extra_domains = (const char *const *)w->extra_domains,
 	};
 
-	return accounts_load(&set, error_r);
+	return load(&set, quiet, error_r);
 }
 
 struct accounts_watch *
@@ -1256,7 +1268,7 @@ accounts_watch_create(const struct accounts_settings *set, char **error_r)
 	/* Stamps before reading: a change made while we read is seen by
 	 * the next refresh. */
 	watch_stamps(w, w->stamps);
-	w->cur = watch_load(w, error_r);
+	w->cur = watch_load(w, NULL, error_r);
 	if (w->cur == NULL) {
 		accounts_watch_free(&w);
 		return NULL;
@@ -1292,16 +1304,19 @@ int
 accounts_watch_refresh(struct accounts_watch *w, bool force)
 {
 	struct file_stamp st[FILE_COUNT];
+	bool quiet[FILE_COUNT], changed = force;
 	struct accounts *acc;
 	char *error = NULL;
-	bool changed = force;
 
 	watch_stamps(w, st);
-	for (int f = 0; f < FILE_COUNT && !changed; f++)
-		changed = !file_stamp_equal(&st[f], &w->stamps[f]);
+	for (int f = 0; f < FILE_COUNT; f++) {
+		quiet[f] = file_stamp_equal(&st[f], &w->stamps[f]);
+		if (!quiet[f])
+			changed = true;
+	}
 	if (!changed)
 		return 0;
-	acc = watch_load(w, &error);
+	acc = watch_load(w, quiet, &error);
 	if (acc == NULL) {
 		log_error("event=accounts_reload_failed reason=\"%s\"", error);
 		free(error);

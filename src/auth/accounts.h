@@ -13,8 +13,8 @@
  *
  * Parsing follows DMS: CRLF is LF, blank lines and lines whose first
  * non-blank character is '#' are skipped, there are no inline comments.
- * A malformed line is logged once per load (file:line) and skipped; it is
- * never fatal. Addresses are lower-cased on load and matched
+ * A malformed line is logged (file:line) and skipped, never fatal; a
+ * reload logs again only the files that changed. Addresses are lower-cased on load and matched
  * case-insensitively; resolved targets come back lower-cased.
  *
  * Resolution of a recipient (accounts_resolve), for an address in a local

@@ -77,7 +77,8 @@ static const char virtual_cf[] =
 	"chain21@example.com a@example.com\n"
 	"short0@example.com short1@example.com\n"
 	"short1@example.com short2@example.com\n"
-	"short2@example.com b@example.com\n";
+	"short2@example.com b@example.com\n"
+	"UPPER@Example.COM A@EXAMPLE.com\n";
 
 static const char regexp_cf[] =
 	"/^test[0-9]+@example\\.com$/ d@other.org\n"
@@ -167,6 +168,7 @@ static const struct resolve_case resolve_cases[] = {
 	{ "short0@example.com", 1, { "L:b@example.com" } },
 	{ "chain0@example.com", -1, { NULL } },
 	{ "chain5@example.com", 1, { "L:a@example.com" } },
+	{ "Upper@example.com", 1, { "L:a@example.com" } },
 	{ "noat", 0, { NULL } },
 	{ "@example.com", 0, { NULL } },
 	{ "a@", 0, { NULL } },
@@ -443,6 +445,30 @@ test_accounts_reload(void)
 	test_assert(!accounts_exists(cur, "new@example.com"));
 	accounts_unref(cur);
 
+	/* a bad line is logged when its file is loaded, not at every reload */
+	{
+		char *logpath = xasprintf("%s/reload.log", dir), *log = NULL;
+		int fd;
+
+		write_file(dir, "postfix-accounts.cf", "neu@example.com|{PLAIN}pw\nbroken\n");
+		fd = open(logpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
+		log_set_fd(fd);
+		test_assert_int(accounts_watch_refresh(w, false), 1);
+		write_file(dir, "postfix-virtual.cf", "al2@example.com neu@example.com\n");
+		test_assert_int(accounts_watch_refresh(w, false), 1);
+		log_set_fd(-1);
+		close(fd);
+		test_assert(file_read_all(logpath, 1 << 20, &log, NULL) == 0);
+		{
+			const char *first = strstr(log, "postfix-accounts.cf line=2 ");
+
+			test_assert(first != NULL);
+			test_assert(first != NULL &&
+			    strstr(first + 1, "postfix-accounts.cf line=2 ") == NULL);
+		}
+		free(log);
+		free(logpath);
+	}
 	test_assert_int(accounts_watch_refresh(w, true), 1);
 	/* removing a file counts as a change */
 	{
