@@ -36,6 +36,7 @@ struct harness {
 	/* behaviour */
 	bool async;			/* answer from a zero-timeout event */
 	bool refuse_data;
+	bool refuse_connect;
 	bool chunk_fail;
 	/* an answer waiting to be given (async) */
 	struct event *answer_ev;
@@ -90,8 +91,13 @@ answer(struct harness *h, struct smtp_session *s, int code, const char *enh,
 static void
 h_connect(struct smtp_session *s, void *ctx)
 {
-	call(ctx, "connect");
-	answer(ctx, s, 220, NULL, "ok");
+	struct harness *h = ctx;
+
+	call(h, "connect");
+	if (h->refuse_connect)
+		answer(h, s, 554, "5.7.1", "No SMTP service here");
+	else
+		answer(h, s, 220, NULL, "ok");
 }
 
 static void
@@ -1204,3 +1210,31 @@ test_smtp_session_mta_starttls(void)
 	test_end();
 }
 TEST(test_smtp_session_mta_starttls);
+
+static void
+test_smtp_session_connect_refused(void)
+{
+	struct harness h;
+
+	test_begin("smtp session: on_connect refuses, now and later");
+	for (int async = 0; async < 2; async++) {
+		h_init(&h, SMTP_PORT_MTA);
+		h.refuse_connect = true;
+		h.async = async;
+		h.set.greet_pause_ms = 30;
+		h_start(&h);
+		h_expect(&h, "554 5.7.1 No SMTP service here");
+		h_wait_closed(&h);
+		test_assert_str(buf_cstr(&h.calls), "connect|disconnect");
+		h_free(&h);
+	}
+	/* accepted later, greeting only after the pause */
+	h_init(&h, SMTP_PORT_MTA);
+	h.async = true;
+	h.set.greet_pause_ms = 30;
+	h_start(&h);
+	h_ehlo(&h);
+	h_free(&h);
+	test_end();
+}
+TEST(test_smtp_session_connect_refused);
