@@ -1238,3 +1238,56 @@ test_smtp_session_connect_refused(void)
 	test_end();
 }
 TEST(test_smtp_session_connect_refused);
+
+static void
+test_smtp_session_bytewise(void)
+{
+	static const char script[] =
+	    "EHLO client.example.net\r\n"
+	    "MAIL FROM:<s@example.net>\r\n"
+	    "RCPT TO:<a@example.org>\r\n"
+	    "DATA\r\n"
+	    "..one\r\n"
+	    "two\r\n"
+	    ".\r\n"
+	    "MAIL FROM:<s@example.net>\r\n"
+	    "RCPT TO:<b@example.org>\r\n"
+	    "BDAT 5\r\nthree"
+	    "BDAT 2 LAST\r\n\r\n"
+	    "QUIT\r\n";
+	struct harness h;
+	struct buf got;
+	double end;
+
+	test_begin("smtp session: a whole session sent one byte at a time");
+	h_init(&h, SMTP_PORT_MTA);
+	h_start(&h);
+	buf_init(&got, BUF_UNLIMITED);
+	for (size_t i = 0; i < sizeof(script) - 1; i++) {
+		h_send_raw(&h, script + i, 1);
+		for (int k = 0; k < 4; k++)
+			event_base_loop(h.base, EVLOOP_NONBLOCK);
+	}
+	end = now_ms() + 3000;
+	while (!h.disconnected && now_ms() < end)
+		event_base_loop(h.base, EVLOOP_ONCE);
+	{
+		struct evbuffer *in = bufferevent_get_input(h.client);
+		size_t n = evbuffer_get_length(in);
+
+		buf_append(&got, evbuffer_pullup(in, -1), n);
+	}
+	test_assert(h.disconnected);
+	test_assert(strstr(buf_cstr(&got), "354 ") != NULL);
+	test_assert(strstr(buf_cstr(&got), "250 2.0.0 5 octets received\r\n") != NULL);
+	test_assert(str_has_suffix(buf_cstr(&got), "221 2.0.0 mx.example.org Bye\r\n"));
+	test_assert(strstr(buf_cstr(&got), "5.5.") == NULL);
+	test_assert_str(buf_cstr(&h.body), "three\r\n");
+	test_assert_str(buf_cstr(&h.calls), "connect|ehlo client.example.net|"
+	    "mail <s@example.net>|rcpt <a@example.org>|begin|end 1|"
+	    "mail <s@example.net>|rcpt <b@example.org>|begin|end 1|disconnect");
+	buf_free(&got);
+	h_free(&h);
+	test_end();
+}
+TEST(test_smtp_session_bytewise);
