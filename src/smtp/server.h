@@ -53,9 +53,11 @@
  * Between on_data_begin (answered 354) and the end, on_data_chunk gets the
  * body: after dot-unstuffing (DATA) or as sent (BDAT), with CRLF line ends
  * as sent, without the final ".\r\n", in pieces of at most 16 KiB. It is
- * synchronous. Once the engine
- * has found the message bad it stops calling on_data_chunk, keeps reading
- * (so the session stays in step) and calls on_tx_abort at the end.
+ * synchronous. Once the engine has found the message bad it stops calling
+ * on_data_chunk, keeps reading (so the session stays in step) and calls
+ * on_tx_abort at the end. A refused on_data_begin leaves a DATA transaction
+ * open (the client may retry or RSET); for BDAT the chunk is read away and
+ * the transaction dropped (RFC 3030: no chunk may follow a failed one).
  *
  * == Policies ==
  *
@@ -81,8 +83,12 @@
  *   MAIL needs AUTH (530 5.7.0 "Authentication required"). AUTH is offered
  *   only when settings->auth_enabled and the session is under TLS (else
  *   538 5.7.11 "Encryption required").
+ * - GET, POST, HEAD, CONNECT (a browser or proxy aimed at us): 421, close.
+ * - VRFY: 252 2.5.2 always (never tells whether an account exists).
  * - Logs: one key=value line per event with sid=; client text through
- *   log_escape(); AUTH data is never logged.
+ *   log_escape(); AUTH data is never logged, and command bytes are wiped
+ *   from the input buffers once read. connect/disconnect lines are at
+ *   debug level here: the glue logs those events with its own details.
  */
 #ifndef TEGAMI_SMTP_SERVER_H
 #define TEGAMI_SMTP_SERVER_H
