@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static bool
 is_alnum(unsigned char c)
@@ -41,7 +42,8 @@ check_domain(const char *s)
 			break;
 		p = dot + 1;
 	}
-	return labels >= 2;
+	/* "localhost" is the development instance's domain (RFC 6761). */
+	return labels >= 2 || strcasecmp(s, "localhost") == 0;
 }
 
 /*

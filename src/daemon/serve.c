@@ -709,12 +709,24 @@ serve_main(int argc, char **argv)
 	/* spawn */
 	for (size_t i = 0; i < sizeof(worker_kinds) / sizeof(worker_kinds[0]); i++)
 		child_spawn(&m, child_new(&m, worker_kinds[i]));
-	if (m.settings->dev)
+	if (m.settings->dev) {
 		log_info("event=development_instance smtp=%s submission=%s "
-		    "submissions=%s hint=\"add an account: build/tegami email add "
-		    "you@localhost\"", config_str(m.settings->cfg, "LISTEN_SMTP"),
+		    "submissions=%s", config_str(m.settings->cfg, "LISTEN_SMTP"),
 		    config_str(m.settings->cfg, "LISTEN_SUBMISSION"),
 		    config_str(m.settings->cfg, "LISTEN_SUBMISSIONS"));
+		fprintf(stderr, "\n"
+		    "  tegami development instance (data in ./var/, Ctrl-C stops it)\n"
+		    "    SMTP         %s\n"
+		    "    submission   %s  (STARTTLS, then AUTH)\n"
+		    "    submissions  %s  (implicit TLS)\n"
+		    "  add an account:  build/tegami email add you@localhost\n"
+		    "  send a test:     swaks --server 127.0.0.1:2587 --tls "
+		    "--auth-user you@localhost --to you@localhost\n"
+		    "  read it:         ls var/mail/localhost/you/new/\n\n",
+		    config_str(m.settings->cfg, "LISTEN_SMTP"),
+		    config_str(m.settings->cfg, "LISTEN_SUBMISSION"),
+		    config_str(m.settings->cfg, "LISTEN_SUBMISSIONS"));
+	}
 	/* serve */
 	event_base_dispatch(m.base);
 	unlink(m.settings->control_path);

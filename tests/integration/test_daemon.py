@@ -192,3 +192,38 @@ def test_session_limit_per_address(make_server):
     assert third.recv(100).startswith(b"421 4.7.0")
     for s in socks + [third]:
         s.close()
+
+
+def test_cli_restrictions_apply_to_the_running_server(server):
+    env = dict(server.env)
+    for args in (["email", "restrict", "add", "send", "alice@example.test"],
+                 ["email", "restrict", "add", "receive", "bob@example.test"]):
+        r = subprocess.run([BINARY] + args, env=env, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    time.sleep(2.1)
+    with smtplib.SMTP("127.0.0.1", server.ports["SUBMISSION"], timeout=10) as s:
+        s.starttls(context=server.ssl_context())
+        s.login("alice@example.test", "alicepw")
+        code, text = s.mail("alice@example.test")
+        assert code == 553 and b"5.7.1" in text
+    with smtplib.SMTP("127.0.0.1", server.ports["SMTP"], timeout=10) as s:
+        s.ehlo("client.test")
+        s.mail("x@remote.test")
+        code, text = s.rcpt("bob@example.test")
+        assert code == 550 and b"5.7.1" in text
+        assert s.rcpt("alice@example.test")[0] == 250
+
+
+def test_alias_added_by_cli_works_within_two_seconds(server):
+    r = subprocess.run([BINARY, "alias", "add", "info@example.test", "bob@example.test"],
+                       env=dict(server.env), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    t0 = time.time()
+    while True:
+        with smtplib.SMTP("127.0.0.1", server.ports["SMTP"], timeout=10) as s:
+            s.ehlo("client.test")
+            s.mail("x@remote.test")
+            if s.rcpt("info@example.test")[0] == 250:
+                break
+        assert time.time() - t0 < 2.0, "alias not picked up within 2 s"
+        time.sleep(0.1)
