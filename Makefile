@@ -62,7 +62,8 @@ $(RUNNER): $(LIB_O) $(TEST_O)
 
 $(OBJDIR)/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "CC $<"
+	@$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 -include $(shell find $(OBJDIR) -name '*.d' 2>/dev/null)
 
@@ -97,7 +98,8 @@ fuzz: $(FUZZ_BIN)
 
 $(FUZZ_OBJ)/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "CC (fuzz) $<"
+	@clang $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
 
 build/fuzz/%: fuzz/%.c $(FUZZ_LIB_O)
 	@mkdir -p build/fuzz

@@ -290,16 +290,22 @@ child_spawn(struct master *m, struct child *c)
 	}
 	if (pid == 0) {
 		/* child: ipc on fd 3, this kind's listeners on 4.. */
-		int fd = 4;
+		int fd = 4, high[64], nhigh = 0;
 		char *argv[] = { "tegami", "worker", (char *)c->kind, NULL };
 
-		if (dup2(pair[1], 3) < 0)
-			_exit(127);
-		for (size_t i = 0; i < m->nbound; i++) {
+		/*
+		 * Move everything out of the way first: a target number may
+		 * be one of the sources.
+		 */
+		high[nhigh++] = fcntl(pair[1], F_DUPFD_CLOEXEC, 100);
+		for (size_t i = 0; i < m->nbound && nhigh < 64; i++)
 			if (strcmp(listener_info[m->bound[i].kind].worker,
-			    c->kind) != 0)
-				continue;
-			if (dup2(m->bound[i].fd, fd) < 0)
+			    c->kind) == 0)
+				high[nhigh++] = fcntl(m->bound[i].fd, F_DUPFD_CLOEXEC, 100);
+		if (dup2(high[0], 3) < 0)
+			_exit(127);
+		for (int i = 1; i < nhigh; i++) {
+			if (high[i] < 0 || dup2(high[i], fd) < 0)
 				_exit(127);
 			fd++;
 		}
@@ -703,12 +709,24 @@ serve_main(int argc, char **argv)
 	/* spawn */
 	for (size_t i = 0; i < sizeof(worker_kinds) / sizeof(worker_kinds[0]); i++)
 		child_spawn(&m, child_new(&m, worker_kinds[i]));
-	if (m.settings->dev)
+	if (m.settings->dev) {
 		log_info("event=development_instance smtp=%s submission=%s "
-		    "submissions=%s hint=\"add an account: build/tegami email add "
-		    "you@localhost\"", config_str(m.settings->cfg, "LISTEN_SMTP"),
+		    "submissions=%s", config_str(m.settings->cfg, "LISTEN_SMTP"),
 		    config_str(m.settings->cfg, "LISTEN_SUBMISSION"),
 		    config_str(m.settings->cfg, "LISTEN_SUBMISSIONS"));
+		fprintf(stderr, "\n"
+		    "  tegami development instance (data in ./var/, Ctrl-C stops it)\n"
+		    "    SMTP         %s\n"
+		    "    submission   %s  (STARTTLS, then AUTH)\n"
+		    "    submissions  %s  (implicit TLS)\n"
+		    "  add an account:  build/tegami email add you@localhost\n"
+		    "  send a test:     swaks --server 127.0.0.1:2587 --tls "
+		    "--auth-user you@localhost --to you@localhost\n"
+		    "  read it:         ls var/mail/localhost/you/new/\n\n",
+		    config_str(m.settings->cfg, "LISTEN_SMTP"),
+		    config_str(m.settings->cfg, "LISTEN_SUBMISSION"),
+		    config_str(m.settings->cfg, "LISTEN_SUBMISSIONS"));
+	}
 	/* serve */
 	event_base_dispatch(m.base);
 	unlink(m.settings->control_path);

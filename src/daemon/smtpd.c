@@ -48,6 +48,7 @@ struct ip_entry {
 struct smtpd {
 	struct worker *w;
 	struct smtp_server_settings set[3];
+	struct smtp_server_settings set_passed;	/* port 25 without the pause */
 	struct smtp_hooks hooks;
 	struct evconnlistener **listeners;
 	struct pool *pool;
@@ -651,15 +652,10 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		d->conns->prev = c;
 	d->conns = c;
 	d->nconns++;
+	/* Passed the early-talker test lately: no pause again. */
 	if (wl->kind == LISTENER_SMTP && d->greet_pause_ms > 0 &&
-	    c->ipe->greet_passed + GREET_PASS_TTL > time(NULL)) {
-		/* Passed the early-talker test lately: no pause again. */
-		static struct smtp_server_settings nopause;
-
-		nopause = *set;
-		nopause.greet_pause_ms = 0;
-		set = &nopause;
-	}
+	    c->ipe->greet_passed + GREET_PASS_TTL > time(NULL))
+		set = &d->set_passed;
 	c->s = smtp_session_new(d->w->base, bev, set, &d->hooks, c, sa,
 	    (socklen_t)salen);
 }
@@ -731,6 +727,7 @@ smtpd_tls_changed(struct worker *w)
 
 	for (int i = 0; i < 3; i++)
 		d->set[i].ssl_ctx = w->tls;
+	d->set_passed.ssl_ctx = w->tls;
 }
 
 int
@@ -768,6 +765,8 @@ smtpd_init(struct worker *w)
 		s->auth_enabled = i != SMTP_PORT_MTA;
 		s->ssl_ctx = w->tls;
 	}
+	d->set_passed = d->set[SMTP_PORT_MTA];
+	d->set_passed.greet_pause_ms = 0;
 	d->hooks.on_connect = on_connect;
 	d->hooks.on_helo = on_helo;
 	d->hooks.on_auth = on_auth;

@@ -7,6 +7,8 @@ import signal
 import socket
 import ssl
 import subprocess
+import shutil
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -57,6 +59,15 @@ def make_ca(dirpath, names=(HOST,), prefix="server"):
 
 class TegamiServer:
     def __init__(self, base, env=None):
+        if os.geteuid() == 0:
+            # Workers drop to uid 5000 as in production: they must be able to
+            # reach the config, mail and state dirs, which pytest's own
+            # tmp_path (mode 0700, root) does not allow.
+            base = tempfile.mkdtemp(prefix="tegami-test-", dir="/tmp")
+            os.chmod(base, 0o755)
+            self.cleanup_dir = base
+        else:
+            self.cleanup_dir = None
         self.base = str(base)
         self.config_dir = os.path.join(self.base, "config")
         self.mail_dir = os.path.join(self.base, "mail")
@@ -220,10 +231,16 @@ class TegamiServer:
         for bad in bad_words:
             assert bad not in text, f"log has {bad!r}:\n" + text[-6000:]
         assert rc == 0, f"tegami exited {rc}:\n" + text[-3000:]
+        if self.cleanup_dir:
+            shutil.rmtree(self.cleanup_dir, ignore_errors=True)
 
     # --- clients ---------------------------------------------------------
-    def ssl_context(self):
+    def ssl_context(self, check_hostname=False):
+        """Verifies the chain against the test CA. smtplib names the server
+        by the address it dialled (127.0.0.1), so the host name is checked
+        only where a test passes server_hostname=HOST itself."""
         ctx = ssl.create_default_context(cafile=self.ca)
+        ctx.check_hostname = check_hostname
         return ctx
 
     def status(self):
