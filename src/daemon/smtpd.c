@@ -37,6 +37,8 @@
 #define IP_BUCKETS 1024
 #define AUTH_FAIL_DELAY_MS 1000
 #define GREET_PASS_TTL (24 * 3600)
+/* Unknown recipients one session may try before it is cut off (guessing). */
+#define MAX_BAD_RCPTS 20
 
 struct ip_entry {
 	char ip[64];
@@ -74,6 +76,7 @@ struct conn {
 	struct smtp_session *s;
 	enum listener_kind kind;
 	struct ip_entry *ipe;
+	unsigned int bad_rcpts;
 	/* transaction */
 	struct accounts *acc;
 	struct rcpt *rcpts;
@@ -355,8 +358,17 @@ on_rcpt(struct smtp_session *s, const struct address *to, void *ctx)
 	if (res == 0) {
 		log_info("sid=%s event=reject stage=rcpt to=<%s> "
 		    "reason=unknown_user", smtp_session_id(s), addr);
-		smtp_session_reply(s, 550, "5.1.1", "<%s>: Recipient address "
-		    "rejected: User unknown", addr);
+		if (++c->bad_rcpts > MAX_BAD_RCPTS) {
+			/* A directory harvest: answer no more guesses. */
+			log_info("sid=%s event=disconnect_harvest ip=%s "
+			    "unknown=%u", smtp_session_id(s), c->ipe->ip,
+			    c->bad_rcpts);
+			smtp_session_reply(s, 421, "4.7.0", "Too many unknown "
+			    "recipients, closing connection");
+		} else {
+			smtp_session_reply(s, 550, "5.1.1", "<%s>: Recipient "
+			    "address rejected: User unknown", addr);
+		}
 		goto refuse;
 	}
 	if (res < 0) {

@@ -448,3 +448,16 @@ def test_recipient_limit(make_server):
             assert s.rcpt("bob@example.test")[0] == 250
         code, text = s.rcpt("bob@example.test")
         assert code == 452 and b"4.5.3" in text
+
+
+def test_recipient_guessing_ends_the_session(server):
+    r = Raw(server)
+    r.reply()
+    r.send(b"EHLO client.test\r\nMAIL FROM:<a@remote.test>\r\n")
+    assert [r.reply()[0] for _ in range(2)] == [250, 250]
+    codes = []
+    for i in range(21):
+        r.send(b"RCPT TO:<guess%d@example.test>\r\n" % i)
+        codes.append(r.reply()[0])
+    assert codes[:20] == [550] * 20 and codes[20] == 421
+    assert r.closed()
