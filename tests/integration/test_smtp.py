@@ -461,3 +461,21 @@ def test_recipient_guessing_ends_the_session(server):
         codes.append(r.reply()[0])
     assert codes[:20] == [550] * 20 and codes[20] == 421
     assert r.closed()
+
+
+def test_quota_refuses_a_full_mailbox(server):
+    server.write_config("dovecot-quotas.cf", "bob@example.test:10k\n")
+    time.sleep(2.1)
+    with smtp(server) as s:
+        s.ehlo("client.test")
+        s.mail("a@remote.test", ["SIZE=20000"])
+        code, text = s.rcpt("bob@example.test")
+        assert code == 552 and b"5.2.2" in text
+        s.rset()
+        s.mail("a@remote.test")
+        assert s.rcpt("bob@example.test")[0] == 250
+        assert s.data(MSG + b"x" * 12000 + b"\r\n")[0] == 250
+        s.mail("a@remote.test")
+        code, text = s.rcpt("bob@example.test")
+        assert code == 552 and b"Mailbox is full" in text
+        assert s.rcpt("alice@example.test")[0] == 250       # no quota
