@@ -49,6 +49,8 @@ TEGAMI = build/tegami
 RUNNER = build/unit-tests
 endif
 
+.SECONDARY:
+
 .PHONY: all deps test-deps run test unit integration e2e fuzz fuzz-run clean bench
 
 all: deps $(TEGAMI)

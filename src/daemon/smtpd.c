@@ -19,6 +19,7 @@
 #include "net/listen.h"
 #include "queue/spool.h"
 #include "smtp/server.h"
+#include "store/maildir.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -37,6 +38,8 @@
 #define IP_BUCKETS 1024
 #define AUTH_FAIL_DELAY_MS 1000
 #define GREET_PASS_TTL (24 * 3600)
+/* Unknown recipients one session may try before it is cut off (guessing). */
+#define MAX_BAD_RCPTS 20
 
 struct ip_entry {
 	char ip[64];
@@ -60,6 +63,8 @@ struct smtpd {
 	unsigned int max_per_ip;
 	unsigned int greet_pause_ms;
 	bool spoof_protection;
+	bool quotas;
+	uint64_t default_quota;		/* POSTFIX_MAILBOX_SIZE_LIMIT, 0 = none */
 	uint64_t delivered, queued, rejected;
 	struct ip_entry *ips[IP_BUCKETS];
 };
@@ -74,6 +79,7 @@ struct conn {
 	struct smtp_session *s;
 	enum listener_kind kind;
 	struct ip_entry *ipe;
+	unsigned int bad_rcpts;
 	/* transaction */
 	struct accounts *acc;
 	struct rcpt *rcpts;
@@ -318,6 +324,40 @@ is_local_domain(struct conn *c, const char *domain)
 	    strcasecmp(domain, st->hostname) == 0;
 }
 
+/*
+ * Would the message (its declared SIZE, if any) take a local target over
+ * its quota (dovecot-quotas.cf, else POSTFIX_MAILBOX_SIZE_LIMIT)? The usage
+ * is summed from the Maildir's file names on each call: fine for the
+ * mailboxes a small server has; the IMAP index will keep a running total.
+ */
+static bool
+over_quota(struct conn *c, struct smtp_session *s,
+    const struct accounts_resolution *res)
+{
+	for (size_t i = 0; i < res->count; i++) {
+		const struct accounts_target *t = &res->targets[i];
+		uint64_t quota, used = 0;
+
+		if (t->kind != ACCOUNTS_TARGET_LOCAL)
+			continue;
+		quota = accounts_quota(c->acc, t->address);
+		if (quota == 0)
+			quota = c->d->default_quota;
+		if (quota == 0)
+			continue;
+		if (maildir_usage(t->maildir, &used) < 0)
+			continue;	/* unreadable: let delivery decide */
+		if (used + smtp_session_declared_size(s) > quota) {
+			log_info("sid=%s event=reject stage=rcpt to=<%s> "
+			    "reason=quota used=%llu quota=%llu",
+			    smtp_session_id(s), t->address,
+			    (unsigned long long)used, (unsigned long long)quota);
+			return true;
+		}
+	}
+	return false;
+}
+
 static void
 on_rcpt(struct smtp_session *s, const struct address *to, void *ctx)
 {
@@ -355,8 +395,17 @@ on_rcpt(struct smtp_session *s, const struct address *to, void *ctx)
 	if (res == 0) {
 		log_info("sid=%s event=reject stage=rcpt to=<%s> "
 		    "reason=unknown_user", smtp_session_id(s), addr);
-		smtp_session_reply(s, 550, "5.1.1", "<%s>: Recipient address "
-		    "rejected: User unknown", addr);
+		if (++c->bad_rcpts > MAX_BAD_RCPTS) {
+			/* A directory harvest: answer no more guesses. */
+			log_info("sid=%s event=disconnect_harvest ip=%s "
+			    "unknown=%u", smtp_session_id(s), c->ipe->ip,
+			    c->bad_rcpts);
+			smtp_session_reply(s, 421, "4.7.0", "Too many unknown "
+			    "recipients, closing connection");
+		} else {
+			smtp_session_reply(s, 550, "5.1.1", "<%s>: Recipient "
+			    "address rejected: User unknown", addr);
+		}
 		goto refuse;
 	}
 	if (res < 0) {
@@ -370,6 +419,10 @@ on_rcpt(struct smtp_session *s, const struct address *to, void *ctx)
 	if (accounts_receive_restricted(c->acc, addr)) {
 		smtp_session_reply(s, 550, "5.7.1", "<%s>: Recipient address "
 		    "rejected: access denied", addr);
+		goto refuse;
+	}
+	if (d->quotas && over_quota(c, s, &r.res)) {
+		smtp_session_reply(s, 552, "5.2.2", "<%s>: Mailbox is full", addr);
 		goto refuse;
 	}
 	r.address = addr;
@@ -751,6 +804,8 @@ smtpd_init(struct worker *w)
 	d->greet_pause_ms = (unsigned int)config_num(cfg, "SMTP_GREET_PAUSE") *
 	    1000;
 	d->spoof_protection = config_bool(cfg, "SPOOF_PROTECTION");
+	d->quotas = config_bool(cfg, "ENABLE_QUOTAS");
+	d->default_quota = config_num(cfg, "POSTFIX_MAILBOX_SIZE_LIMIT");
 	for (int i = 0; i < 3; i++) {
 		struct smtp_server_settings *s = &d->set[i];
 

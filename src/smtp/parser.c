@@ -237,6 +237,27 @@ smtp_command_chars_ok(const char *line, size_t len)
 	return ascii || str_is_utf8(line, len);
 }
 
+int
+smtp_sasl_plain_split(unsigned char *dec, size_t len, const char **authzid_r,
+    const char **login_r, char **password_r)
+{
+	unsigned char *nul1, *nul2;
+
+	dec[len] = '\0';
+	nul1 = memchr(dec, '\0', len);
+	if (nul1 == NULL)
+		return -1;
+	nul2 = memchr(nul1 + 1, '\0', len - (size_t)(nul1 + 1 - dec));
+	if (nul2 == NULL || nul2 == nul1 + 1)
+		return -1;
+	if (memchr(nul2 + 1, '\0', len - (size_t)(nul2 + 1 - dec)) != NULL)
+		return -1;
+	*authzid_r = (const char *)dec;
+	*login_r = (const char *)nul1 + 1;
+	*password_r = (char *)nul2 + 1;
+	return 0;
+}
+
 static int
 b64_value(unsigned char c)
 {

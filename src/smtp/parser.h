@@ -102,6 +102,15 @@ int smtp_command_split(const char *line, char verb_r[16], const char **args_r);
 bool smtp_command_chars_ok(const char *line, size_t len);
 
 /*
+ * Splits a decoded SASL PLAIN response (RFC 4616: authzid NUL authcid NUL
+ * passwd) in place. dec must have room for len + 1 bytes (a NUL is put at
+ * dec[len]). The three pointers point into dec. Returns -1 unless there are
+ * exactly two NULs and a non-empty authcid.
+ */
+int smtp_sasl_plain_split(unsigned char *dec, size_t len,
+    const char **authzid_r, const char **login_r, char **password_r);
+
+/*
  * Strict base64 decoding (RFC 4648, padding required, no white space) of
  * in (len bytes) into out (outsize bytes). Returns the decoded length, or
  * -1 on bad input or when the result does not fit.

@@ -46,6 +46,7 @@
 #define AUTH_DECODED_MAX	1024
 #define DATA_CHUNK		16384
 #define CLOSE_POLL_MS		10
+#define OUT_MAX			65536	/* unread replies before we stop reading */
 
 enum smtp_state {
 	SMTP_STATE_CONNECTED = 0,	/* before the greeting */
@@ -120,6 +121,7 @@ struct smtp_session {
 	bool flush_now;			/* a last-in-group command was run */
 	bool shutdown;			/* smtp_session_shutdown() was called */
 	bool tls_logged;
+	bool eof;			/* the client has finished sending */
 
 	struct event *timer;		/* command/data timeout; close polling */
 	struct event *pause_ev;		/* greet pause */
@@ -276,6 +278,13 @@ flush_out(struct smtp_session *s)
 		bufferevent_write_buffer(s->bev, s->out);
 }
 
+static size_t
+output_backlog(struct smtp_session *s)
+{
+	return evbuffer_get_length(s->out) +
+	    evbuffer_get_length(bufferevent_get_output(s->bev));
+}
+
 static bool
 output_empty(struct smtp_session *s)
 {
@@ -315,7 +324,8 @@ session_update_io(struct smtp_session *s)
 	case SMTP_STATE_DATA:
 	case SMTP_STATE_BDAT:
 	case SMTP_STATE_TLS:
-		want_read = s->question == Q_NONE;
+		want_read = s->question == Q_NONE && output_backlog(s) <= OUT_MAX &&
+		    !s->eof;
 		break;
 	default:
 		break;
@@ -405,12 +415,14 @@ session_free(struct smtp_session *s)
 	tx_free(&s->new_tx);
 	if (s->hooks->on_disconnect != NULL)
 		s->hooks->on_disconnect(s, s->ctx);
-	log_info("sid=%s event=disconnect ip=%s commands=%u errors=%u", s->id,
+	log_debug("sid=%s event=disconnect ip=%s commands=%u errors=%u", s->id,
 	    s->ip, s->commands, s->errors);
 	event_free(s->timer);
 	event_free(s->pause_ev);
 	event_free(s->resume_ev);
 	bufferevent_free(s->bev);
+	if (s->cfg.ssl_ctx != NULL)
+		SSL_CTX_free(s->cfg.ssl_ctx);
 	evbuffer_free(s->out);
 	smtp_line_reader_free(&s->lr);
 	auth_reset(s);
@@ -1175,6 +1187,19 @@ proceed_expn(struct smtp_session *s, const char *args)
 	reply_error(s, 502, "5.5.1", "EXPN not available");
 }
 
+/*
+ * A web browser or proxy pointed at us (cross-protocol attacks): nothing it
+ * sends is SMTP, so do not read on (Postfix smtpd_forbidden_commands).
+ */
+static void
+proceed_http(struct smtp_session *s, const char *args)
+{
+	log_info("sid=%s event=http-command ip=%s", s->id, s->ip);
+	reply(s, 421, "4.7.0", "%s HTTP is not spoken here, closing connection",
+	    s->cfg.hostname);
+	session_close(s, "HTTP command");
+}
+
 /* AUTH */
 
 static int
@@ -1241,26 +1266,11 @@ auth_plain(struct smtp_session *s, const char *response)
 	long n = auth_decode(s, response, dec, AUTH_DECODED_MAX);
 	const char *authzid, *login;
 	char *password;
-	size_t zlen, llen;
 
 	if (n < 0)
 		return;
-	dec[n] = '\0';
-	authzid = (const char *)dec;
-	zlen = strlen(authzid);
-	if ((long)zlen >= n) {
-		reply_error(s, 501, "5.5.2", "Invalid AUTH PLAIN response");
-		goto out;
-	}
-	login = authzid + zlen + 1;
-	llen = strlen(login);
-	if ((long)(zlen + 1 + llen) >= n || llen == 0) {
-		reply_error(s, 501, "5.5.2", "Invalid AUTH PLAIN response");
-		goto out;
-	}
-	password = (char *)login + llen + 1;
-	if ((long)(zlen + llen + 2 + strlen(password)) != n) {
-		/* a third NUL */
+	if (smtp_sasl_plain_split(dec, (size_t)n, &authzid, &login,
+	    &password) < 0) {
 		reply_error(s, 501, "5.5.2", "Invalid AUTH PLAIN response");
 		goto out;
 	}
@@ -1457,6 +1467,10 @@ static const struct smtp_cmd commands[] = {
 	{ "EXPN", CMD_LAST, NULL, proceed_expn },
 	{ "STARTTLS", CMD_PRE_TLS | CMD_NO_ARGS | CMD_LAST, check_starttls, proceed_starttls },
 	{ "AUTH", CMD_HELO | CMD_LAST, check_auth, proceed_auth },
+	{ "GET", CMD_RAW, NULL, proceed_http },
+	{ "POST", CMD_RAW, NULL, proceed_http },
+	{ "HEAD", CMD_RAW, NULL, proceed_http },
+	{ "CONNECT", CMD_RAW, NULL, proceed_http },
 };
 
 static const struct smtp_cmd *
@@ -1538,6 +1552,9 @@ read_line(struct smtp_session *s)
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
 		r = smtp_line_reader_feed(&s->lr, v.iov_base, v.iov_len, &used);
+		/* command lines may carry AUTH secrets: leave no copy behind in
+		 * the evbuffer's freed chunks (the line reader wipes its own) */
+		str_wipe(v.iov_base, used);
 		evbuffer_drain(in, used);
 		if (r != SMTP_LINE_MORE)
 			return r;
@@ -1551,6 +1568,12 @@ session_process(struct smtp_session *s)
 {
 	while (s->question == Q_NONE && !session_gone(s)) {
 		enum smtp_line_result r;
+
+		if (output_backlog(s) > OUT_MAX) {
+			/* the client does not read its replies: stop reading
+			 * its commands until write_cb sees the output drained */
+			break;
+		}
 
 		if (s->state == SMTP_STATE_DATA) {
 			if (!process_data(s))
@@ -1595,6 +1618,12 @@ session_process(struct smtp_session *s)
 		}
 		smtp_line_reader_next(&s->lr);
 	}
+	/* The client half-closed: everything it sent has been run (or we wait
+	 * for an answer or for it to read its replies); send what is left and
+	 * end. A body cut short is dropped with the transaction. */
+	if (s->eof && s->question == Q_NONE && !session_gone(s) &&
+	    output_backlog(s) <= OUT_MAX)
+		session_close(s, "client closed the connection");
 	session_update_io(s);
 }
 
@@ -1637,7 +1666,13 @@ read_cb(struct bufferevent *bev, void *arg)
 static void
 write_cb(struct bufferevent *bev, void *arg)
 {
-	session_maybe_finish(arg);
+	struct smtp_session *s = arg;
+
+	/* all output written: go on with input held back by OUT_MAX */
+	if (!session_gone(s) && s->question == Q_NONE &&
+	    s->state != SMTP_STATE_CONNECTED && s->state != SMTP_STATE_TLS)
+		session_process(s);
+	session_maybe_finish(s);
 }
 
 static void
@@ -1648,6 +1683,17 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_CONNECTED) {
 		tls_established(s);
 		session_process(s);
+	} else if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
+	    !session_gone(s) && s->state != SMTP_STATE_CONNECTED &&
+	    s->state != SMTP_STATE_TLS) {
+		/* A half-close after the last command ("QUIT" + FIN) still
+		 * deserves the replies: finish the input, then close. */
+		s->eof = true;
+		bufferevent_disable(bev, EV_READ);
+		if (s->question == Q_NONE)
+			session_process(s);
+	} else if ((what & BEV_EVENT_EOF) && s->state == SMTP_STATE_CLOSING) {
+		/* keep sending the last replies */
 	} else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
 		unsigned long e;
 		char reason[160] = "connection closed";
@@ -1763,6 +1809,9 @@ smtp_session_new(struct event_base *base, struct bufferevent *bev,
 		s->cfg.data_timeout_ms = DEFAULT_DATA_TIMEOUT;
 	if (s->cfg.max_errors == 0)
 		s->cfg.max_errors = DEFAULT_MAX_ERRORS;
+	/* our own reference: a certificate reload may drop the glue's */
+	if (s->cfg.ssl_ctx != NULL)
+		SSL_CTX_up_ref(s->cfg.ssl_ctx);
 	s->hooks = hooks;
 	s->ctx = hook_ctx;
 	s->state = SMTP_STATE_CONNECTED;
@@ -1784,7 +1833,7 @@ smtp_session_new(struct event_base *base, struct bufferevent *bev,
 	if (bufferevent_openssl_get_ssl(bev) != NULL)
 		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	bufferevent_enable(bev, EV_WRITE);
-	log_info("sid=%s event=connect ip=%s port=%s", s->id, s->ip,
+	log_debug("sid=%s event=connect ip=%s port=%s", s->id, s->ip,
 	    s->cfg.port_kind == SMTP_PORT_MTA ? "smtp" :
 	    s->cfg.port_kind == SMTP_PORT_SUBMISSION ? "submission" : "submissions");
 

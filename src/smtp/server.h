@@ -25,6 +25,8 @@
  * the connection after it is sent.
  *
  * A NULL hook counts as an immediate accept (on_auth: 454 4.7.0).
+ * Everything here runs on the event loop's thread: a hook that hands work
+ * to lib/pool answers from the pool's done() callback.
  *
  * == Lifetime ==
  *
@@ -50,9 +52,12 @@
  *    away its spool file.
  * Between on_data_begin (answered 354) and the end, on_data_chunk gets the
  * body: after dot-unstuffing (DATA) or as sent (BDAT), with CRLF line ends
- * as sent, without the final ".\r\n". It is synchronous. Once the engine
- * has found the message bad it stops calling on_data_chunk, keeps reading
- * (so the session stays in step) and calls on_tx_abort at the end.
+ * as sent, without the final ".\r\n", in pieces of at most 16 KiB. It is
+ * synchronous. Once the engine has found the message bad it stops calling
+ * on_data_chunk, keeps reading (so the session stays in step) and calls
+ * on_tx_abort at the end. A refused on_data_begin leaves a DATA transaction
+ * open (the client may retry or RSET); for BDAT the chunk is read away and
+ * the transaction dropped (RFC 3030: no chunk may follow a failed one).
  *
  * == Policies ==
  *
@@ -66,6 +71,8 @@
  *   with 550 5.5.2 after its end (SMTP smuggling defence; only CRLF.CRLF
  *   ends DATA). Too big: read and thrown away, then 552 5.3.4. A line
  *   longer than data_line_max: 550 5.5.2.
+ * - A client that does not read its replies is not read either (at most
+ *   64 KiB of replies wait); a half-close (QUIT then FIN) still gets them.
  * - Protocol errors (5xx the engine makes itself) count towards max_errors;
  *   reaching it gives 421 4.7.0 and close. Refusals by hooks do not count.
  * - STARTTLS: plaintext that follows the STARTTLS command in the same
@@ -76,8 +83,12 @@
  *   MAIL needs AUTH (530 5.7.0 "Authentication required"). AUTH is offered
  *   only when settings->auth_enabled and the session is under TLS (else
  *   538 5.7.11 "Encryption required").
+ * - GET, POST, HEAD, CONNECT (a browser or proxy aimed at us): 421, close.
+ * - VRFY: 252 2.5.2 always (never tells whether an account exists).
  * - Logs: one key=value line per event with sid=; client text through
- *   log_escape(); AUTH data is never logged.
+ *   log_escape(); AUTH data is never logged, and command bytes are wiped
+ *   from the input buffers once read. connect/disconnect lines are at
+ *   debug level here: the glue logs those events with its own details.
  */
 #ifndef TEGAMI_SMTP_SERVER_H
 #define TEGAMI_SMTP_SERVER_H
@@ -189,11 +200,14 @@ struct smtp_hooks {
 /*
  * Starts a session on an accepted connection. base: the worker's loop;
  * bev: the connection, owned by the session from now on (for 465 a
- * bufferevent_openssl in the accepting state); settings and hooks must
- * outlive the session (they are not copied); hook_ctx is given back to
- * every hook (typically the glue's per-connection struct); remote: the
- * client's address or NULL (tests). Calls on_connect before it returns.
- * Never fails.
+ * bufferevent_openssl in the accepting state). settings is copied (the
+ * hostname string must outlive the session; the session takes its own
+ * reference on ssl_ctx, so the glue may drop its own on a certificate
+ * reload). hooks must outlive the session. hook_ctx is given back to every
+ * hook (typically the glue's per-connection struct); remote: the client's
+ * address or NULL (tests). Calls on_connect before it returns, so the hook
+ * must use its session argument (the glue's copy of the return value is
+ * not set yet). Never fails.
  */
 struct smtp_session *smtp_session_new(struct event_base *base,
     struct bufferevent *bev, const struct smtp_server_settings *settings,

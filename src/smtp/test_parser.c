@@ -258,3 +258,31 @@ test_smtp_base64(void)
 	test_end();
 }
 TEST(test_smtp_base64);
+
+static void
+test_smtp_sasl_plain(void)
+{
+	const char *z, *l;
+	char *p;
+	unsigned char b[32];
+
+	test_begin("smtp SASL PLAIN split");
+	memcpy(b, "\0user\0pass", 10);
+	test_assert(smtp_sasl_plain_split(b, 10, &z, &l, &p) == 0);
+	test_assert_str(z, "");
+	test_assert_str(l, "user");
+	test_assert_str(p, "pass");
+	memcpy(b, "admin\0user\0", 11);
+	test_assert(smtp_sasl_plain_split(b, 11, &z, &l, &p) == 0);
+	test_assert_str(z, "admin");
+	test_assert_str(p, "");
+	memcpy(b, "\0\0pass", 6);
+	test_assert(smtp_sasl_plain_split(b, 6, &z, &l, &p) == -1);
+	memcpy(b, "\0user", 5);
+	test_assert(smtp_sasl_plain_split(b, 5, &z, &l, &p) == -1);
+	memcpy(b, "\0u\0p\0x", 7);
+	test_assert(smtp_sasl_plain_split(b, 7, &z, &l, &p) == -1);
+	test_assert(smtp_sasl_plain_split(b, 0, &z, &l, &p) == -1);
+	test_end();
+}
+TEST(test_smtp_sasl_plain);

@@ -33,10 +33,13 @@
  * stored as is.
  *
  * Speed: per message one open, writes, one fdatasync, one link per
- * recipient, one fsync per new/ touched, one unlink. No stat of the
- * Maildir before the link: a missing one shows as ENOENT and is created
- * then. Many commits run in parallel on pool threads, so the filesystem
- * groups their journal commits.
+ * recipient (the last one a rename, which saves the unlink), one fsync
+ * per new/ touched. No stat of the Maildir before the link: a missing one
+ * shows as ENOENT and is created then. Many commits run in parallel on
+ * pool threads, so the filesystem groups their journal commits: size the
+ * pool for the sessions you want batched (threads wait on the disk, not
+ * the CPU). Measured here (ext4, 4 KB messages, one target each): 1
+ * thread ~370 commits/s, 20 threads ~7000/s, 0.16 ms CPU per message.
  *
  * Threads: a maildir_msg is used by one thread at a time (written on the
  * loop, committed on a pool thread, freed back on the loop). The module
@@ -54,10 +57,10 @@ struct maildir_msg;
 
 /*
  * Creates the temporary file in <maildir>/tmp/ (O_CREAT|O_EXCL, 0600),
- * creating the Maildir when it does not exist (not fsync'd yet: commit
- * does that). maildir is the Maildir root, with or without a trailing
- * '/'. Cheap: may run on the event loop. NULL and *error_r (malloc'd) on
- * failure.
+ * creating the Maildir when it does not exist (durably: a few fsyncs, on
+ * the first delivery to an account only). maildir is the Maildir root,
+ * with or without a trailing '/'. Otherwise cheap (one open): may run on
+ * the event loop. NULL and *error_r (malloc'd) on failure.
  */
 struct maildir_msg *maildir_msg_create(const char *maildir, char **error_r);
 

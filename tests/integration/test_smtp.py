@@ -448,3 +448,34 @@ def test_recipient_limit(make_server):
             assert s.rcpt("bob@example.test")[0] == 250
         code, text = s.rcpt("bob@example.test")
         assert code == 452 and b"4.5.3" in text
+
+
+def test_recipient_guessing_ends_the_session(server):
+    r = Raw(server)
+    r.reply()
+    r.send(b"EHLO client.test\r\nMAIL FROM:<a@remote.test>\r\n")
+    assert [r.reply()[0] for _ in range(2)] == [250, 250]
+    codes = []
+    for i in range(21):
+        r.send(b"RCPT TO:<guess%d@example.test>\r\n" % i)
+        codes.append(r.reply()[0])
+    assert codes[:20] == [550] * 20 and codes[20] == 421
+    assert r.closed()
+
+
+def test_quota_refuses_a_full_mailbox(server):
+    server.write_config("dovecot-quotas.cf", "bob@example.test:10k\n")
+    time.sleep(2.1)
+    with smtp(server) as s:
+        s.ehlo("client.test")
+        s.mail("a@remote.test", ["SIZE=20000"])
+        code, text = s.rcpt("bob@example.test")
+        assert code == 552 and b"5.2.2" in text
+        s.rset()
+        s.mail("a@remote.test")
+        assert s.rcpt("bob@example.test")[0] == 250
+        assert s.data(MSG + b"x" * 12000 + b"\r\n")[0] == 250
+        s.mail("a@remote.test")
+        code, text = s.rcpt("bob@example.test")
+        assert code == 552 and b"Mailbox is full" in text
+        assert s.rcpt("alice@example.test")[0] == 250       # no quota
