@@ -323,7 +323,9 @@ test_accounts_malformed_logged(void)
 
 	test_begin("accounts: malformed lines logged with file:line, passwords never");
 	log_set_fd(fd);
+	log_set_level(LOG_INFO);
 	acc = load_fixture(&dir);
+	log_set_level(LOG_ERROR);
 	log_set_fd(-1);
 	close(fd);
 	test_assert(file_read_all(logpath, 1 << 20, &log, NULL) == 0);
@@ -453,9 +455,11 @@ test_accounts_reload(void)
 		write_file(dir, "postfix-accounts.cf", "neu@example.com|{PLAIN}pw\nbroken\n");
 		fd = open(logpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
 		log_set_fd(fd);
+		log_set_level(LOG_INFO);
 		test_assert_int(accounts_watch_refresh(w, false), 1);
 		write_file(dir, "postfix-virtual.cf", "al2@example.com neu@example.com\n");
 		test_assert_int(accounts_watch_refresh(w, false), 1);
+		log_set_level(LOG_ERROR);
 		log_set_fd(-1);
 		close(fd);
 		test_assert(file_read_all(logpath, 1 << 20, &log, NULL) == 0);
