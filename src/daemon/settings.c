@@ -29,6 +29,8 @@ const struct config_def settings_defs[] = {
 	NUM("DMS_VMAIL_UID", "5000", 1, 4294967294ULL, "the owner of MAIL_DIR (not 0)"),
 	NUM("DMS_VMAIL_GID", "5000", 1, 4294967294ULL, "the group of MAIL_DIR (not 0)"),
 	STR("POSTMASTER_ADDRESS", NULL, NULL),
+	STR("TEGAMI_PUBLIC_IPV4", NULL, "the server's public IPv4 address, for `tegami dns`"),
+	STR("TEGAMI_PUBLIC_IPV6", NULL, "the server's public IPv6 address, for `tegami dns`"),
 	ENUM("LOG_LEVEL", "info", "trace|debug|info|warn|error"),
 	ENUM("ACCOUNT_PROVISIONER", "FILE", "FILE"),
 
