@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -641,6 +642,68 @@ open_control(struct master *m)
 	    LEV_OPT_CLOSE_ON_FREE, -1, fd);
 }
 
+/*
+ * Started as root, the workers run as DMS_VMAIL_UID/GID. Check now, as that
+ * user, that they can read CONFIG_DIR and write MAIL_DIR and the state
+ * directory: otherwise they would only die one after the other.
+ */
+static void
+check_worker_access(const struct settings *s)
+{
+	uid_t uid = (uid_t)config_num(s->cfg, "DMS_VMAIL_UID");
+	gid_t gid = (gid_t)config_num(s->cfg, "DMS_VMAIL_GID");
+	const struct { const char *path, *key; int mode; } need[] = {
+		{ s->config_dir, "CONFIG_DIR", R_OK | X_OK },
+		{ s->mail_dir, "MAIL_DIR", R_OK | W_OK | X_OK },
+		{ s->tegami_state, "STATE_DIR", R_OK | W_OK | X_OK },
+	};
+	int fds[2], status;
+	char bad = 0;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		return;
+	if (pipe(fds) < 0)
+		fatal("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		fatal("fork: %s", strerror(errno));
+	if (pid == 0) {
+		char r = 0;
+
+		close(fds[0]);
+		if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+		    setresuid(uid, uid, uid) < 0)
+			r = 'u';
+		for (size_t i = 0; r == 0 && i < 3; i++)
+			if (access(need[i].path, need[i].mode) < 0)
+				r = (char)('0' + i);
+		if (write(fds[1], &r, 1) != 1)
+			_exit(1);
+		_exit(0);
+	}
+	close(fds[1]);
+	if (read(fds[0], &bad, 1) != 1)
+		bad = 'u';
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	if (bad == 'u')
+		fatal("event=config_error error=\"cannot switch to uid %u gid %u\" "
+		    "hint=\"check DMS_VMAIL_UID and DMS_VMAIL_GID\"", (unsigned)uid,
+		    (unsigned)gid);
+	if (bad >= '0' && bad <= '2') {
+		int i = bad - '0';
+
+		fatal("event=config_error key=%s path=%s error=\"the workers run "
+		    "as uid %u gid %u (DMS_VMAIL_UID/GID) and cannot %s it\" "
+		    "hint=\"make the directory and every directory above it "
+		    "reachable by that user (chmod o+x, or chown %u:%u), or "
+		    "choose a place it can reach\"", need[i].key, need[i].path,
+		    (unsigned)uid, (unsigned)gid, (need[i].mode & W_OK) ?
+		    "write to" : "read", (unsigned)uid, (unsigned)gid);
+	}
+}
+
 static void
 check_settings(const struct settings *s)
 {
@@ -691,6 +754,7 @@ serve_main(int argc, char **argv)
 	ensure_dir(m.settings->mail_dir, 0755, true, m.settings);
 	ensure_dir(m.settings->state_dir, 0755, false, m.settings);
 	ensure_dir(m.settings->tegami_state, 0750, true, m.settings);
+	check_worker_access(m.settings);
 	if (tlsconf_resolve(m.settings, &m.tlsconf, &err) < 0 ||
 	    load_tls(&m, &err) < 0)
 		fatal("event=config_error error=\"%s\"", err);

@@ -227,3 +227,16 @@ def test_alias_added_by_cli_works_within_two_seconds(server):
                 break
         assert time.time() - t0 < 2.0, "alias not picked up within 2 s"
         time.sleep(0.1)
+
+
+def test_unreachable_config_dir_is_named_at_startup(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("workers switch users only when started as root")
+    srv = TegamiServer(tmp_path)
+    hidden = os.path.join(srv.base, "hidden")
+    os.makedirs(os.path.join(hidden, "config"))
+    os.chmod(hidden, 0o700)
+    srv.env["CONFIG_DIR"] = os.path.join(hidden, "config")
+    rc, out = run_serve(srv)
+    assert rc == 1
+    assert "key=CONFIG_DIR" in out and "uid 5000" in out
