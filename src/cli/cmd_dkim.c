@@ -2,6 +2,7 @@
  * config dkim: DKIM keys in docker-mailserver's OpenDKIM layout.
  *
  *   CONFIG_DIR/opendkim/keys/<domain>/<selector>.private   PEM, 0600
+ *       (0640 with group DMS_VMAIL_GID when root makes it)
  *   CONFIG_DIR/opendkim/keys/<domain>/<selector>.txt       zone snippet
  *   CONFIG_DIR/opendkim/KeyTable      <sel>._domainkey.<d> <d>:<sel>:/etc/opendkim/keys/<d>/<sel>.private
  *   CONFIG_DIR/opendkim/SigningTable  *@<d> <sel>._domainkey.<d>
@@ -36,15 +37,16 @@
  */
 static int
 write_new_file(const char *path, const char *data, size_t len, mode_t mode,
-    char **error_r)
+    gid_t gid, char **error_r)
 {
 	char *tmp = xasprintf("%s.tegami-tmp.%ld", path, (long)getpid());
 	int fd, r = -1;
 
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 	    mode);
-	if (fd < 0 || fchmod(fd, mode) < 0 || write_full(fd, data, len) < 0 ||
-	    fsync(fd) < 0) {
+	if (fd < 0 || fchmod(fd, mode) < 0 ||
+	    (gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) < 0) ||
+	    write_full(fd, data, len) < 0 || fsync(fd) < 0) {
 		*error_r = xasprintf("cannot write %s: %s", tmp, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -183,7 +185,14 @@ make_key(struct cli *cli, const char *keydir, const char *domain,
 			goto out;
 		}
 		len = strlen(pem);
-		w = write_new_file(priv, pem, len, 0600, &err);
+		/*
+		 * The queue worker signs as DMS_VMAIL_UID/GID: when root makes
+		 * the key, the group may read it (0640 root:<vmail gid>).
+		 */
+		w = geteuid() == 0 ?
+		    write_new_file(priv, pem, len, 0640, (gid_t)config_num(
+		    cli->set->cfg, "DMS_VMAIL_GID"), &err) :
+		    write_new_file(priv, pem, len, 0600, (gid_t)-1, &err);
 		if (w < 0) {
 			cli_error(cli, "%s", err);
 			goto out;
@@ -208,7 +217,8 @@ make_key(struct cli *cli, const char *keydir, const char *domain,
 		goto out;
 	}
 	snippet = dkim_key_zone_snippet(selector, domain, record);
-	if (write_new_file(txt, snippet, strlen(snippet), 0644, &err) < 0) {
+	if (write_new_file(txt, snippet, strlen(snippet), 0644, (gid_t)-1,
+	    &err) < 0) {
 		cli_error(cli, "%s", err);
 		goto out;
 	}
