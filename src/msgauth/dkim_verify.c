@@ -557,6 +557,31 @@ hash_sink(void *ctx, const void *data, size_t len)
 		panic("dkim: EVP_DigestUpdate failed");
 }
 
+/*
+ * Canonicalizes one field as it was on the wire: a message stored with
+ * bare LF line ends (Maildir) gets its CRLF back first, which "simple"
+ * canonicalization needs (relaxed does not care).
+ */
+static void
+canon_field(int canon, const char *p, size_t len, bool with_crlf,
+    struct buf *out)
+{
+	struct buf tmp;
+
+	if (memchr(p, '\n', len) == NULL) {
+		dkim_canon_header((enum dkim_canon)canon, p, len, with_crlf, out);
+		return;
+	}
+	buf_init(&tmp, len * 2 + 2);
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] == '\n' && (i == 0 || p[i - 1] != '\r'))
+			buf_append_c(&tmp, '\r');
+		buf_append_c(&tmp, p[i]);
+	}
+	dkim_canon_header((enum dkim_canon)canon, tmp.data, tmp.len, with_crlf, out);
+	buf_free(&tmp);
+}
+
 /* The signature field with the value of b= emptied (RFC 6376 §3.7). */
 static void
 strip_b(const struct field *f, struct buf *out)
@@ -764,8 +789,7 @@ verify_one(const struct msgauth_dns *dns, const struct msg *msg,
 			if (used[i] || !field_named(f, names[h], strlen(names[h])))
 				continue;
 			used[i] = true;
-			dkim_canon_header((enum dkim_canon)sig.header_canon, f->p,
-			    f->len, true, &data);
+			canon_field(sig.header_canon, f->p, f->len, true, &data);
 			break;
 		}
 	}
@@ -776,8 +800,8 @@ verify_one(const struct msgauth_dns *dns, const struct msg *msg,
 
 		buf_init(&self, DKIM_SIG_MAX * 2);
 		strip_b(sf, &self);
-		dkim_canon_header((enum dkim_canon)sig.header_canon,
-		    self.data != NULL ? self.data : "", self.len, false, &data);
+		canon_field(sig.header_canon, self.data != NULL ? self.data : "",
+		    self.len, false, &data);
 		buf_free(&self);
 	}
 
