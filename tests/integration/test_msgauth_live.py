@@ -65,6 +65,17 @@ main(int argc, char **argv)
 		printf("spf nxdomain %s\n", spf_result_name(o.result));
 		spf_outcome_free(&o);
 	}
+	for (int a = 3; a < argc; a++) {
+		struct dkim_verify_result r;
+
+		if (file_read_all(argv[a], 1 << 20, &msg, &len) < 0)
+			return 1;
+		dkim_verify(&dns, msg, len, 1700000000, &r);
+		printf("dkim-file %s %s %s\n", strrchr(argv[a], '/') + 1,
+		    r.count ? dkim_result_name(r.sig[0].result) : "-",
+		    r.count ? r.sig[0].problem : "");
+		free(msg);
+	}
 	if (file_read_all(argv[2], 1 << 20, &msg, &len) < 0)
 		return 1;
 	{
@@ -131,6 +142,28 @@ def test_msgauth_live(tmp_path):
                     signature_algorithm=b"ed25519-sha256", canonicalize=(b"relaxed", b"relaxed"))
     (tmp_path / "msg.eml").write_bytes(sig + msg)
 
+    # RSA, every canonicalization, as sent (CRLF) and as stored (LF)
+    rsa = pytest.importorskip("cryptography.hazmat.primitives.asymmetric.rsa")
+    rkey = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    rpem = rkey.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.TraditionalOpenSSL,
+                              ser.NoEncryption())
+    rder = rkey.public_key().public_bytes(ser.Encoding.DER,
+                                          ser.PublicFormat.SubjectPublicKeyInfo)
+    body = (b"From: Joe <joe@example.test>\r\nTo: ann@ours.example,\r\n  bob@ours.example\r\n"
+            b"Subject:  Hello   there \r\n\r\nBody  line \r\n\r\n\r\n")
+    files = []
+    for hc in (b"simple", b"relaxed"):
+        for bc in (b"simple", b"relaxed"):
+            signed = dkim.sign(body, b"rsa", b"example.test", rpem, canonicalize=(hc, bc),
+                               include_headers=[b"from", b"to", b"subject"]) + body
+            for kind, data in (("crlf", signed), ("lf", signed.replace(b"\r\n", b"\n"))):
+                name = "%s-%s-%s.eml" % (hc.decode(), bc.decode(), kind)
+                (tmp_path / name).write_bytes(data)
+                files.append(str(tmp_path / name))
+    bad = signed.replace(b"Body  line", b"Body line!")
+    (tmp_path / "tampered.eml").write_bytes(bad)
+    files.append(str(tmp_path / "tampered.eml"))
+
     port = free_port()
     zone = "\n".join([
         "$ORIGIN example.test.", "$TTL 60",
@@ -142,6 +175,7 @@ def test_msgauth_live(tmp_path):
         "sp\\032ace IN A 192.0.2.99",
         '_dmarc IN TXT "v=DMARC1; p=reject; sp=quarantine"',
         "ed._domainkey IN TXT " + txt_strings("v=DKIM1; k=ed25519; p=" + base64.b64encode(pub).decode()),
+        "rsa._domainkey IN TXT " + txt_strings("v=DKIM1; k=rsa; p=" + base64.b64encode(rder).decode()),
         "sub IN A 192.0.2.5", ""])
     (tmp_path / "example.test.zone").write_text(zone)
     (tmp_path / "nsd.conf").write_text(f'''server:
@@ -174,7 +208,7 @@ zone:
                 break
             time.sleep(0.1)
         time.sleep(0.3)
-        r = subprocess.run([str(exe), f"127.0.0.1@{port}", str(tmp_path / "msg.eml")],
+        r = subprocess.run([str(exe), f"127.0.0.1@{port}", str(tmp_path / "msg.eml")] + files,
                            capture_output=True, text=True, timeout=120)
     finally:
         proc.terminate()
@@ -190,3 +224,6 @@ zone:
     assert "dmarc-signed pass none" in out
     assert "dmarc-unsigned fail reject" in out
     assert "dmarc-sub fail quarantine" in out
+    for f in files[:-1]:
+        assert "dkim-file %s pass " % os.path.basename(f) in out, r.stdout
+    assert "dkim-file tampered.eml fail body hash mismatch" in out
