@@ -16,13 +16,15 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OBJ = os.path.join(ROOT, "build/obj-san")
-OBJS = ["msgauth/dns_resolver.o", "msgauth/spf.o", "msgauth/dmarc.o", "msgauth/psl.o",
+OBJS = ["filter/dnsbl.o", "msgauth/dns_resolver.o", "msgauth/spf.o", "msgauth/dmarc.o", "msgauth/psl.o",
         "msgauth/dns_iface.o", "msgauth/dkim_verify.o", "msgauth/dkim_canon.o",
         "msgauth/dkim_sign.o", "mail/decode.o", "dns/resolver.o", "dns/dns_wire.o"]
 
 DRIVER = r'''
 #include "dns/dns.h"
+#include "filter/dnsbl.h"
 #include "lib/file.h"
+#include <event2/event.h>
 #include "msgauth/dkim_verify.h"
 #include "msgauth/dmarc.h"
 #include "msgauth/dns_resolver.h"
@@ -30,6 +32,18 @@ DRIVER = r'''
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+static int dnsbl_left;
+static struct event_base *base;
+
+static void
+dnsbl_done(const struct dnsbl_result *r, void *ctx)
+{
+	printf("dnsbl %s score=%d reject=%d refused=%u first=%s\n", (const char *)ctx,
+	    r->score, r->reject, r->refused, r->first_listed);
+	if (--dnsbl_left == 0)
+		event_base_loopbreak(base);
+}
+
 int main(int argc, char **argv);
 int
 main(int argc, char **argv)
@@ -48,6 +62,30 @@ main(int argc, char **argv)
 		return 1;
 	}
 	msgauth_dns_resolver_init(&dns, res);
+	{
+		/* DNSBL at connect: every zone at once on an event loop */
+		static const char *const clients[] = { "192.0.2.50", "192.0.2.51", "192.0.2.52" };
+		struct dns_resolver *ares;
+		struct dnsbl_list l;
+
+		base = event_base_new();
+		ares = dns_resolver_create(base, &cfg, &err);
+		if (ares == NULL || dnsbl_list_parse("bl.example.test=127.0.0.[2..11]*3, "
+		    "wl.example.test*-2", 3, -1, &l, &err) < 0)
+			return 1;
+		for (size_t i = 0; i < 3; i++) {
+			struct msgauth_ip ip;
+
+			msgauth_ip_parse(clients[i], &ip);
+			if (dnsbl_check_async(ares, &l, &ip, dnsbl_done, (void *)clients[i]) != NULL)
+				dnsbl_left++;
+		}
+		if (dnsbl_left > 0)
+			event_base_dispatch(base);
+		dnsbl_list_free(&l);
+		dns_resolver_destroy(&ares);
+		event_base_free(base);
+	}
 	for (size_t i = 0; i < 4; i++) {
 		struct spf_request req = { .sender = "joe@example.test",
 		    .helo = "h.example.test", .receiver = "mx.ours" };
@@ -176,7 +214,11 @@ def test_msgauth_live(tmp_path):
         '_dmarc IN TXT "v=DMARC1; p=reject; sp=quarantine"',
         "ed._domainkey IN TXT " + txt_strings("v=DKIM1; k=ed25519; p=" + base64.b64encode(pub).decode()),
         "rsa._domainkey IN TXT " + txt_strings("v=DKIM1; k=rsa; p=" + base64.b64encode(rder).decode()),
-        "sub IN A 192.0.2.5", ""])
+        "sub IN A 192.0.2.5",
+        "50.2.0.192.bl IN A 127.0.0.2",
+        "51.2.0.192.bl IN A 127.255.255.254",
+        "52.2.0.192.wl IN A 127.0.0.2",
+        "bl IN A 127.0.0.1", "wl IN A 127.0.0.1", ""])
     (tmp_path / "example.test.zone").write_text(zone)
     (tmp_path / "nsd.conf").write_text(f'''server:
   ip-address: 127.0.0.1@{port}
@@ -215,6 +257,9 @@ zone:
         proc.wait(timeout=10)
     out = r.stdout.splitlines()
     assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    assert "dnsbl 192.0.2.50 score=3 reject=1 refused=0 first=bl.example.test" in out
+    assert "dnsbl 192.0.2.51 score=0 reject=0 refused=1 first=" in out
+    assert "dnsbl 192.0.2.52 score=-2 reject=0 refused=0 first=" in out
     assert "spf 192.0.2.1 pass" in out
     assert "spf 198.51.100.7 pass" in out      # through include:
     assert "spf 203.0.113.5 fail" in out
