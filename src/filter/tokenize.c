@@ -313,7 +313,7 @@ tokenize_text(struct token_set *s, const char *prefix, const char *text,
 {
 	size_t i = 0;
 
-	while (i < len) {
+	while (i < len && s->count < s->max) {
 		size_t n, start;
 
 		if ((n = try_url(s, text, len, i)) > 0) {
@@ -595,8 +595,8 @@ walk_entity(struct walk *w, const char *p, size_t len, unsigned int depth,
 	const char *end = p + len, *body;
 	char ct[128] = "", cte[32] = "", boundary[BOUNDARY_MAX + 1] = "";
 
-	if (++w->parts > TOKENIZE_PARTS_MAX)
-		return;
+	if (++w->parts > TOKENIZE_PARTS_MAX || w->s->count >= w->s->max)
+		return;	/* enough parts, or the set is full: nothing to gain */
 	/* the header: fields with their continuation lines */
 	while (p < end) {
 		size_t llen, nlen;
