@@ -10,11 +10,14 @@ SANITIZE ?= 0
 PKGS      = libevent libevent_openssl libevent_pthreads openssl libunbound sqlite3 zlib
 
 BUILD_DEPS = gcc make pkg-config libssl-dev libevent-dev libunbound-dev \
-             libsqlite3-dev libcrypt-dev zlib1g-dev openssl ca-certificates
+             libsqlite3-dev libcrypt-dev zlib1g-dev openssl ca-certificates \
+             publicsuffix
 TEST_DEPS  = clang libclang-rt-14-dev python3 python3-pytest swaks curl \
-             dovecot-core isync nsd dnsutils iproute2 python3-dkim python3-spf
+             dovecot-core isync nsd dnsutils iproute2 python3-dkim python3-spf \
+             python3-yaml
 
-CFLAGS_BASE = -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
+VERSION  ?= 0.1.0
+CFLAGS_BASE = -DTEGAMI_VERSION=\"$(VERSION)\" -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wshadow -Wformat=2 -Wmissing-prototypes -Wstrict-prototypes \
               -fno-strict-aliasing -g -Isrc
 ifeq ($(SANITIZE),1)
@@ -48,6 +51,8 @@ TEGAMI = build/tegami
 RUNNER = build/unit-tests
 endif
 
+.SECONDARY:
+
 .PHONY: all deps test-deps run test unit integration e2e fuzz fuzz-run clean bench
 
 all: deps $(TEGAMI)
@@ -61,7 +66,8 @@ $(RUNNER): $(LIB_O) $(TEST_O)
 
 $(OBJDIR)/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "CC $<"
+	@$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
 -include $(shell find $(OBJDIR) -name '*.d' 2>/dev/null)
 
@@ -96,7 +102,8 @@ fuzz: $(FUZZ_BIN)
 
 $(FUZZ_OBJ)/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "CC (fuzz) $<"
+	@clang $(FUZZ_CFLAGS) -MMD -MP -c -o $@ $<
 
 build/fuzz/%: fuzz/%.c $(FUZZ_LIB_O)
 	@mkdir -p build/fuzz

@@ -5,6 +5,7 @@
  */
 #include "cli/cli.h"
 #include "daemon/serve.h"
+#include "daemon/worker.h"
 #include "lib/log.h"
 
 #include <libgen.h>
@@ -24,6 +25,8 @@ main(int argc, char **argv)
 		log_set_role("master");
 		return serve_main(argc - 1, argv + 1);
 	}
+	if (argc >= 2 && strcmp(argv[1], "worker") == 0)
+		return worker_main(argc - 1, argv + 1);
 	log_set_role("cli");
 	return cli_main(argc, argv, 0);
 }

@@ -27,6 +27,24 @@ test_password_schemes(void)
 	test_assert(password_verify("{SHA512-CRYPT}garbage", "x", &err) == -1);
 	test_end();
 
+	test_begin("password: the other crypt schemes doveadm pw writes");
+	{
+		static const char *const hashes[] = {
+			"{BLF-CRYPT}$2y$05$08BIdxCmhI//5b5gP3efwOjdj.IYjT5R01eSYGqROvquYNzn2pDzy",
+			"{SHA256-CRYPT}$5$m69sA6BSpyzi4eH2$.4WQDfWbNkzXXcVTsqxFv0Frv/60bKLLXNNIqj7paVC",
+			"{MD5-CRYPT}$1$WjyjJ2Je$Q28zpkvUiZVRz9yHzD2Zg/",
+			/* no {SCHEME}: docker-mailserver's default, SHA512-CRYPT */
+			"$6$W4rxRQwI6HNMt9n3$riCi5/OqUxnU8eZsOlZwoCnrNgu1gBGPkJc.ER.LhJCu7sOg9i1kBrRIistlBIp938GdBgMlYuoXYUU5A4Qiv0",
+		};
+		const char *const plains[] = { "test", "test", "test", "secret" };
+
+		for (size_t i = 0; i < 4; i++) {
+			test_assert(password_verify(hashes[i], plains[i], &err) == 1);
+			test_assert(password_verify(hashes[i], "nope", &err) == 0);
+		}
+	}
+	test_end();
+
 	test_begin("password: hash round trip");
 	h = password_hash("correct horse");
 	test_assert(h != NULL && strncmp(h, "{SHA512-CRYPT}$6$", 17) == 0);

@@ -29,6 +29,8 @@ const struct config_def settings_defs[] = {
 	NUM("DMS_VMAIL_UID", "5000", 1, 4294967294ULL, "the owner of MAIL_DIR (not 0)"),
 	NUM("DMS_VMAIL_GID", "5000", 1, 4294967294ULL, "the group of MAIL_DIR (not 0)"),
 	STR("POSTMASTER_ADDRESS", NULL, NULL),
+	STR("TEGAMI_PUBLIC_IPV4", NULL, "the server's public IPv4 address, for `tegami dns`"),
+	STR("TEGAMI_PUBLIC_IPV6", NULL, "the server's public IPv6 address, for `tegami dns`"),
 	ENUM("LOG_LEVEL", "info", "trace|debug|info|warn|error"),
 	ENUM("ACCOUNT_PROVISIONER", "FILE", "FILE"),
 
@@ -41,7 +43,7 @@ const struct config_def settings_defs[] = {
 	NUM("SMTP_MAX_RECIPIENTS", "1000", 1, 100000, "recipients per message"),
 	NUM("SMTP_MAX_SESSIONS_PER_IP", "50", 1, 100000, "concurrent sessions from one address"),
 	NUM("SMTP_TIMEOUT", "300", 10, 3600, "seconds an SMTP client may stay silent"),
-	NUM("SMTP_GREET_PAUSE", "0", 0, 30, "seconds to wait before the greeting on port 25 (early-talker test)"),
+	NUM("SMTP_GREET_PAUSE", "3", 0, 30, "seconds to wait before the greeting on port 25 (early-talker test, 0 = off)"),
 	BOOL("ENABLE_QUOTAS", "1"),
 	BOOL("ENABLE_IMAP", "1"),
 	BOOL("ENABLE_POP3", "0"),

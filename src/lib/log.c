@@ -53,7 +53,7 @@ log_level_parse(const char *s, enum log_level *level_r)
 	return -1;
 }
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 log_write(const char *level, const char *fmt, va_list ap)
 {
 	char line[4096];

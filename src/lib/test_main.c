@@ -1,5 +1,6 @@
 /* The unit-test runner: runs every TEST() registered in src/ *\/test_*.c. */
 #include "lib/test.h"
+#include "lib/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,9 @@ main(int argc, char **argv)
 		return 2;
 	}
 	atexit(cleanup_tmp);
+	/* Modules log as they would in the server; keep the report readable. */
+	if (getenv("TEST_VERBOSE") == NULL)
+		log_set_level(LOG_ERROR);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (unsigned int i = 0; i < test_count; i++) {
 		if (filter != NULL && strstr(tests[i].name, filter) == NULL)
