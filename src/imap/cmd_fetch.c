@@ -547,7 +547,7 @@ fetch_continue(struct imap_session *s)
 }
 
 void
-cmd_fetch(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+imap_cmd_fetch(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	struct fetch_run *r = xcalloc(1, sizeof(*r));

@@ -98,21 +98,21 @@ select_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 }
 
 void
-cmd_select(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+imap_cmd_select(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	select_common(s, a, n, false);
 }
 
 void
-cmd_examine(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+imap_cmd_examine(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	select_common(s, a, n, true);
 }
 
 void
-cmd_unselect(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+imap_cmd_unselect(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	deselect(s);
@@ -120,7 +120,7 @@ cmd_unselect(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 }
 
 void
-cmd_close(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+imap_cmd_close(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	if (!s->readonly) {
@@ -147,7 +147,7 @@ cmd_close(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 }
 
 void
-cmd_create(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+imap_cmd_create(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	const char *name = n >= 1 ? imap_arg_astring(&a[0]) : NULL;
@@ -171,7 +171,7 @@ cmd_create(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 }
 
 void
-cmd_delete(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+imap_cmd_delete(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	const char *name = mailbox_arg(s, a, n, 1);
@@ -188,7 +188,7 @@ cmd_delete(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 }
 
 void
-cmd_rename(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+imap_cmd_rename(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	const char *from = n == 2 ? imap_arg_astring(&a[0]) : NULL;
@@ -221,14 +221,14 @@ subscribe_common(struct imap_session *s, const struct imap_arg *a,
 }
 
 void
-cmd_subscribe(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+imap_cmd_subscribe(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	subscribe_common(s, a, n, true);
 }
 
 void
-cmd_unsubscribe(struct imap_session *s, const struct imap_arg *a,
+imap_cmd_unsubscribe(struct imap_session *s, const struct imap_arg *a,
     unsigned int n, bool uid)
 {
 	subscribe_common(s, a, n, false);
@@ -347,21 +347,21 @@ list_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 }
 
 void
-cmd_list(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+imap_cmd_list(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	list_common(s, a, n, false);
 }
 
 void
-cmd_lsub(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+imap_cmd_lsub(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	list_common(s, a, n, true);
 }
 
 void
-cmd_status(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+imap_cmd_status(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	const char *name = n == 2 ? imap_arg_astring(&a[0]) : NULL;

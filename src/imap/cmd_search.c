@@ -340,7 +340,7 @@ match_all(struct search_ctx *c, const struct imap_arg *a, unsigned int n)
 }
 
 void
-cmd_search(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+imap_cmd_search(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	struct search_ctx c = { .s = s, .uid = uid, .syntax_only = true };

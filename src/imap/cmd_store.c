@@ -55,7 +55,7 @@ append_uid_list(struct buf *b, const uint32_t *uids, unsigned int n)
 }
 
 void
-cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+imap_cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	const char *what;
@@ -176,7 +176,7 @@ cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 }
 
 void
-cmd_expunge(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+imap_cmd_expunge(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	const struct store_msg *msgs;
@@ -290,14 +290,14 @@ out:
 }
 
 void
-cmd_copy(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+imap_cmd_copy(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	copy_common(s, a, n, uid, false);
 }
 
 void
-cmd_move(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+imap_cmd_move(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	copy_common(s, a, n, uid, true);
@@ -336,7 +336,7 @@ parse_date_time(const char *s)
 }
 
 void
-cmd_append(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+imap_cmd_append(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	const char *name = n >= 2 ? imap_arg_astring(&a[0]) : NULL;

@@ -124,14 +124,14 @@ int imap_parse_flag_list(const struct imap_arg *arg, unsigned int *flags_r,
     char **keywords_r);
 
 /* commands: cmd_mailbox.c */
-imap_cmd_fn cmd_select, cmd_examine, cmd_create, cmd_delete, cmd_rename,
-    cmd_subscribe, cmd_unsubscribe, cmd_list, cmd_lsub, cmd_status,
-    cmd_close, cmd_unselect, cmd_namespace, cmd_check;
+imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_create, imap_cmd_delete, imap_cmd_rename,
+    imap_cmd_subscribe, imap_cmd_unsubscribe, imap_cmd_list, imap_cmd_lsub, imap_cmd_status,
+    imap_cmd_close, imap_cmd_unselect, imap_cmd_namespace, imap_cmd_check;
 /* cmd_fetch.c */
-imap_cmd_fn cmd_fetch;
+imap_cmd_fn imap_cmd_fetch;
 /* cmd_store.c */
-imap_cmd_fn cmd_store, cmd_expunge, cmd_copy, cmd_move, cmd_append;
+imap_cmd_fn imap_cmd_store, imap_cmd_expunge, imap_cmd_copy, imap_cmd_move, imap_cmd_append;
 /* cmd_search.c */
-imap_cmd_fn cmd_search;
+imap_cmd_fn imap_cmd_search;
 
 #endif

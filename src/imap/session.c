@@ -355,7 +355,7 @@ cmd_noop(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 }
 
 void
-cmd_check(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+imap_cmd_check(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	imap_sync_selected(s);
@@ -406,7 +406,7 @@ cmd_enable(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 }
 
 void
-cmd_namespace(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+imap_cmd_namespace(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	imap_printf(s, "* NAMESPACE ((\"\" \".\")) NIL NIL\r\n");
@@ -675,28 +675,28 @@ static const struct imap_cmd_def commands[] = {
 	{ "LOGIN", cmd_login, CMD_NOT_AUTH },
 	{ "AUTHENTICATE", cmd_authenticate, CMD_NOT_AUTH },
 	{ "ENABLE", cmd_enable, CMD_AUTH },
-	{ "NAMESPACE", cmd_namespace, CMD_AUTH },
-	{ "SELECT", cmd_select, CMD_AUTH },
-	{ "EXAMINE", cmd_examine, CMD_AUTH },
-	{ "CREATE", cmd_create, CMD_AUTH },
-	{ "DELETE", cmd_delete, CMD_AUTH },
-	{ "RENAME", cmd_rename, CMD_AUTH },
-	{ "SUBSCRIBE", cmd_subscribe, CMD_AUTH },
-	{ "UNSUBSCRIBE", cmd_unsubscribe, CMD_AUTH },
-	{ "LIST", cmd_list, CMD_AUTH },
-	{ "LSUB", cmd_lsub, CMD_AUTH },
-	{ "STATUS", cmd_status, CMD_AUTH },
-	{ "APPEND", cmd_append, CMD_AUTH },
+	{ "NAMESPACE", imap_cmd_namespace, CMD_AUTH },
+	{ "SELECT", imap_cmd_select, CMD_AUTH },
+	{ "EXAMINE", imap_cmd_examine, CMD_AUTH },
+	{ "CREATE", imap_cmd_create, CMD_AUTH },
+	{ "DELETE", imap_cmd_delete, CMD_AUTH },
+	{ "RENAME", imap_cmd_rename, CMD_AUTH },
+	{ "SUBSCRIBE", imap_cmd_subscribe, CMD_AUTH },
+	{ "UNSUBSCRIBE", imap_cmd_unsubscribe, CMD_AUTH },
+	{ "LIST", imap_cmd_list, CMD_AUTH },
+	{ "LSUB", imap_cmd_lsub, CMD_AUTH },
+	{ "STATUS", imap_cmd_status, CMD_AUTH },
+	{ "APPEND", imap_cmd_append, CMD_AUTH },
 	{ "IDLE", cmd_idle, CMD_AUTH },
-	{ "CHECK", cmd_check, CMD_AUTH | CMD_SELECTED },
-	{ "CLOSE", cmd_close, CMD_AUTH | CMD_SELECTED },
-	{ "UNSELECT", cmd_unselect, CMD_AUTH | CMD_SELECTED },
-	{ "EXPUNGE", cmd_expunge, CMD_AUTH | CMD_SELECTED | CMD_UID },
-	{ "FETCH", cmd_fetch, CMD_AUTH | CMD_SELECTED | CMD_UID },
-	{ "STORE", cmd_store, CMD_AUTH | CMD_SELECTED | CMD_UID },
-	{ "COPY", cmd_copy, CMD_AUTH | CMD_SELECTED | CMD_UID },
-	{ "MOVE", cmd_move, CMD_AUTH | CMD_SELECTED | CMD_UID },
-	{ "SEARCH", cmd_search, CMD_AUTH | CMD_SELECTED | CMD_UID },
+	{ "CHECK", imap_cmd_check, CMD_AUTH | CMD_SELECTED },
+	{ "CLOSE", imap_cmd_close, CMD_AUTH | CMD_SELECTED },
+	{ "UNSELECT", imap_cmd_unselect, CMD_AUTH | CMD_SELECTED },
+	{ "EXPUNGE", imap_cmd_expunge, CMD_AUTH | CMD_SELECTED | CMD_UID },
+	{ "FETCH", imap_cmd_fetch, CMD_AUTH | CMD_SELECTED | CMD_UID },
+	{ "STORE", imap_cmd_store, CMD_AUTH | CMD_SELECTED | CMD_UID },
+	{ "COPY", imap_cmd_copy, CMD_AUTH | CMD_SELECTED | CMD_UID },
+	{ "MOVE", imap_cmd_move, CMD_AUTH | CMD_SELECTED | CMD_UID },
+	{ "SEARCH", imap_cmd_search, CMD_AUTH | CMD_SELECTED | CMD_UID },
 };
 
 static const struct imap_cmd_def *
