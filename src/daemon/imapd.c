@@ -374,6 +374,8 @@ commit_done(void *arg)
 
 	c->d->pending_jobs--;
 	c->d->deleted += j->removed;
+	/* unlocked before the client hears +OK: it may log in again at once */
+	pop3box_close(&c->box);
 	if (j->result == 0) {
 		pop3_session_reply(s, true, "ok");
 	} else {
@@ -397,6 +399,7 @@ pop3_on_commit(struct pop3_session *s, const bool *deleted, size_t count,
 	struct commit_job *j;
 
 	if (pop3_session_deleted(s) == 0) {
+		pop3box_close(&c->box);
 		pop3_session_reply(s, true, "ok");
 		return;
 	}

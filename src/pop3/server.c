@@ -436,8 +436,14 @@ apply_answer(struct pop3_session *s, enum pop3_question q, bool ok,
 			break;
 		}
 		free(s->login);
-		s->login = s->asked_login;
-		s->asked_login = NULL;
+		/* the glue names the account (a master user logs in as it) */
+		if (*text != '\0') {
+			s->login = xstrdup(text);
+			x_free(&s->asked_login);
+		} else {
+			s->login = s->asked_login;
+			s->asked_login = NULL;
+		}
 		ask_open(s);
 		break;
 	case Q_OPEN:

@@ -89,8 +89,10 @@ struct pop3_hooks {
 	/*
 	 * ASYNC. USER/PASS ("USER") or AUTH PLAIN ("PLAIN"): authzid ("" if
 	 * none), login, password (NUL-terminated; wiped when the hook
-	 * returns: copy it to check it on a thread). Answer true (the engine
-	 * then asks on_open for that login) or false with the text after
+	 * returns: copy it to check it on a thread). Answer true with the
+	 * account's name as the text (the engine then asks on_open for it; ""
+	 * means the login itself; "user@dom*master" logs in as "user@dom")
+	 * or false with the text after
 	 * "-ERR " (e.g. "[AUTH] Authentication failed"; "[SYS/TEMP] ..." for
 	 * a temporary failure).
 	 */
