@@ -169,7 +169,7 @@ list_cur(struct pop3box *box, char **error_r)
 	while ((de = readdir(d)) != NULL && box->count < POP3BOX_MAX_MESSAGES) {
 		struct pop3box_msg *m;
 		struct stat st;
-		int64_t size, vsize;
+		int64_t vsize = -1;
 
 		if (de->d_name[0] == '.')
 			continue;
@@ -186,8 +186,8 @@ list_cur(struct pop3box *box, char **error_r)
 		}
 		m = &box->msgs[box->count];
 		memset(m, 0, sizeof(*m));
-		maildir_filename_sizes(de->d_name, &size, &vsize);
-		if (vsize >= 0) {
+		if (maildir_filename_sizes(de->d_name, NULL, &vsize) == 0 &&
+		    vsize >= 0) {
 			m->size = (uint64_t)vsize;
 		} else if (compute_size(dirfd(d), de->d_name, &m->size) < 0) {
 			continue;	/* gone meanwhile, or unreadable */
