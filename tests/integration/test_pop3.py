@@ -2,6 +2,7 @@
 USER/PASS, AUTH PLAIN, implicit TLS on 995, byte-exact RETR/TOP, UIDL,
 DELE committed only by QUIT, [IN-USE], plaintext refusal, SMTP delivery."""
 import base64
+import hashlib
 import os
 import poplib
 import smtplib
@@ -345,3 +346,53 @@ def test_sigterm_keeps_uncommitted(pop):
     assert line.startswith(b"-ERR [SYS/TEMP]")
     assert len(pop.message_files(ALICE)) == 1
     pop.allow_worker_death = True
+
+
+def rss_kb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_retr_of_20mb_is_streamed_not_buffered(make_server):
+    """A client that does not read: the worker holds a bounded window of the
+    message (64 KiB + socket buffers), not 20 MB; then all of it arrives.
+    (ASan's quarantine would keep freed buffers: turned off here.)"""
+    pop = make_server(env=pop3_env(
+        ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:quarantine_size_mb=0"))
+    line = b"y" * 99 + b"\n"
+    msg = b"Subject: huge\n\n" + line * 200000     # 20 MB
+    put_message(pop, ALICE, msg, 1700000004)
+    [pid] = pop.worker_pids("imap")
+    p = login_stls(pop)
+    before = rss_kb(pid)
+    p.sock.sendall(b"RETR 1\r\n")
+    time.sleep(1.5)
+    grown = rss_kb(pid) - before
+    print("rss growth kB", grown)
+    assert grown < 8 * 1024, f"worker RSS grew by {grown} kB"
+    resp = p._getresp()
+    assert resp == b"+OK %d octets" % len(wire(msg))
+    got = hashlib.sha256()
+    n = 0
+    while True:
+        l, _ = p._getline()
+        if l == b".":
+            break
+        if l.startswith(b".."):
+            l = l[1:]
+        got.update(l + b"\r\n")
+        n += len(l) + 2
+    assert n == len(wire(msg))
+    assert got.digest() == hashlib.sha256(wire(msg)).digest()
+    p.quit()
+
+
+def test_sessions_per_ip_capped(make_server):
+    srv = make_server(env=pop3_env(TEGAMI_POP3_MAX_SESSIONS_PER_IP="1"))
+    a = poplib.POP3("127.0.0.1", srv.ports["POP3"], timeout=10)
+    with pytest.raises(poplib.error_proto) as e:
+        poplib.POP3("127.0.0.1", srv.ports["POP3"], timeout=10)
+    assert b"[SYS/TEMP] Too many connections" in e.value.args[0]
+    a.quit()
