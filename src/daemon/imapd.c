@@ -68,6 +68,7 @@ struct conn {
 	struct ip_entry *ipe;
 	char *master;		/* master user that logged in, or NULL */
 	struct pop3box *box;
+	unsigned int removed;	/* messages unlinked at QUIT */
 	bool logged_in;
 	struct conn *prev, *next;
 };
@@ -374,6 +375,7 @@ commit_done(void *arg)
 
 	c->d->pending_jobs--;
 	c->d->deleted += j->removed;
+	c->removed = j->removed;
 	/* unlocked before the client hears +OK: it may log in again at once */
 	pop3box_close(&c->box);
 	if (j->result == 0) {
@@ -419,11 +421,16 @@ pop3_on_disconnect(struct pop3_session *s, void *ctx)
 	struct imapd *d = c->d;
 
 	if (c->logged_in) {
+		unsigned int marked = pop3_session_deleted(s);
+
+		/* deleted= what QUIT removed; marked but never committed (a
+		 * dropped connection, a timeout, a stop) adds uncommitted=yes */
 		log_info("sid=%s event=pop3_logout user=%s%s%s ip=%s "
-		    "retrieved=%u deleted=%u", pop3_session_id(s),
+		    "retrieved=%u deleted=%u%s", pop3_session_id(s),
 		    pop3_session_user(s), c->master != NULL ? " master=" : "",
 		    c->master != NULL ? c->master : "", c->ipe->ip,
-		    pop3_session_retrieved(s), pop3_session_deleted(s));
+		    pop3_session_retrieved(s), c->removed,
+		    marked > c->removed ? " uncommitted=yes" : "");
 		d->retrieved += pop3_session_retrieved(s);
 		d->nlogged_in--;
 	}

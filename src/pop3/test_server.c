@@ -486,3 +486,43 @@ test_pop3_session_shutdown(void)
 	test_end();
 }
 TEST(test_pop3_session_shutdown);
+
+static void
+test_pop3_session_timeout(void)
+{
+	struct harness h;
+
+	test_begin("pop3 idle timeout: -ERR, no commit");
+	h_init(&h);
+	h.set.cmd_timeout_ms = 100;
+	h_start(&h);
+	h_send(&h, "USER a\r\nPASS pw\r\nDELE 1\r\n");
+	test_assert(h_wait(&h, "Marked"));
+	test_assert(h_wait(&h, "-ERR [SYS/TEMP] Disconnected for inactivity."));
+	h_wait_closed(&h);
+	test_assert(h.disconnected);
+	test_assert_str(buf_cstr(&h.calls), "connect|auth a|open a|disconnect");
+	h_free(&h);
+	test_end();
+}
+TEST(test_pop3_session_timeout);
+
+static void
+test_pop3_session_quit_half_close(void)
+{
+	struct harness h;
+
+	test_begin("pop3 QUIT then EOF still commits and answers");
+	h_init(&h);
+	h.async = true;
+	h_start(&h);
+	h_send(&h, "USER a\r\nPASS pw\r\nDELE 2\r\nQUIT\r\n");
+	bufferevent_flush(h.pair[1], EV_WRITE, BEV_FINISHED);
+	test_assert(h_wait(&h, "signing off (1 messages deleted)"));
+	h_wait_closed(&h);
+	test_assert_str(buf_cstr(&h.calls), "connect|auth a|open a|commit -D|"
+	    "disconnect");
+	h_free(&h);
+	test_end();
+}
+TEST(test_pop3_session_quit_half_close);

@@ -200,7 +200,8 @@ def test_dele_quit_removes_dropped_connection_keeps(pop):
     p = login_stls(pop)
     assert p.dele(1).startswith(b"+OK")
     p.close()   # no QUIT
-    pop.wait_log("event=pop3_logout", timeout=10)
+    log = pop.wait_log("event=pop3_logout", timeout=10)
+    assert "retrieved=0 deleted=0 uncommitted=yes" in log
     assert len(pop.message_files(ALICE)) == 2
     # DELE + RSET + QUIT: nothing either
     p = login_stls(pop)
@@ -218,6 +219,8 @@ def test_dele_quit_removes_dropped_connection_keeps(pop):
     assert p.quit().startswith(b"+OK")
     files = pop.message_files(ALICE)
     assert len(files) == 1 and "1700000002" in files[0]
+    log = pop.wait_log("deleted=1")
+    assert log.count("event=pop3_logout") == 3
 
 
 def test_smtp_delivery_shows_up(pop):
