@@ -1238,7 +1238,9 @@ event_cb(struct bufferevent *bev, short what, void *arg)
 		session_process(s);
 	} else if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
 	    !session_gone(s) && s->state != POP3_STATE_CONNECTED &&
-	    s->state != POP3_STATE_TLS && s->state != POP3_STATE_STREAM) {
+	    s->state != POP3_STATE_TLS) {
+		/* A half-close after the last command (even in the middle of
+		 * a RETR) still deserves the answers: finish, then close. */
 		s->eof = true;
 		bufferevent_disable(bev, EV_READ);
 		if (s->question == Q_NONE)

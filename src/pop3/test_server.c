@@ -516,9 +516,10 @@ test_pop3_session_quit_half_close(void)
 	h_init(&h);
 	h.async = true;
 	h_start(&h);
-	h_send(&h, "USER a\r\nPASS pw\r\nDELE 2\r\nQUIT\r\n");
+	h_send(&h, "USER a\r\nPASS pw\r\nRETR 2\r\nDELE 2\r\nQUIT\r\n");
 	bufferevent_flush(h.pair[1], EV_WRITE, BEV_FINISHED);
 	test_assert(h_wait(&h, "signing off (1 messages deleted)"));
+	test_assert(strstr(buf_cstr(&h.got), "l3\r\n.\r\n+OK Marked") != NULL);
 	h_wait_closed(&h);
 	test_assert_str(buf_cstr(&h.calls), "connect|auth a|open a|commit -D|"
 	    "disconnect");

@@ -399,3 +399,25 @@ def test_sessions_per_ip_capped(make_server):
         poplib.POP3("127.0.0.1", srv.ports["POP3"], timeout=10)
     assert b"[SYS/TEMP] Too many connections" in e.value.args[0]
     a.quit()
+
+
+def test_pipelined_script_with_half_close(pop):
+    """Everything in one write, then FIN (a `printf ... | nc` client): the
+    RETR is streamed whole, then DELE and QUIT still run."""
+    msg = b"Subject: s\n\n" + b"z" * 70 + b"\n" * 1 + (b"w" * 79 + b"\n") * 30000
+    put_message(pop, ALICE, msg, 1700000005)
+    s = socket.create_connection(("127.0.0.1", pop.ports["POP3"]), 20)
+    s.sendall(b"USER " + ALICE.encode() + b"\r\nPASS alicepw\r\nRETR 1\r\n"
+              b"DELE 1\r\nQUIT\r\n")
+    s.shutdown(socket.SHUT_WR)
+    time.sleep(0.5)
+    out = b""
+    while True:
+        chunk = s.recv(1 << 16)
+        if not chunk:
+            break
+        out += chunk
+    s.close()
+    assert wire(msg) + b".\r\n+OK Marked to be deleted.\r\n" in out
+    assert out.endswith(b"signing off (1 messages deleted)\r\n")
+    assert pop.message_files(ALICE) == []
