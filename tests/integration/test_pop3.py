@@ -336,7 +336,6 @@ def test_sigterm_keeps_uncommitted(pop):
     put_message(pop, ALICE, MSG1, 1700000001)
     p = login_stls(pop)
     p.dele(1)
-    [pid] = pop.worker_pids("imap")
     end = time.time() + 5
     while time.time() < end:    # workers report once a second
         status = pop.status().stdout
@@ -344,11 +343,12 @@ def test_sigterm_keeps_uncommitted(pop):
             break
         time.sleep(0.2)
     assert "worker=imap" in status and "connections=1 pop3_sessions=1" in status
-    os.kill(pid, 15)
+    pop.signal(15)          # the master stops every worker
     line = p.file.readline()
     assert line.startswith(b"-ERR [SYS/TEMP]")
+    assert pop.proc.wait(20) == 0
     assert len(pop.message_files(ALICE)) == 1
-    pop.allow_worker_death = True
+    assert "uncommitted=yes" in pop.log_text()
 
 
 def rss_kb(pid):
