@@ -421,3 +421,23 @@ def test_pipelined_script_with_half_close(pop):
     assert wire(msg) + b".\r\n+OK Marked to be deleted.\r\n" in out
     assert out.endswith(b"signing off (1 messages deleted)\r\n")
     assert pop.message_files(ALICE) == []
+
+
+def test_stls_drops_plaintext_sent_along(pop):
+    """Commands sent in the same packet as STLS are never run under TLS."""
+    s = socket.create_connection(("127.0.0.1", pop.ports["POP3"]), 10)
+    f = s.makefile("rb")
+    assert f.readline().startswith(b"+OK")
+    s.sendall(b"STLS\r\nUSER " + ALICE.encode() + b"\r\n")
+    assert f.readline() == b"+OK Begin TLS negotiation now.\r\n"
+    time.sleep(0.2)
+    tls = pop.ssl_context().wrap_socket(s, server_hostname="mail.example.test")
+    tf = tls.makefile("rwb")
+    tf.write(b"PASS alicepw\r\n")
+    tf.flush()
+    assert tf.readline() == b"-ERR No username given.\r\n"
+    tf.write(b"QUIT\r\n")
+    tf.flush()
+    assert tf.readline().startswith(b"+OK")
+    tls.close()
+    assert "event=stls_injection" in pop.log_text()
