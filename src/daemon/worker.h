@@ -71,5 +71,7 @@ void worker_exit(struct worker *w);
 
 /* Per-kind entry points (daemon/smtpd.c, ...), called after privileges are dropped. */
 int smtpd_init(struct worker *w);
+/* The imap worker: POP3 now (ENABLE_POP3=1), IMAP later (daemon/imapd.c). */
+int imapd_init(struct worker *w);
 
 #endif
