@@ -1,10 +1,11 @@
 /*
- * imapd: the imap worker (DESIGN.md §2). Serves POP3 on 110 (STLS) and 995
- * (implicit TLS) when ENABLE_POP3=1; IMAP joins it here later. Fills the
- * POP3 engine's hooks (pop3/server.h) with policy: accounts and passwords
- * (auth/accounts.h, checked on a pool thread; a failure costs a second)
- * and the Maildir INBOX (store/pop3box.h, opened and expunged on a pool
- * thread).
+ * imapd: the imap worker (DESIGN.md §2). Serves IMAP on 143 (STARTTLS) and
+ * 993 (implicit TLS) when ENABLE_IMAP=1, and POP3 on 110 (STLS) and 995
+ * when ENABLE_POP3=1. Fills the engines' hooks (imap/session.h,
+ * pop3/server.h) with policy: accounts and passwords (auth/accounts.h,
+ * checked on a pool thread; a failure costs a second), the account's
+ * Maildir for IMAP (the engine opens the store), and the INBOX view for
+ * POP3 (store/pop3box.h, opened and expunged on a pool thread).
  *
  * Plaintext logins: allowed without TLS only from loopback, and only while
  * TEGAMI_POP3_PLAINTEXT_LOOPBACK=1 (the default; the tests turn it off to
@@ -12,6 +13,7 @@
  */
 #include "daemon/worker.h"
 #include "auth/accounts.h"
+#include "imap/session.h"
 #include "lib/log.h"
 #include "lib/pool.h"
 #include "lib/str.h"
@@ -48,6 +50,10 @@ struct imapd {
 	struct worker *w;
 	struct pop3_server_settings pop3_set;
 	struct pop3_hooks pop3_hooks;
+	struct imap_settings imap_set;
+	struct imap_hooks imap_hooks;
+	unsigned int nimap;
+	unsigned int imap_max_per_ip;
 	struct evconnlistener **listeners;
 	struct pool *pool;
 	struct accounts_watch *accounts;
@@ -64,6 +70,9 @@ struct imapd {
 struct conn {
 	struct imapd *d;
 	struct pop3_session *s;
+	struct imap_session *is;	/* IMAP instead of POP3 */
+	bool auth_pending;		/* an IMAP auth job is out */
+	bool close_after_auth;		/* stopping: close when it is back */
 	enum listener_kind kind;
 	struct ip_entry *ipe;
 	char *master;		/* master user that logged in, or NULL */
@@ -163,6 +172,9 @@ auth_work(void *arg)
 	str_wipe(j->password, strlen(j->password));
 }
 
+static void conn_free(struct conn *c);
+static void imap_auth_finish(struct auth_job *j);
+
 static void
 auth_finish(struct auth_job *j)
 {
@@ -170,6 +182,10 @@ auth_finish(struct auth_job *j)
 	struct pop3_session *s = c->s;
 	char esc[256];
 
+	if (c->is != NULL) {
+		imap_auth_finish(j);
+		return;
+	}
 	c->d->pending_jobs--;
 	log_escape(esc, sizeof(esc), j->login, strlen(j->login));
 	if (j->result == 1) {
@@ -450,6 +466,161 @@ pop3_on_disconnect(struct pop3_session *s, void *ctx)
 	maybe_exit(d);
 }
 
+/* ---- IMAP hooks ------------------------------------------------------ */
+
+static void
+imap_auth_finish(struct auth_job *j)
+{
+	struct conn *c = j->c;
+	struct imapd *d = c->d;
+	char esc[256];
+	char *maildir = NULL;
+
+	d->pending_jobs--;
+	c->auth_pending = false;
+	log_escape(esc, sizeof(esc), j->login, strlen(j->login));
+	if (j->result == 1) {
+		const char *at = strrchr(j->li.user, '@');
+
+		log_info("event=auth result=ok service=imap login=%s user=%s%s%s "
+		    "ip=%s", esc, j->li.user, j->li.master != NULL ?
+		    " master=" : "", j->li.master != NULL ? j->li.master : "",
+		    c->ipe->ip);
+		d->logins++;
+		/* MAIL_DIR/<domain>/<localpart>/, as docker-mailserver lays out */
+		if (at != NULL)
+			maildir = xasprintf("%s/%s/%.*s/", d->w->settings->mail_dir,
+			    at + 1, (int)(at - j->li.user), j->li.user);
+	} else {
+		log_info("event=auth result=failed service=imap login=%s ip=%s%s%s",
+		    esc, c->ipe->ip, j->error != NULL ? " error=" : "",
+		    j->error != NULL ? j->error : "");
+		d->login_failures++;
+	}
+	if (c->close_after_auth) {
+		imap_session_destroy(c->is);
+		conn_free(c);
+	} else {
+		imap_session_auth_reply(c->is, maildir != NULL, maildir);
+		if (maildir != NULL)
+			d->nlogged_in++, c->logged_in = true;
+	}
+	free(maildir);
+	if (j->delay_ev != NULL)
+		event_free(j->delay_ev);
+	accounts_login_free(&j->li);
+	accounts_unref(j->acc);
+	free(j->login);
+	free(j->password);
+	free(j);
+	maybe_exit(d);
+}
+
+static void
+imap_on_auth(struct imap_session *s, const char *user, const char *password,
+    void *ctx)
+{
+	struct conn *c = ctx;
+	struct auth_job *j = xcalloc(1, sizeof(*j));
+
+	j->c = c;
+	j->acc = accounts_watch_get(c->d->accounts);
+	j->login = xstrdup(user);
+	j->password = xstrdup(password);
+	c->auth_pending = true;
+	c->d->pending_jobs++;
+	pool_submit(c->d->pool, auth_work, auth_done, j);
+}
+
+static void
+imap_on_disconnect(struct imap_session *s, void *ctx)
+{
+	struct conn *c = ctx;
+
+	log_info("event=disconnect service=imap ip=%s", c->ipe->ip);
+	conn_free(c);
+	maybe_exit(imapd);
+}
+
+/* Unlinks an IMAP connection and frees it (the session is already gone). */
+static void
+conn_free(struct conn *c)
+{
+	struct imapd *d = c->d;
+
+	if (c->logged_in)
+		d->nlogged_in--;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		d->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	ip_release(d, c->ipe);
+	d->nconns--;
+	d->nimap--;
+	free(c);
+}
+
+static void
+imap_accept(struct imapd *d, struct worker_listener *wl, evutil_socket_t fd,
+    struct sockaddr *sa)
+{
+	struct imap_settings set = d->imap_set;
+	struct bufferevent *bev;
+	struct conn *c;
+	char ip[64];
+
+	sockaddr_ip_text(sa, ip, sizeof(ip));
+	c = xcalloc(1, sizeof(*c));
+	c->d = d;
+	c->kind = wl->kind;
+	c->ipe = ip_get(d, ip);
+	if (c->ipe->sessions >= d->imap_max_per_ip) {
+		static const char bye[] = "* BYE [UNAVAILABLE] Too many "
+		    "connections from your address, try again later\r\n";
+
+		log_info("event=refused service=imap ip=%s "
+		    "reason=too_many_sessions limit=%u", ip, d->imap_max_per_ip);
+		if (wl->kind == LISTENER_IMAP && write(fd, bye, sizeof(bye) - 1) < 0)
+			log_debug("event=write_failed ip=%s", ip);
+		close(fd);
+		c->ipe->sessions++;	/* ip_release takes one off */
+		ip_release(d, c->ipe);
+		free(c);
+		return;
+	}
+	if (wl->kind == LISTENER_IMAPS) {
+		bev = bufferevent_openssl_socket_new(d->w->base, fd,
+		    SSL_new(d->w->tls), BUFFEREVENT_SSL_ACCEPTING,
+		    BEV_OPT_CLOSE_ON_FREE);
+		set.ssl_ctx = NULL;		/* no STARTTLS under TLS */
+		set.secure = true;
+	} else {
+		bev = bufferevent_socket_new(d->w->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+		set.ssl_ctx = d->w->tls;
+		/* Logins in clear text only over loopback (RFC 9051 LOGINDISABLED). */
+		set.secure = sockaddr_is_loopback(sa) == 1;
+	}
+	if (bev == NULL) {
+		close(fd);
+		free(c);
+		return;
+	}
+	c->ipe->sessions++;
+	c->next = d->conns;
+	if (d->conns != NULL)
+		d->conns->prev = c;
+	d->conns = c;
+	d->nconns++;
+	d->nimap++;
+	log_info("event=connect service=%s ip=%s", listener_info[wl->kind].name,
+	    ip);
+	/* The engine sends the greeting; nothing calls back before it returns. */
+	c->is = imap_session_new(d->w->base, bev, &set, &d->imap_hooks, c);
+}
+
 /* ---- listening -------------------------------------------------------- */
 
 static void
@@ -463,8 +634,19 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	struct conn *c;
 	char ip[64];
 
-	if (d->w->stopping || (wl->kind != LISTENER_POP3 &&
-	    wl->kind != LISTENER_POP3S)) {
+	if (d->w->stopping) {
+		close(fd);
+		return;
+	}
+	if (wl->kind == LISTENER_IMAP || wl->kind == LISTENER_IMAPS) {
+		if (wl->kind == LISTENER_IMAPS && d->w->tls == NULL) {
+			close(fd);
+			return;
+		}
+		imap_accept(d, wl, fd, sa);
+		return;
+	}
+	if (wl->kind != LISTENER_POP3 && wl->kind != LISTENER_POP3S) {
 		close(fd);
 		return;
 	}
@@ -519,8 +701,18 @@ imapd_stop(struct worker *w)
 	for (size_t i = 0; i < w->nlisteners; i++)
 		if (d->listeners[i] != NULL)
 			evconnlistener_disable(d->listeners[i]);
-	for (struct conn *c = d->conns; c != NULL; c = c->next)
-		pop3_session_shutdown(c->s);
+	for (struct conn *c = d->conns, *next; c != NULL; c = next) {
+		next = c->next;
+		if (c->is == NULL) {
+			pop3_session_shutdown(c->s);
+		} else if (c->auth_pending) {
+			c->close_after_auth = true;
+		} else {
+			/* IMAP commits every change as it is made: close now. */
+			imap_session_destroy(c->is);
+			conn_free(c);
+		}
+	}
 	maybe_exit(d);
 }
 
@@ -529,9 +721,10 @@ imapd_status(struct worker *w, char *out, size_t outsize)
 {
 	struct imapd *d = w->ctx;
 
-	snprintf(out, outsize, "connections=%u pop3_sessions=%u logins=%llu "
-	    "login_failures=%llu retrieved=%llu deleted=%llu", d->nconns,
-	    d->nlogged_in, (unsigned long long)d->logins,
+	snprintf(out, outsize, "connections=%u imap_connections=%u "
+	    "logged_in=%u logins=%llu login_failures=%llu retrieved=%llu "
+	    "deleted=%llu", d->nconns, d->nimap, d->nlogged_in,
+	    (unsigned long long)d->logins,
 	    (unsigned long long)d->login_failures,
 	    (unsigned long long)d->retrieved, (unsigned long long)d->deleted);
 }
@@ -559,6 +752,12 @@ imapd_init(struct worker *w)
 	d->pop3_set.hostname = w->settings->hostname;
 	d->pop3_set.cmd_timeout_ms = (unsigned int)config_num(cfg,
 	    "TEGAMI_POP3_TIMEOUT") * 1000;
+	d->imap_max_per_ip = (unsigned int)config_num(cfg,
+	    "TEGAMI_IMAP_MAX_SESSIONS_PER_IP");
+	d->imap_set.hostname = w->settings->hostname;
+	d->imap_set.max_literal = config_num(cfg, "POSTFIX_MESSAGE_SIZE_LIMIT");
+	d->imap_hooks.on_auth = imap_on_auth;
+	d->imap_hooks.on_disconnect = imap_on_disconnect;
 	d->pop3_hooks.on_connect = pop3_on_connect;
 	d->pop3_hooks.on_auth = pop3_on_auth;
 	d->pop3_hooks.on_open = pop3_on_open;

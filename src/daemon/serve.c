@@ -90,7 +90,7 @@ static void child_spawn(struct master *m, struct child *c);
 
 /*
  * Is this kind of worker started? The imap worker only when a listener is
- * bound for it (ENABLE_POP3=1 for now); the others always.
+ * bound for it (ENABLE_IMAP=1 or ENABLE_POP3=1); the others always.
  */
 static bool
 kind_has_listeners(const struct master *m, const char *kind)
@@ -130,8 +130,9 @@ bind_listeners(struct master *m)
 		size_t n;
 		char *err;
 
-		if (k == LISTENER_IMAP || k == LISTENER_IMAPS)
-			continue;	/* no IMAP engine yet */
+		if ((k == LISTENER_IMAP || k == LISTENER_IMAPS) &&
+		    !config_bool(s->cfg, "ENABLE_IMAP"))
+			continue;
 		if ((k == LISTENER_POP3 || k == LISTENER_POP3S) &&
 		    !config_bool(s->cfg, "ENABLE_POP3"))
 			continue;
@@ -803,13 +804,16 @@ serve_main(int argc, char **argv)
 		    "    SMTP         %s\n"
 		    "    submission   %s  (STARTTLS, then AUTH)\n"
 		    "    submissions  %s  (implicit TLS)\n"
+		    "    IMAP         %s  (STARTTLS), %s (implicit TLS)\n"
 		    "  add an account:  build/tegami email add you@localhost\n"
 		    "  send a test:     swaks --server 127.0.0.1:2587 --tls "
 		    "--auth-user you@localhost --to you@localhost\n"
 		    "  read it:         ls var/mail/localhost/you/new/\n\n",
 		    config_str(m.settings->cfg, "LISTEN_SMTP"),
 		    config_str(m.settings->cfg, "LISTEN_SUBMISSION"),
-		    config_str(m.settings->cfg, "LISTEN_SUBMISSIONS"));
+		    config_str(m.settings->cfg, "LISTEN_SUBMISSIONS"),
+		    config_str(m.settings->cfg, "LISTEN_IMAP"),
+		    config_str(m.settings->cfg, "LISTEN_IMAPS"));
 	}
 	/* serve */
 	event_base_dispatch(m.base);

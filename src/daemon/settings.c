@@ -48,6 +48,7 @@ const struct config_def settings_defs[] = {
 	BOOL("ENABLE_IMAP", "1"),
 	BOOL("ENABLE_POP3", "0"),
 	BOOL("TEGAMI_POP3_PLAINTEXT_LOOPBACK", "1"),
+	NUM("TEGAMI_IMAP_MAX_SESSIONS_PER_IP", "50", 1, 100000, "concurrent IMAP connections from one address"),
 	NUM("TEGAMI_POP3_MAX_SESSIONS_PER_IP", "50", 1, 100000, "concurrent POP3 sessions from one address"),
 	NUM("TEGAMI_POP3_TIMEOUT", "600", 600, 86400, "seconds a POP3 client may stay idle (RFC 1939: at least 600)"),
 

@@ -77,6 +77,8 @@ struct imap_session {
 	char *tag;		/* of the command being run */
 	struct event *resume_ev;
 	struct event *idle_ev;
+	struct event *drain_ev;		/* closing: waiting for the socket */
+	unsigned int drain_ticks;
 	bool closing;
 	bool utf8;		/* ENABLE UTF8=ACCEPT */
 	bool tls;		/* STARTTLS done */

@@ -847,6 +847,56 @@ process_input(struct imap_session *s)
 
 /* --- the connection --------------------------------------------------------------------- */
 
+#define DRAIN_TICK_MS 20
+#define DRAIN_MAX_TICKS 1500	/* 30 s for a client to take the last reply */
+
+/*
+ * Is everything we wrote on its way? After STARTTLS the session's
+ * bufferevent is a TLS filter: its output drains into the socket's
+ * bufferevent below, which must be empty too before the socket is closed,
+ * or the last reply (LOGOUT's OK, a BYE) is lost.
+ */
+static bool
+output_drained(struct imap_session *s)
+{
+	struct bufferevent *under = bufferevent_get_underlying(s->bev);
+
+	if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
+		return false;
+	return under == NULL ||
+	    evbuffer_get_length(bufferevent_get_output(under)) == 0;
+}
+
+static void
+drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session *s = arg;
+	struct timeval tv = { 0, DRAIN_TICK_MS * 1000 };
+
+	if (output_drained(s) || ++s->drain_ticks >= DRAIN_MAX_TICKS) {
+		finish(s);
+		return;
+	}
+	evtimer_add(s->drain_ev, &tv);
+}
+
+/* Closes once the output has left; never from inside a callback chain. */
+static void
+finish_when_drained(struct imap_session *s)
+{
+	struct timeval tv = { 0, output_drained(s) ? 0 : DRAIN_TICK_MS * 1000 };
+
+	if (output_drained(s) && bufferevent_get_underlying(s->bev) == NULL) {
+		finish(s);
+		return;
+	}
+	if (s->drain_ev == NULL)
+		s->drain_ev = evtimer_new(bufferevent_get_base(s->bev), drain_cb,
+		    s);
+	if (!evtimer_pending(s->drain_ev, NULL))
+		evtimer_add(s->drain_ev, &tv);
+}
+
 static void
 read_cb(struct bufferevent *bev, void *arg)
 {
@@ -854,7 +904,7 @@ read_cb(struct bufferevent *bev, void *arg)
 
 	process_input(s);
 	if (s->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		finish(s);
+		finish_when_drained(s);
 }
 
 static void
@@ -863,7 +913,7 @@ write_cb(struct bufferevent *bev, void *arg)
 	struct imap_session *s = arg;
 
 	if (s->closing) {
-		finish(s);
+		finish_when_drained(s);
 		return;
 	}
 	if (s->wait == WAIT_OUTPUT && s->cont.fn != NULL &&
@@ -901,6 +951,9 @@ imap_session_new(struct event_base *base, struct bufferevent *bev,
 	s->base = base;
 	s->bev = bev;
 	s->set = *settings;
+	/* Our own reference: a certificate reload may drop the worker's. */
+	if (s->set.ssl_ctx != NULL)
+		SSL_CTX_up_ref(s->set.ssl_ctx);
 	if (s->set.max_line == 0)
 		s->set.max_line = DEFAULT_MAX_LINE;
 	if (s->set.max_literal == 0)
@@ -949,9 +1002,13 @@ imap_session_destroy(struct imap_session *s)
 		s->cont.free_fn(s->cont.state);
 	store_mailbox_close(&s->box);
 	store_account_close(&s->acct);
+	if (s->set.ssl_ctx != NULL)
+		SSL_CTX_free(s->set.ssl_ctx);
 	imap_parser_free(&s->parser);
 	event_free(s->resume_ev);
 	event_free(s->idle_ev);
+	if (s->drain_ev != NULL)
+		event_free(s->drain_ev);
 	bufferevent_free(s->bev);
 	free(s->view);
 	free(s->tag);

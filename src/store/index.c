@@ -1598,11 +1598,34 @@ write_file(const char *path, const void *data, size_t len, time_t mtime)
 	return close(fd);
 }
 
-int
-store_mailbox_append(struct store_mailbox *box, const void *data, size_t len,
-    unsigned int flags, const char *keywords, time_t internaldate,
-    uint32_t *uid_r, char **error_r)
+/*
+ * The message with every CRLF made LF (a lone CR stays): Maildir files keep
+ * LF line ends, as SMTP delivery and Dovecot write them. Returns a malloc'd
+ * copy, its length in *len_r.
+ */
+static char *
+crlf_to_lf(const char *data, size_t len, size_t *len_r)
 {
+	char *out = xmalloc(len + 1);
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] == '\r' && i + 1 < len && data[i + 1] == '\n')
+			continue;
+		out[o++] = data[i];
+	}
+	out[o] = '\0';
+	*len_r = o;
+	return out;
+}
+
+int
+store_mailbox_append(struct store_mailbox *box, const void *crlf_data,
+    size_t crlf_len, unsigned int flags, const char *keywords,
+    time_t internaldate, uint32_t *uid_r, char **error_r)
+{
+	size_t len;
+	char *data = crlf_to_lf(crlf_data, crlf_len, &len);
 	uint64_t vsize = mime_vsize(data, 0, len);
 	char *base = make_base(len, vsize);
 	char *tmp = xasprintf("%s/tmp/%s", box->dir, base);
@@ -1645,6 +1668,7 @@ store_mailbox_append(struct store_mailbox *box, const void *data, size_t len,
 	*uid_r = uid;
 	ret = uidlist_write(box, error_r);
 out:
+	free(data);
 	free(base);
 	free(tmp);
 	free(kw);

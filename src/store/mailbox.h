@@ -172,6 +172,8 @@ int store_mailbox_expunge(struct store_mailbox *box, const uint32_t *uids,
 /*
  * Stores a new message (written to tmp/, fsync'd, renamed into cur/, the
  * directory fsync'd) and returns its UID (UIDPLUS). internaldate 0 = now.
+ * data has CRLF line ends as IMAP sends it; the file gets LF line ends (a
+ * lone CR is kept), like every other Maildir file.
  */
 int store_mailbox_append(struct store_mailbox *box, const void *data,
     size_t len, unsigned int flags, const char *keywords, time_t internaldate,
