@@ -84,7 +84,7 @@ struct master {
 	time_t started;
 };
 
-static const char *const worker_kinds[] = { "smtp" };
+static const char *const worker_kinds[] = { "smtp", "queue" };
 
 static void child_spawn(struct master *m, struct child *c);
 

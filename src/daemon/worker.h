@@ -71,5 +71,7 @@ void worker_exit(struct worker *w);
 
 /* Per-kind entry points (daemon/smtpd.c, ...), called after privileges are dropped. */
 int smtpd_init(struct worker *w);
+/* daemon/queued.c: the outbound queue (no listeners). */
+int queued_init(struct worker *w);
 
 #endif
