@@ -66,6 +66,8 @@
 #define ORIGINAL_HEADER_MAX (256 * 1024)
 #define CTL_LINE_MAX 256
 #define CTL_MAX_CLIENTS 16
+/* Seconds in-flight deliveries get at stop. */
+#define STOP_GRACE_SECS 3
 #define DUE_NEVER ((time_t)1 << 62)
 
 struct qd;
@@ -146,6 +148,7 @@ struct qd {
 	struct event *ino_ev;
 	struct event *scan_ev;
 	struct event *tick_ev;
+	struct event *stop_ev;
 	struct evconnlistener *ctl;
 	char *ctl_path;
 	unsigned int ctl_clients;
@@ -1372,9 +1375,19 @@ ctl_open(struct qd *d)
 /* ---- the worker */
 
 static void
+stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct qd *d = arg;
+
+	log_info("event=stop_cut_off in_delivery=%zu", d->ntasks);
+	worker_exit(d->w);
+}
+
+static void
 queued_stop(struct worker *w)
 {
 	struct qd *d = w->ctx;
+	struct timeval tv = { STOP_GRACE_SECS, 0 };
 
 	if (d->ctl != NULL) {
 		evconnlistener_free(d->ctl);
@@ -1383,8 +1396,14 @@ queued_stop(struct worker *w)
 	}
 	event_del(d->tick_ev);
 	event_del(d->scan_ev);
-	if (d->tasks == NULL)
+	if (d->tasks == NULL) {
 		worker_exit(w);
+		return;
+	}
+	/* Deliveries in flight get a moment; what is cut off is tried again
+	 * after the restart (at least once). */
+	d->stop_ev = evtimer_new(w->base, stop_cb, d);
+	evtimer_add(d->stop_ev, &tv);
 }
 
 static void
