@@ -50,6 +50,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/random.h>
 #include <sys/socket.h>
@@ -151,6 +152,10 @@ struct qd {
 	struct event *stop_ev;
 	struct evconnlistener *ctl;
 	char *ctl_path;
+	ino_t ctl_ino;
+	dev_t ctl_dev;
+	int lock_fd;
+	bool locked;		/* we are the one queue worker */
 	unsigned int ctl_clients;
 	struct qtask *tasks;
 	size_t ntasks;
@@ -284,12 +289,12 @@ reply_line(const struct smtp_reply *r, char *out, size_t outsize)
 {
 	char *p;
 
+	/* The text keeps the enhanced code the server put there. */
 	if (r->code == 0)
 		snprintf(out, outsize, "%s%s%s", r->enhanced,
 		    r->enhanced[0] != '\0' ? " " : "", r->text);
 	else
-		snprintf(out, outsize, "%d %s%s%s", r->code, r->enhanced,
-		    r->enhanced[0] != '\0' ? " " : "", r->text);
+		snprintf(out, outsize, "%d %s", r->code, r->text);
 	for (p = out; *p != '\0'; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
@@ -408,10 +413,16 @@ job_sent(struct smtp_client *c, const struct smtp_client_result *res,
 			enum outcome out = rr->status == SMTP_STATUS_OK ?
 			    OUT_SENT : rr->status == SMTP_STATUS_PERMFAIL ?
 			    OUT_BOUNCED : OUT_DEFERRED;
+			const struct smtp_reply *rp = &rr->reply;
 
-			reply_line(&rr->reply, line, sizeof(line));
+			/* For a delivered recipient the end of data is
+			 * what counts ("250 2.0.0 queued as ..."). */
+			if (out == OUT_SENT && res->reply.code / 100 == 2)
+				rp = &res->reply;
+
+			reply_line(rp, line, sizeof(line));
 			record(j->t, j->idx[k], out, j->relay, remote, line,
-			    rr->reply.enhanced);
+			    rp->enhanced);
 		}
 	} else {
 		reply_line(&res->reply, line, sizeof(line));
@@ -1044,7 +1055,7 @@ scan(struct qd *d)
 	time_t now = time(NULL);
 	bool flush = d->flush_all;
 
-	if (d->w->stopping)
+	if (d->w->stopping || !d->locked)
 		return;
 	if (spool_list(d->spool, &ids, &n, &err) < 0) {
 		log_error("event=queue_scan_failed error=\"%s\"", err);
@@ -1142,12 +1153,42 @@ keys_reload(struct qd *d)
 	log_info("event=dkim_keys_loaded keys=%zu", dkim_keyset_count(ks));
 }
 
+static int ctl_open(struct qd *d);
+
+/*
+ * One queue worker at a time owns the spool: after a reload the old one
+ * finishes its deliveries while the new one waits here (1 = ours now,
+ * 0 = still held, -1 = error, logged).
+ */
+static int
+take_lock(struct qd *d)
+{
+	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			return 0;
+		log_error("event=queue_lock_failed error=\"%s\"",
+		    strerror(errno));
+		return -1;
+	}
+	d->locked = true;
+	log_debug("event=queue_lock_taken");
+	if (ctl_open(d) < 0)
+		log_error("event=queue_socket_unavailable hint=\"tegami queue "
+		    "flush/delete/hold/release will not work\"");
+	d->last_cleanup = time(NULL);
+	spool_cleanup(d->spool, d->last_cleanup);
+	schedule_scan(d, 0);
+	return 1;
+}
+
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct qd *d = arg;
 	time_t now = time(NULL);
 
+	if (!d->locked && take_lock(d) <= 0)
+		return;
 	accounts_watch_refresh(d->accounts, false);
 	if (d->signing == 0 && (d->keys == NULL ||
 	    dkim_keyset_changed(d->keys)))
@@ -1205,7 +1246,13 @@ ctl_work(void *arg)
 	struct spool_envelope env;
 
 	if (strcmp(cj->op, "delete") == 0) {
-		cj->found = 1;
+		cj->found = spool_read_envelope(cj->d->spool, cj->id, &env,
+		    &cj->err);
+		if (cj->found == 1)
+			spool_envelope_free(&env);
+		x_free(&cj->err);	/* a malformed one may be deleted */
+		if (cj->found != 0)
+			cj->found = 1;
 		spool_remove(cj->d->spool, cj->id, &cj->err);
 		cj->due = DUE_NEVER;
 		return;
@@ -1369,6 +1416,14 @@ ctl_open(struct qd *d)
 		    d->ctl_path, strerror(errno));
 		return -1;
 	}
+	{
+		struct stat st;
+
+		if (stat(d->ctl_path, &st) == 0) {
+			d->ctl_ino = st.st_ino;
+			d->ctl_dev = st.st_dev;
+		}
+	}
 	return 0;
 }
 
@@ -1390,9 +1445,14 @@ queued_stop(struct worker *w)
 	struct timeval tv = { STOP_GRACE_SECS, 0 };
 
 	if (d->ctl != NULL) {
+		struct stat st;
+
 		evconnlistener_free(d->ctl);
 		d->ctl = NULL;
-		unlink(d->ctl_path);
+		/* After a reload the path may already be the new worker's. */
+		if (stat(d->ctl_path, &st) == 0 && st.st_ino == d->ctl_ino &&
+		    st.st_dev == d->ctl_dev)
+			unlink(d->ctl_path);
 	}
 	event_del(d->tick_ev);
 	event_del(d->scan_ev);
@@ -1428,7 +1488,7 @@ queued_init(struct worker *w)
 	char **list = NULL;
 	size_t nlist = 0;
 	struct timeval sec = { 1, 0 };
-	char *err = NULL, *envdir;
+	char *err = NULL, *envdir, *lockpath;
 
 	d->w = w;
 	d->set = w->settings;
@@ -1500,10 +1560,17 @@ queued_init(struct worker *w)
 		event_add(d->ino_ev, NULL);
 	}
 	free(envdir);
-	if (ctl_open(d) < 0)
+	lockpath = xasprintf("%s/queue.lock", w->settings->tegami_state);
+	d->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (d->lock_fd < 0) {
+		log_error("event=queue_lock_failed path=%s error=\"%s\"",
+		    lockpath, strerror(errno));
+		free(lockpath);
 		return -1;
-	d->last_cleanup = time(NULL);
-	spool_cleanup(d->spool, d->last_cleanup);
-	schedule_scan(d, 0);
+	}
+	free(lockpath);
+	if (take_lock(d) == 0)
+		log_info("event=queue_waiting reason=\"the previous queue "
+		    "worker is finishing\"");
 	return 0;
 }
