@@ -36,6 +36,7 @@
 #include "msgauth/dkim_sign.h"
 #include "net/tls.h"
 #include "queue/dsn.h"
+#include "queue/relay.h"
 #include "queue/schedule.h"
 #include "queue/spool.h"
 #include "smtp/client.h"
@@ -76,7 +77,11 @@ struct qtask;
 
 struct qjob {
 	struct qtask *t;
-	char *domain;
+	char *domain;		/* destination domain, or "[relay]:port" */
+	char *lookup;		/* the name whose MX route we take */
+	unsigned int port;
+	bool via_relay;
+	char *user, *password;	/* AUTH at the relay, or NULL */
 	size_t nrcpt;
 	size_t *idx;		/* indexes into t->env.rcpts */
 	const char **addrs;
@@ -143,6 +148,7 @@ struct qd {
 	struct dns_resolver *dns;
 	struct accounts_watch *accounts;
 	struct dkim_keyset *keys;
+	struct relay_config *relay;
 	unsigned int signing;	/* pool jobs using keys */
 	SSL_CTX *client_tls;
 	int ino_fd;
@@ -363,6 +369,11 @@ job_free(struct qjob *j)
 	if (j->fd >= 0)
 		close(j->fd);
 	free(j->domain);
+	free(j->lookup);
+	free(j->user);
+	if (j->password != NULL)
+		str_wipe(j->password, strlen(j->password));
+	free(j->password);
 	free(j->idx);
 	free(j->addrs);
 	free(j);
@@ -512,7 +523,7 @@ job_connect(struct qjob *j)
 
 		s6->sin6_family = AF_INET6;
 		s6->sin6_addr = tg->addr.u.v6;
-		s6->sin6_port = htons((uint16_t)d->port);
+		s6->sin6_port = htons((uint16_t)j->port);
 		sslen = sizeof(*s6);
 		inet_ntop(AF_INET6, &tg->addr.u.v6, ip, sizeof(ip));
 	} else {
@@ -520,12 +531,12 @@ job_connect(struct qjob *j)
 
 		s4->sin_family = AF_INET;
 		s4->sin_addr = tg->addr.u.v4;
-		s4->sin_port = htons((uint16_t)d->port);
+		s4->sin_port = htons((uint16_t)j->port);
 		sslen = sizeof(*s4);
 		inet_ntop(AF_INET, &tg->addr.u.v4, ip, sizeof(ip));
 	}
 	snprintf(j->relay, sizeof(j->relay), "%.300s[%s]:%u", tg->host, ip,
-	    d->port);
+	    j->port);
 	bev = bufferevent_socket_new(d->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL || bufferevent_socket_connect(bev,
 	    (struct sockaddr *)&ss, (int)sslen) < 0) {
@@ -545,6 +556,13 @@ job_connect(struct qjob *j)
 	params.ssl_ctx = d->client_tls;
 	params.tls = d->client_tls != NULL ? SMTP_TLS_OPPORTUNISTIC :
 	    SMTP_TLS_NONE;
+	if (j->user != NULL) {
+		/* Credentials go only over TLS (DMS: smtp_tls_security_level
+		 * encrypt once credentials exist). */
+		params.tls = SMTP_TLS_REQUIRED;
+		params.auth_user = j->user;
+		params.auth_password = j->password;
+	}
 	j->client = smtp_client_new(d->w->base, bev, &params, job_ready, j);
 }
 
@@ -557,12 +575,14 @@ job_routed(struct mx_route *route, void *ctx)
 	j->dns_id = 0;
 	j->route = route;
 	if (route->status != MX_ROUTE_OK) {
-		bool perm = route->status == MX_ROUTE_PERMFAIL;
+		/* A relay host that does not resolve is the operator's
+		 * mistake: the mail waits for the fix. */
+		bool perm = route->status == MX_ROUTE_PERMFAIL && !j->via_relay;
 
 		snprintf(line, sizeof(line), "%s %s (DNS for %s)",
 		    route->enhanced != NULL ? route->enhanced : perm ? "5.1.2" :
 		    "4.4.3", route->error != NULL ? route->error :
-		    "no route", j->domain);
+		    "no route", j->lookup);
 		job_all(j, perm ? OUT_BOUNCED : OUT_DEFERRED, line,
 		    route->enhanced);
 		job_done(j);
@@ -578,7 +598,7 @@ job_start(struct qjob *j)
 	const char *err = NULL;
 	char line[256];
 
-	j->dns_id = mx_route_lookup(j->t->d->dns, j->domain, job_routed, j,
+	j->dns_id = mx_route_lookup(j->t->d->dns, j->lookup, job_routed, j,
 	    &err);
 	if (j->dns_id < 0) {
 		j->dns_id = 0;
@@ -688,6 +708,15 @@ sign_work(void *arg)
 	if (from != NULL)
 		t->nkeys = dkim_keyset_find(t->d->keys, from, t->keys,
 		    DKIM_MAX_KEYS_PER_MESSAGE);
+	if (t->nkeys == 0 && t->env.from[0] == '\0') {
+		/* Our DSNs come from MAILER-DAEMON@<host name>: sign them
+		 * with the mail domain's key (aligned for DMARC relaxed). */
+		char *pm = xasprintf("postmaster@%s", t->d->set->domain);
+
+		t->nkeys = dkim_keyset_find(t->d->keys, pm, t->keys,
+		    DKIM_MAX_KEYS_PER_MESSAGE);
+		free(pm);
+	}
 	if (t->nkeys == 0 || n <= 0) {
 		free(from);
 		close(fd);
@@ -963,7 +992,9 @@ task_start(struct qd *d, struct spool_envelope *env)
 	struct qtask *t = xcalloc(1, sizeof(*t));
 	time_t now = time(NULL);
 	bool expired = queue_expired(env->created, now, d->lifetime);
-	bool bounce_due = false;
+	bool bounce_due = false, relayed;
+	struct relay_target rt;
+	char relay_key[300];
 
 	t->d = d;
 	t->env = *env;
@@ -971,9 +1002,13 @@ task_start(struct qd *d, struct spool_envelope *env)
 	t->info = xcalloc(t->env.rcpt_count + 1, sizeof(*t->info));
 	t->msg_path = spool_msg_path(d->spool, t->env.id);
 	t->jobs = xcalloc(t->env.rcpt_count + 1, sizeof(*t->jobs));
+	relayed = relay_for_sender(d->relay, t->env.from, &rt) == 1;
+	if (relayed)
+		snprintf(relay_key, sizeof(relay_key), "[%s]:%u", rt.host,
+		    rt.port);
 	for (size_t i = 0; i < t->env.rcpt_count; i++) {
 		struct spool_rcpt *r = &t->env.rcpts[i];
-		const char *dom = addr_domain(r->address);
+		const char *dom = relayed ? relay_key : addr_domain(r->address);
 		struct qjob *j = NULL;
 		struct domcount *dc;
 
@@ -1010,6 +1045,14 @@ task_start(struct qd *d, struct spool_envelope *env)
 			j->t = t;
 			j->fd = -1;
 			j->domain = xstrdup(dom);
+			j->via_relay = relayed;
+			j->lookup = xstrdup(relayed ? rt.host : dom);
+			j->port = relayed ? rt.port : d->port;
+			if (relayed && rt.user != NULL) {
+				j->user = xstrdup(rt.user);
+				j->password = xstrdup(rt.password != NULL ?
+				    rt.password : "");
+			}
 			j->idx = xcalloc(t->env.rcpt_count, sizeof(*j->idx));
 			j->addrs = xcalloc(t->env.rcpt_count + 1,
 			    sizeof(*j->addrs));
@@ -1181,6 +1224,32 @@ take_lock(struct qd *d)
 	return 1;
 }
 
+static int
+relay_reload(struct qd *d)
+{
+	const struct config *cfg = d->set->cfg;
+	struct relay_settings rs;
+	struct relay_config *rc;
+	char *err = NULL;
+
+	memset(&rs, 0, sizeof(rs));
+	rs.config_dir = d->set->config_dir;
+	rs.default_relay_host = config_str(cfg, "DEFAULT_RELAY_HOST");
+	rs.relay_host = config_str(cfg, "RELAY_HOST");
+	rs.relay_port = (unsigned int)config_num(cfg, "RELAY_PORT");
+	rs.relay_user = config_str(cfg, "RELAY_USER");
+	rs.relay_password = config_str(cfg, "RELAY_PASSWORD");
+	rc = relay_config_load(&rs, &err);
+	if (rc == NULL) {
+		log_error("event=relay_config_failed error=\"%s\"", err);
+		free(err);
+		return -1;
+	}
+	relay_config_free(&d->relay);
+	d->relay = rc;
+	return 0;
+}
+
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1190,6 +1259,8 @@ tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (!d->locked && take_lock(d) <= 0)
 		return;
 	accounts_watch_refresh(d->accounts, false);
+	if (relay_config_changed(d->relay))
+		relay_reload(d);
 	if (d->signing == 0 && (d->keys == NULL ||
 	    dkim_keyset_changed(d->keys)))
 		keys_reload(d);
@@ -1542,6 +1613,8 @@ queued_init(struct worker *w)
 		x_free(&err);
 	}
 	keys_reload(d);
+	if (relay_reload(d) < 0)
+		return -1;
 	d->pool = pool_create(w->base, 8);
 	d->scan_ev = evtimer_new(w->base, scan_cb, d);
 	d->tick_ev = event_new(w->base, -1, EV_PERSIST, tick_cb, d);

@@ -77,6 +77,11 @@ const struct config_def settings_defs[] = {
 	NUM("TEGAMI_QUEUE_DOMAIN_CONCURRENCY", "10", 1, 1000, "connections at once to one destination domain"),
 	NUM("TEGAMI_QUEUE_CONCURRENCY", "100", 1, 10000, "outbound connections at once"),
 	STR("TEGAMI_DNS_SERVERS", NULL, "resolver addresses, comma-separated (default: /etc/resolv.conf)"),
+	STR("DEFAULT_RELAY_HOST", NULL, "relay host for all outbound mail, e.g. [smtp.example.com]:587"),
+	STR("RELAY_HOST", NULL, "relay host for the local domains' mail"),
+	NUM("RELAY_PORT", "25", 1, 65535, "port of RELAY_HOST"),
+	STR("RELAY_USER", NULL, "login at the relay host"),
+	STR("RELAY_PASSWORD", NULL, "password at the relay host"),
 	STR("TEGAMI_QUEUE_SOCKET", NULL, "path of the queue worker's control socket (default STATE_DIR/tegami/queue.sock)"),
 
 	/* docker-mailserver keys tegami does not implement (yet) */

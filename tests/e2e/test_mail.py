@@ -129,3 +129,34 @@ def test_unknown_user_bounces_to_sender(bed, hosts):
     while a.queue_entries() and time.time() < end:
         time.sleep(0.1)
     assert a.queue_entries() == []
+
+
+def test_relay_host_with_auth_through_b(bed, hosts, tmp_path_factory):
+    """DEFAULT_RELAY_HOST=[mx.b.test]:587 with RELAY_USER/RELAY_PASSWORD:
+    A hands everything to B's submission port, AUTH over STARTTLS. (Runs
+    last: it replaces A with a relaying instance.)"""
+    a, b = hosts
+    a.stop()
+    ca_dir = os.path.dirname(a.ca)
+    relay = MailHost(bed, "a", ca_dir, env={
+        "DEFAULT_RELAY_HOST": "[mx.b.test]:587",
+        "RELAY_USER": "bob@b.test",
+        "RELAY_PASSWORD": PW,
+    })
+    try:
+        relay.add_account("alice@a.test", PW)
+        relay.start()
+        n = len(b.messages("bob@b.test"))
+        relay.submit("alice@a.test", PW, "alice@a.test", "bob@b.test",
+                     message("via relay"))
+        got = b.wait_messages("bob@b.test", n + 1)[-1]
+        assert b"Subject: via relay" in got
+        log = relay.log_text()
+        assert "status=sent relay=mx.b.test[10.77.0.12]:587" in log, log[-3000:]
+        assert PW not in log
+        # B saw an authenticated, encrypted submission
+        assert b"ESMTPSA" in got
+        relay.stop()
+        relay.check_log()
+    finally:
+        relay.close()
