@@ -113,3 +113,37 @@ def test_queue_commands_on_unreachable_destination(make_server, dns):
     cli(srv, "queue", "delete", qid)
     assert srv.queue_entries() == []
     assert "Mail queue is empty" in cli(srv, "queue", "list").stdout
+
+
+def test_queue_survives_kill_and_delivers_after_restart(make_server, dns, tmp_path):
+    """kill -9 of the server with a deferred entry: the entry is still
+    there after the restart and is sent (at least once, never lost)."""
+    out = tmp_path / "sink"
+    out.mkdir()
+    port = free_port()
+    srv = make_server(env={"TEGAMI_DNS_SERVERS": f"127.0.0.1@{dns.port}",
+                           "TEGAMI_SMTP_PORT": str(port),
+                           "TEGAMI_QUEUE_RETRY_FIRST": "1"})
+    submit(srv, ["friend@far.test"])
+    srv.wait_log("status=deferred")
+    [qid] = srv.queue_entries()
+    pids = srv.worker_pids("smtp") + srv.worker_pids("queue")
+    srv.kill()
+    for pid in pids:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+    assert srv.queue_entries() == [qid]
+    sink = subprocess.Popen(["/usr/bin/python3", SINK, "127.0.0.1", str(port), str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert sink.stdout.readline().strip() == "ready"
+        srv.start()
+        wait_for(lambda: glob.glob(str(out / "*.eml")), what="the sink")
+        wait_for(lambda: srv.queue_entries() == [], what="the entry to go")
+        [eml] = glob.glob(str(out / "*.eml"))
+        assert open(eml, "rb").read().endswith(MSG)
+    finally:
+        sink.terminate()
+        sink.wait()
