@@ -70,6 +70,10 @@
 #define CTL_MAX_CLIENTS 16
 /* Seconds in-flight deliveries get at stop. */
 #define STOP_GRACE_SECS 3
+/* How long a connection waits for the next message; at most this many
+ * wait per destination. */
+#define IDLE_SECS 3
+#define IDLE_PER_DOMAIN 4
 #define DUE_NEVER ((time_t)1 << 62)
 
 struct qd;
@@ -93,6 +97,21 @@ struct qjob {
 	int fd;
 	char relay[400];
 	struct smtp_reply last;	/* the last failure, for the deferral */
+	char *remote;		/* the exchanger's name, for DSNs */
+	bool reused;		/* on a parked connection */
+	bool no_reuse;		/* the parked one was dead: connect anew */
+};
+
+/* A connection kept open after a delivery for the next message to the
+ * same destination (Postfix's connection cache). */
+struct idle_conn {
+	struct idle_conn *next;
+	struct qd *d;
+	char *key;
+	char *remote;
+	char relay[400];
+	struct smtp_client *c;
+	struct event *timer;
 };
 
 struct rcpt_info {
@@ -165,6 +184,7 @@ struct qd {
 	unsigned int ctl_clients;
 	struct qtask *tasks;
 	size_t ntasks;
+	struct idle_conn *idle;
 	unsigned int conns;
 	struct domcount *doms;
 	size_t ndoms;
@@ -179,6 +199,8 @@ struct qd {
 
 static void task_finish(struct qtask *t);
 static void job_connect(struct qjob *j);
+static void job_start(struct qjob *j);
+static void idle_park(struct qjob *j, struct smtp_client *c);
 static void schedule_scan(struct qd *d, long msec);
 
 /* ---- small helpers */
@@ -369,6 +391,7 @@ job_free(struct qjob *j)
 	if (j->fd >= 0)
 		close(j->fd);
 	free(j->domain);
+	free(j->remote);
 	free(j->lookup);
 	free(j->user);
 	if (j->password != NULL)
@@ -400,10 +423,8 @@ static void
 job_all(struct qjob *j, enum outcome out, const char *reply,
     const char *enhanced)
 {
-	const char *remote = NULL;
+	const char *remote = j->remote;
 
-	if (j->route != NULL && j->target < j->route->count)
-		remote = j->route->targets[j->target].host;
 	for (size_t k = 0; k < j->nrcpt; k++)
 		record(j->t, j->idx[k], out, j->relay[0] != '\0' ? j->relay :
 		    NULL, remote, reply, enhanced);
@@ -414,10 +435,24 @@ job_sent(struct smtp_client *c, const struct smtp_client_result *res,
     void *ctx)
 {
 	struct qjob *j = ctx;
-	const char *remote = j->route->targets[j->target].host;
+	const char *remote = j->remote;
 	char line[SMTP_CLIENT_MAX_REPLY_TEXT + 64];
 
 	j->client = NULL;
+	if (j->reused && res->reply.code == 0) {
+		/* The parked connection had died meanwhile: nothing was
+		 * delivered; start over with a new one. */
+		log_debug("msgid=%s event=reused_connection_lost relay=%s",
+		    j->t->env.id, j->relay);
+		if (j->fd >= 0) {
+			close(j->fd);
+			j->fd = -1;
+		}
+		j->reused = false;
+		j->no_reuse = true;
+		job_start(j);
+		return;
+	}
 	if (res->rcpt_count == j->nrcpt && res->rcpts != NULL) {
 		for (size_t k = 0; k < j->nrcpt; k++) {
 			const struct smtp_rcpt_result *rr = &res->rcpts[k];
@@ -440,9 +475,8 @@ job_sent(struct smtp_client *c, const struct smtp_client_result *res,
 		job_all(j, res->status == SMTP_STATUS_PERMFAIL ? OUT_BOUNCED :
 		    OUT_DEFERRED, line, res->reply.enhanced);
 	}
-	/* Connection reuse would hand c to the next message here. */
-	if (res->reply.code != 0)
-		smtp_client_quit(c);
+	if (res->reply.code != 0 && res->reply.code != 421)
+		idle_park(j, c);
 	job_done(j);
 }
 
@@ -537,6 +571,8 @@ job_connect(struct qjob *j)
 	}
 	snprintf(j->relay, sizeof(j->relay), "%.300s[%s]:%u", tg->host, ip,
 	    j->port);
+	free(j->remote);
+	j->remote = xstrdup(tg->host);
 	bev = bufferevent_socket_new(d->w->base, -1, BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL || bufferevent_socket_connect(bev,
 	    (struct sockaddr *)&ss, (int)sslen) < 0) {
@@ -593,11 +629,96 @@ job_routed(struct mx_route *route, void *ctx)
 }
 
 static void
+idle_free(struct idle_conn *ic, bool quit)
+{
+	if (quit)
+		smtp_client_quit(ic->c);
+	event_free(ic->timer);
+	free(ic->key);
+	free(ic->remote);
+	free(ic);
+}
+
+static void
+idle_unlink(struct qd *d, struct idle_conn *ic)
+{
+	for (struct idle_conn **pp = &d->idle; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == ic) {
+			*pp = ic->next;
+			return;
+		}
+	panic("idle connection not in the list");
+}
+
+static void
+idle_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct idle_conn *ic = arg;
+
+	idle_unlink(ic->d, ic);
+	idle_free(ic, true);
+}
+
+/* Keeps c open for the next message to j's destination, or quits it. */
+static void
+idle_park(struct qjob *j, struct smtp_client *c)
+{
+	struct qd *d = j->t->d;
+	struct idle_conn *ic;
+	struct timeval tv = { IDLE_SECS, 0 };
+	unsigned int n = 0;
+
+	for (ic = d->idle; ic != NULL; ic = ic->next)
+		if (strcasecmp(ic->key, j->domain) == 0)
+			n++;
+	if (d->w->stopping || n >= IDLE_PER_DOMAIN) {
+		smtp_client_quit(c);
+		return;
+	}
+	ic = xcalloc(1, sizeof(*ic));
+	ic->d = d;
+	ic->key = xstrdup(j->domain);
+	ic->remote = j->remote != NULL ? xstrdup(j->remote) : NULL;
+	str_copy(ic->relay, sizeof(ic->relay), j->relay);
+	ic->c = c;
+	ic->timer = evtimer_new(d->w->base, idle_timeout_cb, ic);
+	evtimer_add(ic->timer, &tv);
+	ic->next = d->idle;
+	d->idle = ic;
+}
+
+static struct idle_conn *
+idle_take(struct qd *d, const char *key)
+{
+	for (struct idle_conn *ic = d->idle; ic != NULL; ic = ic->next)
+		if (strcasecmp(ic->key, key) == 0) {
+			idle_unlink(d, ic);
+			return ic;
+		}
+	return NULL;
+}
+
+static void
 job_start(struct qjob *j)
 {
 	const char *err = NULL;
 	char line[256];
+	struct idle_conn *ic = j->no_reuse ? NULL :
+	    idle_take(j->t->d, j->domain);
 
+	if (ic != NULL) {
+		j->reused = true;
+		j->client = ic->c;
+		str_copy(j->relay, sizeof(j->relay), ic->relay);
+		free(j->remote);
+		j->remote = ic->remote;
+		ic->remote = NULL;
+		idle_free(ic, false);
+		log_debug("msgid=%s event=connection_reused relay=%s",
+		    j->t->env.id, j->relay);
+		job_ready(j->client, NULL, j);
+		return;
+	}
 	j->dns_id = mx_route_lookup(j->t->d->dns, j->lookup, job_routed, j,
 	    &err);
 	if (j->dns_id < 0) {
@@ -1527,6 +1648,12 @@ queued_stop(struct worker *w)
 	}
 	event_del(d->tick_ev);
 	event_del(d->scan_ev);
+	while (d->idle != NULL) {
+		struct idle_conn *ic = d->idle;
+
+		d->idle = ic->next;
+		idle_free(ic, true);
+	}
 	if (d->tasks == NULL) {
 		worker_exit(w);
 		return;

@@ -65,12 +65,19 @@ def test_queue_sends_to_sink(make_server, dns, tmp_path):
                                "TEGAMI_SMTP_PORT": str(port)})
         submit(srv, ["friend@far.test", "other@far.test"])
         wait_for(lambda: glob.glob(str(out / "*.eml")), what="the sink")
-        [eml] = glob.glob(str(out / "*.eml"))
+        eml = sorted(glob.glob(str(out / "*.eml")))[0]
         env = open(eml.replace(".eml", ".env")).read().split()
         assert env == ["alice@example.test", "friend@far.test", "other@far.test"]
         assert open(eml, "rb").read().endswith(MSG)
         wait_for(lambda: srv.queue_entries() == [], what="the entry to go")
+        # the next message to the same destination goes over the same
+        # connection (kept open a few seconds)
+        submit(srv, ["friend@far.test"])
+        wait_for(lambda: len(glob.glob(str(out / "*.eml"))) == 2, what="the 2nd message")
+        wait_for(lambda: srv.queue_entries() == [], what="the entry to go")
         log = srv.log_text()
+        assert "event=connection_reused relay=mx.far.test[127.0.0.1]" in log, log[-3000:]
+        assert log.count("cmd=greeting code=220") == 1, log[-3000:]
         assert re.search(r"msgid=\w+ from=<alice@example.test> to=<friend@far.test> "
                          r"status=sent relay=mx.far.test\[127.0.0.1\]:%d delay=\d+s "
                          r"dsn=2.0.0 reply=\"250" % port, log), log[-3000:]
