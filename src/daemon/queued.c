@@ -36,6 +36,7 @@
 #include "msgauth/dkim_sign.h"
 #include "net/tls.h"
 #include "queue/dsn.h"
+#include "queue/fromaddr.h"
 #include "queue/relay.h"
 #include "queue/schedule.h"
 #include "queue/spool.h"
@@ -750,62 +751,6 @@ task_free(struct qtask *t)
 	free(t);
 }
 
-/* The address of the From: header field of the message (or NULL). */
-static char *
-header_from_address(const char *hdr, size_t len)
-{
-	const char *p = hdr, *end = hdr + len;
-
-	while (p < end) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		size_t n = eol != NULL ? (size_t)(eol - p) : (size_t)(end - p);
-
-		if (n >= 5 && strncasecmp(p, "from:", 5) == 0) {
-			/* The field with its folded continuation lines. */
-			const char *fe = eol != NULL ? eol + 1 : end;
-			const char *lt, *gt, *s, *e;
-			char *val;
-
-			while (fe < end && (*fe == ' ' || *fe == '\t')) {
-				const char *nl = memchr(fe, '\n',
-				    (size_t)(end - fe));
-
-				fe = nl != NULL ? nl + 1 : end;
-			}
-			val = xstrndup(p + 5, (size_t)(fe - p - 5));
-			lt = strchr(val, '<');
-			gt = lt != NULL ? strchr(lt, '>') : NULL;
-			if (lt != NULL && gt != NULL) {
-				s = lt + 1;
-				e = gt;
-			} else {
-				s = val;
-				while (*s == ' ' || *s == '\t')
-					s++;
-				e = s;
-				while (*e != '\0' && *e != ' ' &&
-				    *e != '\t' && *e != '\r' && *e != '\n' &&
-				    *e != '(')
-					e++;
-			}
-			{
-				char *a = xstrndup(s, (size_t)(e - s));
-
-				free(val);
-				if (strchr(a, '@') == NULL) {
-					free(a);
-					return NULL;
-				}
-				return a;
-			}
-		}
-		if (n == 0 || (n == 1 && p[0] == '\r'))
-			break;	/* end of the header */
-		p = eol != NULL ? eol + 1 : end;
-	}
-	return NULL;
-}
-
 /* Pool thread: DKIM signature fields for the message. */
 static void
 sign_work(void *arg)
@@ -824,7 +769,7 @@ sign_work(void *arg)
 	n = read(fd, buf, sizeof(buf));
 	if (n > 0) {
 		hlen = dsn_header_length(buf, (size_t)n);
-		from = header_from_address(buf, hlen > 0 ? hlen : (size_t)n);
+		from = queue_header_from(buf, hlen > 0 ? hlen : (size_t)n);
 	}
 	if (from != NULL)
 		t->nkeys = dkim_keyset_find(t->d->keys, from, t->keys,
