@@ -20,7 +20,7 @@
  *
  * Control socket (STATE_DIR/tegami/queue.sock, made after the privilege
  * drop, mode 0660): one line in, one line out:
- *   flush            -> "OK n"      every pending recipient due now
+ *   flush            -> "OK"        every pending recipient due now
  *   delete <id>      -> "OK" / "ERR reason"
  *   hold <id>, release <id>
  */
@@ -148,6 +148,7 @@ struct qtask {
 struct due {
 	char id[SPOOL_ID_LEN + 1];
 	time_t due;
+	bool forced;		/* flushed: try every pending recipient */
 };
 
 struct domcount {
@@ -191,7 +192,6 @@ struct qd {
 	size_t ndoms;
 	struct due *due;
 	size_t ndue;
-	bool flush_all;
 	unsigned int port;
 	unsigned int dom_limit, total_limit;
 	time_t lifetime, retry_first;
@@ -912,7 +912,11 @@ bounce(struct qtask *t)
 			struct maildir_msg *m = maildir_msg_create(dirs[0],
 			    &err);
 
-			if (m != NULL && maildir_msg_write(m, dsn, len,
+			static const char rp[] = "Return-Path: <>\r\n";
+
+			if (m != NULL && maildir_msg_write(m, rp,
+			    sizeof(rp) - 1, &cerr) == 0 &&
+			    maildir_msg_write(m, dsn, len,
 			    &cerr) == 0 && maildir_msg_commit(m, dirs, nd,
 			    &err) == 0)
 				r = 0;
@@ -1053,7 +1057,7 @@ task_finish(struct qtask *t)
 
 /* Starts work on an entry whose envelope was just read (env is taken). */
 static void
-task_start(struct qd *d, struct spool_envelope *env)
+task_start(struct qd *d, struct spool_envelope *env, bool force)
 {
 	struct qtask *t = xcalloc(1, sizeof(*t));
 	time_t now = time(NULL);
@@ -1094,7 +1098,7 @@ task_start(struct qd *d, struct spool_envelope *env)
 			bounce_due = true;
 			continue;
 		}
-		if (r->next_attempt > now && !d->flush_all)
+		if (r->next_attempt > now && !force)
 			continue;
 		for (size_t k = 0; k < t->njobs; k++)
 			if (strcasecmp(t->jobs[k]->domain, dom) == 0)
@@ -1162,7 +1166,6 @@ scan(struct qd *d)
 	size_t n = 0, nd = 0;
 	struct due *nue;
 	time_t now = time(NULL);
-	bool flush = d->flush_all;
 
 	if (d->w->stopping || !d->locked)
 		return;
@@ -1177,6 +1180,7 @@ scan(struct qd *d)
 
 		str_copy(nue[nd].id, sizeof(nue[nd].id), ids[i]);
 		nue[nd].due = old != NULL ? old->due : 0;
+		nue[nd].forced = old != NULL && old->forced;
 		nd++;
 	}
 	free(d->due);
@@ -1188,7 +1192,9 @@ scan(struct qd *d)
 
 		if (d->conns >= d->total_limit)
 			break;
-		if ((nue[i].due > now && !flush) || task_find(d, nue[i].id))
+		bool force = nue[i].forced;
+
+		if ((nue[i].due > now && !force) || task_find(d, nue[i].id))
 			continue;
 		r = spool_read_envelope(d->spool, nue[i].id, &env, &err);
 		if (r == 0) {
@@ -1204,14 +1210,14 @@ scan(struct qd *d)
 			continue;
 		}
 		nue[i].due = envelope_due(d, &env);
-		if (nue[i].due > now && !(flush && !env.hold)) {
+		nue[i].forced = false;
+		if (nue[i].due > now && !(force && !env.hold)) {
 			spool_envelope_free(&env);
 			continue;
 		}
-		task_start(d, &env);
+		task_start(d, &env, force);
 		/* task_start may have set the due time through due_set. */
 	}
-	d->flush_all = false;
 	str_array_free(ids);
 }
 
@@ -1436,9 +1442,10 @@ ctl_request(struct ctl_client *c, char *line)
 
 	argv = str_split(line, " ", &argc);
 	if (argc == 1 && strcmp(argv[0], "flush") == 0) {
-		d->flush_all = true;
+		/* Entries beyond the connection limits stay forced until
+		 * their turn comes. */
 		for (size_t i = 0; i < d->ndue; i++)
-			d->due[i].due = 0;
+			d->due[i].forced = true;
 		schedule_scan(d, 0);
 		ctl_answer(c, "OK");
 	} else if (argc == 2 && (strcmp(argv[0], "delete") == 0 ||
