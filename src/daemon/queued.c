@@ -545,7 +545,9 @@ job_connect(struct qjob *j)
 			snprintf(line, sizeof(line), "4.4.1 no target answered");
 		else
 			reply_line(&j->last, line, sizeof(line));
-		job_all(j, j->last.code >= 500 ? OUT_DEFERRED : OUT_DEFERRED,
+		/* Even a 5xx greeting of every exchanger is a deferral:
+		 * the next attempt may find another one answering. */
+		job_all(j, OUT_DEFERRED,
 		    line, j->last.enhanced[0] != '\0' ? j->last.enhanced :
 		    "4.4.1");
 		job_done(j);
@@ -758,7 +760,7 @@ sign_work(void *arg)
 	struct qtask *t = arg;
 	struct dkim_signer *s;
 	char buf[65536];
-	char *hdr = NULL, *from = NULL, *err = NULL;
+	char *from = NULL, *err = NULL;
 	size_t hlen = 0;
 	ssize_t n;
 	int fd = open(t->msg_path, O_RDONLY | O_CLOEXEC);
@@ -803,7 +805,6 @@ sign_work(void *arg)
 		t->prefix = NULL;
 	}
 	dkim_signer_free(&s);
-	free(hdr);
 	free(from);
 }
 
