@@ -10,9 +10,11 @@ SANITIZE ?= 0
 PKGS      = libevent libevent_openssl libevent_pthreads openssl libunbound sqlite3 zlib
 
 BUILD_DEPS = gcc make pkg-config libssl-dev libevent-dev libunbound-dev \
-             libsqlite3-dev libcrypt-dev zlib1g-dev openssl ca-certificates
+             libsqlite3-dev libcrypt-dev zlib1g-dev openssl ca-certificates \
+             publicsuffix
 TEST_DEPS  = clang libclang-rt-14-dev python3 python3-pytest swaks curl \
-             dovecot-core isync nsd dnsutils iproute2 python3-dkim python3-spf
+             dovecot-core isync nsd dnsutils iproute2 python3-dkim python3-spf \
+             python3-yaml
 
 VERSION  ?= 0.1.0
 CFLAGS_BASE = -DTEGAMI_VERSION=\"$(VERSION)\" -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \

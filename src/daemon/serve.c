@@ -84,9 +84,24 @@ struct master {
 	time_t started;
 };
 
-static const char *const worker_kinds[] = { "smtp", "queue" };
+static const char *const worker_kinds[] = { "smtp", "imap", "queue" };
 
 static void child_spawn(struct master *m, struct child *c);
+
+/*
+ * Is this kind of worker started? The imap worker only when a listener is
+ * bound for it (ENABLE_POP3=1 for now); the others always.
+ */
+static bool
+kind_has_listeners(const struct master *m, const char *kind)
+{
+	if (strcmp(kind, "imap") != 0)
+		return true;
+	for (size_t i = 0; i < m->nbound; i++)
+		if (strcmp(listener_info[m->bound[i].kind].worker, kind) == 0)
+			return true;
+	return false;
+}
 
 static void
 ensure_dir(const char *path, mode_t mode, bool vmail_owned,
@@ -115,8 +130,11 @@ bind_listeners(struct master *m)
 		size_t n;
 		char *err;
 
-		if (k >= LISTENER_IMAP)
-			continue;	/* no imap worker yet */
+		if (k == LISTENER_IMAP || k == LISTENER_IMAPS)
+			continue;	/* no IMAP engine yet */
+		if ((k == LISTENER_POP3 || k == LISTENER_POP3S) &&
+		    !config_bool(s->cfg, "ENABLE_POP3"))
+			continue;
 		if (listen_parse(spec, &addrs, &n, &err) < 0)
 			fatal("event=config_error key=%s source=%s error=\"%s\"",
 			    key, config_source(s->cfg, key), err);
@@ -501,7 +519,8 @@ master_reload(struct master *m)
 	old = m->children;
 	m->children = NULL;
 	for (size_t i = 0; i < sizeof(worker_kinds) / sizeof(worker_kinds[0]); i++)
-		child_spawn(m, child_new(m, worker_kinds[i]));
+		if (kind_has_listeners(m, worker_kinds[i]))
+			child_spawn(m, child_new(m, worker_kinds[i]));
 	while (old != NULL) {
 		struct child *c = old;
 
@@ -772,7 +791,8 @@ serve_main(int argc, char **argv)
 	event_add(m.tls_watch_ev, &two);
 	/* spawn */
 	for (size_t i = 0; i < sizeof(worker_kinds) / sizeof(worker_kinds[0]); i++)
-		child_spawn(&m, child_new(&m, worker_kinds[i]));
+		if (kind_has_listeners(&m, worker_kinds[i]))
+			child_spawn(&m, child_new(&m, worker_kinds[i]));
 	if (m.settings->dev) {
 		log_info("event=development_instance smtp=%s submission=%s "
 		    "submissions=%s", config_str(m.settings->cfg, "LISTEN_SMTP"),

@@ -43,10 +43,13 @@ const struct config_def settings_defs[] = {
 	NUM("SMTP_MAX_RECIPIENTS", "1000", 1, 100000, "recipients per message"),
 	NUM("SMTP_MAX_SESSIONS_PER_IP", "50", 1, 100000, "concurrent sessions from one address"),
 	NUM("SMTP_TIMEOUT", "300", 10, 3600, "seconds an SMTP client may stay silent"),
-	NUM("SMTP_GREET_PAUSE", "0", 0, 30, "seconds to wait before the greeting on port 25 (early-talker test)"),
+	NUM("SMTP_GREET_PAUSE", "3", 0, 30, "seconds to wait before the greeting on port 25 (early-talker test, 0 = off)"),
 	BOOL("ENABLE_QUOTAS", "1"),
 	BOOL("ENABLE_IMAP", "1"),
 	BOOL("ENABLE_POP3", "0"),
+	BOOL("TEGAMI_POP3_PLAINTEXT_LOOPBACK", "1"),
+	NUM("TEGAMI_POP3_MAX_SESSIONS_PER_IP", "50", 1, 100000, "concurrent POP3 sessions from one address"),
+	NUM("TEGAMI_POP3_TIMEOUT", "600", 600, 86400, "seconds a POP3 client may stay idle (RFC 1939: at least 600)"),
 
 	/* TLS */
 	ENUM("SSL_TYPE", "", "|letsencrypt|manual|self-signed|custom|snakeoil"),

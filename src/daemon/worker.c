@@ -252,6 +252,8 @@ worker_main(int argc, char **argv)
 	event_add(w.hup_ev, NULL);
 	if (strcmp(w.kind, "smtp") == 0)
 		r = smtpd_init(&w);
+	else if (strcmp(w.kind, "imap") == 0)
+		r = imapd_init(&w);
 	else if (strcmp(w.kind, "queue") == 0)
 		r = queued_init(&w);
 	else

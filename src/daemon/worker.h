@@ -71,6 +71,8 @@ void worker_exit(struct worker *w);
 
 /* Per-kind entry points (daemon/smtpd.c, ...), called after privileges are dropped. */
 int smtpd_init(struct worker *w);
+/* The imap worker: POP3 now (ENABLE_POP3=1), IMAP later (daemon/imapd.c). */
+int imapd_init(struct worker *w);
 /* daemon/queued.c: the outbound queue (no listeners). */
 int queued_init(struct worker *w);
 

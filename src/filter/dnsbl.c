@@ -4,6 +4,8 @@
 #include "lib/log.h"
 #include "lib/str.h"
 #include "lib/xalloc.h"
+#include "dns/dns.h"
+#include "msgauth/dns_resolver.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -299,4 +301,122 @@ dnsbl_check(const struct msgauth_dns *dns, const struct dnsbl_list *list,
 	free(answer);
 	r->reject = r->score >= list->threshold;
 	r->allowlisted = r->score <= list->allow_threshold;
+}
+
+/* ------------------------------------------------------------------ */
+/* Asynchronous, all zones at once.                                    */
+
+struct dnsbl_slot {
+	struct dnsbl_query *q;
+	const char *zone;
+	int id;			/* dns_lookup id, 0 once answered */
+};
+
+struct dnsbl_query {
+	struct dns_resolver *resolver;
+	const struct dnsbl_list *list;
+	dnsbl_callback *callback;
+	void *ctx;
+	size_t nslots;
+	unsigned int pending;
+	struct dnsbl_result result;
+	struct dnsbl_slot slots[DNSBL_SITES_MAX];
+};
+
+static void
+add_answer(struct dnsbl_query *q, const char *zone,
+    const struct msgauth_dns_addrs *answer, enum msgauth_dns_rc rc)
+{
+	struct dnsbl_zone_result zr;
+
+	if (rc == MSGAUTH_DNS_TEMPFAIL) {
+		q->result.errors++;
+		return;
+	}
+	if (rc != MSGAUTH_DNS_FOUND)
+		return;
+	dnsbl_zone_score(q->list, zone, answer, &zr);
+	if (zr.refused) {
+		q->result.refused++;
+		log_warn("event=dnsbl_refused zone=%s detail=\"the list refuses "
+		    "our resolver (127.255.255.x); not counted as a listing\"", zone);
+		return;
+	}
+	if (zr.listed && zr.score > 0 && q->result.first_listed[0] == '\0')
+		str_copy(q->result.first_listed, sizeof(q->result.first_listed), zone);
+	q->result.score += zr.score;
+}
+
+static void
+on_answer(struct dns_result *res, void *context)
+{
+	struct dnsbl_slot *slot = context;
+	struct dnsbl_query *q = slot->q;
+	struct msgauth_dns_addrs *answer = xcalloc(1, sizeof(*answer));
+	enum msgauth_dns_rc rc = msgauth_dns_convert_addrs(res, answer);
+
+	add_answer(q, slot->zone, answer, rc);
+	free(answer);
+	dns_result_free(&res);
+	slot->id = 0;
+	if (--q->pending > 0)
+		return;
+	q->result.reject = q->result.score >= q->list->threshold;
+	q->result.allowlisted = q->result.score <= q->list->allow_threshold;
+	q->callback(&q->result, q->ctx);
+	free(q);
+}
+
+struct dnsbl_query *
+dnsbl_check_async(struct dns_resolver *resolver, const struct dnsbl_list *list,
+    const struct msgauth_ip *ip, dnsbl_callback *callback, void *ctx)
+{
+	const char *zones[DNSBL_SITES_MAX];
+	size_t nz = dnsbl_zones(list, zones, DNSBL_SITES_MAX);
+	struct dnsbl_query *q = xcalloc(1, sizeof(*q));
+
+	q->resolver = resolver;
+	q->list = list;
+	q->callback = callback;
+	q->ctx = ctx;
+	for (size_t i = 0; i < nz && i < DNSBL_SITES_MAX; i++) {
+		char name[MSGAUTH_DNS_NAME_MAX];
+		struct dnsbl_slot *slot = &q->slots[q->nslots];
+		const char *err;
+
+		if (dnsbl_query_name(zones[i], ip, name, sizeof(name)) < 0)
+			continue;
+		slot->q = q;
+		slot->zone = zones[i];
+		slot->id = dns_lookup(resolver, name, DNS_TYPE_A, on_answer, slot,
+		    &err);
+		if (slot->id < 0) {
+			log_warn("event=dnsbl_lookup_failed zone=%s error=\"%s\"",
+			    zones[i], err);
+			slot->id = 0;
+			continue;
+		}
+		q->nslots++;
+		q->pending++;
+	}
+	if (q->pending == 0) {
+		free(q);
+		return NULL;
+	}
+	return q;
+}
+
+void
+dnsbl_query_cancel(struct dnsbl_query **qp)
+{
+	struct dnsbl_query *q = *qp;
+
+	if (q == NULL)
+		return;
+	for (size_t i = 0; i < q->nslots; i++) {
+		if (q->slots[i].id > 0)
+			dns_lookup_cancel(q->resolver, q->slots[i].id);
+	}
+	free(q);
+	*qp = NULL;
 }

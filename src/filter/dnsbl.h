@@ -87,4 +87,21 @@ struct dnsbl_result {
 void dnsbl_check(const struct msgauth_dns *dns, const struct dnsbl_list *list,
     const struct msgauth_ip *ip, struct dnsbl_result *r);
 
+/*
+ * The same at connect time without a thread: every zone is asked at once
+ * on the resolver's event loop (dns_lookup), and callback(result, ctx)
+ * runs once on the loop when the last answer (or timeout) is in. list
+ * must stay alive until then. Returns NULL when no lookup could be
+ * started (the callback is then never called: treat it as "not listed").
+ */
+struct dns_resolver;
+struct dnsbl_query;
+typedef void dnsbl_callback(const struct dnsbl_result *result, void *ctx);
+struct dnsbl_query *dnsbl_check_async(struct dns_resolver *resolver,
+    const struct dnsbl_list *list, const struct msgauth_ip *ip,
+    dnsbl_callback *callback, void *ctx);
+/* The session ended first: cancels what is pending, no callback. Not
+ * after the callback has run: the query is freed by then. */
+void dnsbl_query_cancel(struct dnsbl_query **query);
+
 #endif

@@ -34,6 +34,24 @@ test_tokenize_text(void)
 	test_assert(!token_set_contains(&s, "user"));
 	token_set_free(&s);
 
+	/* CJK: bigrams, and a Latin word right after the run */
+	token_set_init(&s, 100);
+	{
+		/* 無料で今すぐ (6 characters) then "free" */
+		static const char cjk[] = "\xe7\x84\xa1\xe6\x96\x99\xe3\x81\xa7"
+		    "\xe4\xbb\x8a\xe3\x81\x99\xe3\x81\x90" "free \xe5\x8f\xb7";
+
+		tokenize_text(&s, "subject:", cjk, strlen(cjk));
+		test_assert(token_set_contains(&s,
+		    "subject:cjk:\xe7\x84\xa1\xe6\x96\x99"));
+		test_assert(token_set_contains(&s,
+		    "subject:cjk:\xe3\x81\x99\xe3\x81\x90"));
+		test_assert(token_set_contains(&s, "subject:free"));
+		test_assert(token_set_contains(&s, "subject:cjk:\xe5\x8f\xb7"));
+		test_assert(s.count == 7);
+	}
+	token_set_free(&s);
+
 	token_set_init(&s, 10);
 	memset(longw, 'x', sizeof(longw) - 1);
 	longw[sizeof(longw) - 1] = '\0';

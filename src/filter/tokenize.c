@@ -257,13 +257,63 @@ tokenize_urls(struct token_set *s, const char *text, size_t len)
 	}
 }
 
+/* Is the UTF-8 character at p (n bytes) Chinese, Japanese or Korean?
+ * Those scripts do not put spaces between words. */
+static bool
+is_cjk(const char *p, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	unsigned int cp;
+
+	if (n != 3)
+		return false;
+	cp = (unsigned int)(u[0] & 0x0f) << 12 | (unsigned int)(u[1] & 0x3f) << 6 |
+	    (u[2] & 0x3f);
+	return (cp >= 0x3040 && cp <= 0x30ff) || (cp >= 0x3400 && cp <= 0x9fff) ||
+	    (cp >= 0xac00 && cp <= 0xd7af) || (cp >= 0xf900 && cp <= 0xfaff);
+}
+
+/* A run of CJK characters becomes its character bigrams ("cjk:" + two
+ * characters), as word boundaries are unknown. Returns the run length. */
+static size_t
+tokenize_cjk(struct token_set *s, const char *prefix, const char *text,
+    size_t len)
+{
+	size_t i = 0, prev = 0, nchars = 0;
+	char tok[TOKENIZE_TOKEN_MAX + 1];
+	size_t plen = strlen(prefix);
+
+	while (i < len) {
+		size_t n = word_char(text + i, len - i);
+
+		if (n == 0 || !is_cjk(text + i, n))
+			break;
+		if (nchars > 0 && plen + 4 + 6 <= TOKENIZE_TOKEN_MAX) {
+			memcpy(tok, prefix, plen);
+			memcpy(tok + plen, "cjk:", 4);
+			memcpy(tok + plen + 4, text + prev, i + n - prev);
+			token_set_add(s, tok, plen + 4 + (i + n - prev));
+		}
+		prev = i;
+		nchars++;
+		i += n;
+	}
+	if (nchars == 1 && plen + 4 + 3 <= TOKENIZE_TOKEN_MAX) {
+		memcpy(tok, prefix, plen);
+		memcpy(tok + plen, "cjk:", 4);
+		memcpy(tok + plen + 4, text, 3);
+		token_set_add(s, tok, plen + 7);
+	}
+	return i;
+}
+
 void
 tokenize_text(struct token_set *s, const char *prefix, const char *text,
     size_t len)
 {
 	size_t i = 0;
 
-	while (i < len) {
+	while (i < len && s->count < s->max) {
 		size_t n, start;
 
 		if ((n = try_url(s, text, len, i)) > 0) {
@@ -274,10 +324,15 @@ tokenize_text(struct token_set *s, const char *prefix, const char *text,
 			i++;
 			continue;
 		}
+		if (is_cjk(text + i, n)) {
+			i += tokenize_cjk(s, prefix, text + i, len - i);
+			continue;
+		}
 		start = i;
 		i += n;
 		for (;;) {
-			if (i < len && (n = word_char(text + i, len - i)) > 0) {
+			if (i < len && (n = word_char(text + i, len - i)) > 0 &&
+			    !is_cjk(text + i, n)) {
 				i += n;
 			} else if (i + 1 < len && strchr("-'._", text[i]) != NULL &&
 			    text[i] != '\0' && word_char(text + i + 1, len - i - 1) > 0) {
@@ -540,8 +595,8 @@ walk_entity(struct walk *w, const char *p, size_t len, unsigned int depth,
 	const char *end = p + len, *body;
 	char ct[128] = "", cte[32] = "", boundary[BOUNDARY_MAX + 1] = "";
 
-	if (++w->parts > TOKENIZE_PARTS_MAX)
-		return;
+	if (++w->parts > TOKENIZE_PARTS_MAX || w->s->count >= w->s->max)
+		return;	/* enough parts, or the set is full: nothing to gain */
 	/* the header: fields with their continuation lines */
 	while (p < end) {
 		size_t llen, nlen;

@@ -4,7 +4,9 @@
  *
  * Tokens are lower-cased (ASCII) words of 3 to TOKENIZE_WORD_MAX bytes
  * (UTF-8 sequences count as letters; an over-long word becomes one
- * "skip:<c>:<len>" token), prefixed by where they were seen: "subject:",
+ * "skip:<c>:<len>" token; Chinese, Japanese and Korean text, which has no
+ * spaces, gives "cjk:" character bigrams), prefixed by where they were
+ * seen: "subject:",
  * "from:" (address, domain and display-name words), "url:" (host names
  * of links and their parent domains), "ct:" (MIME types); body words
  * carry no prefix. Bodies are decoded (base64, quoted-printable), HTML

@@ -131,6 +131,25 @@ authres_add_spf(struct authres *ar, const struct spf_outcome *o,
 }
 
 void
+authres_add_dkim(struct authres *ar, const struct dkim_sig_result *r)
+{
+	if (r == NULL) {
+		authres_add(ar, "dkim", "none", NULL, (const char *)NULL);
+		return;
+	}
+	if (r->domain[0] == '\0') {
+		authres_add(ar, "dkim", dkim_result_name(r->result),
+		    r->problem[0] != '\0' ? r->problem : NULL, (const char *)NULL);
+		return;
+	}
+	authres_add(ar, "dkim", dkim_result_name(r->result),
+	    r->problem[0] != '\0' ? r->problem : NULL,
+	    "header.d", r->domain, "header.s", r->selector,
+	    "header.i", r->identity, "header.a", r->algorithm,
+	    "header.b", r->b_text, (const char *)NULL);
+}
+
+void
 authres_add_dmarc(struct authres *ar, const struct dmarc_outcome *o,
     const char *from_domain)
 {

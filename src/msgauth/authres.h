@@ -15,6 +15,7 @@
 #define TEGAMI_MSGAUTH_AUTHRES_H
 
 #include "lib/buf.h"
+#include "msgauth/dkim_verify.h"
 #include "msgauth/dmarc.h"
 #include "msgauth/spf.h"
 
@@ -43,6 +44,9 @@ void authres_add(struct authres *ar, const char *method, const char *result,
 /* spf=<result> smtp.mailfrom=<sender> or smtp.helo=<helo>. */
 void authres_add_spf(struct authres *ar, const struct spf_outcome *o,
     const struct spf_request *req);
+/* dkim=<result> [reason] header.d= header.s= header.i= header.a= header.b=
+ * for one verified signature; "dkim=none" when r is NULL. */
+void authres_add_dkim(struct authres *ar, const struct dkim_sig_result *r);
 /* dmarc=<result> (p=<policy> dis=<disposition>) header.from=<domain>. */
 void authres_add_dmarc(struct authres *ar, const struct dmarc_outcome *o,
     const char *from_domain);

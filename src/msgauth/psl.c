@@ -24,13 +24,11 @@ struct psl {
 	size_t count;
 };
 
-static const char *sort_block;
-
 static int
-cmp_offsets(const void *a, const void *b)
+cmp_offsets(const void *a, const void *b, void *block)
 {
-	return strcmp(sort_block + *(const uint32_t *)a,
-	    sort_block + *(const uint32_t *)b);
+	return strcmp((const char *)block + *(const uint32_t *)a,
+	    (const char *)block + *(const uint32_t *)b);
 }
 
 int
@@ -73,11 +71,8 @@ psl_parse(const char *data, size_t len, struct psl **psl_r, char **error_r)
 		*error_r = xstrdup("no rules in the public suffix list");
 		return -1;
 	}
-	/* qsort has no context argument in C17: a static is fine because
-	 * loading happens once, at start, before any thread exists. */
-	sort_block = psl->block;
-	qsort(psl->index, used, sizeof(*psl->index), cmp_offsets);
-	sort_block = NULL;
+	/* glibc's qsort_r (we build with _GNU_SOURCE): no global state */
+	qsort_r(psl->index, used, sizeof(*psl->index), cmp_offsets, psl->block);
 	psl->count = used;
 	*psl_r = psl;
 	return 0;

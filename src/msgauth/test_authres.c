@@ -45,6 +45,28 @@ test_authres_format(void)
 	test_assert_str(f, "Authentication-Results: mx.tegami.test; none");
 	free(f);
 
+	/* DKIM results */
+	{
+		struct dkim_sig_result d;
+
+		memset(&d, 0, sizeof(d));
+		d.result = DKIM_RESULT_PASS;
+		str_copy(d.domain, sizeof(d.domain), "example.com");
+		str_copy(d.selector, sizeof(d.selector), "sel");
+		str_copy(d.identity, sizeof(d.identity), "@example.com");
+		str_copy(d.b_text, sizeof(d.b_text), "AbCd1234");
+		d.algorithm = "rsa-sha256";
+		authres_init(&ar, "mx.tegami.test");
+		authres_add_dkim(&ar, &d);
+		authres_add_dkim(&ar, NULL);
+		f = authres_finish(&ar, "\n");
+		test_assert_str(f, "Authentication-Results: mx.tegami.test;\n"
+		    "\tdkim=pass header.d=example.com header.s=sel "
+		    "header.i=@example.com header.a=rsa-sha256 header.b=AbCd1234;\n"
+		    "\tdkim=none");
+		free(f);
+	}
+
 	/* the null sender reports the HELO identity */
 	req.sender = "";
 	spf.result = SPF_RESULT_PERMERROR;

@@ -10,6 +10,7 @@ The server runs as root in the namespace and its workers drop to uid 5000
 as in production, so its directories live in a fresh 0755 dir under /tmp
 and the DKIM keys are handed to that uid."""
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -138,7 +139,8 @@ class MailHost:
                 raise AssertionError(f"tegami on {self.name} exited:\n"
                                      + self.log_text()[-4000:])
             t = self.log_text()[mark:]
-            if t.count("event=worker_ready") >= 2:
+            if re.search(r"smtp\[\d+\]: info event=worker_ready", t) and \
+                    re.search(r"queue\[\d+\]: info event=worker_ready", t):
                 return self
             time.sleep(0.05)
         raise AssertionError(f"tegami on {self.name} did not start:\n"

@@ -425,17 +425,27 @@ def test_status_reports_workers(server):
 
 
 def test_early_talker_is_refused(make_server):
-    srv = make_server(env={"SMTP_GREET_PAUSE": "1"}, accounts=[("bob@example.test", "x")])
+    srv = make_server(start=False, accounts=[("bob@example.test", "x")])
+    del srv.env["SMTP_GREET_PAUSE"]         # the default is on (3 s)
+    srv.start()
     r = Raw(srv)
     r.send(b"EHLO spammer.test\r\n")
     code, text = r.reply()
     assert code == 554
     assert r.closed()
-    # a patient client is served
+    # a patient client is served after the pause, and not paused again
     r = Raw(srv)
+    t0 = time.time()
     assert r.reply()[0] == 220
+    assert time.time() - t0 >= 2.5
+    r.send(b"EHLO patient.test\r\n")
+    assert r.reply()[0] == 250
     r.send(b"QUIT\r\n")
     assert r.reply()[0] == 221
+    r = Raw(srv)
+    t0 = time.time()
+    assert r.reply()[0] == 220
+    assert time.time() - t0 < 1
 
 
 def test_recipient_limit(make_server):

@@ -1,0 +1,116 @@
+/*
+ * Fuzz a whole IMAP session: the input is what a client sends, in pieces,
+ * over a bufferevent_pair, to an engine on a real Maildir (made once in a
+ * temporary directory, with a few messages). Logins succeed for any user
+ * whose password is "pw", so the fuzzer reaches the selected state.
+ */
+#include "imap/session.h"
+#include "lib/log.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static char root[64];
+static bool gone;
+
+static void
+on_auth(struct imap_session *s, const char *user, const char *pass, void *ctx)
+{
+	imap_session_auth_reply(s, strcmp(pass, "pw") == 0, root);
+}
+
+static void
+on_disconnect(struct imap_session *s, void *ctx)
+{
+	gone = true;
+}
+
+static const struct imap_hooks hooks = { on_auth, on_disconnect };
+
+static void
+put(const char *sub, const char *name, const char *content)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s/%s", root, sub, name);
+	f = fopen(path, "w");
+	if (f != NULL) {
+		fputs(content, f);
+		fclose(f);
+	}
+}
+
+static void
+setup(void)
+{
+	char path[128];
+
+	snprintf(root, sizeof(root), "/tmp/fuzz-imap.XXXXXX");
+	if (mkdtemp(root) == NULL)
+		abort();
+	for (const char *const *d = (const char *const[]){ "cur", "new", "tmp", NULL }; *d; d++) {
+		snprintf(path, sizeof(path), "%s/%s", root, *d);
+		mkdir(path, 0700);
+	}
+	put("new", "1700000001.M1P1Q1.f", "Subject: a\n\nbody\n");
+	put("new", "1700000002.M1P1Q1.f",
+	    "Content-Type: multipart/mixed; boundary=b\n\n--b\n\none\n--b\n"
+	    "Content-Type: message/rfc822\n\nSubject: in\n\ntwo\n--b--\n");
+	log_set_level(LOG_ERROR);
+}
+
+static void
+drain(struct bufferevent *bev, void *arg)
+{
+	evbuffer_drain(bufferevent_get_input(bev), (size_t)-1);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static bool ready;
+	struct event_base *base;
+	struct bufferevent *pair[2];
+	struct imap_session *s;
+	struct imap_settings set = {
+		.hostname = "fuzz", .secure = true, .max_line = 4096,
+		.max_literal = 65536, .idle_poll_ms = 1,
+	};
+	size_t pos = 0;
+
+	if (!ready) {
+		setup();
+		ready = true;
+	}
+	base = event_base_new();
+	bufferevent_pair_new(base, BEV_OPT_CLOSE_ON_FREE, pair);
+	bufferevent_setcb(pair[1], drain, NULL, NULL, NULL);
+	bufferevent_enable(pair[1], EV_READ | EV_WRITE);
+	gone = false;
+	s = imap_session_new(base, pair[0], &set, &hooks, NULL);
+	while (pos < size && !gone) {
+		size_t n = size - pos < 64 ? size - pos : 64;
+
+		bufferevent_write(pair[1], data + pos, n);
+		pos += n;
+		for (int i = 0; i < 4 && !gone; i++)
+			event_base_loop(base, EVLOOP_NONBLOCK);
+	}
+	if (!gone)
+		imap_session_destroy(s);
+	bufferevent_free(pair[1]);
+	/* libevent finishes freeing bufferevents from the loop */
+	event_base_loop(base, EVLOOP_NONBLOCK);
+	event_base_free(base);
+	return 0;
+}

@@ -1,0 +1,592 @@
+/*
+ * imapd: the imap worker (DESIGN.md §2). Serves POP3 on 110 (STLS) and 995
+ * (implicit TLS) when ENABLE_POP3=1; IMAP joins it here later. Fills the
+ * POP3 engine's hooks (pop3/server.h) with policy: accounts and passwords
+ * (auth/accounts.h, checked on a pool thread; a failure costs a second)
+ * and the Maildir INBOX (store/pop3box.h, opened and expunged on a pool
+ * thread).
+ *
+ * Plaintext logins: allowed without TLS only from loopback, and only while
+ * TEGAMI_POP3_PLAINTEXT_LOOPBACK=1 (the default; the tests turn it off to
+ * see the refusal).
+ */
+#include "daemon/worker.h"
+#include "auth/accounts.h"
+#include "lib/log.h"
+#include "lib/pool.h"
+#include "lib/str.h"
+#include "lib/xalloc.h"
+#include "net/listen.h"
+#include "pop3/server.h"
+#include "store/pop3box.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+
+#define IP_BUCKETS 1024
+#define AUTH_FAIL_DELAY_MS 1000
+#define AUTH_THREADS 4
+
+struct ip_entry {
+	char ip[64];
+	unsigned int sessions;
+	struct ip_entry *next;
+};
+
+struct imapd {
+	struct worker *w;
+	struct pop3_server_settings pop3_set;
+	struct pop3_hooks pop3_hooks;
+	struct evconnlistener **listeners;
+	struct pool *pool;
+	struct accounts_watch *accounts;
+	struct event *refresh_ev;
+	struct conn *conns;
+	unsigned int nconns, nlogged_in;
+	unsigned int max_per_ip;
+	bool plaintext_loopback;
+	unsigned int pending_jobs;
+	uint64_t logins, login_failures, retrieved, deleted;
+	struct ip_entry *ips[IP_BUCKETS];
+};
+
+struct conn {
+	struct imapd *d;
+	struct pop3_session *s;
+	enum listener_kind kind;
+	struct ip_entry *ipe;
+	char *master;		/* master user that logged in, or NULL */
+	struct pop3box *box;
+	unsigned int removed;	/* messages unlinked at QUIT */
+	bool logged_in;
+	struct conn *prev, *next;
+};
+
+static struct imapd *imapd;
+
+static unsigned int
+ip_hash(const char *ip)
+{
+	unsigned int h = 5381;
+
+	for (const char *p = ip; *p != '\0'; p++)
+		h = h * 33 + (unsigned char)*p;
+	return h % IP_BUCKETS;
+}
+
+static struct ip_entry *
+ip_get(struct imapd *d, const char *ip)
+{
+	unsigned int h = ip_hash(ip);
+	struct ip_entry *e;
+
+	for (e = d->ips[h]; e != NULL; e = e->next)
+		if (strcmp(e->ip, ip) == 0)
+			return e;
+	e = xcalloc(1, sizeof(*e));
+	str_copy(e->ip, sizeof(e->ip), ip);
+	e->next = d->ips[h];
+	d->ips[h] = e;
+	return e;
+}
+
+static void
+ip_release(struct imapd *d, struct ip_entry *e)
+{
+	if (--e->sessions > 0)
+		return;
+	for (struct ip_entry **pp = &d->ips[ip_hash(e->ip)]; *pp != NULL;
+	    pp = &(*pp)->next) {
+		if (*pp == e) {
+			*pp = e->next;
+			free(e);
+			return;
+		}
+	}
+}
+
+static void
+maybe_exit(struct imapd *d)
+{
+	if (d->w->stopping && d->nconns == 0 && d->pending_jobs == 0)
+		worker_exit(d->w);
+}
+
+/* ---- POP3 hooks ------------------------------------------------------ */
+
+static void
+pop3_on_connect(struct pop3_session *s, void *ctx)
+{
+	struct conn *c = ctx;
+
+	if (c->ipe->sessions > c->d->max_per_ip) {
+		log_info("sid=%s event=refused ip=%s reason=too_many_sessions "
+		    "limit=%u", pop3_session_id(s), c->ipe->ip,
+		    c->d->max_per_ip);
+		pop3_session_reply(s, false, "[SYS/TEMP] Too many connections "
+		    "from your address, try again later");
+		return;
+	}
+	log_info("sid=%s event=connect ip=%s service=%s", pop3_session_id(s),
+	    c->ipe->ip, listener_info[c->kind].name);
+	pop3_session_reply(s, true, "ok");
+}
+
+struct auth_job {
+	struct conn *c;
+	struct accounts *acc;
+	char *login, *password;
+	int result;
+	struct accounts_login li;
+	const char *error;
+	struct event *delay_ev;
+};
+
+static void
+auth_work(void *arg)
+{
+	struct auth_job *j = arg;
+
+	j->result = accounts_authenticate(j->acc, j->login, j->password,
+	    &j->li, &j->error);
+	str_wipe(j->password, strlen(j->password));
+}
+
+static void
+auth_finish(struct auth_job *j)
+{
+	struct conn *c = j->c;
+	struct pop3_session *s = c->s;
+	char esc[256];
+
+	c->d->pending_jobs--;
+	log_escape(esc, sizeof(esc), j->login, strlen(j->login));
+	if (j->result == 1) {
+		log_info("sid=%s event=auth result=ok service=pop3 login=%s "
+		    "user=%s%s%s ip=%s", pop3_session_id(s), esc, j->li.user,
+		    j->li.master != NULL ? " master=" : "",
+		    j->li.master != NULL ? j->li.master : "", c->ipe->ip);
+		c->d->logins++;
+		free(c->master);
+		c->master = j->li.master != NULL ? xstrdup(j->li.master) : NULL;
+		/* the engine asks on_open with this login: the account */
+		pop3_session_reply(s, true, "%s", j->li.user);
+	} else {
+		log_info("sid=%s event=auth result=failed service=pop3 "
+		    "login=%s ip=%s%s%s", pop3_session_id(s), esc, c->ipe->ip,
+		    j->error != NULL ? " error=" : "",
+		    j->error != NULL ? j->error : "");
+		c->d->login_failures++;
+		if (j->result < 0)
+			pop3_session_reply(s, false, "[SYS/TEMP] Temporary "
+			    "authentication failure");
+		else
+			pop3_session_reply(s, false, "[AUTH] Authentication "
+			    "failed.");
+	}
+	if (j->delay_ev != NULL)
+		event_free(j->delay_ev);
+	accounts_login_free(&j->li);
+	accounts_unref(j->acc);
+	free(j->login);
+	free(j->password);
+	free(j);
+	maybe_exit(imapd);
+}
+
+static void
+auth_delay_cb(evutil_socket_t fd, short what, void *arg)
+{
+	auth_finish(arg);
+}
+
+static void
+auth_done(void *arg)
+{
+	struct auth_job *j = arg;
+	struct timeval tv = { 0, AUTH_FAIL_DELAY_MS * 1000 };
+
+	if (j->result == 1) {
+		auth_finish(j);
+		return;
+	}
+	/* A failed guess costs the guesser a second. */
+	j->delay_ev = evtimer_new(j->c->d->w->base, auth_delay_cb, j);
+	evtimer_add(j->delay_ev, &tv);
+}
+
+static void
+pop3_on_auth(struct pop3_session *s, const char *mech, const char *authzid,
+    const char *login, char *password, void *ctx)
+{
+	struct conn *c = ctx;
+	struct auth_job *j;
+
+	if (*authzid != '\0' && strcasecmp(authzid, login) != 0) {
+		pop3_session_reply(s, false, "[AUTH] Authorization identity "
+		    "must be the login");
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->c = c;
+	j->acc = accounts_watch_get(c->d->accounts);
+	j->login = xstrdup(login);
+	j->password = xstrdup(password);
+	c->d->pending_jobs++;
+	pool_submit(c->d->pool, auth_work, auth_done, j);
+}
+
+struct open_job {
+	struct conn *c;
+	char *maildir;
+	char *user;
+	struct pop3box *box;
+	int result;
+	char *error;
+};
+
+static void
+open_work(void *arg)
+{
+	struct open_job *j = arg;
+
+	j->result = pop3box_open(j->maildir, &j->box, &j->error);
+}
+
+static void
+open_done(void *arg)
+{
+	struct open_job *j = arg;
+	struct conn *c = j->c;
+	struct pop3_session *s = c->s;
+
+	c->d->pending_jobs--;
+	if (j->result == 1) {
+		size_t n = pop3box_count(j->box);
+		struct pop3_msg *msgs = xcalloc(n + 1, sizeof(*msgs));
+		uint64_t total = 0;
+
+		for (size_t i = 0; i < n; i++) {
+			const struct pop3box_msg *m = pop3box_msg(j->box, i);
+
+			msgs[i].size = m->size;
+			msgs[i].uidl = m->uidl;
+			total += m->size;
+		}
+		c->box = j->box;
+		c->logged_in = true;
+		c->d->nlogged_in++;
+		log_info("sid=%s event=pop3_login user=%s ip=%s tls=%s "
+		    "messages=%zu bytes=%llu", pop3_session_id(s), j->user,
+		    c->ipe->ip, pop3_session_tls(s) ? "yes" : "no", n,
+		    (unsigned long long)total);
+		pop3_session_open_ok(s, msgs, n);
+		free(msgs);
+	} else if (j->result == 0) {
+		log_info("sid=%s event=pop3_in_use user=%s ip=%s",
+		    pop3_session_id(s), j->user, c->ipe->ip);
+		pop3_session_reply(s, false, "[IN-USE] Mailbox is locked by "
+		    "another POP3 session");
+	} else {
+		log_error("sid=%s event=pop3_open_failed user=%s error=\"%s\"",
+		    pop3_session_id(s), j->user, j->error);
+		pop3_session_reply(s, false, "[SYS/TEMP] Cannot open the "
+		    "mailbox, try again later");
+	}
+	free(j->error);
+	free(j->maildir);
+	free(j->user);
+	free(j);
+	maybe_exit(imapd);
+}
+
+static void
+pop3_on_open(struct pop3_session *s, const char *user, void *ctx)
+{
+	struct conn *c = ctx;
+	const char *at = strrchr(user, '@');
+	struct open_job *j;
+
+	/* The account name becomes a path: refuse what could climb out. */
+	if (at == NULL || at == user || at[1] == '\0' ||
+	    strchr(user, '/') != NULL || user[0] == '.' || at[1] == '.') {
+		log_error("sid=%s event=pop3_open_failed user=%s "
+		    "error=\"account name unusable as a path\"",
+		    pop3_session_id(s), user);
+		pop3_session_reply(s, false, "[SYS/PERM] Mailbox unavailable");
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->c = c;
+	j->user = xstrdup(user);
+	j->maildir = xasprintf("%s/%s/%.*s/", c->d->w->settings->mail_dir,
+	    at + 1, (int)(at - user), user);
+	c->d->pending_jobs++;
+	pool_submit(c->d->pool, open_work, open_done, j);
+}
+
+static int
+pop3_on_message_fd(struct pop3_session *s, size_t idx, void *ctx)
+{
+	struct conn *c = ctx;
+	int fd = pop3box_message_fd(c->box, idx);
+
+	if (fd < 0)
+		log_warn("sid=%s event=pop3_message_gone user=%s msg=%zu "
+		    "error=\"%s\"", pop3_session_id(s), pop3_session_user(s),
+		    idx + 1, strerror(errno));
+	return fd;
+}
+
+struct commit_job {
+	struct conn *c;
+	struct pop3box *box;
+	bool *deleted;
+	unsigned int removed;
+	int result;
+	char *error;
+};
+
+static void
+commit_work(void *arg)
+{
+	struct commit_job *j = arg;
+
+	j->result = pop3box_expunge(j->box, j->deleted, &j->removed, &j->error);
+}
+
+static void
+commit_done(void *arg)
+{
+	struct commit_job *j = arg;
+	struct conn *c = j->c;
+	struct pop3_session *s = c->s;
+
+	c->d->pending_jobs--;
+	c->d->deleted += j->removed;
+	c->removed = j->removed;
+	/* unlocked before the client hears +OK: it may log in again at once */
+	pop3box_close(&c->box);
+	if (j->result == 0) {
+		pop3_session_reply(s, true, "ok");
+	} else {
+		log_error("sid=%s event=pop3_expunge_failed user=%s "
+		    "removed=%u error=\"%s\"", pop3_session_id(s),
+		    pop3_session_user(s), j->removed, j->error);
+		pop3_session_reply(s, false, "[SYS/TEMP] Some deleted "
+		    "messages were not removed");
+	}
+	free(j->error);
+	free(j->deleted);
+	free(j);
+	maybe_exit(imapd);
+}
+
+static void
+pop3_on_commit(struct pop3_session *s, const bool *deleted, size_t count,
+    void *ctx)
+{
+	struct conn *c = ctx;
+	struct commit_job *j;
+
+	if (pop3_session_deleted(s) == 0) {
+		pop3box_close(&c->box);
+		pop3_session_reply(s, true, "ok");
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->c = c;
+	j->box = c->box;
+	j->deleted = xcalloc(count + 1, sizeof(*j->deleted));
+	memcpy(j->deleted, deleted, count * sizeof(*deleted));
+	c->d->pending_jobs++;
+	pool_submit(c->d->pool, commit_work, commit_done, j);
+}
+
+static void
+pop3_on_disconnect(struct pop3_session *s, void *ctx)
+{
+	struct conn *c = ctx;
+	struct imapd *d = c->d;
+
+	if (c->logged_in) {
+		unsigned int marked = pop3_session_deleted(s);
+
+		/* deleted= what QUIT removed; marked but never committed (a
+		 * dropped connection, a timeout, a stop) adds uncommitted=yes */
+		log_info("sid=%s event=pop3_logout user=%s%s%s ip=%s "
+		    "retrieved=%u deleted=%u%s", pop3_session_id(s),
+		    pop3_session_user(s), c->master != NULL ? " master=" : "",
+		    c->master != NULL ? c->master : "", c->ipe->ip,
+		    pop3_session_retrieved(s), c->removed,
+		    marked > c->removed ? " uncommitted=yes" : "");
+		d->retrieved += pop3_session_retrieved(s);
+		d->nlogged_in--;
+	}
+	log_info("sid=%s event=disconnect ip=%s", pop3_session_id(s),
+	    c->ipe->ip);
+	pop3box_close(&c->box);
+	free(c->master);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		d->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	ip_release(d, c->ipe);
+	d->nconns--;
+	free(c);
+	maybe_exit(d);
+}
+
+/* ---- listening -------------------------------------------------------- */
+
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct worker_listener *wl = arg;
+	struct imapd *d = imapd;
+	struct pop3_server_settings set = d->pop3_set;
+	struct bufferevent *bev;
+	struct conn *c;
+	char ip[64];
+
+	if (d->w->stopping || (wl->kind != LISTENER_POP3 &&
+	    wl->kind != LISTENER_POP3S)) {
+		close(fd);
+		return;
+	}
+	if (wl->kind == LISTENER_POP3S) {
+		if (d->w->tls == NULL) {
+			close(fd);
+			return;
+		}
+		bev = bufferevent_openssl_socket_new(d->w->base, fd,
+		    SSL_new(d->w->tls), BUFFEREVENT_SSL_ACCEPTING,
+		    BEV_OPT_CLOSE_ON_FREE);
+		set.ssl_ctx = NULL;	/* no STLS under TLS */
+	} else {
+		bev = bufferevent_socket_new(d->w->base, fd,
+		    BEV_OPT_CLOSE_ON_FREE);
+		set.ssl_ctx = d->w->tls;
+	}
+	if (bev == NULL) {
+		close(fd);
+		return;
+	}
+	set.plaintext_auth = d->plaintext_loopback &&
+	    sockaddr_is_loopback(sa) == 1;
+	sockaddr_ip_text(sa, ip, sizeof(ip));
+	c = xcalloc(1, sizeof(*c));
+	c->d = d;
+	c->kind = wl->kind;
+	c->ipe = ip_get(d, ip);
+	c->ipe->sessions++;
+	c->next = d->conns;
+	if (d->conns != NULL)
+		d->conns->prev = c;
+	d->conns = c;
+	d->nconns++;
+	c->s = pop3_session_new(d->w->base, bev, &set, &d->pop3_hooks, c, sa,
+	    (socklen_t)salen);
+}
+
+static void
+refresh_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imapd *d = arg;
+
+	accounts_watch_refresh(d->accounts, false);
+}
+
+static void
+imapd_stop(struct worker *w)
+{
+	struct imapd *d = w->ctx;
+
+	for (size_t i = 0; i < w->nlisteners; i++)
+		if (d->listeners[i] != NULL)
+			evconnlistener_disable(d->listeners[i]);
+	for (struct conn *c = d->conns; c != NULL; c = c->next)
+		pop3_session_shutdown(c->s);
+	maybe_exit(d);
+}
+
+static void
+imapd_status(struct worker *w, char *out, size_t outsize)
+{
+	struct imapd *d = w->ctx;
+
+	snprintf(out, outsize, "connections=%u pop3_sessions=%u logins=%llu "
+	    "login_failures=%llu retrieved=%llu deleted=%llu", d->nconns,
+	    d->nlogged_in, (unsigned long long)d->logins,
+	    (unsigned long long)d->login_failures,
+	    (unsigned long long)d->retrieved, (unsigned long long)d->deleted);
+}
+
+int
+imapd_init(struct worker *w)
+{
+	struct imapd *d = xcalloc(1, sizeof(*d));
+	const struct config *cfg = w->settings->cfg;
+	struct accounts_settings as;
+	const char *extra[3] = { w->settings->domain, w->settings->hostname,
+	    NULL };
+	struct timeval sec = { 1, 0 };
+	char *err = NULL;
+
+	imapd = d;
+	d->w = w;
+	w->ctx = d;
+	w->stop = imapd_stop;
+	w->status = imapd_status;
+	d->max_per_ip = (unsigned int)config_num(cfg,
+	    "TEGAMI_POP3_MAX_SESSIONS_PER_IP");
+	d->plaintext_loopback = config_bool(cfg,
+	    "TEGAMI_POP3_PLAINTEXT_LOOPBACK");
+	d->pop3_set.hostname = w->settings->hostname;
+	d->pop3_set.cmd_timeout_ms = (unsigned int)config_num(cfg,
+	    "TEGAMI_POP3_TIMEOUT") * 1000;
+	d->pop3_hooks.on_connect = pop3_on_connect;
+	d->pop3_hooks.on_auth = pop3_on_auth;
+	d->pop3_hooks.on_open = pop3_on_open;
+	d->pop3_hooks.on_message_fd = pop3_on_message_fd;
+	d->pop3_hooks.on_commit = pop3_on_commit;
+	d->pop3_hooks.on_disconnect = pop3_on_disconnect;
+	memset(&as, 0, sizeof(as));
+	as.config_dir = w->settings->config_dir;
+	as.mail_dir = w->settings->mail_dir;
+	as.extra_domains = extra;
+	d->accounts = accounts_watch_create(&as, &err);
+	if (d->accounts == NULL) {
+		log_error("event=accounts_load_failed error=\"%s\"", err);
+		free(err);
+		return -1;
+	}
+	d->pool = pool_create(w->base, AUTH_THREADS);
+	d->refresh_ev = event_new(w->base, -1, EV_PERSIST, refresh_cb, d);
+	event_add(d->refresh_ev, &sec);
+	d->listeners = xcalloc(w->nlisteners + 1, sizeof(*d->listeners));
+	for (size_t i = 0; i < w->nlisteners; i++) {
+		struct worker_listener *wl = &w->listeners[i];
+
+		evutil_make_socket_nonblocking(wl->fd);
+		d->listeners[i] = evconnlistener_new(w->base, accept_cb, wl,
+		    LEV_OPT_CLOSE_ON_FREE, -1, wl->fd);
+		if (d->listeners[i] == NULL)
+			fatal("event=listen_failed addr=%s", wl->addr);
+	}
+	return 0;
+}

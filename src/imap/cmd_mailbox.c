@@ -1,0 +1,428 @@
+/*
+ * Mailbox commands: SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE,
+ * UNSUBSCRIBE, LIST, LSUB, STATUS, CLOSE, UNSELECT.
+ */
+#include "imap/session-private.h"
+
+#include "imap/bodystructure.h"
+#include "lib/log.h"
+#include "lib/xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Sends the reply for a store error text that may start with "[CODE]". */
+static void
+store_error(struct imap_session *s, char *err)
+{
+	imap_tagged(s, "NO", "%s", err != NULL ? err : "Failed");
+	free(err);
+}
+
+static const char *
+mailbox_arg(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    unsigned int want)
+{
+	const char *name = n == want ? imap_arg_astring(&a[0]) : NULL;
+
+	if (name == NULL)
+		imap_tagged(s, "BAD", "Invalid arguments");
+	return name;
+}
+
+static void
+deselect(struct imap_session *s)
+{
+	store_mailbox_close(&s->box);
+	x_free(&s->view);
+	s->nview = 0;
+	if (s->state == IMAP_STATE_SELECTED)
+		s->state = IMAP_STATE_AUTH;
+}
+
+static void
+select_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool readonly)
+{
+	const char *name = n >= 1 && n <= 2 ? imap_arg_astring(&a[0]) : NULL;
+	const struct store_msg *msgs;
+	unsigned int count, unseen = 0;
+	char *err = NULL;
+	struct buf b;
+
+	if (name == NULL) {
+		imap_tagged(s, "BAD", "Invalid arguments");
+		return;
+	}
+	if (n == 2) {
+		/* select parameters: only (CONDSTORE) is known */
+		if (a[1].type != IMAP_ARG_LIST || a[1].count != 1 ||
+		    !imap_arg_is_atom(&a[1].list[0], "CONDSTORE")) {
+			imap_tagged(s, "BAD", "Unknown SELECT parameter");
+			return;
+		}
+		s->condstore = true;
+	}
+	deselect(s);
+	if (store_mailbox_open(s->acct, name, readonly, &s->box, &err) < 0) {
+		store_error(s, err);
+		return;
+	}
+	s->readonly = readonly;
+	s->state = IMAP_STATE_SELECTED;
+	msgs = store_mailbox_msgs(s->box, &count);
+	s->view = xcalloc(count + 1, sizeof(*s->view));
+	for (unsigned int i = 0; i < count; i++) {
+		s->view[i] = msgs[i].uid;
+		if (unseen == 0 && (msgs[i].flags & STORE_FLAG_SEEN) == 0)
+			unseen = i + 1;
+	}
+	s->nview = count;
+	buf_init(&b, BUF_UNLIMITED);
+	buf_append_str(&b, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
+	    "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)]"
+	    " Flags permitted.\r\n");
+	buf_printf(&b, "* %u EXISTS\r\n* 0 RECENT\r\n", count);
+	if (unseen > 0)
+		buf_printf(&b, "* OK [UNSEEN %u] First unseen.\r\n", unseen);
+	buf_printf(&b, "* OK [UIDVALIDITY %u] UIDs valid\r\n"
+	    "* OK [UIDNEXT %u] Predicted next UID\r\n"
+	    "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+	    store_mailbox_uidvalidity(s->box), store_mailbox_uidnext(s->box),
+	    (unsigned long long)store_mailbox_highestmodseq(s->box));
+	imap_write(s, b.data, b.len);
+	buf_free(&b);
+	imap_tagged(s, "OK", "[%s] %s completed.", readonly ? "READ-ONLY" : "READ-WRITE",
+	    readonly ? "Examine" : "Select");
+}
+
+void
+imap_cmd_select(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	select_common(s, a, n, false);
+}
+
+void
+imap_cmd_examine(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	select_common(s, a, n, true);
+}
+
+void
+imap_cmd_unselect(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	deselect(s);
+	imap_tagged(s, "OK", "Unselect completed.");
+}
+
+void
+imap_cmd_close(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	if (!s->readonly) {
+		const struct store_msg *msgs;
+		unsigned int count, nd = 0;
+		uint32_t *uids;
+		char *err = NULL;
+
+		/* CLOSE expunges silently (RFC 9051 §6.4.2) */
+		msgs = store_mailbox_msgs(s->box, &count);
+		uids = xcalloc(count + 1, sizeof(*uids));
+		for (unsigned int i = 0; i < count; i++) {
+			if ((msgs[i].flags & STORE_FLAG_DELETED) != 0)
+				uids[nd++] = msgs[i].uid;
+		}
+		if (nd > 0 && store_mailbox_expunge(s->box, uids, nd, &err) < 0) {
+			log_warn("event=imap_close_expunge_failed error=\"%s\"", err);
+			free(err);
+		}
+		free(uids);
+	}
+	deselect(s);
+	imap_tagged(s, "OK", "Close completed.");
+}
+
+void
+imap_cmd_create(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	const char *name = n >= 1 ? imap_arg_astring(&a[0]) : NULL;
+	char *err = NULL, *clean;
+	size_t len;
+
+	if (name == NULL) {
+		imap_tagged(s, "BAD", "Invalid arguments");
+		return;
+	}
+	/* "Foo." means "Foo" which may hold children (RFC 9051 §6.3.4) */
+	clean = xstrdup(name);
+	len = strlen(clean);
+	if (len > 1 && clean[len - 1] == '.')
+		clean[len - 1] = '\0';
+	if (store_folder_create(s->acct, clean, &err) < 0)
+		store_error(s, err);
+	else
+		imap_tagged(s, "OK", "Create completed.");
+	free(clean);
+}
+
+void
+imap_cmd_delete(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	const char *name = mailbox_arg(s, a, n, 1);
+	char *err = NULL;
+
+	if (name == NULL)
+		return;
+	if (s->box != NULL && strcmp(name, store_mailbox_name(s->box)) == 0)
+		deselect(s);
+	if (store_folder_delete(s->acct, name, &err) < 0)
+		store_error(s, err);
+	else
+		imap_tagged(s, "OK", "Delete completed.");
+}
+
+void
+imap_cmd_rename(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	const char *from = n == 2 ? imap_arg_astring(&a[0]) : NULL;
+	const char *to = n == 2 ? imap_arg_astring(&a[1]) : NULL;
+	char *err = NULL;
+
+	if (from == NULL || to == NULL) {
+		imap_tagged(s, "BAD", "Invalid arguments");
+		return;
+	}
+	if (store_folder_rename(s->acct, from, to, &err) < 0)
+		store_error(s, err);
+	else
+		imap_tagged(s, "OK", "Rename completed.");
+}
+
+static void
+subscribe_common(struct imap_session *s, const struct imap_arg *a,
+    unsigned int n, bool on)
+{
+	const char *name = mailbox_arg(s, a, n, 1);
+	char *err = NULL;
+
+	if (name == NULL)
+		return;
+	if (store_subscribe(s->acct, name, on, &err) < 0)
+		store_error(s, err);
+	else
+		imap_tagged(s, "OK", "%s completed.", on ? "Subscribe" : "Unsubscribe");
+}
+
+void
+imap_cmd_subscribe(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	subscribe_common(s, a, n, true);
+}
+
+void
+imap_cmd_unsubscribe(struct imap_session *s, const struct imap_arg *a,
+    unsigned int n, bool uid)
+{
+	subscribe_common(s, a, n, false);
+}
+
+#define MAX_PATTERN 1024
+
+/*
+ * LIST wildcards: '*' matches anything, '%' anything but the separator.
+ * Dynamic programming over (pattern, name) positions, so a hostile
+ * pattern like "*%*%*%...x" costs O(pattern * name), not exponential time.
+ */
+static bool
+wildmatch(const char *p, const char *s)
+{
+	size_t pl = strlen(p), sl = strlen(s);
+	bool *prev, *cur, r;
+
+	if (pl > MAX_PATTERN)
+		return false;
+	prev = xcalloc(sl + 1, sizeof(bool));
+	cur = xcalloc(sl + 1, sizeof(bool));
+	prev[0] = true;		/* empty pattern matches the empty name */
+	for (size_t i = 1; i <= pl; i++) {
+		char pc = p[i - 1];
+		bool *t;
+
+		cur[0] = prev[0] && (pc == '*' || pc == '%');
+		for (size_t j = 1; j <= sl; j++) {
+			if (pc == '*')
+				cur[j] = prev[j] || cur[j - 1];
+			else if (pc == '%')
+				cur[j] = prev[j] || (cur[j - 1] && s[j - 1] != '.');
+			else
+				cur[j] = prev[j - 1] && s[j - 1] == pc;
+		}
+		t = prev;
+		prev = cur;
+		cur = t;
+	}
+	r = prev[sl];
+	free(prev);
+	free(cur);
+	return r;
+}
+
+static bool
+name_matches(const char *pattern, const char *name)
+{
+	/* INBOX is case-insensitive: match it as "INBOX" */
+	if (strncasecmp(pattern, "INBOX", 5) == 0 &&
+	    (pattern[5] == '\0' || pattern[5] == '.')) {
+		char *p = xstrdup(pattern);
+		bool r;
+
+		memcpy(p, "INBOX", 5);
+		r = wildmatch(p, name);
+		free(p);
+		return r;
+	}
+	return wildmatch(pattern, name);
+}
+
+static void
+list_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool lsub)
+{
+	const char *ref = n == 2 ? imap_arg_astring(&a[0]) : NULL;
+	const char *pat = n == 2 ? imap_arg_astring(&a[1]) : NULL;
+	struct store_folder *list;
+	unsigned int count;
+	char *err = NULL, *pattern;
+	struct buf b;
+
+	if (ref == NULL || pat == NULL) {
+		imap_tagged(s, "BAD", "Invalid arguments");
+		return;
+	}
+	if (!lsub && *pat == '\0') {
+		imap_printf(s, "* LIST (\\Noselect) \".\" \"\"\r\n");
+		imap_tagged(s, "OK", "List completed.");
+		return;
+	}
+	if (store_folder_list(s->acct, &list, &count, &err) < 0) {
+		store_error(s, err);
+		return;
+	}
+	pattern = xasprintf("%s%s", ref, pat);
+	buf_init(&b, BUF_UNLIMITED);
+	for (unsigned int i = 0; i < count; i++) {
+		const struct store_folder *f = &list[i];
+
+		if (lsub && !f->subscribed)
+			continue;
+		if (!name_matches(pattern, f->name))
+			continue;
+		buf_printf(&b, "* %s (", lsub ? "LSUB" : "LIST");
+		if (!f->exists)
+			buf_append_str(&b, lsub ? "\\Noselect" : "\\NonExistent");
+		else
+			buf_append_str(&b, f->has_children ? "\\HasChildren" :
+			    "\\HasNoChildren");
+		if (f->special_use != NULL && f->exists && !lsub)
+			buf_printf(&b, " %s", f->special_use);
+		if (f->subscribed && !lsub)
+			buf_append_str(&b, " \\Subscribed");
+		buf_append_str(&b, ") \".\" ");
+		imap_append_nstr(&b, f->name, false);
+		buf_append_str(&b, "\r\n");
+	}
+	imap_write(s, b.data, b.len);
+	buf_free(&b);
+	free(pattern);
+	store_folders_free(list, count);
+	imap_tagged(s, "OK", "%s completed.", lsub ? "Lsub" : "List");
+}
+
+void
+imap_cmd_list(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	list_common(s, a, n, false);
+}
+
+void
+imap_cmd_lsub(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	list_common(s, a, n, true);
+}
+
+void
+imap_cmd_status(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	const char *name = n == 2 ? imap_arg_astring(&a[0]) : NULL;
+	const struct imap_arg *items;
+	unsigned int nitems;
+	struct store_mailbox *box;
+	const struct store_msg *msgs;
+	unsigned int count, unseen = 0;
+	uint64_t size = 0;
+	char *err = NULL;
+	struct buf b;
+
+	if (name == NULL || (items = imap_arg_list(&a[1], &nitems)) == NULL ||
+	    nitems == 0) {
+		imap_tagged(s, "BAD", "Invalid arguments");
+		return;
+	}
+	if (store_mailbox_open(s->acct, name, true, &box, &err) < 0) {
+		store_error(s, err);
+		return;
+	}
+	msgs = store_mailbox_msgs(box, &count);
+	for (unsigned int i = 0; i < count; i++) {
+		if ((msgs[i].flags & STORE_FLAG_SEEN) == 0)
+			unseen++;
+		size += msgs[i].size;
+	}
+	buf_init(&b, BUF_UNLIMITED);
+	buf_append_str(&b, "* STATUS ");
+	imap_append_nstr(&b, name, false);
+	buf_append_str(&b, " (");
+	for (unsigned int i = 0; i < nitems; i++) {
+		const struct imap_arg *it = &items[i];
+
+		if (i > 0)
+			buf_append_c(&b, ' ');
+		if (imap_arg_is_atom(it, "MESSAGES"))
+			buf_printf(&b, "MESSAGES %u", count);
+		else if (imap_arg_is_atom(it, "RECENT"))
+			buf_append_str(&b, "RECENT 0");
+		else if (imap_arg_is_atom(it, "UIDNEXT"))
+			buf_printf(&b, "UIDNEXT %u", store_mailbox_uidnext(box));
+		else if (imap_arg_is_atom(it, "UIDVALIDITY"))
+			buf_printf(&b, "UIDVALIDITY %u", store_mailbox_uidvalidity(box));
+		else if (imap_arg_is_atom(it, "UNSEEN"))
+			buf_printf(&b, "UNSEEN %u", unseen);
+		else if (imap_arg_is_atom(it, "HIGHESTMODSEQ"))
+			buf_printf(&b, "HIGHESTMODSEQ %llu",
+			    (unsigned long long)store_mailbox_highestmodseq(box));
+		else if (imap_arg_is_atom(it, "SIZE"))
+			buf_printf(&b, "SIZE %llu", (unsigned long long)size);
+		else {
+			buf_free(&b);
+			store_mailbox_close(&box);
+			imap_tagged(s, "BAD", "Unknown STATUS item");
+			return;
+		}
+	}
+	buf_append_str(&b, ")\r\n");
+	imap_write(s, b.data, b.len);
+	buf_free(&b);
+	store_mailbox_close(&box);
+	imap_tagged(s, "OK", "Status completed.");
+}

@@ -1,0 +1,391 @@
+/* STORE, EXPUNGE, COPY, MOVE (RFC 6851) and APPEND, with UIDPLUS codes. */
+#include "imap/session-private.h"
+
+#include "lib/log.h"
+#include "lib/str.h"
+#include "lib/xalloc.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* Keywords a op b on space-separated sets: '+' union, '-' minus. */
+static char *
+keywords_apply(const char *cur, const char *delta, char op)
+{
+	size_t nc, nd;
+	char **c = str_split(cur, " ", &nc), **d = str_split(delta, " ", &nd);
+	struct buf b;
+
+	buf_init(&b, BUF_UNLIMITED);
+	buf_append_str(&b, "");
+	for (size_t i = 0; i < nc; i++) {
+		bool in_d = false;
+
+		for (size_t j = 0; j < nd; j++)
+			in_d |= strcmp(c[i], d[j]) == 0;
+		if (op == '-' && in_d)
+			continue;
+		buf_printf(&b, "%s%s", b.len > 0 ? " " : "", c[i]);
+	}
+	if (op == '+') {
+		for (size_t j = 0; j < nd; j++)
+			buf_printf(&b, "%s%s", b.len > 0 ? " " : "", d[j]);
+	}
+	str_array_free(c);
+	str_array_free(d);
+	return buf_steal(&b);
+}
+
+static void
+append_uid_list(struct buf *b, const uint32_t *uids, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		unsigned int j = i;
+
+		/* runs of consecutive UIDs as a:b */
+		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+			j++;
+		buf_printf(b, "%s%u", i > 0 ? "," : "", uids[i]);
+		if (j > i)
+			buf_printf(b, ":%u", uids[j]);
+		i = j;
+	}
+}
+
+void
+imap_cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	const char *what;
+	char op = '=';
+	bool silent, conditional = false;
+	unsigned int flags, *idx, nidx;
+	char *kw;
+	size_t wl;
+	bool failed = false;
+	unsigned long long unchangedsince = 0;
+	uint32_t *modified = NULL;
+	unsigned int nmodified = 0;
+	struct imap_arg shifted[3];
+
+	if (n == 4) {
+		/* RFC 7162 §3.1.3: (UNCHANGEDSINCE <mod-sequence>) */
+		if (a[1].type != IMAP_ARG_LIST || a[1].count != 2 ||
+		    !imap_arg_is_atom(&a[1].list[0], "UNCHANGEDSINCE") ||
+		    a[1].list[1].type != IMAP_ARG_ATOM ||
+		    str_to_ullong(a[1].list[1].str, &unchangedsince) < 0) {
+			imap_tagged(s, "BAD", "Invalid STORE modifier");
+			return;
+		}
+		conditional = true;
+		s->condstore = true;
+		/* the rest as without the modifier */
+		shifted[0] = a[0];
+		shifted[1] = a[2];
+		shifted[2] = a[3];
+		a = shifted;
+		n = 3;
+	}
+	what = n == 3 && a[1].type == IMAP_ARG_ATOM ? a[1].str : NULL;
+	if (what == NULL || a[0].type != IMAP_ARG_ATOM) {
+		imap_tagged(s, "BAD", "STORE needs a set, an item and flags");
+		return;
+	}
+	if (*what == '+' || *what == '-')
+		op = *what++;
+	wl = strlen(what);
+	silent = wl == 12 && strcasecmp(what, "FLAGS.SILENT") == 0;
+	if (!silent && strcasecmp(what, "FLAGS") != 0) {
+		imap_tagged(s, "BAD", "Unknown STORE item");
+		return;
+	}
+	if (imap_parse_flag_list(&a[2], &flags, &kw) < 0) {
+		imap_tagged(s, "BAD", "Invalid flags");
+		return;
+	}
+	if (s->readonly) {
+		free(kw);
+		imap_tagged(s, "NO", "[READ-ONLY] Mailbox is read-only");
+		return;
+	}
+	if (imap_resolve_set(s, a[0].str, uid, &idx, &nidx) < 0) {
+		free(kw);
+		return;
+	}
+	modified = xcalloc(nidx + 1, sizeof(*modified));
+	for (unsigned int i = 0; i < nidx; i++) {
+		unsigned int count, nf;
+		const struct store_msg *m = &store_mailbox_msgs(s->box, &count)[idx[i]];
+		char *nk, *err = NULL;
+		uint64_t before = m->modseq;
+
+		if (conditional && m->modseq > unchangedsince) {
+			modified[nmodified++] = uid ? m->uid : idx[i] + 1;
+			continue;
+		}
+
+		nf = op == '+' ? m->flags | flags : op == '-' ? m->flags & ~flags :
+		    (m->flags & STORE_FLAG_PASSED) | flags;
+		nk = op == '=' ? xstrdup(kw) : keywords_apply(m->keywords, kw, op);
+		if (store_msg_set_flags(s->box, idx[i], nf, nk, &err) < 0) {
+			log_warn("event=imap_store_failed error=\"%s\"", err);
+			free(err);
+			failed = true;
+		}
+		free(nk);
+		m = &store_mailbox_msgs(s->box, &count)[idx[i]];
+		/* with CONDSTORE a changed message is reported even when
+		   .SILENT, with its new MODSEQ (RFC 7162 §3.1.3) */
+		if (!silent || (s->condstore && m->modseq != before)) {
+			struct buf b;
+
+			buf_init(&b, BUF_UNLIMITED);
+			buf_printf(&b, "* %u FETCH (", idx[i] + 1);
+			if (uid)
+				buf_printf(&b, "UID %u ", m->uid);
+			if (!silent) {
+				buf_append_str(&b, "FLAGS ");
+				imap_append_flags(&b, m);
+			}
+			if (s->condstore)
+				buf_printf(&b, "%sMODSEQ (%llu)", silent ? "" : " ",
+				    (unsigned long long)m->modseq);
+			buf_append_str(&b, ")\r\n");
+			imap_write(s, b.data, b.len);
+			buf_free(&b);
+		}
+	}
+	free(idx);
+	free(kw);
+	if (failed) {
+		imap_tagged(s, "NO", "Some flags could not be stored.");
+	} else if (nmodified > 0) {
+		struct buf b;
+
+		buf_init(&b, BUF_UNLIMITED);
+		append_uid_list(&b, modified, nmodified);
+		imap_tagged(s, "OK", "[MODIFIED %s] Conditional STORE failed",
+		    buf_cstr(&b));
+		buf_free(&b);
+	} else {
+		imap_tagged(s, "OK", "Store completed.");
+	}
+	free(modified);
+}
+
+void
+imap_cmd_expunge(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	const struct store_msg *msgs;
+	unsigned int count, *idx = NULL, nidx = 0, nd = 0;
+	uint32_t *uids;
+	char *err = NULL;
+
+	if (s->readonly) {
+		imap_tagged(s, "NO", "[READ-ONLY] Mailbox is read-only");
+		return;
+	}
+	if (uid && (n != 1 || a[0].type != IMAP_ARG_ATOM)) {
+		imap_tagged(s, "BAD", "UID EXPUNGE needs a UID set");
+		return;
+	}
+	if (uid && imap_resolve_set(s, a[0].str, true, &idx, &nidx) < 0)
+		return;
+	msgs = store_mailbox_msgs(s->box, &count);
+	uids = xcalloc(count + 1, sizeof(*uids));
+	if (uid) {
+		for (unsigned int i = 0; i < nidx; i++) {
+			if ((msgs[idx[i]].flags & STORE_FLAG_DELETED) != 0)
+				uids[nd++] = msgs[idx[i]].uid;
+		}
+	} else {
+		for (unsigned int i = 0; i < count; i++) {
+			if ((msgs[i].flags & STORE_FLAG_DELETED) != 0)
+				uids[nd++] = msgs[i].uid;
+		}
+	}
+	free(idx);
+	if (nd > 0 && store_mailbox_expunge(s->box, uids, nd, &err) < 0) {
+		free(uids);
+		imap_tagged(s, "NO", "%s", err);
+		free(err);
+		return;
+	}
+	free(uids);
+	imap_sync_selected(s);
+	imap_tagged(s, "OK", "Expunge completed.");
+}
+
+static void
+copy_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid, bool move)
+{
+	const char *name = n == 2 ? imap_arg_astring(&a[1]) : NULL;
+	struct store_mailbox *dst;
+	unsigned int *idx, nidx, count;
+	uint32_t *src_uids, *dst_uids;
+	const struct store_msg *msgs;
+	char *err = NULL;
+	struct buf code;
+
+	if (name == NULL || a[0].type != IMAP_ARG_ATOM) {
+		imap_tagged(s, "BAD", "Invalid arguments");
+		return;
+	}
+	if (move && s->readonly) {
+		imap_tagged(s, "NO", "[READ-ONLY] Mailbox is read-only");
+		return;
+	}
+	if (imap_resolve_set(s, a[0].str, uid, &idx, &nidx) < 0)
+		return;
+	if (store_mailbox_open(s->acct, name, false, &dst, &err) < 0) {
+		free(idx);
+		free(err);
+		imap_tagged(s, "NO", "[TRYCREATE] Mailbox doesn't exist");
+		return;
+	}
+	if (nidx == 0) {
+		free(idx);
+		store_mailbox_close(&dst);
+		imap_tagged(s, "OK", "%s completed.", move ? "Move" : "Copy");
+		return;
+	}
+	dst_uids = xcalloc(nidx, sizeof(*dst_uids));
+	src_uids = xcalloc(nidx, sizeof(*src_uids));
+	msgs = store_mailbox_msgs(s->box, &count);
+	for (unsigned int i = 0; i < nidx; i++)
+		src_uids[i] = msgs[idx[i]].uid;
+	if (store_mailbox_copy(s->box, idx, nidx, dst, dst_uids, &err) < 0) {
+		imap_tagged(s, "NO", "%s", err);
+		free(err);
+		goto out;
+	}
+	buf_init(&code, BUF_UNLIMITED);
+	buf_printf(&code, "COPYUID %u ", store_mailbox_uidvalidity(dst));
+	append_uid_list(&code, src_uids, nidx);
+	buf_append_c(&code, ' ');
+	append_uid_list(&code, dst_uids, nidx);
+	if (move) {
+		/* RFC 6851 §4.3: COPYUID untagged, then the EXPUNGEs */
+		imap_printf(s, "* OK [%s] Moved\r\n", buf_cstr(&code));
+		if (store_mailbox_expunge(s->box, src_uids, nidx, &err) < 0) {
+			imap_tagged(s, "NO", "%s", err);
+			free(err);
+		} else {
+			imap_sync_selected(s);
+			imap_tagged(s, "OK", "Move completed.");
+		}
+	} else {
+		imap_tagged(s, "OK", "[%s] Copy completed.", buf_cstr(&code));
+	}
+	buf_free(&code);
+out:
+	free(idx);
+	free(src_uids);
+	free(dst_uids);
+	store_mailbox_close(&dst);
+}
+
+void
+imap_cmd_copy(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	copy_common(s, a, n, uid, false);
+}
+
+void
+imap_cmd_move(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	copy_common(s, a, n, uid, true);
+}
+
+/* "dd-Mon-yyyy hh:mm:ss +zzzz" (RFC 9051 date-time); -1 if invalid */
+static time_t
+parse_date_time(const char *s)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	struct tm tm;
+	char mon[4];
+	int day, year, h, mi, sec, zone, n = 0;
+	const char *p;
+
+	if (sscanf(s, "%2d-%3s-%4d %2d:%2d:%2d %5d%n", &day, mon, &year, &h,
+	    &mi, &sec, &zone, &n) != 7 || s[n] != '\0')
+		return -1;
+	p = strstr(months, mon);
+	if (p == NULL || (p - months) % 3 != 0 || day < 1 || day > 31 ||
+	    h > 23 || mi > 59 || sec > 60 || year < 1970)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_mday = day;
+	tm.tm_mon = (int)(p - months) / 3;
+	tm.tm_year = year - 1900;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	{
+		int sign = zone < 0 ? -1 : 1;
+		int az = zone * sign;
+
+		return timegm(&tm) - sign * ((az / 100) * 3600 + (az % 100) * 60);
+	}
+}
+
+void
+imap_cmd_append(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	const char *name = n >= 2 ? imap_arg_astring(&a[0]) : NULL;
+	unsigned int i = 1, flags = 0;
+	char *kw = NULL, *err = NULL;
+	time_t date = 0;
+	struct store_mailbox *box;
+	uint32_t newuid;
+
+	if (name == NULL) {
+		imap_tagged(s, "BAD", "APPEND needs a mailbox and a message");
+		return;
+	}
+	if (i < n && a[i].type == IMAP_ARG_LIST) {
+		if (imap_parse_flag_list(&a[i], &flags, &kw) < 0) {
+			imap_tagged(s, "BAD", "Invalid flags");
+			return;
+		}
+		i++;
+	}
+	if (i < n && a[i].type == IMAP_ARG_QUOTED) {
+		date = parse_date_time(a[i].str);
+		if (date < 0) {
+			free(kw);
+			imap_tagged(s, "BAD", "Invalid date-time");
+			return;
+		}
+		i++;
+	}
+	if (i + 1 != n || a[i].type != IMAP_ARG_LITERAL) {
+		free(kw);
+		imap_tagged(s, "BAD", "APPEND needs the message as a literal");
+		return;
+	}
+	if (store_mailbox_open(s->acct, name, false, &box, &err) < 0) {
+		free(kw);
+		free(err);
+		imap_tagged(s, "NO", "[TRYCREATE] Mailbox doesn't exist");
+		return;
+	}
+	if (store_mailbox_append(box, a[i].str, a[i].len, flags, kw, date,
+	    &newuid, &err) < 0) {
+		imap_tagged(s, "NO", "%s", err);
+		free(err);
+	} else {
+		imap_sync_selected(s);
+		imap_tagged(s, "OK", "[APPENDUID %u %u] Append completed.",
+		    store_mailbox_uidvalidity(box), newuid);
+	}
+	store_mailbox_close(&box);
+	free(kw);
+}

@@ -1,0 +1,137 @@
+/* Internals of the IMAP engine shared by session.c and the cmd_*.c files. */
+#ifndef TEGAMI_IMAP_SESSION_PRIVATE_H
+#define TEGAMI_IMAP_SESSION_PRIVATE_H
+
+#include "imap/parser.h"
+#include "imap/session.h"
+#include "lib/buf.h"
+#include "store/mailbox.h"
+
+#include <event2/event.h>
+
+enum imap_state {
+	IMAP_STATE_NOT_AUTH,
+	IMAP_STATE_AUTH,
+	IMAP_STATE_SELECTED,
+	IMAP_STATE_LOGOUT,
+};
+
+enum imap_cmd_flags {
+	CMD_NOT_AUTH = 1 << 0,	/* allowed before login */
+	CMD_AUTH = 1 << 1,	/* allowed once logged in */
+	CMD_SELECTED = 1 << 2,	/* needs a selected mailbox */
+	CMD_UID = 1 << 3,	/* has a UID form */
+};
+
+struct imap_session;
+
+/*
+ * A command handler: args are the command's arguments (after "UID X" for
+ * the UID form). Returns after having sent the tagged reply (or, for an
+ * ASYNC command, having arranged for it).
+ */
+typedef void imap_cmd_fn(struct imap_session *s, const struct imap_arg *args,
+    unsigned int nargs, bool uid);
+
+struct imap_cmd_def {
+	const char *name;
+	imap_cmd_fn *fn;
+	unsigned int flags;
+};
+
+enum imap_wait {
+	WAIT_NONE,
+	WAIT_AUTH_HOOK,		/* on_auth asked */
+	WAIT_AUTH_DATA,		/* AUTHENTICATE PLAIN: "+ " sent */
+	WAIT_IDLE,		/* IDLE: waiting for DONE */
+	WAIT_OUTPUT,		/* a long reply waits for the client to read */
+};
+
+/*
+ * A command whose reply is too big to queue at once (FETCH 1:* BODY[])
+ * goes on in steps: the engine calls fn again when the output buffer has
+ * drained below the low mark; fn clears s->cont when it has sent the
+ * tagged reply. free_fn releases state if the session ends first.
+ */
+struct imap_cont {
+	void (*fn)(struct imap_session *s);
+	void (*free_fn)(void *state);
+	void *state;
+};
+
+/* Output queued above this makes a long command pause. */
+#define IMAP_OUTPUT_HIGH (1024 * 1024)
+#define IMAP_OUTPUT_LOW (256 * 1024)
+
+struct imap_session {
+	struct event_base *base;
+	struct bufferevent *bev;
+	struct imap_settings set;
+	const struct imap_hooks *hooks;
+	void *ctx;
+	struct imap_parser *parser;
+	char sid[17];		/* for log lines */
+	char *user;		/* log-escaped login name being tried */
+	enum imap_state state;
+	enum imap_wait wait;
+	char *tag;		/* of the command being run */
+	struct event *resume_ev;
+	struct event *idle_ev;
+	bool closing;
+	bool utf8;		/* ENABLE UTF8=ACCEPT */
+	bool tls;		/* STARTTLS done */
+	bool condstore;		/* CONDSTORE enabled (RFC 7162 §3.1) */
+	struct imap_cont cont;	/* fn != NULL while WAIT_OUTPUT */
+	unsigned int idle_polls; /* since the last keepalive line */
+
+	struct store_account *acct;
+	struct store_mailbox *box;
+	bool readonly;
+	/* the client's view: UIDs by sequence number */
+	uint32_t *view;
+	unsigned int nview;
+};
+
+/* output */
+void imap_printf(struct imap_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void imap_write(struct imap_session *s, const void *data, size_t len);
+/* "<tag> OK|NO|BAD <text>\r\n" for the current command. */
+void imap_tagged(struct imap_session *s, const char *status,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Pause the current command until the client has read its output. */
+void imap_cont_set(struct imap_session *s, void (*fn)(struct imap_session *),
+    void (*free_fn)(void *), void *state);
+/* The command is over (tagged reply sent): read commands again. */
+void imap_cont_done(struct imap_session *s);
+size_t imap_output_pending(const struct imap_session *s);
+
+/* Sync the selected mailbox and tell the client (EXPUNGE, EXISTS, FETCH). */
+void imap_sync_selected(struct imap_session *s);
+/* The view's index of a UID (store array index equals view index). */
+int imap_view_find_uid(const struct imap_session *s, uint32_t uid);
+/* Flags of a message as an IMAP list "(\Seen $Junk)". */
+void imap_append_flags(struct buf *out, const struct store_msg *m);
+/*
+ * Parses a sequence set (seq numbers, or UIDs when uid) against the view
+ * into store array indexes, ascending. -1: BAD sent.
+ */
+int imap_resolve_set(struct imap_session *s, const char *set, bool uid,
+    unsigned int **idx_r, unsigned int *n_r);
+/* Parses "(\Seen \Flagged kw)" into flags and keywords (malloc'd). -1 = bad. */
+int imap_parse_flag_list(const struct imap_arg *arg, unsigned int *flags_r,
+    char **keywords_r);
+
+/* commands: cmd_mailbox.c */
+imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_create, imap_cmd_delete, imap_cmd_rename,
+    imap_cmd_subscribe, imap_cmd_unsubscribe, imap_cmd_list, imap_cmd_lsub, imap_cmd_status,
+    imap_cmd_close, imap_cmd_unselect, imap_cmd_namespace, imap_cmd_check;
+/* cmd_fetch.c */
+imap_cmd_fn imap_cmd_fetch;
+/* cmd_store.c */
+imap_cmd_fn imap_cmd_store, imap_cmd_expunge, imap_cmd_copy, imap_cmd_move, imap_cmd_append;
+/* cmd_search.c */
+imap_cmd_fn imap_cmd_search;
+
+#endif

@@ -1,0 +1,979 @@
+/*
+ * The IMAP session engine: reading commands, the command table, the
+ * state rules, authentication and IDLE. Commands that are more than a
+ * screen live in cmd_*.c.
+ */
+#include "imap/session-private.h"
+
+#include "lib/log.h"
+#include "lib/str.h"
+#include "lib/xalloc.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+
+#define DEFAULT_MAX_LINE 65536
+#define DEFAULT_MAX_LITERAL 10240000
+#define DEFAULT_IDLE_TIMEOUT_MS (30u * 60 * 1000)
+#define DEFAULT_IDLE_POLL_MS 1000
+#define MAX_ARGS 10000
+#define MAX_DEPTH 16
+#define AUTH_LINE_MAX 8192
+#define IDLE_KEEPALIVE_MS (2u * 60 * 1000)
+
+static void process_input(struct imap_session *s);
+static void finish(struct imap_session *s);
+
+/* --- output --------------------------------------------------------------- */
+
+void
+imap_write(struct imap_session *s, const void *data, size_t len)
+{
+	if (!s->closing || s->state == IMAP_STATE_LOGOUT)
+		bufferevent_write(s->bev, data, len);
+}
+
+void
+imap_printf(struct imap_session *s, const char *fmt, ...)
+{
+	struct buf b;
+	va_list ap;
+
+	buf_init(&b, BUF_UNLIMITED);
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	imap_write(s, b.data, b.len);
+	buf_free(&b);
+}
+
+void
+imap_tagged(struct imap_session *s, const char *status, const char *fmt, ...)
+{
+	struct buf b;
+	va_list ap;
+
+	buf_init(&b, BUF_UNLIMITED);
+	buf_printf(&b, "%s %s ", s->tag != NULL ? s->tag : "*", status);
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	buf_append_str(&b, "\r\n");
+	imap_write(s, b.data, b.len);
+	buf_free(&b);
+}
+
+static void
+capability_string(const struct imap_session *s, struct buf *b)
+{
+	buf_append_str(b, "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT"
+	    " UIDPLUS MOVE CHILDREN SPECIAL-USE CONDSTORE");
+	buf_printf(b, " APPENDLIMIT=%llu",
+	    (unsigned long long)s->set.max_literal);
+	if (s->state == IMAP_STATE_NOT_AUTH) {
+		if (s->set.ssl_ctx != NULL && !s->tls)
+			buf_append_str(b, " STARTTLS");
+		buf_append_str(b, s->set.secure ? " AUTH=PLAIN" : " LOGINDISABLED");
+	}
+}
+
+size_t
+imap_output_pending(const struct imap_session *s)
+{
+	return evbuffer_get_length(bufferevent_get_output(s->bev));
+}
+
+void
+imap_cont_set(struct imap_session *s, void (*fn)(struct imap_session *),
+    void (*free_fn)(void *), void *state)
+{
+	s->cont.fn = fn;
+	s->cont.free_fn = free_fn;
+	s->cont.state = state;
+	s->wait = WAIT_OUTPUT;
+	/* be told when the output has drained to the low mark */
+	bufferevent_setwatermark(s->bev, EV_WRITE, IMAP_OUTPUT_LOW, 0);
+}
+
+void
+imap_cont_done(struct imap_session *s)
+{
+	memset(&s->cont, 0, sizeof(s->cont));
+	s->wait = WAIT_NONE;
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+	x_free(&s->tag);
+	/* commands the client pipelined meanwhile */
+	event_active(s->resume_ev, EV_TIMEOUT, 0);
+}
+
+/* --- the view of the selected mailbox -------------------------------------- */
+
+void
+imap_append_flags(struct buf *out, const struct store_msg *m)
+{
+	static const struct { unsigned int bit; const char *name; } fl[] = {
+		{ STORE_FLAG_SEEN, "\\Seen" },
+		{ STORE_FLAG_ANSWERED, "\\Answered" },
+		{ STORE_FLAG_FLAGGED, "\\Flagged" },
+		{ STORE_FLAG_DELETED, "\\Deleted" },
+		{ STORE_FLAG_DRAFT, "\\Draft" },
+	};
+	bool first = true;
+
+	buf_append_c(out, '(');
+	for (size_t i = 0; i < sizeof(fl) / sizeof(fl[0]); i++) {
+		if ((m->flags & fl[i].bit) == 0)
+			continue;
+		if (!first)
+			buf_append_c(out, ' ');
+		buf_append_str(out, fl[i].name);
+		first = false;
+	}
+	if (m->keywords[0] != '\0') {
+		if (!first)
+			buf_append_c(out, ' ');
+		buf_append_str(out, m->keywords);
+	}
+	buf_append_c(out, ')');
+}
+
+int
+imap_view_find_uid(const struct imap_session *s, uint32_t uid)
+{
+	unsigned int lo = 0, hi = s->nview;
+
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		if (s->view[mid] == uid)
+			return (int)mid;
+		if (s->view[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static void
+view_load(struct imap_session *s)
+{
+	const struct store_msg *msgs;
+	unsigned int n;
+
+	msgs = store_mailbox_msgs(s->box, &n);
+	free(s->view);
+	s->view = xcalloc(n + 1, sizeof(*s->view));
+	for (unsigned int i = 0; i < n; i++)
+		s->view[i] = msgs[i].uid;
+	s->nview = n;
+}
+
+void
+imap_sync_selected(struct imap_session *s)
+{
+	struct store_sync_changes ch;
+	const struct store_msg *msgs;
+	unsigned int n;
+	char *err = NULL;
+
+	if (s->box == NULL)
+		return;
+	if (store_mailbox_sync(s->box, &ch, &err) < 0) {
+		log_warn("event=imap_sync_failed error=\"%s\"", err);
+		free(err);
+		return;
+	}
+	for (unsigned int i = 0; i < ch.nexpunged; i++) {
+		int seq = imap_view_find_uid(s, ch.expunged[i]);
+
+		if (seq < 0)
+			continue;
+		imap_printf(s, "* %d EXPUNGE\r\n", seq + 1);
+		memmove(s->view + seq, s->view + seq + 1,
+		    (s->nview - (unsigned int)seq - 1) * sizeof(*s->view));
+		s->nview--;
+	}
+	msgs = store_mailbox_msgs(s->box, &n);
+	if (ch.nnew > 0 || n != s->nview) {
+		view_load(s);
+		imap_printf(s, "* %u EXISTS\r\n", n);
+	}
+	for (unsigned int i = 0; i < ch.nchanged; i++) {
+		int idx = store_mailbox_find_uid(s->box, ch.changed[i]);
+		struct buf b;
+
+		if (idx < 0)
+			continue;
+		buf_init(&b, BUF_UNLIMITED);
+		buf_printf(&b, "* %d FETCH (UID %u FLAGS ", idx + 1, msgs[idx].uid);
+		imap_append_flags(&b, &msgs[idx]);
+		if (s->condstore)
+			buf_printf(&b, " MODSEQ (%llu)",
+			    (unsigned long long)msgs[idx].modseq);
+		buf_append_str(&b, ")\r\n");
+		imap_write(s, b.data, b.len);
+		buf_free(&b);
+	}
+	store_sync_changes_free(&ch);
+}
+
+int
+imap_resolve_set(struct imap_session *s, const char *setstr, bool uid,
+    unsigned int **idx_r, unsigned int *n_r)
+{
+	struct imap_seqset set;
+	const char *err;
+	unsigned int *idx, n = 0;
+
+	if (setstr == NULL || imap_seqset_parse(setstr, 10000, &set, &err) < 0) {
+		imap_tagged(s, "BAD", "%s", setstr == NULL ?
+		    "Missing sequence set" : err);
+		return -1;
+	}
+	if (set.searchres) {
+		imap_tagged(s, "BAD", "SEARCHRES is not supported");
+		return -1;
+	}
+	idx = xcalloc(s->nview + 1, sizeof(*idx));
+	if (uid) {
+		imap_seqset_normalize(&set, s->nview > 0 ? s->view[s->nview - 1] : 0);
+		for (unsigned int i = 0; i < s->nview; i++) {
+			if (imap_seqset_contains(&set, s->view[i]))
+				idx[n++] = i;
+		}
+	} else {
+		imap_seqset_normalize(&set, s->nview);
+		if (set.count == 0 || set.ranges[set.count - 1].hi > s->nview) {
+			imap_seqset_free(&set);
+			free(idx);
+			imap_tagged(s, "BAD", "Invalid sequence set: no such message");
+			return -1;
+		}
+		for (unsigned int r = 0; r < set.count; r++) {
+			for (uint32_t q = set.ranges[r].lo; q <= set.ranges[r].hi; q++)
+				idx[n++] = q - 1;
+		}
+	}
+	imap_seqset_free(&set);
+	*idx_r = idx;
+	*n_r = n;
+	return 0;
+}
+
+static bool
+is_keyword_char(unsigned char c)
+{
+	return c > 0x20 && c < 0x7f && strchr("(){%*\"\\]", c) == NULL;
+}
+
+int
+imap_parse_flag_list(const struct imap_arg *arg, unsigned int *flags_r,
+    char **keywords_r)
+{
+	static const struct { const char *name; unsigned int bit; } fl[] = {
+		{ "\\Seen", STORE_FLAG_SEEN }, { "\\Answered", STORE_FLAG_ANSWERED },
+		{ "\\Flagged", STORE_FLAG_FLAGGED }, { "\\Deleted", STORE_FLAG_DELETED },
+		{ "\\Draft", STORE_FLAG_DRAFT },
+	};
+	const struct imap_arg *items = arg;
+	unsigned int n = 1;
+	struct buf kw;
+
+	if (arg->type == IMAP_ARG_LIST) {
+		items = arg->list;
+		n = arg->count;
+	}
+	*flags_r = 0;
+	buf_init(&kw, 64 * 1024);
+	buf_append_str(&kw, "");
+	for (unsigned int i = 0; i < n; i++) {
+		const char *f = items[i].str;
+		bool known = false;
+
+		if (items[i].type != IMAP_ARG_ATOM)
+			goto bad;
+		for (size_t j = 0; j < sizeof(fl) / sizeof(fl[0]); j++) {
+			if (strcasecmp(f, fl[j].name) == 0) {
+				*flags_r |= fl[j].bit;
+				known = true;
+			}
+		}
+		if (known || strcasecmp(f, "\\Recent") == 0)
+			continue;
+		if (f[0] == '\\')
+			goto bad;
+		for (const char *c = f; *c != '\0'; c++) {
+			if (!is_keyword_char((unsigned char)*c))
+				goto bad;
+		}
+		if (kw.len > 0)
+			buf_append_c(&kw, ' ');
+		if (buf_append_str(&kw, f) < 0)
+			goto bad;
+	}
+	*keywords_r = buf_steal(&kw);
+	return 0;
+bad:
+	buf_free(&kw);
+	return -1;
+}
+
+/* --- simple commands -------------------------------------------------------- */
+
+static void
+cmd_capability(struct imap_session *s, const struct imap_arg *a,
+    unsigned int n, bool uid)
+{
+	struct buf b;
+
+	buf_init(&b, BUF_UNLIMITED);
+	buf_append_str(&b, "* CAPABILITY ");
+	capability_string(s, &b);
+	buf_append_str(&b, "\r\n");
+	imap_write(s, b.data, b.len);
+	buf_free(&b);
+	imap_tagged(s, "OK", "Capability completed.");
+}
+
+static void
+cmd_noop(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	imap_sync_selected(s);
+	imap_tagged(s, "OK", "NOOP completed.");
+}
+
+void
+imap_cmd_check(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	imap_sync_selected(s);
+	imap_tagged(s, "OK", "CHECK completed.");
+}
+
+static void
+cmd_logout(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	imap_printf(s, "* BYE Logging out\r\n");
+	imap_tagged(s, "OK", "Logout completed.");
+	s->state = IMAP_STATE_LOGOUT;
+	s->closing = true;
+}
+
+static void
+cmd_id(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	if (n != 1 || (a[0].type != IMAP_ARG_NIL && a[0].type != IMAP_ARG_LIST)) {
+		imap_tagged(s, "BAD", "Invalid ID arguments");
+		return;
+	}
+	imap_printf(s, "* ID (\"name\" \"tegami\")\r\n");
+	imap_tagged(s, "OK", "ID completed.");
+}
+
+static void
+cmd_enable(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	bool now_condstore = false;
+
+	if (n == 0) {
+		imap_tagged(s, "BAD", "Missing capability");
+		return;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		if (imap_arg_is_atom(&a[i], "CONDSTORE") && !s->condstore) {
+			s->condstore = true;
+			now_condstore = true;
+		}
+	}
+	/* only what this command newly enabled is listed (RFC 5161) */
+	imap_printf(s, "* ENABLED%s\r\n", now_condstore ? " CONDSTORE" : "");
+	imap_tagged(s, "OK", "Enabled.");
+}
+
+void
+imap_cmd_namespace(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	imap_printf(s, "* NAMESPACE ((\"\" \".\")) NIL NIL\r\n");
+	imap_tagged(s, "OK", "Namespace completed.");
+}
+
+/* --- authentication ----------------------------------------------------------- */
+
+static void
+ask_auth(struct imap_session *s, const char *user, const char *pass)
+{
+	char esc[256];
+
+	free(s->user);
+	s->user = xstrdup(log_escape(esc, sizeof(esc), user, strlen(user)));
+	if (s->hooks->on_auth == NULL) {
+		imap_tagged(s, "NO", "[UNAVAILABLE] Authentication is not configured");
+		return;
+	}
+	s->wait = WAIT_AUTH_HOOK;
+	s->hooks->on_auth(s, user, pass, s->ctx);
+}
+
+static void
+cmd_login(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	const char *user, *pass;
+
+	if (n != 2 || (user = imap_arg_astring(&a[0])) == NULL ||
+	    (pass = imap_arg_astring(&a[1])) == NULL) {
+		imap_tagged(s, "BAD", "LOGIN needs a user name and a password");
+		return;
+	}
+	if (!s->set.secure) {
+		imap_tagged(s, "NO", "[PRIVACYREQUIRED] Use STARTTLS or port 993 first");
+		return;
+	}
+	ask_auth(s, user, pass);
+	/* the password lives in the parser's argument: wipe it now */
+	str_wipe(a[1].str, a[1].len);
+}
+
+/* AUTHENTICATE PLAIN data: base64 of authzid NUL authcid NUL password. */
+static void
+auth_plain(struct imap_session *s, const char *b64)
+{
+	size_t len = strlen(b64);
+	unsigned char *raw;
+	int n;
+	const char *authz, *user, *pass;
+	size_t ul, pl;
+
+	if (len == 0 || len % 4 != 0 || len > AUTH_LINE_MAX) {
+		imap_tagged(s, "BAD", "Invalid base64 data");
+		return;
+	}
+	raw = xmalloc(len + 1);
+	n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
+	if (n < 0) {
+		free(raw);
+		imap_tagged(s, "BAD", "Invalid base64 data");
+		return;
+	}
+	/* EVP_DecodeBlock counts the padding as data */
+	if (len >= 1 && b64[len - 1] == '=')
+		n--;
+	if (len >= 2 && b64[len - 2] == '=')
+		n--;
+	raw[n] = '\0';
+	authz = (const char *)raw;
+	user = memchr(raw, '\0', (size_t)n) != NULL ?
+	    (const char *)raw + strlen(authz) + 1 : NULL;
+	if (user == NULL || user >= (const char *)raw + n) {
+		str_wipe(raw, (size_t)n);
+		free(raw);
+		imap_tagged(s, "BAD", "Invalid PLAIN data");
+		return;
+	}
+	ul = strnlen(user, (size_t)((const char *)raw + n - user));
+	pass = user + ul + 1;
+	if (pass > (const char *)raw + n) {
+		str_wipe(raw, (size_t)n);
+		free(raw);
+		imap_tagged(s, "BAD", "Invalid PLAIN data");
+		return;
+	}
+	pl = (size_t)((const char *)raw + n - pass);
+	if (strnlen(pass, pl) != pl || (*authz != '\0' && strcmp(authz, user) != 0)) {
+		str_wipe(raw, (size_t)n);
+		free(raw);
+		imap_tagged(s, "NO", "[AUTHENTICATIONFAILED] Authentication failed.");
+		return;
+	}
+	ask_auth(s, user, pass);
+	str_wipe(raw, (size_t)n);
+	free(raw);
+}
+
+static void
+cmd_authenticate(struct imap_session *s, const struct imap_arg *a,
+    unsigned int n, bool uid)
+{
+	const char *mech = n >= 1 ? imap_arg_astring(&a[0]) : NULL;
+
+	if (mech == NULL || n > 2) {
+		imap_tagged(s, "BAD", "AUTHENTICATE needs a mechanism");
+		return;
+	}
+	if (strcasecmp(mech, "PLAIN") != 0) {
+		imap_tagged(s, "NO", "Unsupported authentication mechanism");
+		return;
+	}
+	if (!s->set.secure) {
+		imap_tagged(s, "NO", "[PRIVACYREQUIRED] Use STARTTLS or port 993 first");
+		return;
+	}
+	if (n == 2) {
+		const char *ir = imap_arg_astring(&a[1]);
+
+		/* SASL-IR: "=" is an empty initial response */
+		auth_plain(s, ir != NULL && strcmp(ir, "=") != 0 ? ir : "");
+		str_wipe(a[1].str, a[1].len);
+		return;
+	}
+	imap_printf(s, "+ \r\n");
+	s->wait = WAIT_AUTH_DATA;
+}
+
+static void
+resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	process_input(arg);
+}
+
+void
+imap_session_auth_reply(struct imap_session *s, bool ok, const char *maildir)
+{
+	char *err = NULL;
+
+	if (s->wait != WAIT_AUTH_HOOK)
+		panic("imap_session_auth_reply without a question");
+	s->wait = WAIT_NONE;
+	if (s->closing) {
+		/* the client went away while we asked */
+		finish(s);
+		return;
+	}
+	if (!ok) {
+		log_info("sid=%s event=imap_login_failed user=%s", s->sid, s->user);
+		imap_tagged(s, "NO", "[AUTHENTICATIONFAILED] Authentication failed.");
+	} else if (store_account_open(maildir, &s->acct, &err) < 0) {
+		log_error("sid=%s event=imap_store_open_failed user=%s error=\"%s\"",
+		    s->sid, s->user, err);
+		free(err);
+		imap_tagged(s, "NO", "[UNAVAILABLE] Mailbox is not available");
+	} else {
+		struct buf b;
+
+		s->state = IMAP_STATE_AUTH;
+		log_info("sid=%s event=imap_login user=%s", s->sid, s->user);
+		buf_init(&b, BUF_UNLIMITED);
+		capability_string(s, &b);
+		imap_tagged(s, "OK", "[CAPABILITY %s] Logged in", buf_cstr(&b));
+		buf_free(&b);
+	}
+	x_free(&s->tag);
+	/* go on from the loop, never from inside the glue's call */
+	event_active(s->resume_ev, EV_TIMEOUT, 0);
+}
+
+/* --- IDLE ------------------------------------------------------------------------ */
+
+static void
+idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session *s = arg;
+
+	/* a poll costs two stats and a PRAGMA unless something changed */
+	if (s->box != NULL && store_mailbox_changed(s->box))
+		imap_sync_selected(s);
+	/* a line every two minutes keeps NAT and firewall state alive */
+	if (++s->idle_polls * s->set.idle_poll_ms >= IDLE_KEEPALIVE_MS) {
+		s->idle_polls = 0;
+		imap_printf(s, "* OK Still here\r\n");
+	}
+}
+
+static void
+cmd_idle(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	struct timeval tv = {
+		.tv_sec = s->set.idle_poll_ms / 1000,
+		.tv_usec = (s->set.idle_poll_ms % 1000) * 1000,
+	};
+
+	imap_sync_selected(s);
+	imap_printf(s, "+ idling\r\n");
+	s->wait = WAIT_IDLE;
+	s->idle_polls = 0;
+	event_add(s->idle_ev, &tv);
+}
+
+/* --- STARTTLS ----------------------------------------------------------------------- */
+
+static void read_cb(struct bufferevent *bev, void *arg);
+static void write_cb(struct bufferevent *bev, void *arg);
+static void event_cb(struct bufferevent *bev, short what, void *arg);
+
+static void
+cmd_starttls(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+	struct bufferevent *tls;
+	struct timeval tv;
+	SSL *ssl;
+	size_t junk;
+
+	if (s->tls) {
+		imap_tagged(s, "BAD", "TLS is already active");
+		return;
+	}
+	if (s->set.ssl_ctx == NULL || (ssl = SSL_new(s->set.ssl_ctx)) == NULL) {
+		imap_tagged(s, "BAD", "STARTTLS is not available");
+		return;
+	}
+	imap_tagged(s, "OK", "Begin TLS negotiation now.");
+	/* what the client sent before it could see our OK is dropped */
+	junk = evbuffer_get_length(in);
+	if (junk > 0) {
+		log_info("sid=%s event=imap_starttls_injection bytes=%zu", s->sid, junk);
+		evbuffer_drain(in, junk);
+	}
+	imap_parser_reset(s->parser);
+	/* the OK is already queued on the plain bufferevent, ahead of
+	   anything the TLS filter will write */
+	tls = bufferevent_openssl_filter_new(s->base, s->bev, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (tls == NULL) {
+		SSL_free(ssl);
+		log_error("event=imap_starttls_failed");
+		s->closing = true;
+		return;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+	s->bev = tls;
+	s->tls = true;
+	s->set.secure = true;
+	tv.tv_sec = s->set.idle_timeout_ms / 1000;
+	tv.tv_usec = (s->set.idle_timeout_ms % 1000) * 1000;
+	bufferevent_set_timeouts(tls, &tv, NULL);
+	bufferevent_setcb(tls, read_cb, write_cb, event_cb, s);
+	bufferevent_enable(tls, EV_READ | EV_WRITE);
+}
+
+/* --- the command table ---------------------------------------------------------------- */
+
+static const struct imap_cmd_def commands[] = {
+	{ "CAPABILITY", cmd_capability, CMD_NOT_AUTH | CMD_AUTH },
+	{ "NOOP", cmd_noop, CMD_NOT_AUTH | CMD_AUTH },
+	{ "LOGOUT", cmd_logout, CMD_NOT_AUTH | CMD_AUTH },
+	{ "ID", cmd_id, CMD_NOT_AUTH | CMD_AUTH },
+	{ "STARTTLS", cmd_starttls, CMD_NOT_AUTH },
+	{ "LOGIN", cmd_login, CMD_NOT_AUTH },
+	{ "AUTHENTICATE", cmd_authenticate, CMD_NOT_AUTH },
+	{ "ENABLE", cmd_enable, CMD_AUTH },
+	{ "NAMESPACE", imap_cmd_namespace, CMD_AUTH },
+	{ "SELECT", imap_cmd_select, CMD_AUTH },
+	{ "EXAMINE", imap_cmd_examine, CMD_AUTH },
+	{ "CREATE", imap_cmd_create, CMD_AUTH },
+	{ "DELETE", imap_cmd_delete, CMD_AUTH },
+	{ "RENAME", imap_cmd_rename, CMD_AUTH },
+	{ "SUBSCRIBE", imap_cmd_subscribe, CMD_AUTH },
+	{ "UNSUBSCRIBE", imap_cmd_unsubscribe, CMD_AUTH },
+	{ "LIST", imap_cmd_list, CMD_AUTH },
+	{ "LSUB", imap_cmd_lsub, CMD_AUTH },
+	{ "STATUS", imap_cmd_status, CMD_AUTH },
+	{ "APPEND", imap_cmd_append, CMD_AUTH },
+	{ "IDLE", cmd_idle, CMD_AUTH },
+	{ "CHECK", imap_cmd_check, CMD_AUTH | CMD_SELECTED },
+	{ "CLOSE", imap_cmd_close, CMD_AUTH | CMD_SELECTED },
+	{ "UNSELECT", imap_cmd_unselect, CMD_AUTH | CMD_SELECTED },
+	{ "EXPUNGE", imap_cmd_expunge, CMD_AUTH | CMD_SELECTED | CMD_UID },
+	{ "FETCH", imap_cmd_fetch, CMD_AUTH | CMD_SELECTED | CMD_UID },
+	{ "STORE", imap_cmd_store, CMD_AUTH | CMD_SELECTED | CMD_UID },
+	{ "COPY", imap_cmd_copy, CMD_AUTH | CMD_SELECTED | CMD_UID },
+	{ "MOVE", imap_cmd_move, CMD_AUTH | CMD_SELECTED | CMD_UID },
+	{ "SEARCH", imap_cmd_search, CMD_AUTH | CMD_SELECTED | CMD_UID },
+};
+
+static const struct imap_cmd_def *
+find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcasecmp(commands[i].name, name) == 0)
+			return &commands[i];
+	}
+	return NULL;
+}
+
+static void
+run_command(struct imap_session *s, const struct imap_command *cmd)
+{
+	const struct imap_cmd_def *def;
+	const struct imap_arg *args = cmd->args.list;
+	unsigned int nargs = cmd->args.count;
+	bool uid = false;
+
+	s->tag = xstrdup(cmd->tag);
+	def = find_command(cmd->name);
+	if (def == NULL && strcasecmp(cmd->name, "UID") == 0 && nargs > 0 &&
+	    args[0].type == IMAP_ARG_ATOM) {
+		def = find_command(args[0].str);
+		if (def != NULL && (def->flags & CMD_UID) == 0)
+			def = NULL;
+		uid = true;
+		args++;
+		nargs--;
+	}
+	if (def == NULL) {
+		imap_tagged(s, "BAD", "Unknown command");
+	} else if (s->state == IMAP_STATE_NOT_AUTH &&
+	    (def->flags & CMD_NOT_AUTH) == 0) {
+		imap_tagged(s, "BAD", "Log in first");
+	} else if (s->state != IMAP_STATE_NOT_AUTH &&
+	    (def->flags & CMD_AUTH) == 0) {
+		imap_tagged(s, "BAD", "Already logged in");
+	} else if ((def->flags & CMD_SELECTED) != 0 &&
+	    s->state != IMAP_STATE_SELECTED) {
+		imap_tagged(s, "BAD", "No mailbox selected");
+	} else {
+		def->fn(s, args, nargs, uid);
+	}
+	if (s->wait == WAIT_NONE)
+		x_free(&s->tag);
+}
+
+static void
+parse_error(struct imap_session *s)
+{
+	const struct imap_parse_error *e = imap_parser_error(s->parser);
+	const char *tag = imap_parser_tag(s->parser);
+	const char *name = imap_parser_name(s->parser);
+
+	s->tag = xstrdup(tag != NULL ? tag : "*");
+	if (e->line_too_long) {
+		imap_printf(s, "* BYE Command line too long\r\n");
+		s->closing = true;
+		s->state = IMAP_STATE_LOGOUT;
+	} else if (e->code != NULL && strcmp(e->code, "TOOBIG") == 0 &&
+	    name != NULL && strcasecmp(name, "APPEND") == 0) {
+		imap_tagged(s, "NO", "[TOOBIG] Message too large");
+	} else if (e->code != NULL) {
+		imap_tagged(s, "BAD", "[%s] %s", e->code, e->text);
+	} else {
+		imap_tagged(s, "BAD", "[CLIENTBUG] %s", e->text);
+	}
+	x_free(&s->tag);
+}
+
+/* A line while waiting for AUTHENTICATE data or for DONE. */
+static void
+handle_line(struct imap_session *s, char *line, size_t len)
+{
+	if (s->wait == WAIT_IDLE) {
+		event_del(s->idle_ev);
+		s->wait = WAIT_NONE;
+		if (strcasecmp(line, "DONE") == 0)
+			imap_tagged(s, "OK", "Idle completed.");
+		else
+			imap_tagged(s, "BAD", "Expected DONE");
+		x_free(&s->tag);
+		return;
+	}
+	/* WAIT_AUTH_DATA */
+	s->wait = WAIT_NONE;
+	if (strcmp(line, "*") == 0)
+		imap_tagged(s, "BAD", "Authentication aborted");
+	else
+		auth_plain(s, line);
+	str_wipe(line, len);
+	if (s->wait != WAIT_AUTH_HOOK)
+		x_free(&s->tag);
+}
+
+static void
+process_input(struct imap_session *s)
+{
+	while (!s->closing) {
+		/* fetched each time: STARTTLS replaces s->bev */
+		struct evbuffer *in = bufferevent_get_input(s->bev);
+		struct evbuffer_iovec v;
+		enum imap_parse_result r;
+		size_t consumed;
+
+		if (s->wait == WAIT_AUTH_HOOK || s->wait == WAIT_OUTPUT)
+			return;
+		if (s->wait == WAIT_IDLE || s->wait == WAIT_AUTH_DATA) {
+			size_t len;
+			char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
+
+			if (line == NULL) {
+				if (evbuffer_get_length(in) > AUTH_LINE_MAX) {
+					imap_printf(s, "* BYE Line too long\r\n");
+					s->closing = true;
+				}
+				return;
+			}
+			handle_line(s, line, len);
+			free(line);
+			continue;
+		}
+		if (evbuffer_get_length(in) == 0)
+			return;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			return;
+		r = imap_parser_feed(s->parser, v.iov_base, v.iov_len, &consumed);
+		/* command bytes may hold passwords: wipe before draining */
+		str_wipe(v.iov_base, consumed);
+		evbuffer_drain(in, consumed);
+		switch (r) {
+		case IMAP_PARSE_MORE:
+			break;
+		case IMAP_PARSE_CONTINUE:
+			imap_printf(s, "+ OK\r\n");
+			break;
+		case IMAP_PARSE_DONE:
+			run_command(s, imap_parser_command(s->parser));
+			break;
+		case IMAP_PARSE_ERROR:
+			parse_error(s);
+			break;
+		}
+	}
+}
+
+/* --- the connection --------------------------------------------------------------------- */
+
+static void
+read_cb(struct bufferevent *bev, void *arg)
+{
+	struct imap_session *s = arg;
+
+	process_input(s);
+	if (s->closing && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		finish(s);
+}
+
+static void
+write_cb(struct bufferevent *bev, void *arg)
+{
+	struct imap_session *s = arg;
+
+	if (s->closing) {
+		finish(s);
+		return;
+	}
+	if (s->wait == WAIT_OUTPUT && s->cont.fn != NULL &&
+	    imap_output_pending(s) <= IMAP_OUTPUT_LOW)
+		s->cont.fn(s);
+}
+
+static void
+event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct imap_session *s = arg;
+
+	if ((what & BEV_EVENT_TIMEOUT) != 0) {
+		s->state = IMAP_STATE_LOGOUT;
+		s->closing = true;
+		imap_printf(s, "* BYE Disconnected for inactivity.\r\n");
+		bufferevent_disable(bev, EV_READ);
+		bufferevent_enable(bev, EV_WRITE);
+		return;
+	}
+	if ((what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) != 0)
+		finish(s);
+}
+
+struct imap_session *
+imap_session_new(struct event_base *base, struct bufferevent *bev,
+    const struct imap_settings *settings, const struct imap_hooks *hooks,
+    void *ctx)
+{
+	struct imap_session *s = xcalloc(1, sizeof(*s));
+	struct imap_parser_limits lim;
+	struct timeval tv;
+	struct buf b;
+
+	s->base = base;
+	s->bev = bev;
+	s->set = *settings;
+	if (s->set.max_line == 0)
+		s->set.max_line = DEFAULT_MAX_LINE;
+	if (s->set.max_literal == 0)
+		s->set.max_literal = DEFAULT_MAX_LITERAL;
+	if (s->set.idle_timeout_ms == 0)
+		s->set.idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+	if (s->set.idle_poll_ms == 0)
+		s->set.idle_poll_ms = DEFAULT_IDLE_POLL_MS;
+	s->hooks = hooks;
+	s->ctx = ctx;
+	lim.max_line = s->set.max_line;
+	lim.max_literal = s->set.max_literal;
+	lim.max_literal_total = s->set.max_literal * 2;
+	lim.max_depth = MAX_DEPTH;
+	lim.max_args = MAX_ARGS;
+	s->parser = imap_parser_create(&lim);
+	{
+		static unsigned long long seq;
+		struct timeval now;
+
+		gettimeofday(&now, NULL);
+		snprintf(s->sid, sizeof(s->sid), "%08llx%08llx",
+		    (unsigned long long)(now.tv_sec & 0xffffffff),
+		    (unsigned long long)(++seq & 0xffffffff));
+	}
+	log_debug("sid=%s event=imap_connect", s->sid);
+	s->resume_ev = event_new(base, -1, 0, resume_cb, s);
+	s->idle_ev = event_new(base, -1, EV_PERSIST, idle_cb, s);
+	tv.tv_sec = s->set.idle_timeout_ms / 1000;
+	tv.tv_usec = (s->set.idle_timeout_ms % 1000) * 1000;
+	bufferevent_set_timeouts(bev, &tv, NULL);
+	bufferevent_setcb(bev, read_cb, write_cb, event_cb, s);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	buf_init(&b, BUF_UNLIMITED);
+	capability_string(s, &b);
+	imap_printf(s, "* OK [CAPABILITY %s] %s ready.\r\n", buf_cstr(&b),
+	    s->set.hostname != NULL ? s->set.hostname : "tegami");
+	buf_free(&b);
+	return s;
+}
+
+void
+imap_session_destroy(struct imap_session *s)
+{
+	if (s->cont.free_fn != NULL)
+		s->cont.free_fn(s->cont.state);
+	store_mailbox_close(&s->box);
+	store_account_close(&s->acct);
+	imap_parser_free(&s->parser);
+	event_free(s->resume_ev);
+	event_free(s->idle_ev);
+	bufferevent_free(s->bev);
+	free(s->view);
+	free(s->tag);
+	free(s->user);
+	free(s);
+}
+
+static void
+finish(struct imap_session *s)
+{
+	const struct imap_hooks *hooks = s->hooks;
+	void *ctx = s->ctx;
+
+	if (s->wait == WAIT_AUTH_HOOK) {
+		/* the glue still owes us an answer: wait for it */
+		s->closing = true;
+		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+		return;
+	}
+	log_debug("sid=%s event=imap_disconnect user=%s", s->sid,
+	    s->user != NULL ? s->user : "-");
+	if (hooks->on_disconnect != NULL)
+		hooks->on_disconnect(s, ctx);
+	imap_session_destroy(s);
+}

@@ -1,0 +1,84 @@
+/*
+ * imap/session: the IMAP server protocol engine (IMAP4rev1, RFC 3501, with
+ * the rev2 behaviours clients rely on), apart from policy.
+ *
+ * A session runs on any bufferevent (a socket, TLS, or one end of a
+ * bufferevent_pair in tests and fuzzers). The engine parses commands
+ * (imap/parser), enforces the state rules (not authenticated,
+ * authenticated, selected) through its command table, and works on the
+ * account's store (store/mailbox). Who may log in, and where their Maildir
+ * is, is asked of the glue through struct imap_hooks.
+ *
+ * == Hooks ==
+ * on_auth is ASYNC: the engine stops reading commands until the glue calls
+ * imap_session_auth_reply() exactly once (from inside the hook or later
+ * from any loop callback). The engine then opens the account's store.
+ * on_disconnect is the last call for a session; the pointer is invalid
+ * afterwards.
+ *
+ * == Policies ==
+ * - Command lines and literals are bounded (settings); a synchronizing
+ *   literal over max_literal is refused before the client sends it
+ *   (BAD [TOOBIG], or NO [TOOBIG] for APPEND); a line over max_line gets
+ *   "* BYE" and the connection is closed.
+ * - LOGIN and AUTHENTICATE PLAIN need a secure connection (settings->
+ *   secure: TLS or loopback, or after STARTTLS); otherwise LOGINDISABLED
+ *   is advertised.
+ * - STARTTLS: bytes the client pipelined after the command are thrown
+ *   away, never read as commands under TLS (CVE-2011-0411 class).
+ * - Untagged EXPUNGE/EXISTS/FETCH FLAGS for changes made by others are sent
+ *   after NOOP, CHECK, IDLE, SELECT, EXPUNGE, APPEND, COPY, MOVE, CLOSE,
+ *   never during FETCH, STORE or SEARCH (RFC 9051 §7.4.1).
+ * - Passwords are wiped once used and never logged.
+ */
+#ifndef TEGAMI_IMAP_SESSION_H
+#define TEGAMI_IMAP_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct bufferevent;
+struct imap_session;
+
+struct ssl_ctx_st;
+
+struct imap_settings {
+	const char *hostname;
+	bool secure;			/* TLS or loopback: logins allowed */
+	/* STARTTLS is offered when set (port 143); after the handshake the
+	   session counts as secure. NULL on 993 (TLS from the start). */
+	struct ssl_ctx_st *ssl_ctx;
+	size_t max_line;		/* command text (0 = 65536) */
+	uint64_t max_literal;		/* APPEND size (0 = 10240000) */
+	unsigned int idle_timeout_ms;	/* (0 = 30 minutes) */
+	unsigned int idle_poll_ms;	/* IDLE rescan period (0 = 1000) */
+};
+
+struct imap_hooks {
+	/*
+	 * ASYNC. LOGIN or AUTHENTICATE PLAIN with these credentials (the
+	 * strings are wiped after the hook returns: copy what you keep).
+	 * Answer with imap_session_auth_reply().
+	 */
+	void (*on_auth)(struct imap_session *s, const char *user,
+	    const char *password, void *ctx);
+	/* The session is over (LOGOUT, error, timeout, lost connection). */
+	void (*on_disconnect)(struct imap_session *s, void *ctx);
+};
+
+/* Takes ownership of bev; sends the greeting. */
+struct imap_session *imap_session_new(struct event_base *base,
+    struct bufferevent *bev, const struct imap_settings *settings,
+    const struct imap_hooks *hooks, void *ctx);
+/*
+ * The answer to on_auth: ok with the account's Maildir root, or !ok
+ * (NO [AUTHENTICATIONFAILED]).
+ */
+void imap_session_auth_reply(struct imap_session *s, bool ok,
+    const char *maildir);
+/* Ends a session at once (shutdown, tests); on_disconnect is not called. */
+void imap_session_destroy(struct imap_session *s);
+
+#endif

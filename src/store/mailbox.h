@@ -1,0 +1,203 @@
+/*
+ * store/mailbox: an account's Maildir++ folders as IMAP sees them, with a
+ * per-account SQLite index (UIDs, flags, modseqs, sizes, dates).
+ *
+ * Layout (docker-mailserver / Dovecot maildir++):
+ *   <root>/{cur,new,tmp}            INBOX
+ *   <root>/.Sent/{cur,new,tmp}      "Sent"; "Foo.Bar" is <root>/.Foo.Bar
+ *   <root>/subscriptions            Dovecot's format ("V\t2", names with
+ *                                   the '.' separator written as TAB)
+ *   <root>/dovecot-uidlist          per folder: UIDVALIDITY and UIDs, read
+ *                                   on first open and kept up to date, so
+ *                                   Dovecot reads our UIDs back and a lost
+ *                                   index is rebuilt with the same UIDs
+ *   <root>/dovecot-keywords         per folder: keyword <-> letter a..z
+ *   <root>/tegami-index.sqlite      the index (WAL); a corrupt one is moved
+ *                                   aside and rebuilt from the Maildir
+ * Message files are <base>:2,<flags>, flags being the Maildir letters
+ * (D F P R S T, then keyword letters) in ASCII order; base is what the
+ * uidlist and the index key on. Hierarchy separator: '.'.
+ *
+ * Folder names are IMAP names as sent (modified UTF-7; they are the
+ * directory names, as with Dovecot). "INBOX" is case-insensitive.
+ *
+ * Everything here does blocking file and SQLite I/O: cheap on a local
+ * disk, but the IMAP worker may move heavy calls (sync of a big folder,
+ * append with fsync) to its thread pool; one account object is used by
+ * one thread at a time.
+ */
+#ifndef TEGAMI_STORE_MAILBOX_H
+#define TEGAMI_STORE_MAILBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* System flags (bit per flag). */
+enum store_flag {
+	STORE_FLAG_SEEN = 1 << 0,	/* S */
+	STORE_FLAG_ANSWERED = 1 << 1,	/* R */
+	STORE_FLAG_FLAGGED = 1 << 2,	/* F */
+	STORE_FLAG_DELETED = 1 << 3,	/* T */
+	STORE_FLAG_DRAFT = 1 << 4,	/* D */
+	STORE_FLAG_PASSED = 1 << 5,	/* P: no IMAP system flag, kept as is */
+};
+
+#define STORE_INDEX_FILE "tegami-index.sqlite"
+#define STORE_MAX_KEYWORDS 26	/* Maildir letters a..z */
+
+struct store_account;
+struct store_mailbox;
+
+/* One message as the index knows it; seq = position + 1. */
+struct store_msg {
+	uint32_t uid;
+	unsigned int flags;		/* enum store_flag */
+	char *keywords;			/* space-separated, sorted; "" if none */
+	uint64_t modseq;
+	time_t internaldate;
+	uint64_t size;			/* RFC822.SIZE: CRLF line ends */
+	char *base;			/* Maildir base name (no ":2,...") */
+	char *path;			/* current file: "cur/<base>:2,<flags>" */
+};
+
+/* What a sync found (for EXISTS, EXPUNGE/VANISHED, FETCH FLAGS). */
+struct store_sync_changes {
+	uint32_t *expunged;	/* UIDs that vanished, ascending */
+	unsigned int nexpunged;
+	uint32_t *changed;	/* UIDs whose flags changed on disk */
+	unsigned int nchanged;
+	unsigned int nnew;	/* UIDs assigned to new files */
+};
+
+struct store_folder {
+	char *name;		/* IMAP name */
+	bool subscribed;
+	bool has_children;
+	const char *special_use; /* "\\Sent", ... or NULL */
+	bool exists;		/* false: only subscribed */
+};
+
+
+/*
+ * Opens the account whose Maildir root is root (created when missing,
+ * mode 0700), creates and subscribes Drafts, Sent, Trash and Junk when
+ * they do not exist yet (as docker-mailserver's Dovecot does on login),
+ * and opens the index, rebuilding it when it is corrupt. -1 with *error_r
+ * (malloc'd) when the Maildir cannot be used.
+ */
+int store_account_open(const char *root, struct store_account **acct_r,
+    char **error_r);
+void store_account_close(struct store_account **acct);
+const char *store_account_root(const struct store_account *acct);
+
+/* Is name a valid folder name? (no '/', no empty or "." ".." levels) */
+bool store_folder_name_valid(const char *name);
+/* The folder's directory (malloc'd), or NULL for an invalid name. */
+char *store_folder_path(const struct store_account *acct, const char *name);
+
+/*
+ * Every folder (INBOX first, then by name) and every subscribed name
+ * that has no folder. Free with store_folders_free().
+ */
+int store_folder_list(struct store_account *acct, struct store_folder **list_r,
+    unsigned int *count_r, char **error_r);
+void store_folders_free(struct store_folder *list, unsigned int count);
+/* 0, or -1: *error_r says why (exists, invalid name, I/O) as an IMAP text. */
+int store_folder_create(struct store_account *acct, const char *name,
+    char **error_r);
+/* Deletes the folder and its messages and index rows (not INBOX). */
+int store_folder_delete(struct store_account *acct, const char *name,
+    char **error_r);
+/* Renames a folder and its children; INBOX is not supported yet. */
+int store_folder_rename(struct store_account *acct, const char *from,
+    const char *to, char **error_r);
+int store_subscribe(struct store_account *acct, const char *name, bool on,
+    char **error_r);
+
+/*
+ * Opens a folder and syncs it (store_mailbox_sync). readonly (EXAMINE)
+ * leaves new/ alone. -1 with *error_r, e.g. "Mailbox doesn't exist".
+ */
+int store_mailbox_open(struct store_account *acct, const char *name,
+    bool readonly, struct store_mailbox **box_r, char **error_r);
+void store_mailbox_close(struct store_mailbox **box);
+
+/*
+ * Brings the index up to date with the Maildir: moves new/ to cur/,
+ * gives UIDs to new files in delivery order, drops the files that are
+ * gone, takes over flags changed in file names. changes_r may be NULL;
+ * free it with store_sync_changes_free().
+ */
+int store_mailbox_sync(struct store_mailbox *box,
+    struct store_sync_changes *changes_r, char **error_r);
+void store_sync_changes_free(struct store_sync_changes *changes);
+/*
+ * Could a sync find anything new? Cheap (two stats and a PRAGMA): the
+ * mtimes of new/ and cur/ and the index's data_version against what the
+ * last sync saw. For IDLE and NOOP polling; true when unsure.
+ */
+bool store_mailbox_changed(struct store_mailbox *box);
+
+/* The folder's name ("INBOX" for any case of it). */
+const char *store_mailbox_name(const struct store_mailbox *box);
+uint32_t store_mailbox_uidvalidity(const struct store_mailbox *box);
+uint32_t store_mailbox_uidnext(const struct store_mailbox *box);
+uint64_t store_mailbox_highestmodseq(const struct store_mailbox *box);
+/* The messages in UID order (valid until the next sync or change). */
+const struct store_msg *store_mailbox_msgs(const struct store_mailbox *box,
+    unsigned int *count_r);
+/* Position of uid in the message array, or -1. */
+int store_mailbox_find_uid(const struct store_mailbox *box, uint32_t uid);
+/* The full path of a message's file (malloc'd). */
+char *store_msg_full_path(const struct store_mailbox *box,
+    const struct store_msg *msg);
+
+/*
+ * Changes. store_msg_set_flags() updates the message array at once (the
+ * caller reports the new flags itself); expunge, append and copy show in
+ * the array at the next store_mailbox_sync(), which reports them like
+ * changes made by any other session.
+ *
+ * Sets the flags and keywords of the message at index i (keywords:
+ * space-separated, NULL = unchanged; more than 26 distinct keywords in a
+ * folder are refused). Renames the file and bumps its modseq.
+ */
+int store_msg_set_flags(struct store_mailbox *box, unsigned int i,
+    unsigned int flags, const char *keywords, char **error_r);
+/* Expunges the messages with these UIDs (missing ones are ignored). */
+int store_mailbox_expunge(struct store_mailbox *box, const uint32_t *uids,
+    unsigned int count, char **error_r);
+/*
+ * Stores a new message (written to tmp/, fsync'd, renamed into cur/, the
+ * directory fsync'd) and returns its UID (UIDPLUS). internaldate 0 = now.
+ */
+int store_mailbox_append(struct store_mailbox *box, const void *data,
+    size_t len, unsigned int flags, const char *keywords, time_t internaldate,
+    uint32_t *uid_r, char **error_r);
+/*
+ * Copies messages (by index in src) into dst, hard-linked where the
+ * filesystem allows; dst_uids_r[i] is the UID given to the copy of
+ * indexes[i] (COPYUID). Flags and keywords come along.
+ */
+int store_mailbox_copy(struct store_mailbox *src, const unsigned int *indexes,
+    unsigned int count, struct store_mailbox *dst, uint32_t *dst_uids_r,
+    char **error_r);
+
+/*
+ * The cached ENVELOPE and BODYSTRUCTURE text of a message (as the IMAP
+ * layer rendered them; opaque here). get: 1 and malloc'd strings (either
+ * may be NULL) when something is cached, 0 when not, -1 on error.
+ */
+int store_msg_cache_get(struct store_mailbox *box, uint32_t uid,
+    char **envelope_r, char **bodystructure_r);
+int store_msg_cache_set(struct store_mailbox *box, uint32_t uid,
+    const char *envelope, const char *bodystructure, char **error_r);
+
+/* Maildir file name helpers (exposed for tests). */
+unsigned int store_flags_from_letters(const char *letters);
+/* Fills out (>= 8 bytes) with the system flag letters in ASCII order. */
+void store_flags_to_letters(unsigned int flags, char *out);
+
+#endif

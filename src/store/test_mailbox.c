@@ -1,0 +1,502 @@
+#include "store/mailbox.h"
+#include "lib/file.h"
+#include "lib/test.h"
+#include "lib/xalloc.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void
+put_file(const char *path, const char *content)
+{
+	FILE *f = fopen(path, "w");
+
+	test_assert(f != NULL);
+	if (f == NULL)
+		return;
+	fputs(content, f);
+	fclose(f);
+}
+
+static char *
+slurp(const char *path)
+{
+	char *data = NULL;
+	size_t len;
+
+	if (file_read_all(path, 1 << 20, &data, &len) < 0)
+		return xstrdup("(missing)");
+	return data;
+}
+
+static int
+count_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int n = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static void
+test_store_folders(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct;
+	struct store_folder *list;
+	unsigned int n;
+	char *err = NULL, *s, *path;
+
+	test_begin("store: first open creates and subscribes the DMS folders");
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	path = xasprintf("%s/subscriptions", root);
+	s = slurp(path);
+	test_assert_str(s, "V\t2\n\nDrafts\nJunk\nTrash\nSent\n");
+	free(s);
+	free(path);
+	path = xasprintf("%s/.Sent/cur", root);
+	test_assert(access(path, F_OK) == 0);
+	free(path);
+	path = xasprintf("%s/.Sent/maildirfolder", root);
+	test_assert(access(path, F_OK) == 0);
+	free(path);
+	test_assert(store_folder_list(acct, &list, &n, &err) == 0);
+	test_assert(n == 5);
+	test_assert_str(list[0].name, "INBOX");
+	test_assert(!list[0].subscribed);
+	test_assert_str(list[1].name, "Drafts");
+	test_assert_str(list[1].special_use, "\\Drafts");
+	test_assert(list[1].subscribed && list[1].exists);
+	test_assert_str(list[3].name, "Sent");
+	test_assert_str(list[4].name, "Trash");
+	store_folders_free(list, n);
+	test_end();
+
+	test_begin("store: create, subscribe, rename with children, delete");
+	test_assert(store_folder_create(acct, "Work", &err) == 0);
+	test_assert(store_folder_create(acct, "Work.2024", &err) == 0);
+	test_assert(store_folder_create(acct, "Work", &err) < 0);
+	test_assert(strstr(err, "ALREADYEXISTS") != NULL);
+	x_free(&err);
+	test_assert(store_folder_create(acct, "inbox", &err) < 0);
+	x_free(&err);
+	test_assert(store_folder_create(acct, "../x", &err) < 0);
+	x_free(&err);
+	test_assert(store_folder_create(acct, "a..b", &err) < 0);
+	x_free(&err);
+	test_assert(store_folder_create(acct, "a/b", &err) < 0);
+	x_free(&err);
+	test_assert(store_subscribe(acct, "Work.2024", true, &err) == 0);
+	test_assert(store_subscribe(acct, "Gone", true, &err) == 0);
+	test_assert(store_subscribe(acct, "Junk", false, &err) == 0);
+	path = xasprintf("%s/subscriptions", root);
+	s = slurp(path);
+	test_assert_str(s, "V\t2\n\nDrafts\nTrash\nSent\nWork\t2024\nGone\n");
+	free(s);
+	free(path);
+	test_assert(store_folder_list(acct, &list, &n, &err) == 0);
+	test_assert(n == 8);
+	test_assert_str(list[1].name, "Drafts");
+	test_assert_str(list[2].name, "Gone");
+	test_assert(!list[2].exists && list[2].subscribed);
+	test_assert_str(list[6].name, "Work");
+	test_assert(list[6].has_children && !list[6].subscribed);
+	test_assert_str(list[7].name, "Work.2024");
+	test_assert(list[7].subscribed && !list[7].has_children);
+	store_folders_free(list, n);
+
+	test_assert(store_folder_rename(acct, "Work", "Old.Work", &err) == 0);
+	path = xasprintf("%s/.Old.Work.2024/cur", root);
+	test_assert(access(path, F_OK) == 0);
+	free(path);
+	test_assert(store_folder_rename(acct, "Work", "X", &err) < 0);
+	test_assert(strstr(err, "NONEXISTENT") != NULL);
+	x_free(&err);
+	test_assert(store_folder_rename(acct, "Old.Work", "Sent", &err) < 0);
+	x_free(&err);
+	test_assert(store_folder_delete(acct, "Old.Work.2024", &err) == 0);
+	path = xasprintf("%s/.Old.Work.2024", root);
+	test_assert(access(path, F_OK) != 0);
+	free(path);
+	test_assert(store_folder_delete(acct, "INBOX", &err) < 0);
+	x_free(&err);
+	test_assert(store_folder_delete(acct, "Nope", &err) < 0);
+	x_free(&err);
+	store_account_close(&acct);
+	test_assert(acct == NULL);
+
+	/* the second open does not bring Junk's subscription back */
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	path = xasprintf("%s/subscriptions", root);
+	s = slurp(path);
+	test_assert(strstr(s, "Junk") == NULL);
+	free(s);
+	free(path);
+	store_account_close(&acct);
+	test_end();
+
+	test_begin("store: Maildir flag letters");
+	{
+		char l[8];
+
+		store_flags_to_letters(store_flags_from_letters("TSRPFDx"), l);
+		test_assert_str(l, "DFPRST");
+		test_assert(store_flags_from_letters("S") == STORE_FLAG_SEEN);
+		store_flags_to_letters(0, l);
+		test_assert_str(l, "");
+	}
+	test_end();
+}
+TEST(test_store_folders)
+
+/* Drops a message into new/ as the smtp side does. */
+static void
+deliver(const char *root, const char *name, const char *content)
+{
+	char *p = xasprintf("%s/new/%s", root, name);
+
+	put_file(p, content);
+	free(p);
+}
+
+static void
+test_store_sync(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct, *acct2;
+	struct store_mailbox *box, *box2, *trash;
+	struct store_sync_changes ch;
+	const struct store_msg *msgs;
+	unsigned int n;
+	char *err = NULL, *path, *s, *name;
+	uint32_t uid, uidvalidity, uids[2];
+	uint64_t hms_before;
+	unsigned int idx[2];
+	struct stat st;
+
+	test_begin("store: new/ -> cur/, UIDs in delivery order, sizes");
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	deliver(root, "1700000002.M1P1Q1.host,S=6,W=8", "b\nbb\n");
+	deliver(root, "1700000001.M1P1Q1.host,S=6,W=8", "a\naa\n");
+	/* no W=: counted, each bare LF as CRLF */
+	deliver(root, "1700000003.M1P1Q1.host", "c\r\ncc\nccc\n");
+	test_assert(store_mailbox_open(acct, "inbox", false, &box, &err) == 0);
+	msgs = store_mailbox_msgs(box, &n);
+	test_assert(n == 3);
+	test_assert(msgs[0].uid == 1 && strcmp(msgs[0].base, "1700000001.M1P1Q1.host,S=6,W=8") == 0);
+	test_assert(msgs[1].uid == 2 && msgs[2].uid == 3);
+	test_assert_str(msgs[0].path, "cur/1700000001.M1P1Q1.host,S=6,W=8:2,");
+	test_assert(msgs[0].size == 8 && msgs[2].size == 12);
+	test_assert(msgs[0].flags == 0 && strcmp(msgs[0].keywords, "") == 0);
+	test_assert(store_mailbox_uidnext(box) == 4);
+	path = xasprintf("%s/new", root);
+	test_assert(count_files(path) == 0);
+	free(path);
+	uidvalidity = store_mailbox_uidvalidity(box);
+	test_assert(uidvalidity > 0);
+	path = xasprintf("%s/dovecot-uidlist", root);
+	s = slurp(path);
+	test_assert(strncmp(s, "3 V", 3) == 0);
+	test_assert(strstr(s, " N4 G") != NULL);
+	test_assert(strstr(s, "\n1 :1700000001.M1P1Q1.host,S=6,W=8\n2 :1700000002") != NULL);
+	free(s);
+	free(path);
+	test_end();
+
+	test_begin("store: flags and keywords go into file names");
+	{
+		uint64_t before = store_mailbox_highestmodseq(box);
+
+		test_assert(store_msg_set_flags(box, 0, STORE_FLAG_SEEN | STORE_FLAG_FLAGGED,
+		    "$Junk Work $Junk", &err) == 0);
+		msgs = store_mailbox_msgs(box, &n);
+		test_assert_str(msgs[0].path, "cur/1700000001.M1P1Q1.host,S=6,W=8:2,FSab");
+		test_assert_str(msgs[0].keywords, "$Junk Work");
+		test_assert(msgs[0].modseq == before + 1);
+		test_assert(store_mailbox_highestmodseq(box) == before + 1);
+		path = xasprintf("%s/dovecot-keywords", root);
+		s = slurp(path);
+		test_assert_str(s, "0 $Junk\n1 Work\n");
+		free(s);
+		free(path);
+		path = xasprintf("%s/cur/1700000001.M1P1Q1.host,S=6,W=8:2,FSab", root);
+		test_assert(access(path, F_OK) == 0);
+		free(path);
+		/* no change, no new modseq */
+		test_assert(store_msg_set_flags(box, 0, STORE_FLAG_SEEN | STORE_FLAG_FLAGGED,
+		    "Work $Junk", &err) == 0);
+		test_assert(store_mailbox_highestmodseq(box) == before + 1);
+	}
+	test_end();
+
+	test_begin("store: changes by others: renamed flags, deleted files, new mail");
+	test_assert(store_account_open(root, &acct2, &err) == 0);
+	test_assert(store_mailbox_open(acct2, "INBOX", false, &box2, &err) == 0);
+	{
+		char *from = xasprintf("%s/cur/1700000002.M1P1Q1.host,S=6,W=8:2,", root);
+		char *to = xasprintf("%s/cur/1700000002.M1P1Q1.host,S=6,W=8:2,Rb", root);
+		char *gone = xasprintf("%s/cur/1700000003.M1P1Q1.host:2,", root);
+
+		test_assert(rename(from, to) == 0);
+		test_assert(unlink(gone) == 0);
+		free(from);
+		free(to);
+		free(gone);
+	}
+	deliver(root, "1700000009.M1P1Q1.host,S=2,W=3", "x\n");
+	test_assert(store_mailbox_sync(box, &ch, &err) == 0);
+	test_assert(ch.nexpunged == 1 && ch.expunged[0] == 3);
+	test_assert(ch.nchanged == 1 && ch.changed[0] == 2);
+	test_assert(ch.nnew == 1);
+	store_sync_changes_free(&ch);
+	msgs = store_mailbox_msgs(box, &n);
+	test_assert(n == 3 && msgs[2].uid == 4);
+	test_assert(msgs[1].flags == STORE_FLAG_ANSWERED);
+	test_assert_str(msgs[1].keywords, "Work");
+	/* the other session sees the same through the index */
+	test_assert(store_mailbox_sync(box2, &ch, &err) == 0);
+	test_assert(ch.nexpunged == 1 && ch.expunged[0] == 3 && ch.nnew == 1);
+	test_assert(ch.nchanged == 1);
+	store_sync_changes_free(&ch);
+	msgs = store_mailbox_msgs(box2, &n);
+	test_assert(n == 3 && msgs[1].flags == STORE_FLAG_ANSWERED);
+	test_assert(store_mailbox_find_uid(box2, 4) == 2);
+	test_assert(store_mailbox_find_uid(box2, 3) == -1);
+	test_end();
+
+	test_begin("store: append and expunge, seen by another session");
+	test_assert(store_mailbox_append(box, "Subject: hi\r\n\r\nbody\r\n", 21,
+	    STORE_FLAG_SEEN | STORE_FLAG_DRAFT, "Work", 1000000000, &uid, &err) == 0);
+	test_assert(uid == 5);
+	test_assert(store_mailbox_expunge(box, (uint32_t[]){ 2 }, 1, &err) == 0);
+	test_assert(store_mailbox_sync(box2, &ch, &err) == 0);
+	test_assert(ch.nexpunged == 1 && ch.expunged[0] == 2 && ch.nnew == 1);
+	store_sync_changes_free(&ch);
+	msgs = store_mailbox_msgs(box2, &n);
+	test_assert(n == 3 && msgs[2].uid == 5);
+	test_assert(msgs[2].size == 21 && msgs[2].internaldate == 1000000000);
+	test_assert(msgs[2].flags == (STORE_FLAG_SEEN | STORE_FLAG_DRAFT));
+	test_assert_str(msgs[2].keywords, "Work");
+	test_assert(strstr(msgs[2].path, ",S=21,W=21:2,DSb") != NULL);
+	path = store_msg_full_path(box2, &msgs[2]);
+	s = slurp(path);
+	test_assert_str(s, "Subject: hi\r\n\r\nbody\r\n");
+	test_assert(stat(path, &st) == 0 && st.st_mtime == 1000000000);
+	free(s);
+	free(path);
+	path = xasprintf("%s/tmp", root);
+	test_assert(count_files(path) == 0);
+	free(path);
+	test_end();
+
+	test_begin("store: copy hard-links into another folder");
+	test_assert(store_mailbox_open(acct, "Trash", false, &trash, &err) == 0);
+	test_assert(store_mailbox_sync(box, NULL, &err) == 0);
+	msgs = store_mailbox_msgs(box, &n);
+	idx[0] = 0;
+	idx[1] = 2;
+	test_assert(store_mailbox_copy(box, idx, 2, trash, uids, &err) == 0);
+	test_assert(uids[0] == 1 && uids[1] == 2);
+	test_assert(store_mailbox_sync(trash, &ch, &err) == 0);
+	test_assert(ch.nnew == 2);
+	store_sync_changes_free(&ch);
+	{
+		const struct store_msg *t = store_mailbox_msgs(trash, &n);
+
+		test_assert(n == 2);
+		test_assert_str(t[0].keywords, "$Junk Work");
+		test_assert(t[0].flags == (STORE_FLAG_SEEN | STORE_FLAG_FLAGGED));
+		test_assert(t[1].internaldate == 1000000000 && t[1].size == 21);
+		path = store_msg_full_path(trash, &t[1]);
+		test_assert(stat(path, &st) == 0 && st.st_nlink == 2);
+		free(path);
+		/* Trash has its own keyword letters */
+		path = xasprintf("%s/.Trash/dovecot-keywords", root);
+		s = slurp(path);
+		test_assert_str(s, "0 $Junk\n1 Work\n");
+		free(s);
+		free(path);
+	}
+	store_mailbox_close(&trash);
+	test_end();
+
+	test_begin("store: cached envelope and bodystructure");
+	{
+		char *e, *b;
+
+		test_assert(store_msg_cache_get(box, 1, &e, &b) == 0);
+		test_assert(store_msg_cache_set(box, 1, "(NIL)", NULL, &err) == 0);
+		test_assert(store_msg_cache_set(box, 1, NULL, "(\"text\")", &err) == 0);
+		test_assert(store_msg_cache_get(box, 1, &e, &b) == 1);
+		test_assert_str(e, "(NIL)");
+		test_assert_str(b, "(\"text\")");
+		free(e);
+		free(b);
+		test_assert(store_msg_cache_get(box, 99, &e, &b) == 0);
+	}
+	test_end();
+
+	test_begin("store: read-only open leaves new/ alone");
+	deliver(root, "1700000010.M1P1Q1.host,S=2,W=3", "y\n");
+	store_mailbox_close(&box2);
+	test_assert(store_mailbox_open(acct2, "INBOX", true, &box2, &err) == 0);
+	msgs = store_mailbox_msgs(box2, &n);
+	test_assert(n == 4 && msgs[3].uid == 6);
+	test_assert(strncmp(msgs[3].path, "new/", 4) == 0);
+	test_assert(store_msg_set_flags(box2, 3, STORE_FLAG_SEEN, NULL, &err) < 0);
+	test_assert(strstr(err, "READ-ONLY") != NULL);
+	x_free(&err);
+	store_mailbox_close(&box2);
+	store_account_close(&acct2);
+	/* opened read-write, the file moves to cur/ and keeps its UID */
+	test_assert(store_mailbox_sync(box, &ch, &err) == 0);
+	store_sync_changes_free(&ch);
+	msgs = store_mailbox_msgs(box, &n);
+	test_assert(n == 4 && msgs[3].uid == 6);
+	test_assert(strncmp(msgs[3].path, "cur/", 4) == 0);
+	test_end();
+
+	test_begin("store: a corrupt index is rebuilt with the same UIDs");
+	hms_before = store_mailbox_highestmodseq(box);
+	store_mailbox_close(&box);
+	store_account_close(&acct);
+	path = xasprintf("%s/" STORE_INDEX_FILE, root);
+	put_file(path, "this is not an SQLite database, not at all........"
+	    "................................................................");
+	free(path);
+	path = xasprintf("%s/" STORE_INDEX_FILE "-wal", root);
+	(void)unlink(path);
+	free(path);
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box, &err) == 0);
+	test_assert(store_mailbox_uidvalidity(box) == uidvalidity);
+	test_assert(store_mailbox_uidnext(box) == 7);
+	/* CONDSTORE clients must never see the modseq go back */
+	test_assert(store_mailbox_highestmodseq(box) > hms_before);
+	msgs = store_mailbox_msgs(box, &n);
+	test_assert(n == 4);
+	test_assert(msgs[0].uid == 1 && msgs[1].uid == 4 && msgs[2].uid == 5 &&
+	    msgs[3].uid == 6);
+	test_assert(msgs[0].flags == (STORE_FLAG_SEEN | STORE_FLAG_FLAGGED));
+	test_assert_str(msgs[0].keywords, "$Junk Work");
+	test_assert(msgs[2].internaldate == 1000000000);
+	path = xasprintf("%s/" STORE_INDEX_FILE ".corrupt", root);
+	test_assert(access(path, F_OK) == 0);
+	free(path);
+	store_mailbox_close(&box);
+	store_account_close(&acct);
+	test_end();
+
+	test_begin("store: a Dovecot folder keeps its UIDVALIDITY and UIDs");
+	{
+		char *dir = xasprintf("%s/.Imported", root);
+		char *sub;
+
+		test_assert(mkdir(dir, 0700) == 0);
+		for (int i = 0; i < 3; i++) {
+			sub = xasprintf("%s/%s", dir, i == 0 ? "cur" : i == 1 ? "new" : "tmp");
+			test_assert(mkdir(sub, 0700) == 0);
+			free(sub);
+		}
+		sub = xasprintf("%s/dovecot-uidlist", dir);
+		put_file(sub, "3 V1234567 N50 G0123456789abcdef0123456789abcdef\n"
+		    "7 :1600000001.M1P1.old,S=3,W=4\n"
+		    "9 W4 :1600000002.M1P1.old,S=3\n"
+		    "12 :1600000003.M1P1.gone\n");
+		free(sub);
+		sub = xasprintf("%s/cur/1600000001.M1P1.old,S=3,W=4:2,S", dir);
+		put_file(sub, "o1\n");
+		free(sub);
+		sub = xasprintf("%s/cur/1600000002.M1P1.old,S=3:2,RS", dir);
+		put_file(sub, "o2\n");
+		free(sub);
+		sub = xasprintf("%s/new/1600000004.M1P1.old", dir);
+		put_file(sub, "o4\n");
+		free(sub);
+		test_assert(store_account_open(root, &acct, &err) == 0);
+		test_assert(store_mailbox_open(acct, "Imported", false, &box, &err) == 0);
+		test_assert(store_mailbox_uidvalidity(box) == 1234567);
+		msgs = store_mailbox_msgs(box, &n);
+		test_assert(n == 3);
+		test_assert(msgs[0].uid == 7 && msgs[0].flags == STORE_FLAG_SEEN);
+		test_assert(msgs[1].uid == 9 &&
+		    msgs[1].flags == (STORE_FLAG_SEEN | STORE_FLAG_ANSWERED));
+		test_assert(msgs[2].uid == 50);
+		test_assert(store_mailbox_uidnext(box) == 51);
+		sub = xasprintf("%s/dovecot-uidlist", dir);
+		s = slurp(sub);
+		test_assert(strncmp(s, "3 V1234567 N51 G", 16) == 0);
+		test_assert(strstr(s, "\n7 :1600000001.M1P1.old,S=3,W=4\n9 :1600000002.M1P1.old,S=3\n50 :1600000004.M1P1.old\n") != NULL);
+		free(s);
+		free(sub);
+		store_mailbox_close(&box);
+		store_account_close(&acct);
+		free(dir);
+	}
+	test_end();
+
+	test_begin("store: missing folder, bad names");
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	test_assert(store_mailbox_open(acct, "Nope", false, &box, &err) < 0);
+	test_assert(strstr(err, "NONEXISTENT") != NULL);
+	x_free(&err);
+	test_assert(store_mailbox_open(acct, "../../etc", false, &box, &err) < 0);
+	x_free(&err);
+	name = store_folder_path(acct, "INBOX");
+	test_assert_str(name, root);
+	free(name);
+	store_account_close(&acct);
+	test_end();
+}
+TEST(test_store_sync)
+
+static void
+test_store_changed(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct;
+	struct store_mailbox *box;
+	struct store_sync_changes ch;
+	unsigned int n;
+	char *err = NULL;
+
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	deliver(root, "1700000001.M1P1Q1.host,S=2,W=3", "a\n");
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box, &err) == 0);
+	/* the open moved a file out of new/: one more quiet sync */
+	test_begin("store: the cheap change check");
+	test_assert(store_mailbox_sync(box, NULL, &err) == 0);
+	test_assert(!store_mailbox_changed(box));
+	deliver(root, "1700000008.M1P1Q1.host,S=2,W=3", "z\n");
+	test_assert(store_mailbox_changed(box));
+	test_assert(store_mailbox_sync(box, &ch, &err) == 0);
+	test_assert(ch.nnew == 1);
+	store_sync_changes_free(&ch);
+	test_assert(store_mailbox_sync(box, NULL, &err) == 0);
+	test_assert(!store_mailbox_changed(box));
+	{
+		const struct store_msg *last = &store_mailbox_msgs(box, &n)[n - 1];
+		uint32_t u = last->uid;
+
+		test_assert(store_mailbox_expunge(box, &u, 1, &err) == 0);
+		test_assert(store_mailbox_changed(box));
+		test_assert(store_mailbox_sync(box, &ch, &err) == 0);
+		test_assert(ch.nexpunged == 1 && ch.expunged[0] == u);
+		store_sync_changes_free(&ch);
+	}
+	test_end();
+
+	store_mailbox_close(&box);
+	store_account_close(&acct);
+}
+TEST(test_store_changed)
