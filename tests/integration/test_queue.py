@@ -154,3 +154,63 @@ def test_queue_survives_kill_and_delivers_after_restart(make_server, dns, tmp_pa
     finally:
         sink.terminate()
         sink.wait()
+
+
+def put_entry(srv, sender, rcpts, msg):
+    """Writes a queue entry as the smtp worker would (spool.h format)."""
+    import secrets
+    qid = "%08x" % int(time.time()) + secrets.token_hex(8)
+    q = os.path.join(srv.state_dir, "tegami", "queue")
+    wait_for(lambda: os.path.isdir(os.path.join(q, "env")), what="the spool")
+    st = os.stat(q)
+    env = ["tegami-queue 1", f"id {qid}", f"created {int(time.time())}",
+           f"from {sender or '-'}", "auth -", "body 7bit", "smtputf8 0",
+           f"size {len(msg)}", "envid -", "ret -", "hold 0"]
+    env += [f"rcpt addr={r} state=pending attempts=0 next=0 notify=- orcpt=- reply=-"
+            for r in rcpts]
+    for sub, data in (("msg", msg), ("tmp", ("\n".join(env) + "\n").encode())):
+        p = os.path.join(q, sub, qid + (".env" if sub == "tmp" else ""))
+        with open(p, "wb") as f:
+            f.write(data)
+        os.chown(p, st.st_uid, st.st_gid)
+        os.chmod(p, 0o600)
+    os.rename(os.path.join(q, "tmp", qid + ".env"), os.path.join(q, "env", qid))
+    return qid
+
+
+def test_remote_bounce_is_queued_and_sent_from_null_sender(make_server, dns, tmp_path):
+    """A recipient refused with 550 by the remote side: the DSN for a
+    sender that is not local is queued and sent like any mail, from <>;
+    a refused DSN (null sender) is not bounced again."""
+    out = tmp_path / "sink"
+    out.mkdir()
+    port = free_port()
+    sink = subprocess.Popen(["/usr/bin/python3", SINK, "127.0.0.1", str(port), str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert sink.stdout.readline().strip() == "ready"
+        srv = make_server(env={"TEGAMI_DNS_SERVERS": f"127.0.0.1@{dns.port}",
+                               "TEGAMI_SMTP_PORT": str(port)})
+        orig = (b"From: someone@far.test\r\nTo: unknown@far.test\r\n"
+                b"Subject: will bounce\r\n\r\nbody\r\n")
+        qid = put_entry(srv, "someone@far.test", ["unknown@far.test", "ok@far.test"], orig)
+        wait_for(lambda: len(glob.glob(str(out / "*.eml"))) == 2, what="message + DSN")
+        wait_for(lambda: srv.queue_entries() == [], what="the queue to empty")
+        envs = sorted(open(p).read().split("\n")[:2] for p in glob.glob(str(out / "*.env")))
+        assert ["", "someone@far.test"] in envs, envs           # the DSN, from <>
+        assert ["someone@far.test", "ok@far.test"] in envs, envs
+        dsn = [open(p.replace(".env", ".eml"), "rb").read()
+               for p in glob.glob(str(out / "*.env")) if open(p).read().startswith("\n")][0]
+        assert b"multipart/report" in dsn and b"Status: 5.1.1" in dsn
+        assert b"Subject: will bounce" in dsn
+        log = srv.log_text()
+        assert f"msgid={qid} event=bounce_queued rcpts=1 to=<someone@far.test> dsnid=" in log
+        # a null-sender message refused: no bounce of the bounce
+        put_entry(srv, "", ["unknown@far.test"], orig)
+        wait_for(lambda: srv.queue_entries() == [], what="the queue to empty")
+        time.sleep(0.5)
+        assert len(glob.glob(str(out / "*.eml"))) == 2
+        assert srv.log_text().count("event=bounce_queued") == 1
+    finally:
+        sink.terminate()
+        sink.wait()
