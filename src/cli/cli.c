@@ -144,6 +144,23 @@ static const struct cli_cmd commands[] = {
 	  "Shows the running server: the master, its listeners and every worker with\n"
 	  "its connections, transactions and counters (asked over the control socket\n"
 	  "STATE_DIR/tegami/control.sock).\n" },
+	{ "queue", "list", cmd_queue_list,
+	  "queue list",
+	  "Lists the outbound queue (like postqueue -p): id (! = held), size, arrival\n"
+	  "time and sender, then each recipient with its state, attempts, next try\n"
+	  "and the last reply.\n" },
+	{ "queue", "flush", cmd_queue_flush,
+	  "queue flush",
+	  "Tries every deferred recipient now (asks the queue worker).\n" },
+	{ "queue", "delete", cmd_queue_entry,
+	  "queue delete <ID>...",
+	  "Removes entries from the queue without a bounce.\n" },
+	{ "queue", "hold", cmd_queue_entry,
+	  "queue hold <ID>...",
+	  "Keeps entries in the queue without trying them until released.\n" },
+	{ "queue", "release", cmd_queue_entry,
+	  "queue release <ID>...",
+	  "Lets held entries be tried again.\n" },
 	{ NULL, "help", NULL,
 	  "help [<COMMAND>]",
 	  "Prints this overview, or the help of one command.\n" },

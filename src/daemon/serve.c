@@ -84,7 +84,7 @@ struct master {
 	time_t started;
 };
 
-static const char *const worker_kinds[] = { "smtp", "imap" };
+static const char *const worker_kinds[] = { "smtp", "imap", "queue" };
 
 static void child_spawn(struct master *m, struct child *c);
 

@@ -74,6 +74,20 @@ const struct config_def settings_defs[] = {
 	STR("TEGAMI_CONTROL_SOCKET", NULL, "path of the control socket"),
 	NUM("TEGAMI_DELIVERY_THREADS", "32", 1, 256, "threads that write and fsync mail"),
 
+	/* outbound queue (docs/queue.md) */
+	NUM("TEGAMI_SMTP_PORT", "25", 1, 65535, "the port outbound mail is sent to (tests use others)"),
+	NUM("TEGAMI_QUEUE_LIFETIME", "432000", 60, 100ULL * 86400, "seconds a message may wait in the queue before it bounces"),
+	NUM("TEGAMI_QUEUE_RETRY_FIRST", "60", 1, 3600, "seconds before the first retry after a temporary failure"),
+	NUM("TEGAMI_QUEUE_DOMAIN_CONCURRENCY", "10", 1, 1000, "connections at once to one destination domain"),
+	NUM("TEGAMI_QUEUE_CONCURRENCY", "100", 1, 10000, "outbound connections at once"),
+	STR("TEGAMI_DNS_SERVERS", NULL, "resolver addresses, comma-separated (default: /etc/resolv.conf)"),
+	STR("DEFAULT_RELAY_HOST", NULL, "relay host for all outbound mail, e.g. [smtp.example.com]:587"),
+	STR("RELAY_HOST", NULL, "relay host for the local domains' mail"),
+	NUM("RELAY_PORT", "25", 1, 65535, "port of RELAY_HOST"),
+	STR("RELAY_USER", NULL, "login at the relay host"),
+	STR("RELAY_PASSWORD", NULL, "password at the relay host"),
+	STR("TEGAMI_QUEUE_SOCKET", NULL, "path of the queue worker's control socket (default STATE_DIR/tegami/queue.sock)"),
+
 	/* docker-mailserver keys tegami does not implement (yet) */
 	UNSUP("ENABLE_AMAVIS", "no Amavis: tegami's own filters run in-process"),
 	UNSUP("ENABLE_SPAMASSASSIN", "no SpamAssassin: tegami has a built-in junk filter"),

@@ -254,6 +254,8 @@ worker_main(int argc, char **argv)
 		r = smtpd_init(&w);
 	else if (strcmp(w.kind, "imap") == 0)
 		r = imapd_init(&w);
+	else if (strcmp(w.kind, "queue") == 0)
+		r = queued_init(&w);
 	else
 		fatal("unknown worker kind %s", w.kind);
 	if (r < 0)

@@ -73,5 +73,7 @@ void worker_exit(struct worker *w);
 int smtpd_init(struct worker *w);
 /* The imap worker: POP3 now (ENABLE_POP3=1), IMAP later (daemon/imapd.c). */
 int imapd_init(struct worker *w);
+/* daemon/queued.c: the outbound queue (no listeners). */
+int queued_init(struct worker *w);
 
 #endif

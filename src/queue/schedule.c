@@ -3,7 +3,14 @@
 time_t
 queue_next_attempt(unsigned int attempts, time_t now, uint32_t jitter)
 {
-	time_t wait = QUEUE_RETRY_FIRST;
+	return queue_next_attempt_from(attempts, now, jitter, QUEUE_RETRY_FIRST);
+}
+
+time_t
+queue_next_attempt_from(unsigned int attempts, time_t now, uint32_t jitter,
+    time_t first)
+{
+	time_t wait = first > 0 ? first : QUEUE_RETRY_FIRST;
 
 	for (unsigned int i = 1; i < attempts && wait < QUEUE_RETRY_MAX; i++)
 		wait *= 2;

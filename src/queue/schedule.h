@@ -25,6 +25,9 @@
  * that ended at `now`. jitter: any value; it only spreads the result.
  */
 time_t queue_next_attempt(unsigned int attempts, time_t now, uint32_t jitter);
+/* The same with another first wait (TEGAMI_QUEUE_RETRY_FIRST; tests). */
+time_t queue_next_attempt_from(unsigned int attempts, time_t now,
+    uint32_t jitter, time_t first);
 
 /* Has a message created at `created` outlived `lifetime` seconds at `now`? */
 bool queue_expired(time_t created, time_t now, time_t lifetime);

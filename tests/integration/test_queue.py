@@ -1,0 +1,216 @@
+"""The outbound queue against the real server: the queue worker sends
+what a submission queued (to a sink on localhost, found through a fake
+DNS server), and `tegami queue list|hold|release|flush|delete` work on
+entries whose destination is unreachable."""
+import glob
+import os
+import re
+import smtplib
+import subprocess
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from fakedns import FakeDNS  # noqa: E402
+from tegami_server import BINARY, free_port  # noqa: E402
+
+SINK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                    "e2e", "smtp_sink.py")
+MSG = (b"From: alice@example.test\r\nTo: friend@far.test\r\n"
+       b"Subject: outbound\r\nMessage-ID: <q1@example.test>\r\n\r\nHello.\r\n")
+
+
+@pytest.fixture
+def dns():
+    d = FakeDNS()
+    yield d
+    d.close()
+
+
+def submit(srv, rcpts):
+    with smtplib.SMTP("127.0.0.1", srv.ports["SUBMISSION"], timeout=30) as s:
+        s.starttls(context=srv.ssl_context())
+        s.login("alice@example.test", "alicepw")
+        s.sendmail("alice@example.test", rcpts, MSG)
+
+
+def cli(srv, *args, check=True):
+    r = subprocess.run([BINARY] + list(args), env=srv.env, capture_output=True,
+                       text=True, timeout=30)
+    if check:
+        assert r.returncode == 0, r.stdout + r.stderr
+    return r
+
+
+def wait_for(pred, timeout=15, what=""):
+    end = time.time() + timeout
+    while time.time() < end:
+        if pred():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_queue_sends_to_sink(make_server, dns, tmp_path):
+    out = tmp_path / "sink"
+    out.mkdir()
+    port = free_port()
+    sink = subprocess.Popen(["/usr/bin/python3", SINK, "127.0.0.1", str(port), str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert sink.stdout.readline().strip() == "ready"
+        srv = make_server(env={"TEGAMI_DNS_SERVERS": f"127.0.0.1@{dns.port}",
+                               "TEGAMI_SMTP_PORT": str(port)})
+        submit(srv, ["friend@far.test", "other@far.test"])
+        wait_for(lambda: glob.glob(str(out / "*.eml")), what="the sink")
+        eml = sorted(glob.glob(str(out / "*.eml")))[0]
+        env = open(eml.replace(".eml", ".env")).read().split()
+        assert env == ["alice@example.test", "friend@far.test", "other@far.test"]
+        assert open(eml, "rb").read().endswith(MSG)
+        wait_for(lambda: srv.queue_entries() == [], what="the entry to go")
+        # the next message to the same destination goes over the same
+        # connection (kept open a few seconds)
+        submit(srv, ["friend@far.test"])
+        wait_for(lambda: len(glob.glob(str(out / "*.eml"))) == 2, what="the 2nd message")
+        wait_for(lambda: srv.queue_entries() == [], what="the entry to go")
+        log = srv.log_text()
+        assert "event=connection_reused relay=mx.far.test[127.0.0.1]" in log, log[-3000:]
+        assert log.count("cmd=greeting code=220") == 1, log[-3000:]
+        assert re.search(r"msgid=\w+ from=<alice@example.test> to=<friend@far.test> "
+                         r"status=sent relay=mx.far.test\[127.0.0.1\]:%d delay=\d+s "
+                         r"dsn=2.0.0 reply=\"250" % port, log), log[-3000:]
+    finally:
+        sink.terminate()
+        sink.wait()
+
+
+def test_queue_commands_on_unreachable_destination(make_server, dns):
+    closed = free_port()
+    srv = make_server(env={"TEGAMI_DNS_SERVERS": f"127.0.0.1@{dns.port}",
+                           "TEGAMI_SMTP_PORT": str(closed),
+                           "TEGAMI_QUEUE_RETRY_FIRST": "600"})
+    assert "Mail queue is empty" in cli(srv, "queue", "list").stdout
+    submit(srv, ["friend@far.test"])
+    srv.wait_log("status=deferred")
+    [qid] = srv.queue_entries()
+    listing = cli(srv, "queue", "list").stdout
+    assert re.search(qid + r"  +\d+ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC  <alice@example.test>",
+                     listing), listing
+    assert "<friend@far.test> pending attempts=1 next=" in listing, listing
+    assert "mx.far.test" in listing or "connect" in listing, listing
+
+    cli(srv, "queue", "hold", qid)
+    assert f"{qid}!" in cli(srv, "queue", "list").stdout
+    cli(srv, "queue", "flush")
+    time.sleep(0.5)
+    assert "attempts=1 " in cli(srv, "queue", "list").stdout   # held: not tried
+    cli(srv, "queue", "release", qid)
+    assert f"{qid}!" not in cli(srv, "queue", "list").stdout
+    mark = srv.log_text().count("status=deferred")
+    cli(srv, "queue", "flush")
+    wait_for(lambda: srv.log_text().count("status=deferred") > mark, what="a retry")
+    wait_for(lambda: "attempts=2 " in cli(srv, "queue", "list").stdout, what="attempts=2")
+
+    r = cli(srv, "queue", "delete", "0" * 24, check=False)
+    assert r.returncode != 0 and "no such entry" in r.stderr
+    r = cli(srv, "queue", "hold", "nonsense", check=False)
+    assert r.returncode != 0 and "not a queue id" in r.stderr
+    cli(srv, "queue", "delete", qid)
+    assert srv.queue_entries() == []
+    assert "Mail queue is empty" in cli(srv, "queue", "list").stdout
+
+
+def test_queue_survives_kill_and_delivers_after_restart(make_server, dns, tmp_path):
+    """kill -9 of the server with a deferred entry: the entry is still
+    there after the restart and is sent (at least once, never lost)."""
+    out = tmp_path / "sink"
+    out.mkdir()
+    port = free_port()
+    srv = make_server(env={"TEGAMI_DNS_SERVERS": f"127.0.0.1@{dns.port}",
+                           "TEGAMI_SMTP_PORT": str(port),
+                           "TEGAMI_QUEUE_RETRY_FIRST": "1"})
+    submit(srv, ["friend@far.test"])
+    srv.wait_log("status=deferred")
+    [qid] = srv.queue_entries()
+    pids = srv.worker_pids("smtp") + srv.worker_pids("queue")
+    srv.kill()
+    for pid in pids:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+    assert srv.queue_entries() == [qid]
+    sink = subprocess.Popen(["/usr/bin/python3", SINK, "127.0.0.1", str(port), str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert sink.stdout.readline().strip() == "ready"
+        srv.start()
+        wait_for(lambda: glob.glob(str(out / "*.eml")), what="the sink")
+        wait_for(lambda: srv.queue_entries() == [], what="the entry to go")
+        [eml] = glob.glob(str(out / "*.eml"))
+        assert open(eml, "rb").read().endswith(MSG)
+    finally:
+        sink.terminate()
+        sink.wait()
+
+
+def put_entry(srv, sender, rcpts, msg):
+    """Writes a queue entry as the smtp worker would (spool.h format)."""
+    import secrets
+    qid = "%08x" % int(time.time()) + secrets.token_hex(8)
+    q = os.path.join(srv.state_dir, "tegami", "queue")
+    wait_for(lambda: os.path.isdir(os.path.join(q, "env")), what="the spool")
+    st = os.stat(q)
+    env = ["tegami-queue 1", f"id {qid}", f"created {int(time.time())}",
+           f"from {sender or '-'}", "auth -", "body 7bit", "smtputf8 0",
+           f"size {len(msg)}", "envid -", "ret -", "hold 0"]
+    env += [f"rcpt addr={r} state=pending attempts=0 next=0 notify=- orcpt=- reply=-"
+            for r in rcpts]
+    for sub, data in (("msg", msg), ("tmp", ("\n".join(env) + "\n").encode())):
+        p = os.path.join(q, sub, qid + (".env" if sub == "tmp" else ""))
+        with open(p, "wb") as f:
+            f.write(data)
+        os.chown(p, st.st_uid, st.st_gid)
+        os.chmod(p, 0o600)
+    os.rename(os.path.join(q, "tmp", qid + ".env"), os.path.join(q, "env", qid))
+    return qid
+
+
+def test_remote_bounce_is_queued_and_sent_from_null_sender(make_server, dns, tmp_path):
+    """A recipient refused with 550 by the remote side: the DSN for a
+    sender that is not local is queued and sent like any mail, from <>;
+    a refused DSN (null sender) is not bounced again."""
+    out = tmp_path / "sink"
+    out.mkdir()
+    port = free_port()
+    sink = subprocess.Popen(["/usr/bin/python3", SINK, "127.0.0.1", str(port), str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert sink.stdout.readline().strip() == "ready"
+        srv = make_server(env={"TEGAMI_DNS_SERVERS": f"127.0.0.1@{dns.port}",
+                               "TEGAMI_SMTP_PORT": str(port)})
+        orig = (b"From: someone@far.test\r\nTo: unknown@far.test\r\n"
+                b"Subject: will bounce\r\n\r\nbody\r\n")
+        qid = put_entry(srv, "someone@far.test", ["unknown@far.test", "ok@far.test"], orig)
+        wait_for(lambda: len(glob.glob(str(out / "*.eml"))) == 2, what="message + DSN")
+        wait_for(lambda: srv.queue_entries() == [], what="the queue to empty")
+        envs = sorted(open(p).read().split("\n")[:2] for p in glob.glob(str(out / "*.env")))
+        assert ["", "someone@far.test"] in envs, envs           # the DSN, from <>
+        assert ["someone@far.test", "ok@far.test"] in envs, envs
+        dsn = [open(p.replace(".env", ".eml"), "rb").read()
+               for p in glob.glob(str(out / "*.env")) if open(p).read().startswith("\n")][0]
+        assert b"multipart/report" in dsn and b"Status: 5.1.1" in dsn
+        assert b"Subject: will bounce" in dsn
+        log = srv.log_text()
+        assert f"msgid={qid} event=bounce_queued rcpts=1 to=<someone@far.test> dsnid=" in log
+        # a null-sender message refused: no bounce of the bounce
+        put_entry(srv, "", ["unknown@far.test"], orig)
+        wait_for(lambda: srv.queue_entries() == [], what="the queue to empty")
+        time.sleep(0.5)
+        assert len(glob.glob(str(out / "*.eml"))) == 2
+        assert srv.log_text().count("event=bounce_queued") == 1
+    finally:
+        sink.terminate()
+        sink.wait()
