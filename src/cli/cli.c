@@ -144,6 +144,16 @@ static const struct cli_cmd commands[] = {
 	  "Shows the running server: the master, its listeners and every worker with\n"
 	  "its connections, transactions and counters (asked over the control socket\n"
 	  "STATE_DIR/tegami/control.sock).\n" },
+	{ NULL, "fail2ban", cmd_fail2ban,
+	  "fail2ban [ban|unban <IP>]",
+	  "Lists the addresses banned for failed logins, or bans / unbans one by\n"
+	  "hand (STATE_DIR/tegami/fail2ban-bans; the server sees the change within a\n"
+	  "second). A ban by hand lasts FAIL2BAN_BANTIME.\n" },
+	{ NULL, "junk", cmd_junk,
+	  "junk train spam|ham <FILE|-> [<ACCOUNT>]",
+	  "Trains the junk filter with one message (a file, or - for stdin): the\n"
+	  "global store, and ACCOUNT's own store when given. Training a message again\n"
+	  "as the other class moves it.\n" },
 	{ NULL, "help", NULL,
 	  "help [<COMMAND>]",
 	  "Prints this overview, or the help of one command.\n" },

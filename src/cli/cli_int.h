@@ -100,6 +100,8 @@ int cmd_relay_add_auth(struct cli *cli, int argc, char **argv);
 int cmd_relay_exclude_domain(struct cli *cli, int argc, char **argv);
 int cmd_dns(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);
+int cmd_fail2ban(struct cli *cli, int argc, char **argv);
+int cmd_junk(struct cli *cli, int argc, char **argv);
 
 /* The files, as docker-mailserver names them in CONFIG_DIR. */
 #define DB_ACCOUNTS "postfix-accounts.cf"
