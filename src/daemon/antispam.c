@@ -319,15 +319,32 @@ antispam_refresh(struct antispam *as)
 
 int
 antispam_greylist(struct antispam *as, const char *client_ip,
-    const char *sender, const char *recipient, unsigned int *wait_r)
+    const char *helo, const char *sender, const char *recipient,
+    unsigned int *wait_r)
 {
 	struct antispam_private *p = as->priv;
 	struct greylist_request req;
+	struct spf_request sr;
+	struct spf_outcome so;
 	enum greylist_verdict v;
 	char *err = NULL;
 	int r;
 
 	memset(&req, 0, sizeof(req));
+	memset(&so, 0, sizeof(so));
+	/* SPF at RCPT: a sender domain verified before is not delayed. */
+	memset(&sr, 0, sizeof(sr));
+	if (as->spf && as->resolver != NULL && *sender != '\0' &&
+	    msgauth_ip_parse(client_ip, &sr.ip) == 0) {
+		sr.sender = sender;
+		sr.helo = helo != NULL ? helo : "";
+		sr.receiver = p->hostname;
+		sr.now = time(NULL);
+		if (spf_check_mailfrom(&p->dns, &sr, &so) == SPF_RESULT_PASS)
+			req.verified_domain = so.domain;
+		log_debug("event=greylist_spf ip=%s from=<%s> spf=%s domain=%s",
+		    client_ip, sender, spf_result_name(so.result), so.domain);
+	}
 	req.client_ip = client_ip;
 	req.sender = sender;
 	req.recipient = recipient;
@@ -335,6 +352,7 @@ antispam_greylist(struct antispam *as, const char *client_ip,
 	pthread_mutex_lock(&p->gl_lock);
 	r = greylist_check(p->gl, &req, &v, wait_r, &err);
 	pthread_mutex_unlock(&p->gl_lock);
+	spf_outcome_free(&so);
 	if (r < 0) {
 		log_warn("event=greylist_failed ip=%s error=\"%s\"", client_ip,
 		    err != NULL ? err : "?");
@@ -399,6 +417,25 @@ check_auth(struct antispam *as, const struct antispam_request *req,
 	logf_append(r, " spf=%s dmarc=%s", as->spf ?
 	    spf_result_name(cr.spf.result) : "off", mr.check_dmarc ?
 	    dmarc_result_name(cr.dmarc.result) : "off");
+	if (p->gl != NULL && cr.action == MSGAUTH_ACCEPT) {
+		/* Remember verified senders: their next mail is not delayed. */
+		const char *dom = NULL;
+		char *err = NULL;
+
+		if (cr.dmarc.result == DMARC_RESULT_PASS && cr.from_domain[0] != '\0')
+			dom = cr.from_domain;
+		else if (cr.spf.result == SPF_RESULT_PASS &&
+		    cr.spf.identity == SPF_IDENTITY_MAILFROM)
+			dom = cr.spf.domain;
+		log_debug("event=greylist_verified domain=%s", dom != NULL ?
+		    dom : "-");
+		if (dom != NULL) {
+			pthread_mutex_lock(&p->gl_lock);
+			if (greylist_note_verified(p->gl, dom, time(NULL), &err) < 0)
+				x_free(&err);
+			pthread_mutex_unlock(&p->gl_lock);
+		}
+	}
 	if (cr.action == MSGAUTH_REJECT) {
 		const char *text = cr.reply;
 

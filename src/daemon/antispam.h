@@ -56,9 +56,12 @@ bool antispam_login_failed(struct antispam *as, const char *ip);
 void antispam_refresh(struct antispam *as);
 
 /* BLOCKING. Greylisting for one recipient: 0 pass, 1 defer, -1 error
- * (the caller lets the mail pass and logs). */
+ * (the caller lets the mail pass and logs). With SPF on, the sender is
+ * checked first: a domain that passed SPF and got mail through before
+ * (DMARC or SPF pass at the end of DATA) is not delayed. */
 int antispam_greylist(struct antispam *as, const char *client_ip,
-    const char *sender, const char *recipient, unsigned int *wait_r);
+    const char *helo, const char *sender, const char *recipient,
+    unsigned int *wait_r);
 
 enum antispam_action {
 	ANTISPAM_ACCEPT,

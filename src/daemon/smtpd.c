@@ -419,7 +419,7 @@ over_quota(struct conn *c, struct smtp_session *s,
 struct grey_job {
 	struct conn *c;
 	struct rcpt r;
-	char *sender;
+	char *sender, *helo;
 	char ip[64];
 	int verdict;
 	unsigned int wait;
@@ -430,7 +430,7 @@ grey_work(void *arg)
 {
 	struct grey_job *j = arg;
 
-	j->verdict = antispam_greylist(j->c->d->as, j->ip, j->sender,
+	j->verdict = antispam_greylist(j->c->d->as, j->ip, j->helo, j->sender,
 	    j->r.address, &j->wait);
 }
 
@@ -456,6 +456,7 @@ grey_done(void *arg)
 		smtp_session_reply(s, 250, "2.1.5", "Ok");
 	}
 	free(j->sender);
+	free(j->helo);
 	free(j);
 }
 
@@ -534,6 +535,8 @@ on_rcpt(struct smtp_session *s, const struct address *to, void *ctx)
 		j->r = r;
 		j->sender = address_to_string(smtp_session_mail_from(s));
 		str_copy(j->ip, sizeof(j->ip), c->ipe->ip);
+		j->helo = smtp_session_helo(s) != NULL ?
+		    xstrdup(smtp_session_helo(s)) : NULL;
 		pool_submit(d->pool, grey_work, grey_done, j);
 		return;
 	}

@@ -324,3 +324,64 @@ def test_trained_spam_lands_in_junk(make_server):
     assert send(srv, "bob@example.org", ham) is None
     h = header_block(srv.wait_messages("alice@example.test", 1)[0])
     assert "X-Spam: Yes" not in h and "Subject: meeting" in h, h
+
+
+EICAR = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+
+def test_clamd_rejects_eicar(make_server):
+    clamd = shutil.which("clamd") or "/usr/sbin/clamd"
+    if not os.path.exists(clamd):
+        pytest.fail("clamd is not installed (apt-get install clamav-daemon)")
+    srv = make_server(start=False, env={"ENABLE_CLAMAV": "1"})
+    d = os.path.join(srv.base, "clamd")
+    os.makedirs(os.path.join(d, "db"))
+    os.chmod(d, 0o755)
+    # No signature download: a database of one signature, EICAR's bytes.
+    with open(os.path.join(d, "db", "tegami-test.ndb"), "w") as f:
+        f.write("Tegami.Test.EICAR:0:*:" + EICAR.encode().hex() + "\n")
+    sock = os.path.join(d, "clamd.sock")
+    with open(os.path.join(d, "clamd.conf"), "w") as f:
+        f.write(f"LocalSocket {sock}\nLocalSocketMode 666\nDatabaseDirectory {d}/db\n"
+                f"Foreground yes\nLogFile {d}/clamd.log\nTemporaryDirectory {d}\n"
+                f"PidFile {d}/clamd.pid\n" + ("User root\n" if os.geteuid() == 0 else ""))
+    proc = subprocess.Popen([clamd, "-c", os.path.join(d, "clamd.conf")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        end = time.time() + 60
+        while not os.path.exists(sock) and time.time() < end:
+            assert proc.poll() is None, open(os.path.join(d, "clamd.log")).read()
+            time.sleep(0.2)
+        assert os.path.exists(sock)
+        srv.env["TEGAMI_CLAMD_SOCKET"] = sock
+        srv.start()
+        r = send(srv, "joe@example.org", message("joe@example.org", body=EICAR + "\r\n"))
+        assert r is not None and r[0] == 554 and "5.7.1" in r[1] and \
+            "Tegami.Test.EICAR" in r[1], r
+        assert send(srv, "joe@example.org", message("joe@example.org")) is None
+        assert len(srv.wait_messages("alice@example.test", 1)) == 1
+        assert "clamav=infected" in srv.log_text()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_greylist_spares_a_verified_sender(make_server, dns):
+    srv = make_server(env=auth_env(dns[0], ENABLE_POSTGREY="1", POSTGREY_DELAY="1"),
+                      accounts=(("alice@example.test", "alicepw"),
+                                ("bob@example.test", "bobpw")))
+    sender = f"joe@pass.{ZONE}"
+    r = send(srv, sender, message(sender))
+    assert r is not None and r[0] == 451, r
+    time.sleep(1.5)
+    assert send(srv, sender, message(sender)) is None   # SPF pass: noted
+    srv.wait_messages("alice@example.test", 1)
+    # a new triplet (another sender of the same domain, another recipient)
+    c = smtplib.SMTP("127.0.0.1", srv.ports["SMTP"], timeout=30)
+    c.ehlo("client.spam.test")
+    try:
+        c.sendmail(f"ann@pass.{ZONE}", ["bob@example.test"], message(f"ann@pass.{ZONE}"))
+    except smtplib.SMTPRecipientsRefused:
+        raise AssertionError(srv.log_text()[-3000:])
+    c.quit()
+    srv.wait_messages("bob@example.test", 1)
