@@ -96,6 +96,8 @@ const struct config_def settings_defs[] = {
 	NUM("CLAMAV_MESSAGE_SIZE_LIMIT", "26214400", 1024, 2 * GB, "bytes; larger messages are not scanned"),
 	BOOL("ENABLE_RSPAMD", "0"),
 	STR("TEGAMI_RSPAMD_ADDRESS", "127.0.0.1:11333", "rspamd's normal worker: host:port or a socket path"),
+	NUM("TEGAMI_SEND_LIMIT", "1000", 0, 10000000, "recipients one authenticated user may send to per TEGAMI_SEND_LIMIT_WINDOW (0 = no limit)"),
+	NUM("TEGAMI_SEND_LIMIT_WINDOW", "3600", 60, 86400 * 7, "seconds"),
 	STR("TEGAMI_DNS_SERVERS", NULL, "resolver addresses (ip or ip@port, comma-separated); empty = /etc/resolv.conf"),
 	STR("TEGAMI_PSL_FILE", "/usr/share/publicsuffix/public_suffix_list.dat", "the Public Suffix List, for DMARC"),
 

@@ -15,6 +15,7 @@
 #include "daemon/worker.h"
 #include "auth/accounts.h"
 #include "filter/dnsbl.h"
+#include "filter/ratelimit.h"
 #include "lib/file.h"
 #include "lib/log.h"
 #include "lib/pool.h"
@@ -72,6 +73,7 @@ struct smtpd {
 	uint64_t delivered, queued, rejected;
 	struct ip_entry *ips[IP_BUCKETS];
 	struct antispam *as;
+	struct ratelimit *send_limit;	/* recipients per authenticated user */
 	char *incoming_dir;
 };
 
@@ -528,6 +530,22 @@ on_rcpt(struct smtp_session *s, const struct address *to, void *ctx)
 		goto refuse;
 	}
 	r.address = addr;
+	if (d->send_limit != NULL && smtp_session_auth_login(s) != NULL) {
+		unsigned int retry = 0;
+
+		/* A stolen password must not become a spam cannon. */
+		if (ratelimit_take(d->send_limit, smtp_session_auth_login(s), 1,
+		    time(NULL), &retry) == 0) {
+			log_info("sid=%s event=reject stage=rcpt to=<%s> login=%s "
+			    "reason=send_limit retry_after=%us",
+			    smtp_session_id(s), addr, smtp_session_auth_login(s),
+			    retry);
+			smtp_session_reply(s, 450, "4.7.1", "<%s>: Sending rate "
+			    "limit exceeded, try again in %u seconds", addr,
+			    retry);
+			goto refuse;
+		}
+	}
 	if (d->as->greylist_on && smtp_session_auth_login(s) == NULL) {
 		struct grey_job *j = xcalloc(1, sizeof(*j));
 
@@ -1061,6 +1079,10 @@ smtpd_init(struct worker *w)
 	    "fail2ban=%d junk=%d clamav=%d rspamd=%d", d->as->spf, d->as->dkim,
 	    d->as->dmarc, d->as->dnsbl_on, d->as->greylist_on, d->as->ban_on,
 	    d->as->junk_on, d->as->clamav_on, d->as->rspamd_on);
+	if (config_num(cfg, "TEGAMI_SEND_LIMIT") > 0)
+		d->send_limit = ratelimit_create((unsigned int)config_num(cfg,
+		    "TEGAMI_SEND_LIMIT"), (unsigned int)config_num(cfg,
+		    "TEGAMI_SEND_LIMIT_WINDOW"), 100000);
 	d->pool = pool_create(w->base, (unsigned int)config_num(cfg,
 	    "TEGAMI_DELIVERY_THREADS"));
 	d->refresh_ev = event_new(w->base, -1, EV_PERSIST, refresh_cb, d);

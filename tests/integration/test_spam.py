@@ -385,3 +385,18 @@ def test_greylist_spares_a_verified_sender(make_server, dns):
         raise AssertionError(srv.log_text()[-3000:])
     c.quit()
     srv.wait_messages("bob@example.test", 1)
+
+
+def test_send_limit_per_user(make_server):
+    srv = make_server(env={"TEGAMI_SEND_LIMIT": "3"})
+    c = smtplib.SMTP("127.0.0.1", srv.ports["SUBMISSION"], timeout=30)
+    c.starttls(context=srv.ssl_context())
+    c.login("alice@example.test", "alicepw")
+    refused = c.sendmail("alice@example.test",
+                         [f"r{i}@example.org" for i in range(3)] + ["alice@example.test"],
+                         message("alice@example.test"))
+    assert list(refused) == ["alice@example.test"]
+    assert refused["alice@example.test"][0] == 450
+    assert b"4.7.1" in refused["alice@example.test"][1]
+    c.quit()
+    assert "reason=send_limit" in srv.log_text()
