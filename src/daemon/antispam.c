@@ -362,6 +362,22 @@ antispam_greylist(struct antispam *as, const char *client_ip,
 	return v == GREYLIST_DEFER ? 1 : 0;
 }
 
+void
+antispam_expire(struct antispam *as)
+{
+	struct antispam_private *p = as->priv;
+	char *err = NULL;
+
+	if (p->gl == NULL)
+		return;
+	pthread_mutex_lock(&p->gl_lock);
+	if (greylist_expire(p->gl, time(NULL), &err) < 0) {
+		log_warn("event=greylist_expire_failed error=\"%s\"", err);
+		free(err);
+	}
+	pthread_mutex_unlock(&p->gl_lock);
+}
+
 static void
 set_reply(struct antispam_result *r, enum antispam_action a, int code,
     const char *enhanced, const char *text)

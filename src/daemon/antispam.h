@@ -63,6 +63,10 @@ int antispam_greylist(struct antispam *as, const char *client_ip,
     const char *helo, const char *sender, const char *recipient,
     unsigned int *wait_r);
 
+/* BLOCKING (pool thread, once an hour): forgets greylist triplets,
+ * clients and domains unseen for POSTGREY_MAX_AGE days. */
+void antispam_expire(struct antispam *as);
+
 enum antispam_action {
 	ANTISPAM_ACCEPT,
 	ANTISPAM_JUNK,		/* deliver to the Junk folder */

@@ -950,6 +950,20 @@ ip_sweep(struct smtpd *d)
 }
 
 static void
+expire_work(void *arg)
+{
+	struct smtpd *d = arg;
+
+	antispam_expire(d->as);
+}
+
+static void
+expire_done(void *arg)
+{
+	maybe_exit(arg);	/* a stop may have waited for this job */
+}
+
+static void
 refresh_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct smtpd *d = arg;
@@ -959,6 +973,9 @@ refresh_cb(evutil_socket_t fd, short what, void *arg)
 	antispam_refresh(d->as);
 	if (++ticks % 60 == 0)
 		ip_sweep(d);
+	/* Old greylist entries go once an hour (the first a minute in). */
+	if (d->as->greylist_on && ticks % 3600 == 60 && !d->w->stopping)
+		pool_submit(d->pool, expire_work, expire_done, d);
 }
 
 static void
