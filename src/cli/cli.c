@@ -161,6 +161,16 @@ static const struct cli_cmd commands[] = {
 	{ "queue", "release", cmd_queue_entry,
 	  "queue release <ID>...",
 	  "Lets held entries be tried again.\n" },
+	{ NULL, "fail2ban", cmd_fail2ban,
+	  "fail2ban [ban|unban <IP>]",
+	  "Lists the addresses banned for failed logins, or bans / unbans one by\n"
+	  "hand (STATE_DIR/tegami/fail2ban-bans; the server sees the change within a\n"
+	  "second). A ban by hand lasts FAIL2BAN_BANTIME.\n" },
+	{ NULL, "junk", cmd_junk,
+	  "junk train spam|ham <FILE|-> [<ACCOUNT>]",
+	  "Trains the junk filter with one message (a file, or - for stdin): the\n"
+	  "global store, and ACCOUNT's own store when given. Training a message again\n"
+	  "as the other class moves it.\n" },
 	{ NULL, "help", NULL,
 	  "help [<COMMAND>]",
 	  "Prints this overview, or the help of one command.\n" },

@@ -103,6 +103,8 @@ int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_queue_list(struct cli *cli, int argc, char **argv);
 int cmd_queue_flush(struct cli *cli, int argc, char **argv);
 int cmd_queue_entry(struct cli *cli, int argc, char **argv);
+int cmd_fail2ban(struct cli *cli, int argc, char **argv);
+int cmd_junk(struct cli *cli, int argc, char **argv);
 
 /* The files, as docker-mailserver names them in CONFIG_DIR. */
 #define DB_ACCOUNTS "postfix-accounts.cf"

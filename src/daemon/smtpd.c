@@ -10,8 +10,13 @@
  * else needs an authenticated session on 587 or 465.
  */
 #include "daemon/smtpd.h"
+#include "daemon/antispam.h"
+#include "daemon/delivery.h"
 #include "daemon/worker.h"
 #include "auth/accounts.h"
+#include "filter/dnsbl.h"
+#include "filter/ratelimit.h"
+#include "lib/file.h"
 #include "lib/log.h"
 #include "lib/pool.h"
 #include "lib/str.h"
@@ -67,6 +72,9 @@ struct smtpd {
 	uint64_t default_quota;		/* POSTFIX_MAILBOX_SIZE_LIMIT, 0 = none */
 	uint64_t delivered, queued, rejected;
 	struct ip_entry *ips[IP_BUCKETS];
+	struct antispam *as;
+	struct ratelimit *send_limit;	/* recipients per authenticated user */
+	char *incoming_dir;
 };
 
 struct rcpt {
@@ -86,6 +94,7 @@ struct conn {
 	size_t nrcpts;
 	struct delivery *dlv;
 	struct timespec tx_start;
+	struct dnsbl_query *dnsbl;
 	struct conn *prev, *next;
 };
 
@@ -152,10 +161,37 @@ tx_clear(struct conn *c)
 /* ---- hooks ------------------------------------------------------------ */
 
 static void
+dnsbl_done(const struct dnsbl_result *r, void *ctx)
+{
+	struct conn *c = ctx;
+	struct smtp_session *s = c->s;
+
+	c->dnsbl = NULL;
+	log_info("sid=%s event=dnsbl ip=%s score=%d listed=%s refused_zones=%u "
+	    "failed_zones=%u%s", smtp_session_id(s), c->ipe->ip, r->score,
+	    r->first_listed[0] != '\0' ? r->first_listed : "-", r->refused,
+	    r->errors, r->allowlisted ? " allowlisted=yes" : "");
+	if (r->refused > 0)
+		log_warn("sid=%s event=dnsbl_resolver_refused zones=%u "
+		    "hint=\"a DNSBL answered 127.255.255.x: it refuses our "
+		    "resolver (public or over quota); use a local resolver\"",
+		    smtp_session_id(s), r->refused);
+	if (r->reject) {
+		c->d->rejected++;
+		smtp_session_reply(s, 554, "5.7.1", "Service unavailable; "
+		    "client [%s] blocked using %s", c->ipe->ip,
+		    r->first_listed);
+		return;
+	}
+	smtp_session_reply(s, 220, NULL, "ok");
+}
+
+static void
 on_connect(struct smtp_session *s, void *ctx)
 {
 	struct conn *c = ctx;
 
+	c->s = s;
 	if (c->ipe->sessions > c->d->max_per_ip) {
 		log_info("sid=%s event=refused ip=%s reason=too_many_sessions "
 		    "limit=%u", smtp_session_id(s), c->ipe->ip, c->d->max_per_ip);
@@ -163,8 +199,26 @@ on_connect(struct smtp_session *s, void *ctx)
 		    "your address, try again later");
 		return;
 	}
+	if (antispam_banned(c->d->as, c->ipe->ip, NULL)) {
+		log_info("sid=%s event=refused ip=%s reason=banned",
+		    smtp_session_id(s), c->ipe->ip);
+		smtp_session_reply(s, 421, "4.7.0", "Too many failed logins "
+		    "from your address, try again later");
+		return;
+	}
 	log_info("sid=%s event=connect ip=%s service=%s", smtp_session_id(s),
 	    c->ipe->ip, listener_info[c->kind].name);
+	if (c->kind == LISTENER_SMTP && c->d->as->dnsbl_on) {
+		struct msgauth_ip ip;
+
+		/* All zones at once; the greeting waits for the answers. */
+		if (msgauth_ip_parse(c->ipe->ip, &ip) == 0) {
+			c->dnsbl = dnsbl_check_async(c->d->as->resolver,
+			    &c->d->as->dnsbl, &ip, dnsbl_done, c);
+			if (c->dnsbl != NULL)
+				return;
+		}
+	}
 	smtp_session_reply(s, 220, NULL, "ok");
 }
 
@@ -219,7 +273,12 @@ auth_finish(struct auth_job *j)
 		if (j->result < 0)
 			smtp_session_reply(s, 454, "4.7.0", "Temporary "
 			    "authentication failure");
-		else
+		else if (antispam_login_failed(c->d->as, c->ipe->ip)) {
+			log_info("sid=%s event=banned ip=%s", smtp_session_id(s),
+			    c->ipe->ip);
+			smtp_session_reply(s, 421, "4.7.0", "Too many failed "
+			    "logins from your address, try again later");
+		} else
 			smtp_session_reply(s, 535, "5.7.8", "Authentication "
 			    "credentials invalid");
 	}
@@ -358,6 +417,51 @@ over_quota(struct conn *c, struct smtp_session *s,
 	return false;
 }
 
+/* Greylisting asks SQLite: on a pool thread, not on the loop. */
+struct grey_job {
+	struct conn *c;
+	struct rcpt r;
+	char *sender, *helo;
+	char ip[64];
+	int verdict;
+	unsigned int wait;
+};
+
+static void
+grey_work(void *arg)
+{
+	struct grey_job *j = arg;
+
+	j->verdict = antispam_greylist(j->c->d->as, j->ip, j->helo, j->sender,
+	    j->r.address, &j->wait);
+}
+
+static void
+grey_done(void *arg)
+{
+	struct grey_job *j = arg;
+	struct conn *c = j->c;
+	struct smtp_session *s = c->s;
+
+	if (j->verdict == 1) {
+		log_info("sid=%s event=greylisted ip=%s from=<%s> to=<%s> "
+		    "wait=%us", smtp_session_id(s), j->ip, j->sender,
+		    j->r.address, j->wait);
+		smtp_session_reply(s, 451, "4.7.1", "<%s>: Recipient address "
+		    "rejected: %s", j->r.address, c->d->as->postgrey_text);
+		free(j->r.address);
+		accounts_resolution_free(&j->r.res);
+	} else {
+		c->rcpts = xreallocarray(c->rcpts, c->nrcpts + 1,
+		    sizeof(*c->rcpts));
+		c->rcpts[c->nrcpts++] = j->r;
+		smtp_session_reply(s, 250, "2.1.5", "Ok");
+	}
+	free(j->sender);
+	free(j->helo);
+	free(j);
+}
+
 static void
 on_rcpt(struct smtp_session *s, const struct address *to, void *ctx)
 {
@@ -426,6 +530,34 @@ on_rcpt(struct smtp_session *s, const struct address *to, void *ctx)
 		goto refuse;
 	}
 	r.address = addr;
+	if (d->send_limit != NULL && smtp_session_auth_login(s) != NULL) {
+		unsigned int retry = 0;
+
+		/* A stolen password must not become a spam cannon. */
+		if (ratelimit_take(d->send_limit, smtp_session_auth_login(s), 1,
+		    time(NULL), &retry) == 0) {
+			log_info("sid=%s event=reject stage=rcpt to=<%s> login=%s "
+			    "reason=send_limit retry_after=%us",
+			    smtp_session_id(s), addr, smtp_session_auth_login(s),
+			    retry);
+			smtp_session_reply(s, 450, "4.7.1", "<%s>: Sending rate "
+			    "limit exceeded, try again in %u seconds", addr,
+			    retry);
+			goto refuse;
+		}
+	}
+	if (d->as->greylist_on && smtp_session_auth_login(s) == NULL) {
+		struct grey_job *j = xcalloc(1, sizeof(*j));
+
+		j->c = c;
+		j->r = r;
+		j->sender = address_to_string(smtp_session_mail_from(s));
+		str_copy(j->ip, sizeof(j->ip), c->ipe->ip);
+		j->helo = smtp_session_helo(s) != NULL ?
+		    xstrdup(smtp_session_helo(s)) : NULL;
+		pool_submit(d->pool, grey_work, grey_done, j);
+		return;
+	}
 	c->rcpts = xreallocarray(c->rcpts, c->nrcpts + 1, sizeof(*c->rcpts));
 	c->rcpts[c->nrcpts++] = r;
 	smtp_session_reply(s, 250, "2.1.5", "Ok");
@@ -488,6 +620,7 @@ on_data_begin(struct smtp_session *s, void *ctx)
 	memset(&p, 0, sizeof(p));
 	p.hostname = st->hostname;
 	p.spool = d->spool;
+	p.incoming_dir = d->incoming_dir;
 	p.sender = sender;
 	p.auth_login = smtp_session_auth_login(s);
 	p.local_addrs = laddr;
@@ -534,14 +667,56 @@ struct commit_job {
 	struct delivery *dlv;
 	int result;
 	const char *error;
+	/* for the checks, copied on the loop */
+	struct antispam_request req;
+	char *helo, *sender, *login, *account;
+	const char **rcpts;
+	struct antispam_result ar;
+	bool checked;
 };
 
 static void
 commit_work(void *arg)
 {
 	struct commit_job *j = arg;
+	struct delivery_extra x;
+	const char *msg;
+	size_t len;
 
-	j->result = delivery_commit(j->dlv, &j->error);
+	memset(&x, 0, sizeof(x));
+	if (delivery_message(j->dlv, &msg, &len, &j->error) < 0) {
+		j->result = -1;
+		return;
+	}
+	j->req.msg = msg;
+	j->req.len = len;
+	antispam_message(j->c->d->as, &j->req, &j->ar);
+	j->checked = true;
+	if (j->ar.action == ANTISPAM_REJECT || j->ar.action == ANTISPAM_TEMPFAIL) {
+		j->result = 1;
+		return;
+	}
+	x.fields[0] = j->ar.received_spf;
+	x.fields[1] = j->ar.authentication_results;
+	if (j->ar.action == ANTISPAM_JUNK)
+		x.folder = "Junk";
+	if (j->ar.mark) {
+		x.mark = &j->c->d->as->mark;
+		x.verdict = &j->ar.verdict;
+	}
+	j->result = delivery_commit(j->dlv, &x, &j->error);
+}
+
+static void
+commit_job_free(struct commit_job *j)
+{
+	antispam_result_free(&j->ar);
+	free(j->helo);
+	free(j->sender);
+	free(j->login);
+	free(j->account);
+	free(j->rcpts);
+	free(j);
 }
 
 static void
@@ -592,7 +767,17 @@ commit_done(void *arg)
 	struct commit_job *j = arg;
 	struct conn *c = j->c;
 
-	if (j->result == 0) {
+	if (j->checked && j->ar.log[0] != '\0')
+		log_info("sid=%s msgid=%s event=checks%s", smtp_session_id(c->s),
+		    delivery_id(j->dlv), j->ar.log);
+	if (j->result == 1) {
+		log_summary(c, j->dlv, j->ar.action == ANTISPAM_REJECT ?
+		    "rejected" : "deferred", j->ar.text);
+		c->d->rejected++;
+		smtp_session_reply(c->s, j->ar.code, j->ar.enhanced, "%s",
+		    j->ar.text);
+		delivery_abort(j->dlv);
+	} else if (j->result == 0) {
 		log_summary(c, j->dlv, "ok", NULL);
 		smtp_session_reply(c->s, 250, "2.0.0", "Ok: queued as %s",
 		    delivery_id(j->dlv));
@@ -604,7 +789,7 @@ commit_done(void *arg)
 		delivery_abort(j->dlv);
 	}
 	tx_clear(c);
-	free(j);
+	commit_job_free(j);
 }
 
 static void
@@ -612,10 +797,40 @@ on_data_end(struct smtp_session *s, void *ctx)
 {
 	struct conn *c = ctx;
 	struct commit_job *j = xcalloc(1, sizeof(*j));
+	size_t nlocal = 0;
 
 	j->c = c;
 	j->dlv = c->dlv;
 	c->dlv = NULL;
+	j->helo = smtp_session_helo(s) != NULL ?
+	    xstrdup(smtp_session_helo(s)) : NULL;
+	j->sender = address_to_string(smtp_session_mail_from(s));
+	j->login = smtp_session_auth_login(s) != NULL ?
+	    xstrdup(smtp_session_auth_login(s)) : NULL;
+	j->rcpts = xcalloc(c->nrcpts + 1, sizeof(*j->rcpts));
+	for (size_t i = 0; i < c->nrcpts; i++) {
+		const struct accounts_resolution *res = &c->rcpts[i].res;
+
+		j->rcpts[i] = c->rcpts[i].address;
+		/* One local account: its own junk filter store. */
+		for (size_t k = 0; k < res->count; k++) {
+			if (res->targets[k].kind != ACCOUNTS_TARGET_LOCAL)
+				continue;
+			if (j->account == NULL && nlocal == 0)
+				j->account = xstrdup(res->targets[k].address);
+			nlocal++;
+		}
+	}
+	if (nlocal != 1)
+		x_free(&j->account);
+	j->req.client_ip = c->ipe->ip;
+	j->req.helo = j->helo;
+	j->req.sender = j->sender;
+	j->req.recipients = j->rcpts;
+	j->req.nrecipients = c->nrcpts;
+	j->req.account = j->account;
+	j->req.auth_login = j->login;
+	j->req.queue_id = delivery_id(j->dlv);
 	pool_submit(c->d->pool, commit_work, commit_done, j);
 }
 
@@ -735,14 +950,32 @@ ip_sweep(struct smtpd *d)
 }
 
 static void
+expire_work(void *arg)
+{
+	struct smtpd *d = arg;
+
+	antispam_expire(d->as);
+}
+
+static void
+expire_done(void *arg)
+{
+	maybe_exit(arg);	/* a stop may have waited for this job */
+}
+
+static void
 refresh_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct smtpd *d = arg;
 	static unsigned int ticks;
 
 	accounts_watch_refresh(d->accounts, false);
+	antispam_refresh(d->as);
 	if (++ticks % 60 == 0)
 		ip_sweep(d);
+	/* Old greylist entries go once an hour (the first a minute in). */
+	if (d->as->greylist_on && ticks % 3600 == 60 && !d->w->stopping)
+		pool_submit(d->pool, expire_work, expire_done, d);
 }
 
 static void
@@ -848,6 +1081,25 @@ smtpd_init(struct worker *w)
 		free(err);
 		return -1;
 	}
+	d->incoming_dir = xasprintf("%s/incoming", w->settings->tegami_state);
+	if (mkdir_p(d->incoming_dir, 0700) < 0) {
+		log_error("event=incoming_dir_failed path=%s error=\"%s\"",
+		    d->incoming_dir, strerror(errno));
+		return -1;
+	}
+	if (antispam_open(w->settings, w->base, &d->as, &err) < 0) {
+		log_error("event=antispam_config_failed error=\"%s\"", err);
+		free(err);
+		return -1;
+	}
+	log_info("event=antispam spf=%d dkim=%d dmarc=%d dnsbl=%d greylist=%d "
+	    "fail2ban=%d junk=%d clamav=%d rspamd=%d", d->as->spf, d->as->dkim,
+	    d->as->dmarc, d->as->dnsbl_on, d->as->greylist_on, d->as->ban_on,
+	    d->as->junk_on, d->as->clamav_on, d->as->rspamd_on);
+	if (config_num(cfg, "TEGAMI_SEND_LIMIT") > 0)
+		d->send_limit = ratelimit_create((unsigned int)config_num(cfg,
+		    "TEGAMI_SEND_LIMIT"), (unsigned int)config_num(cfg,
+		    "TEGAMI_SEND_LIMIT_WINDOW"), 100000);
 	d->pool = pool_create(w->base, (unsigned int)config_num(cfg,
 	    "TEGAMI_DELIVERY_THREADS"));
 	d->refresh_ev = event_new(w->base, -1, EV_PERSIST, refresh_cb, d);

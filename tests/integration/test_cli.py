@@ -497,7 +497,7 @@ def test_help_lists_every_command(cli):
 
 def test_unknown_commands_exit_2(cli):
     for args in (["frobnicate"], ["email"], ["email", "frobnicate"], ["config", "spf"],
-                 ["fail2ban"], ["status-of-nothing"]):
+                 ["postscreen"], ["status-of-nothing"]):
         r = cli.fails(2, *args)
         assert "unknown command" in r.stderr
     r = cli.fails(2, "email", "frob", setup=True)

@@ -1,0 +1,119 @@
+/*
+ * tegami fail2ban [ban|unban <IP>]: docker-mailserver's `setup fail2ban`
+ * over tegami's own ban list (STATE_DIR/tegami/fail2ban-bans, filter/ban.h).
+ * The running smtp worker notices the file's change within a second.
+ */
+#include "cli/cli_int.h"
+#include "daemon/antispam.h"
+#include "filter/ban.h"
+#include "lib/file.h"
+#include "lib/xalloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Started as root: the workers (DMS_VMAIL_UID) must still read and
+ * rewrite what we wrote. */
+static void
+give_to_vmail(struct cli *cli, const char *path)
+{
+	if (geteuid() != 0)
+		return;
+	if (chown(path, (uid_t)config_num(cli->set->cfg, "DMS_VMAIL_UID"),
+	    (gid_t)config_num(cli->set->cfg, "DMS_VMAIL_GID")) < 0)
+		cli_note(cli, "warning: cannot chown %s: %m", path);
+}
+
+static int
+open_bans(struct cli *cli, const char *path, struct ban **ban_r)
+{
+	struct ban_settings bs = ban_default_settings;
+	char *err = NULL;
+
+	if (mkdir_p(cli->set->tegami_state, 0700) < 0)
+		return cli_error(cli, "cannot create %s: %m",
+		    cli->set->tegami_state);
+	give_to_vmail(cli, cli->set->tegami_state);
+	bs.maxretry = (unsigned int)config_num(cli->set->cfg,
+	    "FAIL2BAN_MAXRETRY");
+	if (antispam_parse_duration(config_str(cli->set->cfg,
+	    "FAIL2BAN_BANTIME"), &bs.bantime) < 0 ||
+	    antispam_parse_duration(config_str(cli->set->cfg,
+	    "FAIL2BAN_FINDTIME"), &bs.findtime) < 0)
+		return cli_error(cli, "FAIL2BAN_BANTIME or FAIL2BAN_FINDTIME is "
+		    "not a duration (600, 10m, 1h, 1d, 1w)");
+	if (ban_open(path, &bs, time(NULL), ban_r, &err) < 0) {
+		cli_error(cli, "%s", err);
+		free(err);
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
+int
+cmd_fail2ban(struct cli *cli, int argc, char **argv)
+{
+	char *path = settings_ban_path(cli->set);
+	struct ban *ban = NULL;
+	time_t now = time(NULL);
+	char *err = NULL;
+	int ret = CLI_OK;
+
+	if (argc != 1 && !(argc == 2 && strcmp(argv[1], "status") == 0) &&
+	    !(argc == 3 && (strcmp(argv[1], "ban") == 0 ||
+	    strcmp(argv[1], "unban") == 0))) {
+		fprintf(stderr, "%s: usage: %s fail2ban [ban|unban <IP>]\n",
+		    cli->prog, cli->prog);
+		free(path);
+		return CLI_FAIL;
+	}
+	if (open_bans(cli, path, &ban) != CLI_OK) {
+		free(path);
+		return CLI_FAIL;
+	}
+	if (argc <= 2) {
+		size_t n = ban_list(ban, now, NULL, 0);
+		struct ban_entry *e = xcalloc(n + 1, sizeof(*e));
+
+		n = ban_list(ban, now, e, n);
+		if (n == 0)
+			printf("No IPs have been banned\n");
+		for (size_t i = 0; i < n; i++) {
+			char when[64];
+			struct tm tm;
+
+			gmtime_r(&e[i].until, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+			printf("Banned: %s until %s\n", e[i].ip, when);
+		}
+		free(e);
+	} else if (strcmp(argv[1], "ban") == 0) {
+		if (ban_add(ban, argv[2], now, 0, &err) < 0) {
+			ret = cli_error(cli, "cannot ban '%s': %s", argv[2],
+			    err != NULL ? err : "not an IP address");
+			free(err);
+		} else {
+			give_to_vmail(cli, path);
+			printf("Banned custom: %s\n", argv[2]);
+		}
+	} else {
+		int r = ban_remove(ban, argv[2], now, &err);
+
+		if (r < 0) {
+			ret = cli_error(cli, "cannot unban '%s': %s", argv[2],
+			    err != NULL ? err : "not an IP address");
+			free(err);
+		} else if (r == 0) {
+			ret = cli_error(cli, "IP '%s' is not banned", argv[2]);
+		} else {
+			give_to_vmail(cli, path);
+			printf("Unbanned: %s\n", argv[2]);
+		}
+	}
+	ban_close(&ban);
+	free(path);
+	return ret;
+}

@@ -1,0 +1,107 @@
+/*
+ * antispam: the smtp worker's spam defences, configured from the
+ * docker-mailserver keys (docs/spam.md): SPF/DKIM/DMARC (msgauth/check),
+ * DNSBL at connect, greylisting at RCPT, brute-force bans on AUTH
+ * failures, the Bayesian junk filter, clamd and rspamd.
+ *
+ * Threads: antispam_message() and antispam_greylist() block (DNS,
+ * SQLite, sockets) and run on pool threads; the SQLite connections are
+ * shared behind a lock each. The ban table is thread-safe (filter/ban.h);
+ * antispam_refresh() runs on the loop.
+ */
+#ifndef TEGAMI_ANTISPAM_H
+#define TEGAMI_ANTISPAM_H
+
+#include "filter/dnsbl.h"
+#include "filter/spammark.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+struct settings;
+struct event_base;
+struct dns_resolver;
+struct ban;
+
+struct antispam {
+	bool spf, dkim, dmarc;
+	bool dnsbl_on, greylist_on, ban_on, junk_on, clamav_on, rspamd_on;
+	struct dns_resolver *resolver;
+	struct dnsbl_list dnsbl;
+	struct ban *ban;
+	const char *postgrey_text;
+	struct spammark_settings mark;
+	struct antispam_private *priv;
+};
+
+/* Opens what the keys turn on. -1 with *error_r (malloc'd) naming the key. */
+int antispam_open(const struct settings *st, struct event_base *base,
+    struct antispam **as_r, char **error_r);
+void antispam_close(struct antispam **as);
+
+/* Where the ban list and the junk filter live (STATE_DIR/tegami/...),
+ * malloc'd; shared with `tegami fail2ban` and `tegami junk`. */
+char *settings_ban_path(const struct settings *st);
+char *settings_bayes_path(const struct settings *st);
+
+/* Parses "600", "10m", "1h", "2d", "1w" into seconds. -1 if malformed. */
+int antispam_parse_duration(const char *s, unsigned int *seconds_r);
+
+/* Is ip banned now? (ENABLE_FAIL2BAN) */
+bool antispam_banned(struct antispam *as, const char *ip, time_t *until_r);
+/* One failed login from ip; true if it is banned from now on. */
+bool antispam_login_failed(struct antispam *as, const char *ip);
+/* Loop, every second: re-reads the ban file after `tegami fail2ban`. */
+void antispam_refresh(struct antispam *as);
+
+/* BLOCKING. Greylisting for one recipient: 0 pass, 1 defer, -1 error
+ * (the caller lets the mail pass and logs). With SPF on, the sender is
+ * checked first: a domain that passed SPF and got mail through before
+ * (DMARC or SPF pass at the end of DATA) is not delayed. */
+int antispam_greylist(struct antispam *as, const char *client_ip,
+    const char *helo, const char *sender, const char *recipient,
+    unsigned int *wait_r);
+
+/* BLOCKING (pool thread, once an hour): forgets greylist triplets,
+ * clients and domains unseen for POSTGREY_MAX_AGE days. */
+void antispam_expire(struct antispam *as);
+
+enum antispam_action {
+	ANTISPAM_ACCEPT,
+	ANTISPAM_JUNK,		/* deliver to the Junk folder */
+	ANTISPAM_REJECT,	/* reply code/enhanced/text */
+	ANTISPAM_TEMPFAIL,	/* the same, 4xx */
+};
+
+struct antispam_request {
+	const char *client_ip;
+	const char *helo;
+	const char *sender;		/* "" for <> */
+	const char *const *recipients;
+	size_t nrecipients;
+	const char *account;		/* the one local account, or NULL */
+	const char *auth_login;		/* NULL for unauthenticated mail */
+	const char *queue_id;
+	const char *msg;
+	size_t len;
+};
+
+struct antispam_result {
+	enum antispam_action action;
+	int code;
+	char enhanced[8];
+	char text[200];
+	char *received_spf;		/* trace fields (malloc'd) or NULL */
+	char *authentication_results;
+	struct spammark_verdict verdict;
+	bool mark;			/* rewrite with verdict (X-Spam...) */
+	char log[512];			/* key=value for the summary line */
+};
+
+/* BLOCKING: every content check for one message. */
+void antispam_message(struct antispam *as, const struct antispam_request *req,
+    struct antispam_result *r);
+void antispam_result_free(struct antispam_result *r);
+
+#endif

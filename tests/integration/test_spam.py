@@ -1,0 +1,402 @@
+"""The spam defences wired into the real server (issue 6): SPF, DKIM and
+DMARC at the end of DATA against records served by nsd on a free loopback
+port (TEGAMI_DNS_SERVERS), a DNSBL zone and its "refused resolver" answer,
+greylisting, brute-force bans with `tegami fail2ban`, the junk filter
+trained with `tegami junk train`, and forged Authentication-Results."""
+import base64
+import os
+import shutil
+import smtplib
+import socket
+import subprocess
+import time
+
+import pytest
+
+from tegami_server import BINARY, HOST
+
+ZONE = "spam.test"
+
+
+def free_udp_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def txt_strings(value, size=200):
+    return " ".join('"%s"' % value[i:i + size] for i in range(0, len(value), size))
+
+
+@pytest.fixture(scope="module")
+def dns(tmp_path_factory):
+    """nsd serving spam.test; yields (server address, DKIM private key PEM)."""
+    nsd = shutil.which("nsd") or "/usr/sbin/nsd"
+    if not os.path.exists(nsd):
+        pytest.fail("nsd is not installed (make test-deps)")
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives import serialization as ser
+    d = tmp_path_factory.mktemp("nsd")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.TraditionalOpenSSL,
+                            ser.NoEncryption())
+    der = key.public_key().public_bytes(ser.Encoding.DER,
+                                        ser.PublicFormat.SubjectPublicKeyInfo)
+    many = " ".join(f"a:h{i}.{ZONE}" for i in range(11))
+    records = [
+        f"$ORIGIN {ZONE}.", "$TTL 60",
+        f"@ IN SOA ns.{ZONE}. admin.{ZONE}. 1 3600 600 86400 60",
+        f"@ IN NS ns.{ZONE}.", "ns IN A 127.0.0.1",
+        'pass IN TXT "v=spf1 ip4:127.0.0.0/8 -all"',
+        'fail IN TXT "v=spf1 ip4:192.0.2.1 -all"',
+        'soft IN TXT "v=spf1 ip4:192.0.2.1 ~all"',
+        f'perm IN TXT "v=spf1 {many} -all"',
+        'dk IN TXT "v=spf1 ip4:192.0.2.1 -all"',
+        '_dmarc.dk IN TXT "v=DMARC1; p=reject"',
+        "sel._domainkey.dk IN TXT " + txt_strings(
+            "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()),
+        'rej IN TXT "v=spf1 ip4:192.0.2.1 -all"',
+        '_dmarc.rej IN TXT "v=DMARC1; p=reject"',
+        'qua IN TXT "v=spf1 ip4:192.0.2.1 -all"',
+        '_dmarc.qua IN TXT "v=DMARC1; p=quarantine"',
+        # DNSBL: 127.0.0.2 is listed; 127.0.0.3 gets the "refused" answer
+        "2.0.0.127.bl IN A 127.0.0.2",
+        "3.0.0.127.bl IN A 127.255.255.254",
+        "bl IN A 127.0.0.1",
+    ] + [f"h{i} IN A 192.0.2.{i + 10}" for i in range(11)] + [""]
+    (d / f"{ZONE}.zone").write_text("\n".join(records))
+    port = free_udp_port()
+    (d / "nsd.conf").write_text(f'''server:
+  ip-address: 127.0.0.1@{port}
+  port: {port}
+  zonesdir: "{d}"
+  database: ""
+  pidfile: "{d}/nsd.pid"
+  logfile: "{d}/nsd.log"
+  username: ""
+  xfrdfile: "{d}/xfrd.state"
+  zonelistfile: "{d}/zone.list"
+remote-control:
+  control-enable: no
+zone:
+  name: "{ZONE}"
+  zonefile: "{ZONE}.zone"
+''')
+    proc = subprocess.Popen([nsd, "-d", "-c", str(d / "nsd.conf")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(50):
+        if (d / "nsd.pid").exists():
+            break
+        time.sleep(0.1)
+    time.sleep(0.3)
+    yield f"127.0.0.1@{port}", pem
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def auth_env(dns_addr, **extra):
+    env = {"TEGAMI_DNS_SERVERS": dns_addr, "ENABLE_POLICYD_SPF": "1",
+           "ENABLE_OPENDKIM": "1", "ENABLE_OPENDMARC": "1"}
+    env.update(extra)
+    return env
+
+
+def message(frm, subject="hello", body="Hello there.\r\n", extra="", msgid=None):
+    msgid = msgid or f"{time.time()}@x"
+    return (f"From: {frm}\r\nTo: alice@example.test\r\nSubject: {subject}\r\n"
+            f"Message-ID: <{msgid}>\r\n{extra}\r\n{body}").encode()
+
+
+def send(srv, sender, msg, helo="client.spam.test", source="127.0.0.1"):
+    c = smtplib.SMTP("127.0.0.1", srv.ports["SMTP"], source_address=(source, 0),
+                     timeout=30)
+    try:
+        c.ehlo(helo)
+        c.sendmail(sender, ["alice@example.test"], msg)
+        return None
+    except smtplib.SMTPResponseException as e:
+        return e.smtp_code, e.smtp_error.decode()
+    except smtplib.SMTPRecipientsRefused as e:
+        code, text = list(e.recipients.values())[0]
+        return code, text.decode()
+    finally:
+        try:
+            c.quit()
+        except Exception:
+            pass
+
+
+def header_block(data):
+    return data.split(b"\n\n", 1)[0].decode()
+
+
+def test_spf_results_in_stored_message(make_server, dns):
+    srv = make_server(env=auth_env(dns[0]))
+    cases = [("pass", "pass"), ("fail", "fail"), ("soft", "softfail"),
+             ("perm", "permerror")]
+    for i, (dom, result) in enumerate(cases):
+        assert send(srv, f"joe@{dom}.{ZONE}", message(f"joe@{dom}.{ZONE}")) is None
+        got = srv.wait_messages("alice@example.test", i + 1)
+        h = header_block(got[-1])
+        assert f"Received-SPF: {result}" in h, h
+        ar = h[h.index("Authentication-Results:"):]
+        assert ar.startswith(f"Authentication-Results: {HOST};"), h
+        assert f"spf={result}" in ar, h
+        # trace fields above the message's own header
+        assert h.index("Received-SPF:") < h.index("From: joe@"), h
+    assert "more than 10 DNS-querying terms" in header_block(got[-1])
+
+
+def test_dkim_pass_and_body_changed(make_server, dns):
+    import dkim
+    srv = make_server(env=auth_env(dns[0]))
+    body = message(f"Joe <joe@dk.{ZONE}>", body="Signed body.\r\n")
+    sig = dkim.sign(body, b"sel", f"dk.{ZONE}".encode(), dns[1],
+                    include_headers=[b"from", b"to", b"subject"])
+    # SPF fails for dk (not 127/8) but the aligned signature passes DMARC
+    assert send(srv, f"joe@dk.{ZONE}", sig + body) is None
+    h = header_block(srv.wait_messages("alice@example.test", 1)[-1])
+    assert "dkim=pass" in h and f"header.d=dk.{ZONE}" in h, h
+    assert "dmarc=pass" in h, h
+    # the same signature over a changed body: DKIM fails, DMARC p=reject
+    tampered = sig + body.replace(b"Signed body.", b"Signed body!")
+    r = send(srv, f"joe@dk.{ZONE}", tampered)
+    assert r is not None and r[0] == 550 and "5.7.1" in r[1], r
+    assert len(srv.messages("alice@example.test")) == 1
+    assert "dkim=fail" in srv.log_text() or "dmarc=fail" in srv.log_text()
+
+
+def test_dmarc_reject_and_quarantine(make_server, dns):
+    srv = make_server(env=auth_env(dns[0]))
+    r = send(srv, f"joe@rej.{ZONE}", message(f"joe@rej.{ZONE}"))
+    assert r is not None and r[0] == 550 and "5.7.1" in r[1], r
+    assert send(srv, f"joe@qua.{ZONE}", message(f"joe@qua.{ZONE}")) is None
+    got = srv.wait_messages("alice@example.test", 1, folder="Junk")
+    assert "dmarc=fail" in header_block(got[0])
+    assert srv.messages("alice@example.test") == []
+
+
+def test_forged_authentication_results_removed(make_server, dns):
+    srv = make_server(env=auth_env(dns[0]))
+    forged = (f"Authentication-Results: {HOST}; dkim=pass header.d=bank.example\r\n"
+              "Authentication-Results: other.example; spf=pass\r\n")
+    assert send(srv, f"joe@pass.{ZONE}", message(f"joe@pass.{ZONE}", extra=forged)) is None
+    h = header_block(srv.wait_messages("alice@example.test", 1)[0])
+    assert "bank.example" not in h, h
+    assert "Authentication-Results: other.example; spf=pass" in h
+    assert h.count(f"Authentication-Results: {HOST};") == 1
+
+
+def test_dnsbl_listed_and_refused_resolver(make_server, dns):
+    srv = make_server(env={"TEGAMI_DNS_SERVERS": dns[0], "ENABLE_DNSBL": "1",
+                           "TEGAMI_DNSBL_SITES": f"bl.{ZONE}*3"})
+    s = socket.create_connection(("127.0.0.1", srv.ports["SMTP"]), timeout=20,
+                                 source_address=("127.0.0.2", 0))
+    banner = s.recv(512).decode()
+    s.close()
+    assert banner.startswith("554 5.7.1") and f"bl.{ZONE}" in banner, banner
+    # 127.255.255.254: our resolver is refused, not a listing
+    assert send(srv, "joe@example.org", message("joe@example.org"), source="127.0.0.3") is None
+    srv.wait_messages("alice@example.test", 1)
+    log = srv.log_text()
+    assert "event=dnsbl ip=127.0.0.2 score=3" in log
+    assert "event=dnsbl_resolver_refused" in log
+    assert "event=dnsbl ip=127.0.0.3 score=0" in log
+
+
+def test_greylisting_defers_then_accepts(make_server):
+    srv = make_server(env={"ENABLE_POSTGREY": "1", "POSTGREY_DELAY": "2",
+                           "POSTGREY_TEXT": "Greylisted for the test"})
+    r = send(srv, "joe@example.org", message("joe@example.org"))
+    assert r is not None and r[0] == 451 and "4.7.1" in r[1] and \
+        "Greylisted for the test" in r[1], r
+    r = send(srv, "joe@example.org", message("joe@example.org"))
+    assert r is not None and r[0] == 451, r   # too early
+    time.sleep(2.5)
+    assert send(srv, "joe@example.org", message("joe@example.org")) is None
+    srv.wait_messages("alice@example.test", 1)
+    # authenticated submissions are never greylisted
+    c = smtplib.SMTP("127.0.0.1", srv.ports["SUBMISSION"], timeout=30)
+    c.starttls(context=srv.ssl_context())
+    c.login("alice@example.test", "alicepw")
+    c.sendmail("alice@example.test", ["alice@example.test"], message("alice@example.test"))
+    c.quit()
+    srv.wait_messages("alice@example.test", 2)
+
+
+def cli(srv, *args, stdin=None):
+    return subprocess.run([BINARY] + list(args), env=srv.env, input=stdin,
+                          capture_output=True, timeout=30)
+
+
+def try_login(srv, password):
+    c = smtplib.SMTP("127.0.0.1", srv.ports["SUBMISSION"], timeout=30)
+    try:
+        c.starttls(context=srv.ssl_context())
+        c.ehlo()
+        # one mechanism, one failure (login() would try PLAIN then LOGIN)
+        c.user, c.password = "alice@example.test", password
+        c.auth("PLAIN", c.auth_plain)
+        return 235
+    except smtplib.SMTPAuthenticationError as e:
+        return e.smtp_code
+    except smtplib.SMTPServerDisconnected:
+        return 421
+    finally:
+        try:
+            c.close()
+        except Exception:
+            pass
+
+
+def banner(srv, source="127.0.0.1"):
+    s = socket.create_connection(("127.0.0.1", srv.ports["SMTP"]), timeout=10,
+                                 source_address=(source, 0))
+    try:
+        return s.recv(512).decode()
+    finally:
+        s.close()
+
+
+def test_ban_after_six_bad_passwords_and_its_end(make_server):
+    srv = make_server(env={"ENABLE_FAIL2BAN": "1", "FAIL2BAN_BANTIME": "6"})
+    codes = [try_login(srv, "wrong") for _ in range(6)]
+    assert codes[:5] == [535] * 5 and codes[5] == 421, codes
+    assert banner(srv).startswith("421 4.7.0"), banner(srv)
+    assert "127.0.0.1" in cli(srv, "fail2ban").stdout.decode()
+    time.sleep(6.5)
+    assert banner(srv).startswith("220"), banner(srv)
+    assert try_login(srv, "alicepw") == 235
+
+
+def test_fail2ban_cli_ban_and_unban(make_server):
+    srv = make_server(env={"ENABLE_FAIL2BAN": "1"})
+    r = cli(srv, "fail2ban", "ban", "127.0.0.4")
+    assert r.returncode == 0 and b"127.0.0.4" in r.stdout, r
+    end = time.time() + 2.5
+    while not banner(srv, "127.0.0.4").startswith("421") and time.time() < end:
+        time.sleep(0.2)
+    assert banner(srv, "127.0.0.4").startswith("421 4.7.0")
+    assert banner(srv, "127.0.0.5").startswith("220")
+    assert b"127.0.0.4" in cli(srv, "fail2ban").stdout
+    assert cli(srv, "fail2ban", "unban", "127.0.0.4").returncode == 0
+    end = time.time() + 2.5
+    while not banner(srv, "127.0.0.4").startswith("220") and time.time() < end:
+        time.sleep(0.2)
+    assert banner(srv, "127.0.0.4").startswith("220")
+    assert cli(srv, "fail2ban", "unban", "127.0.0.4").returncode == 1
+    assert cli(srv, "fail2ban", "ban", "not-an-ip").returncode == 1
+
+
+SPAM = ["Cheap pills viagra casino winner, claim your free prize money now, "
+        "click here unsubscribe lottery jackpot bitcoin investment {}",
+        "Congratulations winner! Free casino bonus, cheap viagra pills, claim "
+        "prize money lottery click here now {}"]
+HAM = ["Hi Alice, the project meeting moved to Thursday; please bring the "
+       "quarterly report and the budget figures for the review {}",
+       "Alice, thanks for the notes from the design review. The build is green "
+       "again and the release candidate is tagged {}"]
+
+
+def test_trained_spam_lands_in_junk(make_server):
+    srv = make_server(env={"SPAM_SUBJECT": "[SPAM]"})
+    for i in range(12):
+        for cls, texts in (("spam", SPAM), ("ham", HAM)):
+            text = texts[i % 2].format(i)
+            msg = message("x@example.org", subject=f"{cls} {i}", body=text + "\r\n",
+                          msgid=f"{cls}{i}@x")
+            r = cli(srv, "junk", "train", cls, "-", stdin=msg)
+            assert r.returncode == 0, r
+    r = cli(srv, "junk", "train", "spam", "-", stdin=message("x@example.org",
+            subject="spam 0", body=SPAM[0].format(0) + "\r\n", msgid="spam0@x"))
+    assert b"Already trained" in r.stdout, r
+    spam = message("win@example.org", subject="you won",
+                   body=SPAM[0].format("now") + "\r\n", extra="X-Spam: No\r\n")
+    assert send(srv, "win@example.org", spam) is None
+    got = srv.wait_messages("alice@example.test", 1, folder="Junk")
+    h = header_block(got[0])
+    assert "X-Spam: Yes" in h and "X-Spam: No" not in h, h
+    assert "Subject: [SPAM] you won" in h, h
+    ham = message("bob@example.org", subject="meeting",
+                  body=HAM[0].format("today") + "\r\n")
+    assert send(srv, "bob@example.org", ham) is None
+    h = header_block(srv.wait_messages("alice@example.test", 1)[0])
+    assert "X-Spam: Yes" not in h and "Subject: meeting" in h, h
+
+
+EICAR = r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+
+
+def test_clamd_rejects_eicar(make_server):
+    clamd = shutil.which("clamd") or "/usr/sbin/clamd"
+    if not os.path.exists(clamd):
+        pytest.fail("clamd is not installed (apt-get install clamav-daemon)")
+    srv = make_server(start=False, env={"ENABLE_CLAMAV": "1"})
+    d = os.path.join(srv.base, "clamd")
+    os.makedirs(os.path.join(d, "db"))
+    os.chmod(d, 0o755)
+    # No signature download: a database of one signature, EICAR's bytes.
+    with open(os.path.join(d, "db", "tegami-test.ndb"), "w") as f:
+        f.write("Tegami.Test.EICAR:0:*:" + EICAR.encode().hex() + "\n")
+    sock = os.path.join(d, "clamd.sock")
+    with open(os.path.join(d, "clamd.conf"), "w") as f:
+        f.write(f"LocalSocket {sock}\nLocalSocketMode 666\nDatabaseDirectory {d}/db\n"
+                f"Foreground yes\nLogFile {d}/clamd.log\nTemporaryDirectory {d}\n"
+                f"PidFile {d}/clamd.pid\n" + ("User root\n" if os.geteuid() == 0 else ""))
+    proc = subprocess.Popen([clamd, "-c", os.path.join(d, "clamd.conf")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        end = time.time() + 60
+        while not os.path.exists(sock) and time.time() < end:
+            assert proc.poll() is None, open(os.path.join(d, "clamd.log")).read()
+            time.sleep(0.2)
+        assert os.path.exists(sock)
+        srv.env["TEGAMI_CLAMD_SOCKET"] = sock
+        srv.start()
+        r = send(srv, "joe@example.org", message("joe@example.org", body=EICAR + "\r\n"))
+        assert r is not None and r[0] == 554 and "5.7.1" in r[1] and \
+            "Tegami.Test.EICAR" in r[1], r
+        assert send(srv, "joe@example.org", message("joe@example.org")) is None
+        assert len(srv.wait_messages("alice@example.test", 1)) == 1
+        assert "clamav=infected" in srv.log_text()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_greylist_spares_a_verified_sender(make_server, dns):
+    srv = make_server(env=auth_env(dns[0], ENABLE_POSTGREY="1", POSTGREY_DELAY="1"),
+                      accounts=(("alice@example.test", "alicepw"),
+                                ("bob@example.test", "bobpw")))
+    sender = f"joe@pass.{ZONE}"
+    r = send(srv, sender, message(sender))
+    assert r is not None and r[0] == 451, r
+    time.sleep(1.5)
+    assert send(srv, sender, message(sender)) is None   # SPF pass: noted
+    srv.wait_messages("alice@example.test", 1)
+    # a new triplet (another sender of the same domain, another recipient)
+    c = smtplib.SMTP("127.0.0.1", srv.ports["SMTP"], timeout=30)
+    c.ehlo("client.spam.test")
+    try:
+        c.sendmail(f"ann@pass.{ZONE}", ["bob@example.test"], message(f"ann@pass.{ZONE}"))
+    except smtplib.SMTPRecipientsRefused:
+        raise AssertionError(srv.log_text()[-3000:])
+    c.quit()
+    srv.wait_messages("bob@example.test", 1)
+
+
+def test_send_limit_per_user(make_server):
+    srv = make_server(env={"TEGAMI_SEND_LIMIT": "3"})
+    c = smtplib.SMTP("127.0.0.1", srv.ports["SUBMISSION"], timeout=30)
+    c.starttls(context=srv.ssl_context())
+    c.login("alice@example.test", "alicepw")
+    refused = c.sendmail("alice@example.test",
+                         [f"r{i}@example.org" for i in range(3)] + ["alice@example.test"],
+                         message("alice@example.test"))
+    assert list(refused) == ["alice@example.test"]
+    assert refused["alice@example.test"][0] == 450
+    assert b"4.7.1" in refused["alice@example.test"][1]
+    c.quit()
+    assert "reason=send_limit" in srv.log_text()
