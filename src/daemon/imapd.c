@@ -12,6 +12,7 @@
  * see the refusal).
  */
 #include "daemon/worker.h"
+#include "daemon/iptable.h"
 #include "auth/accounts.h"
 #include "imap/session.h"
 #include "lib/log.h"
@@ -36,15 +37,8 @@
 #include <event2/listener.h>
 #include <openssl/ssl.h>
 
-#define IP_BUCKETS 1024
 #define AUTH_FAIL_DELAY_MS 1000
 #define AUTH_THREADS 4
-
-struct ip_entry {
-	char ip[64];
-	unsigned int sessions;
-	struct ip_entry *next;
-};
 
 struct imapd {
 	struct worker *w;
@@ -64,7 +58,7 @@ struct imapd {
 	bool plaintext_loopback;
 	unsigned int pending_jobs;
 	uint64_t logins, login_failures, retrieved, deleted;
-	struct ip_entry *ips[IP_BUCKETS];
+	struct iptable ips;		/* sessions per address */
 };
 
 struct conn {
@@ -83,47 +77,6 @@ struct conn {
 };
 
 static struct imapd *imapd;
-
-static unsigned int
-ip_hash(const char *ip)
-{
-	unsigned int h = 5381;
-
-	for (const char *p = ip; *p != '\0'; p++)
-		h = h * 33 + (unsigned char)*p;
-	return h % IP_BUCKETS;
-}
-
-static struct ip_entry *
-ip_get(struct imapd *d, const char *ip)
-{
-	unsigned int h = ip_hash(ip);
-	struct ip_entry *e;
-
-	for (e = d->ips[h]; e != NULL; e = e->next)
-		if (strcmp(e->ip, ip) == 0)
-			return e;
-	e = xcalloc(1, sizeof(*e));
-	str_copy(e->ip, sizeof(e->ip), ip);
-	e->next = d->ips[h];
-	d->ips[h] = e;
-	return e;
-}
-
-static void
-ip_release(struct imapd *d, struct ip_entry *e)
-{
-	if (--e->sessions > 0)
-		return;
-	for (struct ip_entry **pp = &d->ips[ip_hash(e->ip)]; *pp != NULL;
-	    pp = &(*pp)->next) {
-		if (*pp == e) {
-			*pp = e->next;
-			free(e);
-			return;
-		}
-	}
-}
 
 static void
 maybe_exit(struct imapd *d)
@@ -460,7 +413,7 @@ pop3_on_disconnect(struct pop3_session *s, void *ctx)
 		d->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
-	ip_release(d, c->ipe);
+	iptable_release(&d->ips, c->ipe);
 	d->nconns--;
 	free(c);
 	maybe_exit(d);
@@ -556,7 +509,7 @@ conn_free(struct conn *c)
 		d->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
-	ip_release(d, c->ipe);
+	iptable_release(&d->ips, c->ipe);
 	d->nconns--;
 	d->nimap--;
 	free(c);
@@ -575,7 +528,7 @@ imap_accept(struct imapd *d, struct worker_listener *wl, evutil_socket_t fd,
 	c = xcalloc(1, sizeof(*c));
 	c->d = d;
 	c->kind = wl->kind;
-	c->ipe = ip_get(d, ip);
+	c->ipe = iptable_get(&d->ips, ip);
 	if (c->ipe->sessions >= d->imap_max_per_ip) {
 		static const char bye[] = "* BYE [UNAVAILABLE] Too many "
 		    "connections from your address, try again later\r\n";
@@ -585,8 +538,7 @@ imap_accept(struct imapd *d, struct worker_listener *wl, evutil_socket_t fd,
 		if (wl->kind == LISTENER_IMAP && write(fd, bye, sizeof(bye) - 1) < 0)
 			log_debug("event=write_failed ip=%s", ip);
 		close(fd);
-		c->ipe->sessions++;	/* ip_release takes one off */
-		ip_release(d, c->ipe);
+		iptable_release(&d->ips, c->ipe);	/* drops an unused entry */
 		free(c);
 		return;
 	}
@@ -674,7 +626,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	c = xcalloc(1, sizeof(*c));
 	c->d = d;
 	c->kind = wl->kind;
-	c->ipe = ip_get(d, ip);
+	c->ipe = iptable_get(&d->ips, ip);
 	c->ipe->sessions++;
 	c->next = d->conns;
 	if (d->conns != NULL)

@@ -13,6 +13,7 @@
 #include "daemon/antispam.h"
 #include "daemon/delivery.h"
 #include "daemon/worker.h"
+#include "daemon/iptable.h"
 #include "auth/accounts.h"
 #include "filter/dnsbl.h"
 #include "filter/ratelimit.h"
@@ -40,18 +41,10 @@
 #include <event2/listener.h>
 #include <openssl/ssl.h>
 
-#define IP_BUCKETS 1024
 #define AUTH_FAIL_DELAY_MS 1000
 #define GREET_PASS_TTL (24 * 3600)
 /* Unknown recipients one session may try before it is cut off (guessing). */
 #define MAX_BAD_RCPTS 20
-
-struct ip_entry {
-	char ip[64];
-	unsigned int sessions;
-	time_t greet_passed;	/* port 25 early-talker test passed at */
-	struct ip_entry *next;
-};
 
 struct smtpd {
 	struct worker *w;
@@ -71,7 +64,8 @@ struct smtpd {
 	bool quotas;
 	uint64_t default_quota;		/* POSTFIX_MAILBOX_SIZE_LIMIT, 0 = none */
 	uint64_t delivered, queued, rejected;
-	struct ip_entry *ips[IP_BUCKETS];
+	/* per address: sessions, and when it passed the early-talker test */
+	struct iptable ips;
 	struct antispam *as;
 	struct ratelimit *send_limit;	/* recipients per authenticated user */
 	char *incoming_dir;
@@ -99,44 +93,6 @@ struct conn {
 };
 
 static struct smtpd *smtpd;
-
-static struct ip_entry *
-ip_get(struct smtpd *d, const char *ip)
-{
-	unsigned int h = 5381;
-	struct ip_entry *e;
-
-	for (const char *p = ip; *p != '\0'; p++)
-		h = h * 33 + (unsigned char)*p;
-	h %= IP_BUCKETS;
-	for (e = d->ips[h]; e != NULL; e = e->next)
-		if (strcmp(e->ip, ip) == 0)
-			return e;
-	e = xcalloc(1, sizeof(*e));
-	str_copy(e->ip, sizeof(e->ip), ip);
-	e->next = d->ips[h];
-	d->ips[h] = e;
-	return e;
-}
-
-static void
-ip_release(struct smtpd *d, struct ip_entry *e)
-{
-	unsigned int h = 5381;
-
-	if (--e->sessions > 0 || e->greet_passed != 0)
-		return;
-	for (const char *p = e->ip; *p != '\0'; p++)
-		h = h * 33 + (unsigned char)*p;
-	h %= IP_BUCKETS;
-	for (struct ip_entry **pp = &d->ips[h]; *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == e) {
-			*pp = e->next;
-			free(e);
-			return;
-		}
-	}
-}
 
 static void
 tx_clear(struct conn *c)
@@ -229,7 +185,7 @@ on_helo(struct smtp_session *s, const char *name, bool ehlo, void *ctx)
 
 	/* It waited for the greeting: spare it the pause for a day. */
 	if (c->kind == LISTENER_SMTP && c->d->greet_pause_ms > 0)
-		c->ipe->greet_passed = time(NULL);
+		c->ipe->mark = time(NULL);
 	smtp_session_reply(s, 250, NULL, "ok");
 }
 
@@ -867,7 +823,7 @@ on_disconnect(struct smtp_session *s, void *ctx)
 		d->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
-	ip_release(d, c->ipe);
+	iptable_release(&d->ips, c->ipe);
 	d->nconns--;
 	free(c);
 	maybe_exit(d);
@@ -894,14 +850,14 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	c = xcalloc(1, sizeof(*c));
 	c->d = d;
 	c->kind = wl->kind;
-	c->ipe = ip_get(d, ip);
+	c->ipe = iptable_get(&d->ips, ip);
 	c->ipe->sessions++;
 	if (wl->kind == LISTENER_SUBMISSIONS) {
 		SSL *ssl;
 
 		if (d->w->tls == NULL) {
 			close(fd);
-			ip_release(d, c->ipe);
+			iptable_release(&d->ips, c->ipe);
 			free(c);
 			return;
 		}
@@ -922,31 +878,10 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	d->nconns++;
 	/* Passed the early-talker test lately: no pause again. */
 	if (wl->kind == LISTENER_SMTP && d->greet_pause_ms > 0 &&
-	    c->ipe->greet_passed + GREET_PASS_TTL > time(NULL))
+	    c->ipe->mark + GREET_PASS_TTL > time(NULL))
 		set = &d->set_passed;
 	c->s = smtp_session_new(d->w->base, bev, set, &d->hooks, c, sa,
 	    (socklen_t)salen);
-}
-
-/* Forget early-talker passes that have expired, once a minute. */
-static void
-ip_sweep(struct smtpd *d)
-{
-	time_t now = time(NULL);
-
-	for (unsigned int h = 0; h < IP_BUCKETS; h++) {
-		for (struct ip_entry **pp = &d->ips[h]; *pp != NULL;) {
-			struct ip_entry *e = *pp;
-
-			if (e->sessions == 0 &&
-			    e->greet_passed + GREET_PASS_TTL <= now) {
-				*pp = e->next;
-				free(e);
-			} else {
-				pp = &e->next;
-			}
-		}
-	}
 }
 
 static void
@@ -972,7 +907,7 @@ refresh_cb(evutil_socket_t fd, short what, void *arg)
 	accounts_watch_refresh(d->accounts, false);
 	antispam_refresh(d->as);
 	if (++ticks % 60 == 0)
-		ip_sweep(d);
+		iptable_expire(&d->ips, time(NULL) - GREET_PASS_TTL);
 	/* Old greylist entries go once an hour (the first a minute in). */
 	if (d->as->greylist_on && ticks % 3600 == 60 && !d->w->stopping)
 		pool_submit(d->pool, expire_work, expire_done, d);
