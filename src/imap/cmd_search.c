@@ -2,9 +2,10 @@
  * SEARCH and UID SEARCH with the basic RFC 9051 keys: flags, KEYWORD,
  * sizes, sequence and UID sets, internal dates, NOT, OR, parentheses and
  * substring searches in header fields, the body and the whole text
- * (ASCII case-insensitive, on the raw message). Not yet: SENT* on the
- * Date: field (they use the internal date), MIME decoding of the text,
- * ESEARCH, SEARCHRES, MODSEQ.
+ * (ASCII case-insensitive, on the raw message). SENT* compare the
+ * calendar day written in the Date: field, ignoring its zone (RFC 9051
+ * 6.4.4); without a readable Date: they use the internal date. Not yet:
+ * MIME decoding of the text, ESEARCH, SEARCHRES.
  */
 #include "imap/session-private.h"
 
@@ -105,6 +106,68 @@ parse_date(const char *s)
 	tm.tm_mon = (int)(p - months) / 3;
 	tm.tm_year = year - 1900;
 	return timegm(&tm);
+}
+
+/*
+ * The day written in an RFC 5322 date ("Sun, 25 Mar 2007 04:00:00 +0300"
+ * -> 25-Mar-2007 00:00 UTC); the zone is ignored, as SENT* want. -1 if
+ * the text is not a date.
+ */
+static time_t
+parse_header_day(const char *s, size_t len)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	char tmp[64], mon[4];
+	const char *p, *m;
+	struct tm tm;
+	int day, year, n = 0;
+
+	if (len >= sizeof(tmp))
+		len = sizeof(tmp) - 1;
+	memcpy(tmp, s, len);
+	tmp[len] = '\0';
+	p = strchr(tmp, ',');
+	p = p != NULL ? p + 1 : tmp;
+	if (sscanf(p, " %2d %3s %4d%n", &day, mon, &year, &n) != 3)
+		return -1;
+	if (strlen(mon) != 3 || (m = strcasestr(months, mon)) == NULL ||
+	    (m - months) % 3 != 0 || day < 1 || day > 31 || year < 0)
+		return -1;
+	/* RFC 5322 4.3: obsolete two- and three-digit years */
+	if (year < 50)
+		year += 2000;
+	else if (year < 1000)
+		year += 1900;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_mday = day;
+	tm.tm_mon = (int)(m - months) / 3;
+	tm.tm_year = year - 1900;
+	return timegm(&tm);
+}
+
+/* the day of the message's Date: field, or of its internal date */
+static time_t
+sent_day(struct search_ctx *c)
+{
+	struct mail_header_iter it;
+	struct mail_header_field f;
+	time_t t = c->m->internaldate;
+
+	if (load(c)) {
+		size_t end = mail_header_block_end(c->data, 0, c->len);
+
+		mail_header_iter_init(&it, c->data, 0, end);
+		while (mail_header_next(&it, &f) > 0) {
+			if (f.name_len == 4 && strncasecmp(f.name, "Date", 4) == 0) {
+				time_t d = parse_header_day(f.value, f.value_len);
+
+				if (d != -1)
+					return d;
+				break;
+			}
+		}
+	}
+	return t - t % 86400;
 }
 
 static bool match_key(struct search_ctx *c, const struct imap_arg *a,
@@ -278,8 +341,9 @@ match_key(struct search_ctx *c, const struct imap_arg *a, unsigned int n,
 	if (strcasecmp(k->str, "BEFORE") == 0 || strcasecmp(k->str, "ON") == 0 ||
 	    strcasecmp(k->str, "SINCE") == 0 || strcasecmp(k->str, "SENTBEFORE") == 0 ||
 	    strcasecmp(k->str, "SENTON") == 0 || strcasecmp(k->str, "SENTSINCE") == 0) {
-		const char *key = k->str + (strncasecmp(k->str, "SENT", 4) == 0 ? 4 : 0);
-		time_t day;
+		bool sent = strncasecmp(k->str, "SENT", 4) == 0;
+		const char *key = k->str + (sent ? 4 : 0);
+		time_t day, t;
 
 		if ((v = next_string(c, a, n, i)) == NULL)
 			return false;
@@ -290,11 +354,12 @@ match_key(struct search_ctx *c, const struct imap_arg *a, unsigned int n,
 		}
 		if (sy)
 			return false;
+		t = sent ? sent_day(c) : c->m->internaldate;
 		if (strcasecmp(key, "BEFORE") == 0)
-			return c->m->internaldate < day;
+			return t < day;
 		if (strcasecmp(key, "ON") == 0)
-			return c->m->internaldate >= day && c->m->internaldate < day + 86400;
-		return c->m->internaldate >= day;
+			return t >= day && t < day + 86400;
+		return t >= day;
 	}
 	for (size_t h = 0; h < sizeof(hdrkeys) / sizeof(hdrkeys[0]); h++) {
 		if (strcasecmp(k->str, hdrkeys[h]) == 0) {
