@@ -166,6 +166,16 @@ char *store_msg_full_path(const struct store_mailbox *box,
  */
 int store_msg_set_flags(struct store_mailbox *box, unsigned int i,
     unsigned int flags, const char *keywords, char **error_r);
+/*
+ * STORE's +FLAGS/-FLAGS/FLAGS (op '+', '-', '='): applies flags and
+ * keywords (space-separated, NULL = keywords unchanged) to the message's
+ * flags as the index has them now, not as this session last saw them, so
+ * concurrent changes by other sessions are kept. The array entry gets the
+ * result (with those other changes). Returns 1 if the message was expunged
+ * meanwhile (nothing done), 0 on success, -1 on error.
+ */
+int store_msg_change_flags(struct store_mailbox *box, unsigned int i, char op,
+    unsigned int flags, const char *keywords, char **error_r);
 /* Expunges the messages with these UIDs (missing ones are ignored). */
 int store_mailbox_expunge(struct store_mailbox *box, const uint32_t *uids,
     unsigned int count, char **error_r);
