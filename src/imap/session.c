@@ -301,7 +301,9 @@ imap_parse_flag_list(const struct imap_arg *arg, unsigned int *flags_r,
 		const char *f = items[i].str;
 		bool known = false;
 
-		if (items[i].type != IMAP_ARG_ATOM)
+		/* the keyword "NIL" is an atom like any other (a flag list
+		   holds atoms only; NIL is not the empty list) */
+		if (items[i].type != IMAP_ARG_ATOM && items[i].type != IMAP_ARG_NIL)
 			goto bad;
 		for (size_t j = 0; j < sizeof(fl) / sizeof(fl[0]); j++) {
 			if (strcasecmp(f, fl[j].name) == 0) {
