@@ -711,6 +711,43 @@ row_store(struct store_mailbox *box, int *rc_r)
  * dovecot-uidlist when there is one (Dovecot's, or ours after an index
  * rebuild), else start a new UIDVALIDITY.
  */
+/*
+ * UIDVALIDITY for a folder made anew: the time, but always above the last
+ * one given in this account, so that a folder deleted and created again
+ * within one second does not come back with the same UIDVALIDITY and
+ * UIDs (RFC 9051 2.3.1.1). 0 on a database error.
+ */
+static uint32_t
+new_uidvalidity(struct store_account *acct, int *rc_r)
+{
+	sqlite3_stmt *st = prep(acct, "SELECT value FROM meta"
+	    " WHERE key='last_uidvalidity'", rc_r);
+	uint32_t v = (uint32_t)time(NULL);
+	unsigned long long last = 0;
+
+	if (st == NULL)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+
+		if (t != NULL && str_to_ullong(t, &last) == 0 && last >= v &&
+		    last < UINT32_MAX)
+			v = (uint32_t)last + 1;
+	}
+	sqlite3_finalize(st);
+	st = prep(acct, "INSERT OR REPLACE INTO meta(key, value)"
+	    " VALUES('last_uidvalidity', ?1)", rc_r);
+	if (st == NULL)
+		return 0;
+	sqlite3_bind_int64(st, 1, v);
+	*rc_r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (*rc_r != SQLITE_DONE)
+		return 0;
+	*rc_r = SQLITE_OK;
+	return v;
+}
+
 static int
 row_create(struct store_mailbox *box, struct uidlist *ul, int *rc_r)
 {
@@ -723,7 +760,9 @@ row_create(struct store_mailbox *box, struct uidlist *ul, int *rc_r)
 		box->uidvalidity = ul->uidvalidity;
 		box->uidnext = ul->uidnext > 0 ? ul->uidnext : 1;
 	} else {
-		box->uidvalidity = (uint32_t)time(NULL);
+		box->uidvalidity = new_uidvalidity(box->acct, rc_r);
+		if (box->uidvalidity == 0)
+			return -1;
 		box->uidnext = 1;
 	}
 	/* modseqs start at the current time in microseconds: a folder seen

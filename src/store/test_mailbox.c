@@ -551,3 +551,30 @@ test_store_change_flags_concurrent(void)
 	test_end();
 }
 TEST(test_store_change_flags_concurrent)
+
+static void
+test_store_uidvalidity_recreate(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct;
+	struct store_mailbox *box;
+	char *err = NULL;
+	uint32_t v1, v2;
+
+	/* imaptest "uidvalidity": delete and create again at once */
+	test_begin("store: a folder made again gets a new UIDVALIDITY");
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	test_assert(store_folder_create(acct, "Again", &err) == 0);
+	test_assert(store_mailbox_open(acct, "Again", false, &box, &err) == 0);
+	v1 = store_mailbox_uidvalidity(box);
+	store_mailbox_close(&box);
+	test_assert(store_folder_delete(acct, "Again", &err) == 0);
+	test_assert(store_folder_create(acct, "Again", &err) == 0);
+	test_assert(store_mailbox_open(acct, "Again", false, &box, &err) == 0);
+	v2 = store_mailbox_uidvalidity(box);
+	test_assert(v1 != 0 && v2 > v1);
+	store_mailbox_close(&box);
+	store_account_close(&acct);
+	test_end();
+}
+TEST(test_store_uidvalidity_recreate)
