@@ -404,6 +404,8 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 			msg = mime_parse(data, len, &mime_default_limits);
 		}
 	}
+	if (c->has_flags || set_seen)
+		imap_keywords_announce(s, m->keywords);
 	buf_init(&out, BUF_UNLIMITED);
 	buf_init(&tmp, BUF_UNLIMITED);
 	buf_printf(&out, "* %u FETCH (", idx + 1);

@@ -36,6 +36,7 @@ deselect(struct imap_session *s)
 {
 	store_mailbox_close(&s->box);
 	x_free(&s->view);
+	x_free(&s->keywords_known);
 	s->nview = 0;
 	if (s->state == IMAP_STATE_SELECTED)
 		s->state = IMAP_STATE_AUTH;
@@ -75,14 +76,13 @@ select_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	s->view = xcalloc(count + 1, sizeof(*s->view));
 	for (unsigned int i = 0; i < count; i++) {
 		s->view[i] = msgs[i].uid;
+		(void)imap_keywords_learn(s, msgs[i].keywords);
 		if (unseen == 0 && (msgs[i].flags & STORE_FLAG_SEEN) == 0)
 			unseen = i + 1;
 	}
 	s->nview = count;
+	imap_write_flags(s);
 	buf_init(&b, BUF_UNLIMITED);
-	buf_append_str(&b, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
-	    "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)]"
-	    " Flags permitted.\r\n");
 	buf_printf(&b, "* %u EXISTS\r\n* 0 RECENT\r\n", count);
 	if (unseen > 0)
 		buf_printf(&b, "* OK [UNSEEN %u] First unseen.\r\n", unseen);

@@ -115,6 +115,8 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		if (!silent || (s->condstore && m->modseq != before)) {
 			struct buf b;
 
+			if (!silent)
+				imap_keywords_announce(s, m->keywords);
 			buf_init(&b, BUF_UNLIMITED);
 			buf_printf(&b, "* %u FETCH (", idx[i] + 1);
 			if (uid)

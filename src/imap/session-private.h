@@ -92,6 +92,8 @@ struct imap_session {
 	/* the client's view: UIDs by sequence number */
 	uint32_t *view;
 	unsigned int nview;
+	/* keywords the client was told of in FLAGS (space-separated) */
+	char *keywords_known;
 };
 
 /* output */
@@ -115,6 +117,19 @@ void imap_sync_selected(struct imap_session *s);
 int imap_view_find_uid(const struct imap_session *s, uint32_t uid);
 /* Flags of a message as an IMAP list "(\Seen $Junk)". */
 void imap_append_flags(struct buf *out, const struct store_msg *m);
+/*
+ * Adds keywords (space-separated) to those the client knows of; returns
+ * true if any was new. Does not write anything.
+ */
+bool imap_keywords_learn(struct imap_session *s, const char *keywords);
+/* Writes the FLAGS and PERMANENTFLAGS responses with the known keywords. */
+void imap_write_flags(struct imap_session *s);
+/*
+ * Before a FETCH response shows message keywords: if any is new to the
+ * client, first send FLAGS again (RFC 9051 7.3.5: keywords in FETCH must
+ * have been announced in FLAGS).
+ */
+void imap_keywords_announce(struct imap_session *s, const char *keywords);
 /*
  * Parses a sequence set (seq numbers, or UIDs when uid) against the view
  * into store array indexes, ascending. -1: BAD sent.

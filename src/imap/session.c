@@ -118,6 +118,66 @@ imap_cont_done(struct imap_session *s)
 
 /* --- the view of the selected mailbox -------------------------------------- */
 
+bool
+imap_keywords_learn(struct imap_session *s, const char *keywords)
+{
+	size_t nk;
+	char **kw;
+	bool added = false;
+	struct buf b;
+
+	if (keywords == NULL || keywords[0] == '\0')
+		return false;
+	kw = str_split(keywords, " ", &nk);
+	buf_init(&b, BUF_UNLIMITED);
+	buf_append_str(&b, s->keywords_known != NULL ? s->keywords_known : "");
+	for (size_t i = 0; i < nk; i++) {
+		const char *p = b.data;
+		size_t l = strlen(kw[i]);
+		bool have = false;
+
+		if (l == 0)
+			continue;
+		/* whole words only; keywords are compared exactly, as stored */
+		while ((p = strstr(p, kw[i])) != NULL) {
+			if ((p == b.data || p[-1] == ' ') &&
+			    (p[l] == '\0' || p[l] == ' ')) {
+				have = true;
+				break;
+			}
+			p += l;
+		}
+		if (have)
+			continue;
+		if (b.len > 0)
+			buf_append_c(&b, ' ');
+		buf_append_str(&b, kw[i]);
+		added = true;
+	}
+	str_array_free(kw);
+	free(s->keywords_known);
+	s->keywords_known = buf_steal(&b);
+	return added;
+}
+
+void
+imap_write_flags(struct imap_session *s)
+{
+	const char *kw = s->keywords_known != NULL ? s->keywords_known : "";
+	const char *sp = kw[0] != '\0' ? " " : "";
+
+	imap_printf(s, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s%s)\r\n"
+	    "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s%s \\*)]"
+	    " Flags permitted.\r\n", sp, kw, sp, kw);
+}
+
+void
+imap_keywords_announce(struct imap_session *s, const char *keywords)
+{
+	if (imap_keywords_learn(s, keywords))
+		imap_write_flags(s);
+}
+
 void
 imap_append_flags(struct buf *out, const struct store_msg *m)
 {
@@ -215,6 +275,7 @@ imap_sync_selected(struct imap_session *s)
 
 		if (idx < 0)
 			continue;
+		imap_keywords_announce(s, msgs[idx].keywords);
 		buf_init(&b, BUF_UNLIMITED);
 		buf_printf(&b, "* %d FETCH (UID %u FLAGS ", idx + 1, msgs[idx].uid);
 		imap_append_flags(&b, &msgs[idx]);
@@ -1013,6 +1074,7 @@ imap_session_destroy(struct imap_session *s)
 		event_free(s->drain_ev);
 	bufferevent_free(s->bev);
 	free(s->view);
+	free(s->keywords_known);
 	free(s->tag);
 	free(s->user);
 	free(s);

@@ -299,8 +299,14 @@ test_imap_session_basic(void)
 	EXPECT(&h, "c6 FETCH 1 BODY[9.MIME.X]\r\n", "c6 ", "c6 BAD");
 	EXPECT(&h, "c7 FETCH 3 FLAGS\r\n", "c7 ", "c7 BAD");
 	EXPECT(&h, "c8 UID FETCH 3:* FLAGS\r\n", "c8 ", "* 2 FETCH (UID 2 FLAGS ())", "c8 OK");
+	/* a new keyword is announced in FLAGS before the FETCH shows it */
 	EXPECT(&h, "c9 STORE 2 +FLAGS (\\Flagged $Work)\r\n", "c9 ",
+	    "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)\r\n"
+	    "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)]",
 	    "* 2 FETCH (FLAGS (\\Flagged $Work))", "c9 OK");
+	EXPECT(&h, "c9b STORE 1 +FLAGS ($Work NIL)\r\n", "c9b ",
+	    "$Work NIL)\r\n", "* 1 FETCH (FLAGS (\\Seen $Work NIL))", "c9b OK");
+	EXPECT(&h, "c9c STORE 1 -FLAGS (NIL)\r\n", "c9c ", "c9c OK");
 	EXPECT(&h, "c10 UID STORE 2 -FLAGS.SILENT ($Work)\r\n", "c10 ", "c10 OK");
 	EXPECT(&h, "c11 SEARCH FLAGGED\r\n", "c11 ", "* SEARCH 2\r\n", "c11 OK");
 	EXPECT(&h, "c12 UID SEARCH SUBJECT NESTED\r\n", "c12 ", "* SEARCH 2\r\n");
