@@ -292,6 +292,55 @@ name_matches(const char *pattern, const char *name)
 	return wildmatch(pattern, name);
 }
 
+static bool
+folder_subscribed(const struct store_folder *list, unsigned int count,
+    const char *name)
+{
+	for (unsigned int i = 0; i < count; i++) {
+		if (list[i].subscribed && strcmp(list[i].name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * LSUB with "%": a parent of a subscribed folder that the pattern matches
+ * but that is not subscribed itself is listed as \Noselect (RFC 3501
+ * 6.3.9), once: only for the first subscribed child that leads to it.
+ */
+static void
+lsub_parents(struct buf *b, const struct store_folder *list, unsigned int count,
+    const char *pattern, const char *name)
+{
+	const char *dot;
+
+	for (dot = strchr(name, '.'); dot != NULL; dot = strchr(dot + 1, '.')) {
+		char *parent = xstrndup(name, (size_t)(dot - name));
+		bool first = true;
+
+		if (name_matches(pattern, parent) &&
+		    !folder_subscribed(list, count, parent)) {
+			size_t pl = strlen(parent);
+
+			/* an earlier subscribed folder under it has listed it */
+			for (unsigned int i = 0; i < count && first; i++) {
+				if (strcmp(list[i].name, name) == 0)
+					break;
+				if (list[i].subscribed &&
+				    strncmp(list[i].name, parent, pl) == 0 &&
+				    list[i].name[pl] == '.')
+					first = false;
+			}
+			if (first) {
+				buf_append_str(b, "* LSUB (\\Noselect) \".\" ");
+				imap_append_nstr(b, parent, false);
+				buf_append_str(b, "\r\n");
+			}
+		}
+		free(parent);
+	}
+}
+
 static void
 list_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool lsub)
@@ -323,8 +372,11 @@ list_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 
 		if (lsub && !f->subscribed)
 			continue;
-		if (!name_matches(pattern, f->name))
+		if (!name_matches(pattern, f->name)) {
+			if (lsub)
+				lsub_parents(&b, list, count, pattern, f->name);
 			continue;
+		}
 		buf_printf(&b, "* %s (", lsub ? "LSUB" : "LIST");
 		if (!f->exists)
 			buf_append_str(&b, lsub ? "\\Noselect" : "\\NonExistent");
