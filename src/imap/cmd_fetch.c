@@ -425,7 +425,7 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 			break;
 		case F_FLAGS:
 			buf_append_str(&out, "FLAGS ");
-			imap_append_flags(&out, m);
+			imap_append_flags(&out, m, imap_msg_recent(s, m->uid));
 			break;
 		case F_INTERNALDATE:
 			buf_append_str(&out, "INTERNALDATE ");
@@ -487,7 +487,7 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 	if (set_seen && !c->has_flags) {
 		SEP();
 		buf_append_str(&out, "FLAGS ");
-		imap_append_flags(&out, m);
+		imap_append_flags(&out, m, imap_msg_recent(s, m->uid));
 	}
 	if (set_seen && s->condstore && !c->has_modseq) {
 		SEP();

@@ -37,6 +37,8 @@ deselect(struct imap_session *s)
 	store_mailbox_close(&s->box);
 	x_free(&s->view);
 	x_free(&s->keywords_known);
+	x_free(&s->recent);
+	s->nrecent = 0;
 	s->nview = 0;
 	if (s->state == IMAP_STATE_SELECTED)
 		s->state = IMAP_STATE_AUTH;
@@ -83,7 +85,8 @@ select_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	s->nview = count;
 	imap_write_flags(s);
 	buf_init(&b, BUF_UNLIMITED);
-	buf_printf(&b, "* %u EXISTS\r\n* 0 RECENT\r\n", count);
+	buf_printf(&b, "* %u EXISTS\r\n* %u RECENT\r\n", count,
+	    imap_recent_update(s));
 	if (unseen > 0)
 		buf_printf(&b, "* OK [UNSEEN %u] First unseen.\r\n", unseen);
 	buf_printf(&b, "* OK [UIDVALIDITY %u] UIDs valid\r\n"
@@ -423,6 +426,8 @@ imap_cmd_status(struct imap_session *s, const struct imap_arg *a, unsigned int n
 	const struct store_msg *msgs;
 	unsigned int count, unseen = 0;
 	uint64_t size = 0;
+	uint32_t first_recent;
+	unsigned int recent = 0;
 	char *err = NULL;
 	struct buf b;
 
@@ -435,8 +440,14 @@ imap_cmd_status(struct imap_session *s, const struct imap_arg *a, unsigned int n
 		store_error(s, err);
 		return;
 	}
+	if (store_mailbox_recent(box, false, &first_recent, &err) < 0) {
+		log_warn("event=imap_recent_failed error=\"%s\"", err);
+		x_free(&err);
+		first_recent = UINT32_MAX;
+	}
 	msgs = store_mailbox_msgs(box, &count);
 	for (unsigned int i = 0; i < count; i++) {
+		recent += msgs[i].uid >= first_recent;
 		if ((msgs[i].flags & STORE_FLAG_SEEN) == 0)
 			unseen++;
 		size += msgs[i].size;
@@ -453,7 +464,7 @@ imap_cmd_status(struct imap_session *s, const struct imap_arg *a, unsigned int n
 		if (imap_arg_is_atom(it, "MESSAGES"))
 			buf_printf(&b, "MESSAGES %u", count);
 		else if (imap_arg_is_atom(it, "RECENT"))
-			buf_append_str(&b, "RECENT 0");
+			buf_printf(&b, "RECENT %u", recent);
 		else if (imap_arg_is_atom(it, "UIDNEXT"))
 			buf_printf(&b, "UIDNEXT %u", store_mailbox_uidnext(box));
 		else if (imap_arg_is_atom(it, "UIDVALIDITY"))

@@ -232,7 +232,6 @@ match_key(struct search_ctx *c, const struct imap_arg *a, unsigned int n,
 		{ "UNDRAFT", STORE_FLAG_DRAFT, false },
 		{ "UNFLAGGED", STORE_FLAG_FLAGGED, false },
 		{ "UNSEEN", STORE_FLAG_SEEN, false },
-		{ "NEW", STORE_FLAG_SEEN, false },
 	};
 	static const char *const hdrkeys[] = { "SUBJECT", "FROM", "TO", "CC", "BCC" };
 	const struct imap_arg *k;
@@ -269,10 +268,20 @@ match_key(struct search_ctx *c, const struct imap_arg *a, unsigned int n,
 		if (strcasecmp(k->str, fl[f].name) == 0)
 			return !sy && ((c->m->flags & fl[f].flag) != 0) == fl[f].set;
 	}
-	if (strcasecmp(k->str, "ALL") == 0 || strcasecmp(k->str, "OLD") == 0)
+	if (strcasecmp(k->str, "ALL") == 0)
 		return !sy;
-	if (strcasecmp(k->str, "RECENT") == 0)
-		return false;
+	if (strcasecmp(k->str, "RECENT") == 0 || strcasecmp(k->str, "OLD") == 0 ||
+	    strcasecmp(k->str, "NEW") == 0) {
+		bool recent = !sy && imap_msg_recent(c->s, c->m->uid);
+
+		if (sy)
+			return false;
+		if (strcasecmp(k->str, "OLD") == 0)
+			return !recent;
+		if (strcasecmp(k->str, "NEW") == 0)
+			return recent && (c->m->flags & STORE_FLAG_SEEN) == 0;
+		return recent;
+	}
 	if (strcasecmp(k->str, "NOT") == 0) {
 		bool r = match_key(c, a, n, i, depth + 1);
 

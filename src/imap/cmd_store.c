@@ -123,7 +123,7 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 				buf_printf(&b, "UID %u ", m->uid);
 			if (!silent) {
 				buf_append_str(&b, "FLAGS ");
-				imap_append_flags(&b, m);
+				imap_append_flags(&b, m, imap_msg_recent(s, m->uid));
 			}
 			if (s->condstore)
 				buf_printf(&b, "%sMODSEQ (%llu)", silent ? "" : " ",

@@ -94,6 +94,9 @@ struct imap_session {
 	unsigned int nview;
 	/* keywords the client was told of in FLAGS (space-separated) */
 	char *keywords_known;
+	/* UIDs that are \Recent in this session, ascending */
+	uint32_t *recent;
+	unsigned int nrecent;
 };
 
 /* output */
@@ -116,7 +119,15 @@ void imap_sync_selected(struct imap_session *s);
 /* The view's index of a UID (store array index equals view index). */
 int imap_view_find_uid(const struct imap_session *s, uint32_t uid);
 /* Flags of a message as an IMAP list "(\Seen $Junk)". */
-void imap_append_flags(struct buf *out, const struct store_msg *m);
+void imap_append_flags(struct buf *out, const struct store_msg *m, bool recent);
+/* Is uid \Recent in this session? */
+bool imap_msg_recent(const struct imap_session *s, uint32_t uid);
+/*
+ * Takes the selected folder's not yet recent messages as this session's
+ * \Recent ones (EXAMINE: looks without taking them) and returns how many
+ * messages in the view are recent.
+ */
+unsigned int imap_recent_update(struct imap_session *s);
 /*
  * Adds keywords (space-separated) to those the client knows of; returns
  * true if any was new. Does not write anything.

@@ -178,8 +178,57 @@ imap_keywords_announce(struct imap_session *s, const char *keywords)
 		imap_write_flags(s);
 }
 
+bool
+imap_msg_recent(const struct imap_session *s, uint32_t uid)
+{
+	unsigned int lo = 0, hi = s->nrecent;
+
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		if (s->recent[mid] == uid)
+			return true;
+		if (s->recent[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+unsigned int
+imap_recent_update(struct imap_session *s)
+{
+	const struct store_msg *msgs;
+	unsigned int n, count = 0;
+	uint32_t first;
+	char *err = NULL;
+
+	if (store_mailbox_recent(s->box, !s->readonly, &first, &err) < 0) {
+		/* \Recent is advisory: carry on without new ones */
+		log_warn("event=imap_recent_failed error=\"%s\"", err);
+		free(err);
+		first = UINT32_MAX;
+	}
+	msgs = store_mailbox_msgs(s->box, &n);
+	if (s->readonly)
+		s->nrecent = 0;
+	for (unsigned int i = 0; i < n; i++) {
+		if (msgs[i].uid < first || imap_msg_recent(s, msgs[i].uid))
+			continue;
+		if (s->nrecent > 0 && s->recent[s->nrecent - 1] > msgs[i].uid)
+			continue;	/* keeps the array sorted; cannot happen */
+		s->recent = xreallocarray(s->recent, s->nrecent + 1,
+		    sizeof(*s->recent));
+		s->recent[s->nrecent++] = msgs[i].uid;
+	}
+	for (unsigned int i = 0; i < n; i++)
+		count += imap_msg_recent(s, msgs[i].uid);
+	return count;
+}
+
 void
-imap_append_flags(struct buf *out, const struct store_msg *m)
+imap_append_flags(struct buf *out, const struct store_msg *m, bool recent)
 {
 	static const struct { unsigned int bit; const char *name; } fl[] = {
 		{ STORE_FLAG_SEEN, "\\Seen" },
@@ -188,9 +237,11 @@ imap_append_flags(struct buf *out, const struct store_msg *m)
 		{ STORE_FLAG_DELETED, "\\Deleted" },
 		{ STORE_FLAG_DRAFT, "\\Draft" },
 	};
-	bool first = true;
+	bool first = !recent;
 
 	buf_append_c(out, '(');
+	if (recent)
+		buf_append_str(out, "\\Recent");
 	for (size_t i = 0; i < sizeof(fl) / sizeof(fl[0]); i++) {
 		if ((m->flags & fl[i].bit) == 0)
 			continue;
@@ -268,6 +319,8 @@ imap_sync_selected(struct imap_session *s)
 	if (ch.nnew > 0 || n != s->nview) {
 		view_load(s);
 		imap_printf(s, "* %u EXISTS\r\n", n);
+		if (ch.nnew > 0)
+			imap_printf(s, "* %u RECENT\r\n", imap_recent_update(s));
 	}
 	for (unsigned int i = 0; i < ch.nchanged; i++) {
 		int idx = store_mailbox_find_uid(s->box, ch.changed[i]);
@@ -278,7 +331,7 @@ imap_sync_selected(struct imap_session *s)
 		imap_keywords_announce(s, msgs[idx].keywords);
 		buf_init(&b, BUF_UNLIMITED);
 		buf_printf(&b, "* %d FETCH (UID %u FLAGS ", idx + 1, msgs[idx].uid);
-		imap_append_flags(&b, &msgs[idx]);
+		imap_append_flags(&b, &msgs[idx], imap_msg_recent(s, msgs[idx].uid));
 		if (s->condstore)
 			buf_printf(&b, " MODSEQ (%llu)",
 			    (unsigned long long)msgs[idx].modseq);
@@ -1075,6 +1128,7 @@ imap_session_destroy(struct imap_session *s)
 	bufferevent_free(s->bev);
 	free(s->view);
 	free(s->keywords_known);
+	free(s->recent);
 	free(s->tag);
 	free(s->user);
 	free(s);

@@ -1481,6 +1481,75 @@ store_mailbox_msgs(const struct store_mailbox *box, unsigned int *count_r)
 	return box->msgs;
 }
 
+/* the first UID not yet claimed as recent; kept in meta under the folder's
+   GUID (a folder id may be used again after a delete) */
+static int
+recent_get(struct store_mailbox *box, uint32_t *first_r, int *rc_r)
+{
+	sqlite3_stmt *st = prep(box->acct, "SELECT value FROM meta WHERE key="
+	    "'recent.' || (SELECT guid FROM mailbox WHERE id=?1)", rc_r);
+	unsigned long long v = 1;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, box->id);
+	*rc_r = sqlite3_step(st);
+	if (*rc_r == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+
+		if (t == NULL || str_to_ullong(t, &v) < 0 || v > UINT32_MAX)
+			v = 1;
+	} else if (*rc_r != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	*rc_r = SQLITE_OK;
+	*first_r = (uint32_t)v;
+	return 0;
+}
+
+int
+store_mailbox_recent(struct store_mailbox *box, bool claim, uint32_t *first_r,
+    char **error_r)
+{
+	sqlite3_stmt *st;
+	uint32_t next;
+	int rc;
+
+	*error_r = NULL;
+	if (!claim || box->readonly) {
+		if (recent_get(box, first_r, &rc) < 0)
+			return db_error(box->acct, rc, "recent", error_r);
+		return 0;
+	}
+	if (begin(box, &rc) < 0)
+		return db_error(box->acct, rc, "recent", error_r);
+	if (recent_get(box, first_r, &rc) < 0)
+		goto fail;
+	/* only what this session has in its array: mail that arrived since
+	   its last sync stays recent for whoever syncs it first */
+	next = box->count > 0 ? box->msgs[box->count - 1].uid + 1 : 1;
+	if (next > *first_r) {
+		st = prep(box->acct, "INSERT OR REPLACE INTO meta(key, value)"
+		    " SELECT 'recent.' || guid, ?2 FROM mailbox WHERE id=?1", &rc);
+		if (st == NULL)
+			goto fail;
+		sqlite3_bind_int64(st, 1, box->id);
+		sqlite3_bind_int64(st, 2, next);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			goto fail;
+	}
+	if (commit(box, &rc) < 0)
+		goto fail;
+	return 0;
+fail:
+	(void)sqlite3_exec(box->acct->db, "ROLLBACK", NULL, NULL, NULL);
+	return db_error(box->acct, rc, "recent", error_r);
+}
+
 int
 store_mailbox_find_uid(const struct store_mailbox *box, uint32_t uid)
 {

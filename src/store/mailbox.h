@@ -148,6 +148,14 @@ uint64_t store_mailbox_highestmodseq(const struct store_mailbox *box);
 /* The messages in UID order (valid until the next sync or change). */
 const struct store_msg *store_mailbox_msgs(const struct store_mailbox *box,
     unsigned int *count_r);
+/*
+ * \Recent (RFC 3501 2.3.2): messages from UID *first_r on have not been
+ * seen as recent by any session yet. claim (a read-write SELECT, or one
+ * that has synced new mail): this session takes them, so later callers
+ * get a *first_r above the last message in box. 0 or -1 with *error_r.
+ */
+int store_mailbox_recent(struct store_mailbox *box, bool claim,
+    uint32_t *first_r, char **error_r);
 /* Position of uid in the message array, or -1. */
 int store_mailbox_find_uid(const struct store_mailbox *box, uint32_t uid);
 /* The full path of a message's file (malloc'd). */

@@ -578,3 +578,38 @@ test_store_uidvalidity_recreate(void)
 	test_end();
 }
 TEST(test_store_uidvalidity_recreate)
+
+static void
+test_store_recent(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct, *acct2;
+	struct store_mailbox *box, *box2, *ro;
+	char *err = NULL;
+	uint32_t first;
+
+	test_begin("store: \\Recent goes to the first session that claims it");
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	test_assert(store_account_open(root, &acct2, &err) == 0);
+	deliver(root, "1700000001.M1P1Q1.host,S=2,W=3", "a\n");
+	deliver(root, "1700000002.M1P1Q1.host,S=2,W=3", "b\n");
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box, &err) == 0);
+	/* looking (EXAMINE, STATUS) does not take them */
+	test_assert(store_mailbox_open(acct2, "INBOX", true, &ro, &err) == 0);
+	test_assert(store_mailbox_recent(ro, true, &first, &err) == 0 && first == 1);
+	test_assert(store_mailbox_recent(box, true, &first, &err) == 0 && first == 1);
+	test_assert(store_mailbox_recent(box, false, &first, &err) == 0 && first == 3);
+	/* a message box has not synced yet stays recent for box2 */
+	deliver(root, "1700000003.M1P1Q1.host,S=2,W=3", "c\n");
+	test_assert(store_mailbox_open(acct2, "INBOX", false, &box2, &err) == 0);
+	test_assert(store_mailbox_recent(box, true, &first, &err) == 0 && first == 3);
+	test_assert(store_mailbox_recent(box2, true, &first, &err) == 0 && first == 3);
+	test_assert(store_mailbox_recent(box2, false, &first, &err) == 0 && first == 4);
+	store_mailbox_close(&ro);
+	store_mailbox_close(&box);
+	store_mailbox_close(&box2);
+	store_account_close(&acct);
+	store_account_close(&acct2);
+	test_end();
+}
+TEST(test_store_recent)
