@@ -540,7 +540,7 @@ fetch_continue(struct imap_session *s)
 		}
 	}
 	if (r->gone)
-		imap_tagged(s, "NO", "[EXPUNGEISSUED] Some messages were expunged meanwhile.");
+		imap_tagged(s, "NO", "[EXPUNGEISSUED] Some of the requested messages no longer exist.");
 	else
 		imap_tagged(s, "OK", "Fetch completed.");
 	if (s->cont.fn != NULL)
