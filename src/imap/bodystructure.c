@@ -153,6 +153,7 @@ next_tok(const char *s, size_t *ip, struct tok *t, struct buf *comment)
 struct addr_state {
 	struct buf *out;
 	bool utf8;
+	bool text;		/* "name <mailbox@host>, ..." for SEARCH */
 	unsigned int count;
 	struct buf name;	/* display phrase */
 	struct buf raw;		/* addr-spec as written, without spaces */
@@ -190,6 +191,20 @@ emit(struct addr_state *st, const char *name, const char *adl,
 {
 	if (st->count >= MAX_ADDRESSES)
 		return;
+	if (st->text) {
+		/* groups (no host) are left out: only addresses are searched */
+		if (host == NULL)
+			return;
+		st->count++;
+		if (name != NULL)
+			buf_printf(st->out, "%s ", name);
+		buf_append_c(st->out, '<');
+		buf_append(st->out, mailbox, mlen);
+		buf_append_c(st->out, '@');
+		buf_append(st->out, host, hlen);
+		buf_append_str(st->out, ">, ");
+		return;
+	}
 	if (st->count == 0)
 		buf_append_c(st->out, '(');
 	st->count++;
@@ -284,9 +299,9 @@ parse_angle(struct addr_state *st, const char *s, size_t *ip)
 }
 
 static void
-render_address_list(struct buf *out, const char *s, bool utf8)
+address_list_walk(struct buf *out, const char *s, bool utf8, bool text)
 {
-	struct addr_state st = { .out = out, .utf8 = utf8 };
+	struct addr_state st = { .out = out, .utf8 = utf8, .text = text };
 	bool in_group = false;
 	size_t i = 0;
 	struct tok t;
@@ -342,7 +357,9 @@ render_address_list(struct buf *out, const char *s, bool utf8)
 	flush_bare(&st);
 	if (in_group)
 		emit(&st, NULL, NULL, NULL, 0, NULL, 0);
-	if (st.count == 0)
+	if (text)
+		;
+	else if (st.count == 0)
 		buf_append_str(out, "NIL");
 	else
 		buf_append_c(out, ')');
@@ -373,6 +390,23 @@ value_empty(const char *v)
 		return true;
 	skip_comments_ws(v, &i, NULL);
 	return v[i] == '\0';
+}
+
+static void
+render_address_list(struct buf *out, const char *s, bool utf8)
+{
+	address_list_walk(out, s, utf8, false);
+}
+
+char *
+imap_address_list_text(const char *value)
+{
+	struct buf b;
+
+	buf_init(&b, BUF_UNLIMITED);
+	buf_append_str(&b, "");
+	address_list_walk(&b, value, true, true);
+	return buf_steal(&b);
 }
 
 void

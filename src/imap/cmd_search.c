@@ -8,6 +8,7 @@
  * MIME decoding of the text, ESEARCH, SEARCHRES.
  */
 #include "imap/session-private.h"
+#include "imap/bodystructure.h"
 
 #include "lib/file.h"
 #include "lib/str.h"
@@ -21,6 +22,7 @@
 
 #define MESSAGE_MAX (1024u * 1024 * 1024)
 #define MAX_SEARCH_DEPTH 32
+#define ADDRESS_SEARCH_MAX 16384	/* of one address header, unfolded */
 
 struct search_ctx {
 	struct imap_session *s;
@@ -67,8 +69,14 @@ contains_ci(const char *hay, size_t hlen, const char *needle)
 	return false;
 }
 
+/*
+ * address: FROM/TO/CC/BCC also match the parsed addresses ("name
+ * <mailbox@host>"), so that comments, quoting and folding inside an
+ * address do not hide it (imaptest search-addresses).
+ */
 static bool
-header_contains(struct search_ctx *c, const char *field, const char *needle)
+header_contains(struct search_ctx *c, const char *field, const char *needle,
+    bool address)
 {
 	struct mail_header_iter it;
 	struct mail_header_field f;
@@ -79,9 +87,21 @@ header_contains(struct search_ctx *c, const char *field, const char *needle)
 	end = mail_header_block_end(c->data, 0, c->len);
 	mail_header_iter_init(&it, c->data, 0, end);
 	while (mail_header_next(&it, &f) > 0) {
-		if (f.name_len == flen && strncasecmp(f.name, field, flen) == 0 &&
-		    contains_ci(f.value, f.value_len, needle))
+		if (f.name_len != flen || strncasecmp(f.name, field, flen) != 0)
+			continue;
+		if (contains_ci(f.value, f.value_len, needle))
 			return true;
+		if (address) {
+			char *v = mail_header_unfold(f.value, f.value_len,
+			    ADDRESS_SEARCH_MAX);
+			char *t = v != NULL ? imap_address_list_text(v) : NULL;
+			bool hit = t != NULL && contains_ci(t, strlen(t), needle);
+
+			free(v);
+			free(t);
+			if (hit)
+				return true;
+		}
 	}
 	return false;
 }
@@ -374,14 +394,14 @@ match_key(struct search_ctx *c, const struct imap_arg *a, unsigned int n,
 		if (strcasecmp(k->str, hdrkeys[h]) == 0) {
 			if ((v = next_string(c, a, n, i)) == NULL || sy)
 				return false;
-			return header_contains(c, hdrkeys[h], v);
+			return header_contains(c, hdrkeys[h], v, h > 0);
 		}
 	}
 	if (strcasecmp(k->str, "HEADER") == 0) {
 		if ((v = next_string(c, a, n, i)) == NULL ||
 		    (v2 = next_string(c, a, n, i)) == NULL || sy)
 			return false;
-		return header_contains(c, v, v2);
+		return header_contains(c, v, v2, false);
 	}
 	if (strcasecmp(k->str, "BODY") == 0 || strcasecmp(k->str, "TEXT") == 0) {
 		size_t start;

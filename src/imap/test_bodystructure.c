@@ -180,6 +180,31 @@ test_imap_envelope(void)
 }
 TEST(test_imap_envelope)
 
+static void
+test_imap_address_text(void)
+{
+	static const struct { const char *in, *want; } t[] = {
+		{ "user-from@domain.org", "<user-from@domain.org>, " },
+		{ "<user-from (comment)@ (comment) domain.org>",
+		  "<user-from@domain.org>, " },
+		{ "RealFrom <user-from@domain.org>",
+		  "RealFrom <user-from@domain.org>, " },
+		{ "user@domain.org (Real)", "Real <user@domain.org>, " },
+		{ "g: a@b, \"x y\" <c@d>;", "<a@b>, x y <c@d>, " },
+		{ "", "" },
+	};
+
+	/* what SEARCH FROM/TO/CC/BCC match (imaptest search-addresses) */
+	test_begin("imap address list as search text");
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char *got = imap_address_list_text(t[i].in);
+
+		test_assert_str(got, t[i].want);
+		free(got);
+	}
+	test_end();
+}
+TEST(test_imap_address_text)
 
 static void
 test_imap_bodystructure(void)
