@@ -71,8 +71,12 @@ struct tok {
 	char c;			/* TOK_SPECIAL */
 };
 
+/*
+ * Skips blanks and comments; with comment != NULL the text of the last
+ * comment skipped (outer parentheses off, inner ones kept) is put there.
+ */
 static void
-skip_comments_ws(const char *s, size_t *ip)
+skip_comments_ws(const char *s, size_t *ip, struct buf *comment)
 {
 	size_t i = *ip;
 	unsigned int depth = 0;
@@ -81,25 +85,31 @@ skip_comments_ws(const char *s, size_t *ip)
 		if (depth == 0 && (s[i] == ' ' || s[i] == '\t'))
 			continue;
 		if (s[i] == '(') {
-			depth++;
-			continue;
-		}
-		if (depth == 0)
+			if (depth++ == 0) {
+				if (comment != NULL)
+					buf_reset(comment);
+				continue;
+			}
+		} else if (depth == 0) {
 			break;
-		if (s[i] == ')')
-			depth--;
-		else if (s[i] == '\\' && s[i + 1] != '\0')
+		} else if (s[i] == ')') {
+			if (--depth == 0)
+				continue;
+		} else if (s[i] == '\\' && s[i + 1] != '\0') {
 			i++;
+		}
+		if (comment != NULL && comment->len < ENVELOPE_MAX_VALUE - 1)
+			buf_append_c(comment, s[i]);
 	}
 	*ip = i;
 }
 
 static void
-next_tok(const char *s, size_t *ip, struct tok *t)
+next_tok(const char *s, size_t *ip, struct tok *t, struct buf *comment)
 {
 	size_t i;
 
-	skip_comments_ws(s, ip);
+	skip_comments_ws(s, ip, comment);
 	i = *ip;
 	t->start = s + i;
 	if (s[i] == '\0') {
@@ -143,10 +153,14 @@ next_tok(const char *s, size_t *ip, struct tok *t)
 struct addr_state {
 	struct buf *out;
 	bool utf8;
+	bool text;		/* "name <mailbox@host>, ..." for SEARCH */
 	unsigned int count;
 	struct buf name;	/* display phrase */
 	struct buf raw;		/* addr-spec as written, without spaces */
 	bool have_name;
+	/* the last comment: "user@domain (Real Name)" has no phrase, and
+	   the comment is its display name, as Dovecot and others show it */
+	struct buf comment;
 };
 
 static void
@@ -177,6 +191,20 @@ emit(struct addr_state *st, const char *name, const char *adl,
 {
 	if (st->count >= MAX_ADDRESSES)
 		return;
+	if (st->text) {
+		/* groups (no host) are left out: only addresses are searched */
+		if (host == NULL)
+			return;
+		st->count++;
+		if (name != NULL)
+			buf_printf(st->out, "%s ", name);
+		buf_append_c(st->out, '<');
+		buf_append(st->out, mailbox, mlen);
+		buf_append_c(st->out, '@');
+		buf_append(st->out, host, hlen);
+		buf_append_str(st->out, ">, ");
+		return;
+	}
 	if (st->count == 0)
 		buf_append_c(st->out, '(');
 	st->count++;
@@ -220,6 +248,7 @@ reset_pending(struct addr_state *st)
 {
 	buf_reset(&st->name);
 	buf_reset(&st->raw);
+	buf_reset(&st->comment);
 	st->have_name = false;
 }
 
@@ -228,7 +257,8 @@ static void
 flush_bare(struct addr_state *st)
 {
 	if (st->raw.len > 0)
-		emit_spec(st, NULL, NULL, buf_cstr(&st->raw), st->raw.len);
+		emit_spec(st, st->comment.len > 0 ? buf_cstr(&st->comment) : NULL,
+		    NULL, buf_cstr(&st->raw), st->raw.len);
 	reset_pending(st);
 }
 
@@ -244,7 +274,7 @@ parse_angle(struct addr_state *st, const char *s, size_t *ip)
 	buf_append_str(&route, "");
 	buf_append_str(&spec, "");
 	for (;;) {
-		next_tok(s, ip, &t);
+		next_tok(s, ip, &t, NULL);
 		if (t.type == TOK_END || (t.type == TOK_SPECIAL && t.c == '>'))
 			break;
 		if (t.type == TOK_SPECIAL && t.c == '@' && spec.len == 0 &&
@@ -269,19 +299,21 @@ parse_angle(struct addr_state *st, const char *s, size_t *ip)
 }
 
 static void
-render_address_list(struct buf *out, const char *s, bool utf8)
+address_list_walk(struct buf *out, const char *s, bool utf8, bool text)
 {
-	struct addr_state st = { .out = out, .utf8 = utf8 };
+	struct addr_state st = { .out = out, .utf8 = utf8, .text = text };
 	bool in_group = false;
 	size_t i = 0;
 	struct tok t;
 
 	buf_init(&st.name, ENVELOPE_MAX_VALUE);
 	buf_init(&st.raw, ENVELOPE_MAX_VALUE);
+	buf_init(&st.comment, ENVELOPE_MAX_VALUE);
 	buf_append_str(&st.name, "");
 	buf_append_str(&st.raw, "");
+	buf_append_str(&st.comment, "");
 	for (;;) {
-		next_tok(s, &i, &t);
+		next_tok(s, &i, &t, &st.comment);
 		if (t.type == TOK_END)
 			break;
 		if (t.type != TOK_SPECIAL) {
@@ -325,12 +357,15 @@ render_address_list(struct buf *out, const char *s, bool utf8)
 	flush_bare(&st);
 	if (in_group)
 		emit(&st, NULL, NULL, NULL, 0, NULL, 0);
-	if (st.count == 0)
+	if (text)
+		;
+	else if (st.count == 0)
 		buf_append_str(out, "NIL");
 	else
 		buf_append_c(out, ')');
 	buf_free(&st.name);
 	buf_free(&st.raw);
+	buf_free(&st.comment);
 }
 
 /* --- ENVELOPE ---------------------------------------------------------- */
@@ -353,8 +388,25 @@ value_empty(const char *v)
 
 	if (v == NULL)
 		return true;
-	skip_comments_ws(v, &i);
+	skip_comments_ws(v, &i, NULL);
 	return v[i] == '\0';
+}
+
+static void
+render_address_list(struct buf *out, const char *s, bool utf8)
+{
+	address_list_walk(out, s, utf8, false);
+}
+
+char *
+imap_address_list_text(const char *value)
+{
+	struct buf b;
+
+	buf_init(&b, BUF_UNLIMITED);
+	buf_append_str(&b, "");
+	address_list_walk(&b, value, true, true);
+	return buf_steal(&b);
 }
 
 void

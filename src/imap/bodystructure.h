@@ -27,6 +27,12 @@ void imap_append_nstr(struct buf *out, const char *s, bool utf8);
  * The ENVELOPE of the message whose header block is data[start..end)
  * (a message's root part, or the ->message of a message/rfc822 part).
  */
+/*
+ * An address header's value (NUL-terminated, unfolded or not) as
+ * "name <mailbox@host>, ..." with comments, quoting and source routes
+ * gone: what SEARCH FROM/TO/CC/BCC match against (malloc'd).
+ */
+char *imap_address_list_text(const char *value);
 void imap_envelope_render(struct buf *out, const char *data, size_t start,
     size_t end, bool utf8);
 

@@ -404,6 +404,8 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 			msg = mime_parse(data, len, &mime_default_limits);
 		}
 	}
+	if (c->has_flags || set_seen)
+		imap_keywords_announce(s, m->keywords);
 	buf_init(&out, BUF_UNLIMITED);
 	buf_init(&tmp, BUF_UNLIMITED);
 	buf_printf(&out, "* %u FETCH (", idx + 1);
@@ -423,7 +425,7 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 			break;
 		case F_FLAGS:
 			buf_append_str(&out, "FLAGS ");
-			imap_append_flags(&out, m);
+			imap_append_flags(&out, m, imap_msg_recent(s, m->uid));
 			break;
 		case F_INTERNALDATE:
 			buf_append_str(&out, "INTERNALDATE ");
@@ -485,7 +487,7 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 	if (set_seen && !c->has_flags) {
 		SEP();
 		buf_append_str(&out, "FLAGS ");
-		imap_append_flags(&out, m);
+		imap_append_flags(&out, m, imap_msg_recent(s, m->uid));
 	}
 	if (set_seen && s->condstore && !c->has_modseq) {
 		SEP();
@@ -538,7 +540,7 @@ fetch_continue(struct imap_session *s)
 		}
 	}
 	if (r->gone)
-		imap_tagged(s, "NO", "[EXPUNGEISSUED] Some messages were expunged meanwhile.");
+		imap_tagged(s, "NO", "[EXPUNGEISSUED] Some of the requested messages no longer exist.");
 	else
 		imap_tagged(s, "OK", "Fetch completed.");
 	if (s->cont.fn != NULL)

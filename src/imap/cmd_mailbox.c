@@ -36,6 +36,9 @@ deselect(struct imap_session *s)
 {
 	store_mailbox_close(&s->box);
 	x_free(&s->view);
+	x_free(&s->keywords_known);
+	x_free(&s->recent);
+	s->nrecent = 0;
 	s->nview = 0;
 	if (s->state == IMAP_STATE_SELECTED)
 		s->state = IMAP_STATE_AUTH;
@@ -75,15 +78,15 @@ select_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	s->view = xcalloc(count + 1, sizeof(*s->view));
 	for (unsigned int i = 0; i < count; i++) {
 		s->view[i] = msgs[i].uid;
+		(void)imap_keywords_learn(s, msgs[i].keywords);
 		if (unseen == 0 && (msgs[i].flags & STORE_FLAG_SEEN) == 0)
 			unseen = i + 1;
 	}
 	s->nview = count;
+	imap_write_flags(s);
 	buf_init(&b, BUF_UNLIMITED);
-	buf_append_str(&b, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
-	    "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)]"
-	    " Flags permitted.\r\n");
-	buf_printf(&b, "* %u EXISTS\r\n* 0 RECENT\r\n", count);
+	buf_printf(&b, "* %u EXISTS\r\n* %u RECENT\r\n", count,
+	    imap_recent_update(s));
 	if (unseen > 0)
 		buf_printf(&b, "* OK [UNSEEN %u] First unseen.\r\n", unseen);
 	buf_printf(&b, "* OK [UIDVALIDITY %u] UIDs valid\r\n"
@@ -292,6 +295,55 @@ name_matches(const char *pattern, const char *name)
 	return wildmatch(pattern, name);
 }
 
+static bool
+folder_subscribed(const struct store_folder *list, unsigned int count,
+    const char *name)
+{
+	for (unsigned int i = 0; i < count; i++) {
+		if (list[i].subscribed && strcmp(list[i].name, name) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * LSUB with "%": a parent of a subscribed folder that the pattern matches
+ * but that is not subscribed itself is listed as \Noselect (RFC 3501
+ * 6.3.9), once: only for the first subscribed child that leads to it.
+ */
+static void
+lsub_parents(struct buf *b, const struct store_folder *list, unsigned int count,
+    const char *pattern, const char *name)
+{
+	const char *dot;
+
+	for (dot = strchr(name, '.'); dot != NULL; dot = strchr(dot + 1, '.')) {
+		char *parent = xstrndup(name, (size_t)(dot - name));
+		bool first = true;
+
+		if (name_matches(pattern, parent) &&
+		    !folder_subscribed(list, count, parent)) {
+			size_t pl = strlen(parent);
+
+			/* an earlier subscribed folder under it has listed it */
+			for (unsigned int i = 0; i < count && first; i++) {
+				if (strcmp(list[i].name, name) == 0)
+					break;
+				if (list[i].subscribed &&
+				    strncmp(list[i].name, parent, pl) == 0 &&
+				    list[i].name[pl] == '.')
+					first = false;
+			}
+			if (first) {
+				buf_append_str(b, "* LSUB (\\Noselect) \".\" ");
+				imap_append_nstr(b, parent, false);
+				buf_append_str(b, "\r\n");
+			}
+		}
+		free(parent);
+	}
+}
+
 static void
 list_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool lsub)
@@ -323,8 +375,11 @@ list_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 
 		if (lsub && !f->subscribed)
 			continue;
-		if (!name_matches(pattern, f->name))
+		if (!name_matches(pattern, f->name)) {
+			if (lsub)
+				lsub_parents(&b, list, count, pattern, f->name);
 			continue;
+		}
 		buf_printf(&b, "* %s (", lsub ? "LSUB" : "LIST");
 		if (!f->exists)
 			buf_append_str(&b, lsub ? "\\Noselect" : "\\NonExistent");
@@ -371,6 +426,8 @@ imap_cmd_status(struct imap_session *s, const struct imap_arg *a, unsigned int n
 	const struct store_msg *msgs;
 	unsigned int count, unseen = 0;
 	uint64_t size = 0;
+	uint32_t first_recent;
+	unsigned int recent = 0;
 	char *err = NULL;
 	struct buf b;
 
@@ -383,8 +440,14 @@ imap_cmd_status(struct imap_session *s, const struct imap_arg *a, unsigned int n
 		store_error(s, err);
 		return;
 	}
+	if (store_mailbox_recent(box, false, &first_recent, &err) < 0) {
+		log_warn("event=imap_recent_failed error=\"%s\"", err);
+		x_free(&err);
+		first_recent = UINT32_MAX;
+	}
 	msgs = store_mailbox_msgs(box, &count);
 	for (unsigned int i = 0; i < count; i++) {
+		recent += msgs[i].uid >= first_recent;
 		if ((msgs[i].flags & STORE_FLAG_SEEN) == 0)
 			unseen++;
 		size += msgs[i].size;
@@ -401,7 +464,7 @@ imap_cmd_status(struct imap_session *s, const struct imap_arg *a, unsigned int n
 		if (imap_arg_is_atom(it, "MESSAGES"))
 			buf_printf(&b, "MESSAGES %u", count);
 		else if (imap_arg_is_atom(it, "RECENT"))
-			buf_append_str(&b, "RECENT 0");
+			buf_printf(&b, "RECENT %u", recent);
 		else if (imap_arg_is_atom(it, "UIDNEXT"))
 			buf_printf(&b, "UIDNEXT %u", store_mailbox_uidnext(box));
 		else if (imap_arg_is_atom(it, "UIDVALIDITY"))

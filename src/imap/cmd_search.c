@@ -2,11 +2,13 @@
  * SEARCH and UID SEARCH with the basic RFC 9051 keys: flags, KEYWORD,
  * sizes, sequence and UID sets, internal dates, NOT, OR, parentheses and
  * substring searches in header fields, the body and the whole text
- * (ASCII case-insensitive, on the raw message). Not yet: SENT* on the
- * Date: field (they use the internal date), MIME decoding of the text,
- * ESEARCH, SEARCHRES, MODSEQ.
+ * (ASCII case-insensitive, on the raw message). SENT* compare the
+ * calendar day written in the Date: field, ignoring its zone (RFC 9051
+ * 6.4.4); without a readable Date: they use the internal date. Not yet:
+ * MIME decoding of the text, ESEARCH, SEARCHRES.
  */
 #include "imap/session-private.h"
+#include "imap/bodystructure.h"
 
 #include "lib/file.h"
 #include "lib/str.h"
@@ -20,6 +22,7 @@
 
 #define MESSAGE_MAX (1024u * 1024 * 1024)
 #define MAX_SEARCH_DEPTH 32
+#define ADDRESS_SEARCH_MAX 16384	/* of one address header, unfolded */
 
 struct search_ctx {
 	struct imap_session *s;
@@ -66,8 +69,14 @@ contains_ci(const char *hay, size_t hlen, const char *needle)
 	return false;
 }
 
+/*
+ * address: FROM/TO/CC/BCC also match the parsed addresses ("name
+ * <mailbox@host>"), so that comments, quoting and folding inside an
+ * address do not hide it (imaptest search-addresses).
+ */
 static bool
-header_contains(struct search_ctx *c, const char *field, const char *needle)
+header_contains(struct search_ctx *c, const char *field, const char *needle,
+    bool address)
 {
 	struct mail_header_iter it;
 	struct mail_header_field f;
@@ -78,9 +87,21 @@ header_contains(struct search_ctx *c, const char *field, const char *needle)
 	end = mail_header_block_end(c->data, 0, c->len);
 	mail_header_iter_init(&it, c->data, 0, end);
 	while (mail_header_next(&it, &f) > 0) {
-		if (f.name_len == flen && strncasecmp(f.name, field, flen) == 0 &&
-		    contains_ci(f.value, f.value_len, needle))
+		if (f.name_len != flen || strncasecmp(f.name, field, flen) != 0)
+			continue;
+		if (contains_ci(f.value, f.value_len, needle))
 			return true;
+		if (address) {
+			char *v = mail_header_unfold(f.value, f.value_len,
+			    ADDRESS_SEARCH_MAX);
+			char *t = v != NULL ? imap_address_list_text(v) : NULL;
+			bool hit = t != NULL && contains_ci(t, strlen(t), needle);
+
+			free(v);
+			free(t);
+			if (hit)
+				return true;
+		}
 	}
 	return false;
 }
@@ -105,6 +126,68 @@ parse_date(const char *s)
 	tm.tm_mon = (int)(p - months) / 3;
 	tm.tm_year = year - 1900;
 	return timegm(&tm);
+}
+
+/*
+ * The day written in an RFC 5322 date ("Sun, 25 Mar 2007 04:00:00 +0300"
+ * -> 25-Mar-2007 00:00 UTC); the zone is ignored, as SENT* want. -1 if
+ * the text is not a date.
+ */
+static time_t
+parse_header_day(const char *s, size_t len)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	char tmp[64], mon[4];
+	const char *p, *m;
+	struct tm tm;
+	int day, year, n = 0;
+
+	if (len >= sizeof(tmp))
+		len = sizeof(tmp) - 1;
+	memcpy(tmp, s, len);
+	tmp[len] = '\0';
+	p = strchr(tmp, ',');
+	p = p != NULL ? p + 1 : tmp;
+	if (sscanf(p, " %2d %3s %4d%n", &day, mon, &year, &n) != 3)
+		return -1;
+	if (strlen(mon) != 3 || (m = strcasestr(months, mon)) == NULL ||
+	    (m - months) % 3 != 0 || day < 1 || day > 31 || year < 0)
+		return -1;
+	/* RFC 5322 4.3: obsolete two- and three-digit years */
+	if (year < 50)
+		year += 2000;
+	else if (year < 1000)
+		year += 1900;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_mday = day;
+	tm.tm_mon = (int)(m - months) / 3;
+	tm.tm_year = year - 1900;
+	return timegm(&tm);
+}
+
+/* the day of the message's Date: field, or of its internal date */
+static time_t
+sent_day(struct search_ctx *c)
+{
+	struct mail_header_iter it;
+	struct mail_header_field f;
+	time_t t = c->m->internaldate;
+
+	if (load(c)) {
+		size_t end = mail_header_block_end(c->data, 0, c->len);
+
+		mail_header_iter_init(&it, c->data, 0, end);
+		while (mail_header_next(&it, &f) > 0) {
+			if (f.name_len == 4 && strncasecmp(f.name, "Date", 4) == 0) {
+				time_t d = parse_header_day(f.value, f.value_len);
+
+				if (d != -1)
+					return d;
+				break;
+			}
+		}
+	}
+	return t - t % 86400;
 }
 
 static bool match_key(struct search_ctx *c, const struct imap_arg *a,
@@ -169,7 +252,6 @@ match_key(struct search_ctx *c, const struct imap_arg *a, unsigned int n,
 		{ "UNDRAFT", STORE_FLAG_DRAFT, false },
 		{ "UNFLAGGED", STORE_FLAG_FLAGGED, false },
 		{ "UNSEEN", STORE_FLAG_SEEN, false },
-		{ "NEW", STORE_FLAG_SEEN, false },
 	};
 	static const char *const hdrkeys[] = { "SUBJECT", "FROM", "TO", "CC", "BCC" };
 	const struct imap_arg *k;
@@ -206,10 +288,20 @@ match_key(struct search_ctx *c, const struct imap_arg *a, unsigned int n,
 		if (strcasecmp(k->str, fl[f].name) == 0)
 			return !sy && ((c->m->flags & fl[f].flag) != 0) == fl[f].set;
 	}
-	if (strcasecmp(k->str, "ALL") == 0 || strcasecmp(k->str, "OLD") == 0)
+	if (strcasecmp(k->str, "ALL") == 0)
 		return !sy;
-	if (strcasecmp(k->str, "RECENT") == 0)
-		return false;
+	if (strcasecmp(k->str, "RECENT") == 0 || strcasecmp(k->str, "OLD") == 0 ||
+	    strcasecmp(k->str, "NEW") == 0) {
+		bool recent = !sy && imap_msg_recent(c->s, c->m->uid);
+
+		if (sy)
+			return false;
+		if (strcasecmp(k->str, "OLD") == 0)
+			return !recent;
+		if (strcasecmp(k->str, "NEW") == 0)
+			return recent && (c->m->flags & STORE_FLAG_SEEN) == 0;
+		return recent;
+	}
 	if (strcasecmp(k->str, "NOT") == 0) {
 		bool r = match_key(c, a, n, i, depth + 1);
 
@@ -278,8 +370,9 @@ match_key(struct search_ctx *c, const struct imap_arg *a, unsigned int n,
 	if (strcasecmp(k->str, "BEFORE") == 0 || strcasecmp(k->str, "ON") == 0 ||
 	    strcasecmp(k->str, "SINCE") == 0 || strcasecmp(k->str, "SENTBEFORE") == 0 ||
 	    strcasecmp(k->str, "SENTON") == 0 || strcasecmp(k->str, "SENTSINCE") == 0) {
-		const char *key = k->str + (strncasecmp(k->str, "SENT", 4) == 0 ? 4 : 0);
-		time_t day;
+		bool sent = strncasecmp(k->str, "SENT", 4) == 0;
+		const char *key = k->str + (sent ? 4 : 0);
+		time_t day, t;
 
 		if ((v = next_string(c, a, n, i)) == NULL)
 			return false;
@@ -290,24 +383,25 @@ match_key(struct search_ctx *c, const struct imap_arg *a, unsigned int n,
 		}
 		if (sy)
 			return false;
+		t = sent ? sent_day(c) : c->m->internaldate;
 		if (strcasecmp(key, "BEFORE") == 0)
-			return c->m->internaldate < day;
+			return t < day;
 		if (strcasecmp(key, "ON") == 0)
-			return c->m->internaldate >= day && c->m->internaldate < day + 86400;
-		return c->m->internaldate >= day;
+			return t >= day && t < day + 86400;
+		return t >= day;
 	}
 	for (size_t h = 0; h < sizeof(hdrkeys) / sizeof(hdrkeys[0]); h++) {
 		if (strcasecmp(k->str, hdrkeys[h]) == 0) {
 			if ((v = next_string(c, a, n, i)) == NULL || sy)
 				return false;
-			return header_contains(c, hdrkeys[h], v);
+			return header_contains(c, hdrkeys[h], v, h > 0);
 		}
 	}
 	if (strcasecmp(k->str, "HEADER") == 0) {
 		if ((v = next_string(c, a, n, i)) == NULL ||
 		    (v2 = next_string(c, a, n, i)) == NULL || sy)
 			return false;
-		return header_contains(c, v, v2);
+		return header_contains(c, v, v2, false);
 	}
 	if (strcasecmp(k->str, "BODY") == 0 || strcasecmp(k->str, "TEXT") == 0) {
 		size_t start;

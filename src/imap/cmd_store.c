@@ -10,34 +10,6 @@
 #include <strings.h>
 #include <time.h>
 
-/* Keywords a op b on space-separated sets: '+' union, '-' minus. */
-static char *
-keywords_apply(const char *cur, const char *delta, char op)
-{
-	size_t nc, nd;
-	char **c = str_split(cur, " ", &nc), **d = str_split(delta, " ", &nd);
-	struct buf b;
-
-	buf_init(&b, BUF_UNLIMITED);
-	buf_append_str(&b, "");
-	for (size_t i = 0; i < nc; i++) {
-		bool in_d = false;
-
-		for (size_t j = 0; j < nd; j++)
-			in_d |= strcmp(c[i], d[j]) == 0;
-		if (op == '-' && in_d)
-			continue;
-		buf_printf(&b, "%s%s", b.len > 0 ? " " : "", c[i]);
-	}
-	if (op == '+') {
-		for (size_t j = 0; j < nd; j++)
-			buf_printf(&b, "%s%s", b.len > 0 ? " " : "", d[j]);
-	}
-	str_array_free(c);
-	str_array_free(d);
-	return buf_steal(&b);
-}
-
 static void
 append_uid_list(struct buf *b, const uint32_t *uids, unsigned int n)
 {
@@ -116,9 +88,10 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	}
 	modified = xcalloc(nidx + 1, sizeof(*modified));
 	for (unsigned int i = 0; i < nidx; i++) {
-		unsigned int count, nf;
+		unsigned int count;
 		const struct store_msg *m = &store_mailbox_msgs(s->box, &count)[idx[i]];
-		char *nk, *err = NULL;
+		char *err = NULL;
+		int r;
 		uint64_t before = m->modseq;
 
 		if (conditional && m->modseq > unchangedsince) {
@@ -126,28 +99,31 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 			continue;
 		}
 
-		nf = op == '+' ? m->flags | flags : op == '-' ? m->flags & ~flags :
-		    (m->flags & STORE_FLAG_PASSED) | flags;
-		nk = op == '=' ? xstrdup(kw) : keywords_apply(m->keywords, kw, op);
-		if (store_msg_set_flags(s->box, idx[i], nf, nk, &err) < 0) {
+		r = store_msg_change_flags(s->box, idx[i], op, flags, kw, &err);
+		if (r < 0) {
 			log_warn("event=imap_store_failed error=\"%s\"", err);
 			free(err);
 			failed = true;
+		} else if (r > 0) {
+			/* expunged by another session: nothing to store
+			   (RFC 9051 7.5.1: the EXPUNGE comes at a later sync) */
+			continue;
 		}
-		free(nk);
 		m = &store_mailbox_msgs(s->box, &count)[idx[i]];
 		/* with CONDSTORE a changed message is reported even when
 		   .SILENT, with its new MODSEQ (RFC 7162 §3.1.3) */
 		if (!silent || (s->condstore && m->modseq != before)) {
 			struct buf b;
 
+			if (!silent)
+				imap_keywords_announce(s, m->keywords);
 			buf_init(&b, BUF_UNLIMITED);
 			buf_printf(&b, "* %u FETCH (", idx[i] + 1);
 			if (uid)
 				buf_printf(&b, "UID %u ", m->uid);
 			if (!silent) {
 				buf_append_str(&b, "FLAGS ");
-				imap_append_flags(&b, m);
+				imap_append_flags(&b, m, imap_msg_recent(s, m->uid));
 			}
 			if (s->condstore)
 				buf_printf(&b, "%sMODSEQ (%llu)", silent ? "" : " ",

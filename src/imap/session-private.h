@@ -92,6 +92,11 @@ struct imap_session {
 	/* the client's view: UIDs by sequence number */
 	uint32_t *view;
 	unsigned int nview;
+	/* keywords the client was told of in FLAGS (space-separated) */
+	char *keywords_known;
+	/* UIDs that are \Recent in this session, ascending */
+	uint32_t *recent;
+	unsigned int nrecent;
 };
 
 /* output */
@@ -114,7 +119,28 @@ void imap_sync_selected(struct imap_session *s);
 /* The view's index of a UID (store array index equals view index). */
 int imap_view_find_uid(const struct imap_session *s, uint32_t uid);
 /* Flags of a message as an IMAP list "(\Seen $Junk)". */
-void imap_append_flags(struct buf *out, const struct store_msg *m);
+void imap_append_flags(struct buf *out, const struct store_msg *m, bool recent);
+/* Is uid \Recent in this session? */
+bool imap_msg_recent(const struct imap_session *s, uint32_t uid);
+/*
+ * Takes the selected folder's not yet recent messages as this session's
+ * \Recent ones (EXAMINE: looks without taking them) and returns how many
+ * messages in the view are recent.
+ */
+unsigned int imap_recent_update(struct imap_session *s);
+/*
+ * Adds keywords (space-separated) to those the client knows of; returns
+ * true if any was new. Does not write anything.
+ */
+bool imap_keywords_learn(struct imap_session *s, const char *keywords);
+/* Writes the FLAGS and PERMANENTFLAGS responses with the known keywords. */
+void imap_write_flags(struct imap_session *s);
+/*
+ * Before a FETCH response shows message keywords: if any is new to the
+ * client, first send FLAGS again (RFC 9051 7.3.5: keywords in FETCH must
+ * have been announced in FLAGS).
+ */
+void imap_keywords_announce(struct imap_session *s, const char *keywords);
 /*
  * Parses a sequence set (seq numbers, or UIDs when uid) against the view
  * into store array indexes, ascending. -1: BAD sent.

@@ -118,8 +118,117 @@ imap_cont_done(struct imap_session *s)
 
 /* --- the view of the selected mailbox -------------------------------------- */
 
+bool
+imap_keywords_learn(struct imap_session *s, const char *keywords)
+{
+	size_t nk;
+	char **kw;
+	bool added = false;
+	struct buf b;
+
+	if (keywords == NULL || keywords[0] == '\0')
+		return false;
+	kw = str_split(keywords, " ", &nk);
+	buf_init(&b, BUF_UNLIMITED);
+	buf_append_str(&b, s->keywords_known != NULL ? s->keywords_known : "");
+	for (size_t i = 0; i < nk; i++) {
+		const char *p = b.data;
+		size_t l = strlen(kw[i]);
+		bool have = false;
+
+		if (l == 0)
+			continue;
+		/* whole words only; keywords are compared exactly, as stored */
+		while ((p = strstr(p, kw[i])) != NULL) {
+			if ((p == b.data || p[-1] == ' ') &&
+			    (p[l] == '\0' || p[l] == ' ')) {
+				have = true;
+				break;
+			}
+			p += l;
+		}
+		if (have)
+			continue;
+		if (b.len > 0)
+			buf_append_c(&b, ' ');
+		buf_append_str(&b, kw[i]);
+		added = true;
+	}
+	str_array_free(kw);
+	free(s->keywords_known);
+	s->keywords_known = buf_steal(&b);
+	return added;
+}
+
 void
-imap_append_flags(struct buf *out, const struct store_msg *m)
+imap_write_flags(struct imap_session *s)
+{
+	const char *kw = s->keywords_known != NULL ? s->keywords_known : "";
+	const char *sp = kw[0] != '\0' ? " " : "";
+
+	imap_printf(s, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s%s)\r\n"
+	    "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s%s \\*)]"
+	    " Flags permitted.\r\n", sp, kw, sp, kw);
+}
+
+void
+imap_keywords_announce(struct imap_session *s, const char *keywords)
+{
+	if (imap_keywords_learn(s, keywords))
+		imap_write_flags(s);
+}
+
+bool
+imap_msg_recent(const struct imap_session *s, uint32_t uid)
+{
+	unsigned int lo = 0, hi = s->nrecent;
+
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		if (s->recent[mid] == uid)
+			return true;
+		if (s->recent[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+unsigned int
+imap_recent_update(struct imap_session *s)
+{
+	const struct store_msg *msgs;
+	unsigned int n, count = 0;
+	uint32_t first;
+	char *err = NULL;
+
+	if (store_mailbox_recent(s->box, !s->readonly, &first, &err) < 0) {
+		/* \Recent is advisory: carry on without new ones */
+		log_warn("event=imap_recent_failed error=\"%s\"", err);
+		free(err);
+		first = UINT32_MAX;
+	}
+	msgs = store_mailbox_msgs(s->box, &n);
+	if (s->readonly)
+		s->nrecent = 0;
+	for (unsigned int i = 0; i < n; i++) {
+		if (msgs[i].uid < first || imap_msg_recent(s, msgs[i].uid))
+			continue;
+		if (s->nrecent > 0 && s->recent[s->nrecent - 1] > msgs[i].uid)
+			continue;	/* keeps the array sorted; cannot happen */
+		s->recent = xreallocarray(s->recent, s->nrecent + 1,
+		    sizeof(*s->recent));
+		s->recent[s->nrecent++] = msgs[i].uid;
+	}
+	for (unsigned int i = 0; i < n; i++)
+		count += imap_msg_recent(s, msgs[i].uid);
+	return count;
+}
+
+void
+imap_append_flags(struct buf *out, const struct store_msg *m, bool recent)
 {
 	static const struct { unsigned int bit; const char *name; } fl[] = {
 		{ STORE_FLAG_SEEN, "\\Seen" },
@@ -128,9 +237,11 @@ imap_append_flags(struct buf *out, const struct store_msg *m)
 		{ STORE_FLAG_DELETED, "\\Deleted" },
 		{ STORE_FLAG_DRAFT, "\\Draft" },
 	};
-	bool first = true;
+	bool first = !recent;
 
 	buf_append_c(out, '(');
+	if (recent)
+		buf_append_str(out, "\\Recent");
 	for (size_t i = 0; i < sizeof(fl) / sizeof(fl[0]); i++) {
 		if ((m->flags & fl[i].bit) == 0)
 			continue;
@@ -208,6 +319,8 @@ imap_sync_selected(struct imap_session *s)
 	if (ch.nnew > 0 || n != s->nview) {
 		view_load(s);
 		imap_printf(s, "* %u EXISTS\r\n", n);
+		if (ch.nnew > 0)
+			imap_printf(s, "* %u RECENT\r\n", imap_recent_update(s));
 	}
 	for (unsigned int i = 0; i < ch.nchanged; i++) {
 		int idx = store_mailbox_find_uid(s->box, ch.changed[i]);
@@ -215,9 +328,10 @@ imap_sync_selected(struct imap_session *s)
 
 		if (idx < 0)
 			continue;
+		imap_keywords_announce(s, msgs[idx].keywords);
 		buf_init(&b, BUF_UNLIMITED);
 		buf_printf(&b, "* %d FETCH (UID %u FLAGS ", idx + 1, msgs[idx].uid);
-		imap_append_flags(&b, &msgs[idx]);
+		imap_append_flags(&b, &msgs[idx], imap_msg_recent(s, msgs[idx].uid));
 		if (s->condstore)
 			buf_printf(&b, " MODSEQ (%llu)",
 			    (unsigned long long)msgs[idx].modseq);
@@ -301,7 +415,9 @@ imap_parse_flag_list(const struct imap_arg *arg, unsigned int *flags_r,
 		const char *f = items[i].str;
 		bool known = false;
 
-		if (items[i].type != IMAP_ARG_ATOM)
+		/* the keyword "NIL" is an atom like any other (a flag list
+		   holds atoms only; NIL is not the empty list) */
+		if (items[i].type != IMAP_ARG_ATOM && items[i].type != IMAP_ARG_NIL)
 			goto bad;
 		for (size_t j = 0; j < sizeof(fl) / sizeof(fl[0]); j++) {
 			if (strcasecmp(f, fl[j].name) == 0) {
@@ -1011,6 +1127,8 @@ imap_session_destroy(struct imap_session *s)
 		event_free(s->drain_ev);
 	bufferevent_free(s->bev);
 	free(s->view);
+	free(s->keywords_known);
+	free(s->recent);
 	free(s->tag);
 	free(s->user);
 	free(s);

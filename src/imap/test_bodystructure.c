@@ -147,7 +147,16 @@ test_imap_envelope(void)
 	    "(NIL NIL NIL NIL)(NIL NIL \"z\" \"y.x\")) "
 	    "((NIL NIL \"undisclosed-recipients\" NIL)(NIL NIL NIL NIL)) "
 	    "((NIL \"@route1,@route2\" \"user\" \"host\")(NIL NIL \"root\" \"MISSING_DOMAIN\")"
-	    "(NIL NIL \"joe\" \"x.test\")) NIL NIL)");
+	    "(\"Joe\" NIL \"joe\" \"x.test\")) NIL NIL)");
+	/* a comment after a bare addr-spec is its display name (imaptest
+	   fetch-envelope); comments inside <> are not */
+	check(render("From: user@domain (Real (x) Name)\n"
+	    "To: <u (c)@ (c) d.org>, a@b (A), c@d\n\n", false, false, false),
+	    "(NIL NIL ((\"Real (x) Name\" NIL \"user\" \"domain\")) "
+	    "((\"Real (x) Name\" NIL \"user\" \"domain\")) "
+	    "((\"Real (x) Name\" NIL \"user\" \"domain\")) "
+	    "((NIL NIL \"u\" \"d.org\")(\"A\" NIL \"a\" \"b\")(NIL NIL \"c\" \"d\")) "
+	    "NIL NIL NIL NIL)");
 	/* a stray ')' once stalled the tokenizer (found by fuzz_mime) */
 	check(render("To: x <e)x.test>\n\n", false, false, false),
 	    "(NIL NIL NIL NIL NIL ((\"x\" NIL \"e)x.test\" \"MISSING_DOMAIN\")) "
@@ -170,6 +179,32 @@ test_imap_envelope(void)
 	test_end();
 }
 TEST(test_imap_envelope)
+
+static void
+test_imap_address_text(void)
+{
+	static const struct { const char *in, *want; } t[] = {
+		{ "user-from@domain.org", "<user-from@domain.org>, " },
+		{ "<user-from (comment)@ (comment) domain.org>",
+		  "<user-from@domain.org>, " },
+		{ "RealFrom <user-from@domain.org>",
+		  "RealFrom <user-from@domain.org>, " },
+		{ "user@domain.org (Real)", "Real <user@domain.org>, " },
+		{ "g: a@b, \"x y\" <c@d>;", "<a@b>, x y <c@d>, " },
+		{ "", "" },
+	};
+
+	/* what SEARCH FROM/TO/CC/BCC match (imaptest search-addresses) */
+	test_begin("imap address list as search text");
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		char *got = imap_address_list_text(t[i].in);
+
+		test_assert_str(got, t[i].want);
+		free(got);
+	}
+	test_end();
+}
+TEST(test_imap_address_text)
 
 static void
 test_imap_bodystructure(void)

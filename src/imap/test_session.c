@@ -273,11 +273,11 @@ test_imap_session_basic(void)
 	test_begin("imap session: SELECT, FETCH with sections, STORE, SEARCH");
 	deliver(root, "1700000001.M1P1Q1.host", "Subject: first\n\nhello\n");
 	deliver(root, "1700000002.M1P1Q1.host", msg_nested);
-	EXPECT(&h, "c1 SELECT INBOX\r\n", "c1 ", "* 2 EXISTS", "* OK [UIDVALIDITY ",
+	EXPECT(&h, "c1 SELECT INBOX\r\n", "c1 ", "* 2 EXISTS", "* 2 RECENT", "* OK [UIDVALIDITY ",
 	    "* OK [UIDNEXT 3]", "* OK [UNSEEN 1]", "c1 OK [READ-WRITE] Select completed.");
 	EXPECT(&h, "c2 FETCH 1:* (UID FLAGS RFC822.SIZE)\r\n", "c2 ",
-	    "* 1 FETCH (UID 1 FLAGS () RFC822.SIZE 25)",
-	    "* 2 FETCH (UID 2 FLAGS () RFC822.SIZE ", "c2 OK");
+	    "* 1 FETCH (UID 1 FLAGS (\\Recent) RFC822.SIZE 25)",
+	    "* 2 FETCH (UID 2 FLAGS (\\Recent) RFC822.SIZE ", "c2 OK");
 	EXPECT(&h, "c3 FETCH 2 BODYSTRUCTURE\r\n", "c3 ",
 	    "* 2 FETCH (BODYSTRUCTURE ((\"text\" \"plain\" NIL NIL NIL \"7bit\" 8 1 NIL NIL NIL NIL)"
 	    "(\"message\" \"rfc822\" NIL NIL NIL \"7bit\" 28 (NIL \"inner\" NIL NIL NIL NIL NIL NIL NIL NIL)"
@@ -295,12 +295,18 @@ test_imap_session_basic(void)
 	    "BODY[2.1] {10}\r\ninner body",
 	    "BODY[HEADER.FIELDS (Subject)] {19}\r\nSubject: nested\r\n\r\n", "c4 OK");
 	EXPECT(&h, "c5 FETCH 1 BODY[]<9.5>\r\n", "c5 ",
-	    "* 1 FETCH (BODY[]<9> {5}\r\nfirst FLAGS (\\Seen))", "c5 OK");
+	    "* 1 FETCH (BODY[]<9> {5}\r\nfirst FLAGS (\\Recent \\Seen))", "c5 OK");
 	EXPECT(&h, "c6 FETCH 1 BODY[9.MIME.X]\r\n", "c6 ", "c6 BAD");
 	EXPECT(&h, "c7 FETCH 3 FLAGS\r\n", "c7 ", "c7 BAD");
-	EXPECT(&h, "c8 UID FETCH 3:* FLAGS\r\n", "c8 ", "* 2 FETCH (UID 2 FLAGS ())", "c8 OK");
+	EXPECT(&h, "c8 UID FETCH 3:* FLAGS\r\n", "c8 ", "* 2 FETCH (UID 2 FLAGS (\\Recent))", "c8 OK");
+	/* a new keyword is announced in FLAGS before the FETCH shows it */
 	EXPECT(&h, "c9 STORE 2 +FLAGS (\\Flagged $Work)\r\n", "c9 ",
-	    "* 2 FETCH (FLAGS (\\Flagged $Work))", "c9 OK");
+	    "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work)\r\n"
+	    "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work \\*)]",
+	    "* 2 FETCH (FLAGS (\\Recent \\Flagged $Work))", "c9 OK");
+	EXPECT(&h, "c9b STORE 1 +FLAGS ($Work NIL)\r\n", "c9b ",
+	    "$Work NIL)\r\n", "* 1 FETCH (FLAGS (\\Recent \\Seen $Work NIL))", "c9b OK");
+	EXPECT(&h, "c9c STORE 1 -FLAGS (NIL)\r\n", "c9c ", "c9c OK");
 	EXPECT(&h, "c10 UID STORE 2 -FLAGS.SILENT ($Work)\r\n", "c10 ", "c10 OK");
 	EXPECT(&h, "c11 SEARCH FLAGGED\r\n", "c11 ", "* SEARCH 2\r\n", "c11 OK");
 	EXPECT(&h, "c12 UID SEARCH SUBJECT NESTED\r\n", "c12 ", "* SEARCH 2\r\n");
@@ -330,12 +336,12 @@ test_imap_session_basic(void)
 		snprintf(q, sizeof(q), "cs3 FETCH 1:* (FLAGS) (CHANGEDSINCE %llu)\r\n", m1);
 		out = cmd(&h, q, "cs3 ");
 		test_assert(strstr(out, "* 1 FETCH") == NULL);
-		test_assert(strstr(out, "* 2 FETCH (FLAGS (\\Flagged) MODSEQ (") != NULL);
+		test_assert(strstr(out, "* 2 FETCH (FLAGS (\\Recent \\Flagged) MODSEQ (") != NULL);
 		free(out);
 		/* message 1 changed after m1 (\Seen): conditional store fails */
 		snprintf(q, sizeof(q), "cs4 STORE 1:2 (UNCHANGEDSINCE %llu) +FLAGS (\\Answered)\r\n", m2);
 		out = cmd(&h, q, "cs4 ");
-		test_assert(strstr(out, "* 2 FETCH (FLAGS (\\Answered \\Flagged) MODSEQ (") != NULL);
+		test_assert(strstr(out, "* 2 FETCH (FLAGS (\\Recent \\Answered \\Flagged) MODSEQ (") != NULL);
 		test_assert(strstr(out, "cs4 OK Store completed.") != NULL);
 		free(out);
 		snprintf(q, sizeof(q), "cs5 STORE 2 (UNCHANGEDSINCE %llu) +FLAGS (\\Draft)\r\n", m1);

@@ -711,6 +711,43 @@ row_store(struct store_mailbox *box, int *rc_r)
  * dovecot-uidlist when there is one (Dovecot's, or ours after an index
  * rebuild), else start a new UIDVALIDITY.
  */
+/*
+ * UIDVALIDITY for a folder made anew: the time, but always above the last
+ * one given in this account, so that a folder deleted and created again
+ * within one second does not come back with the same UIDVALIDITY and
+ * UIDs (RFC 9051 2.3.1.1). 0 on a database error.
+ */
+static uint32_t
+new_uidvalidity(struct store_account *acct, int *rc_r)
+{
+	sqlite3_stmt *st = prep(acct, "SELECT value FROM meta"
+	    " WHERE key='last_uidvalidity'", rc_r);
+	uint32_t v = (uint32_t)time(NULL);
+	unsigned long long last = 0;
+
+	if (st == NULL)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+
+		if (t != NULL && str_to_ullong(t, &last) == 0 && last >= v &&
+		    last < UINT32_MAX)
+			v = (uint32_t)last + 1;
+	}
+	sqlite3_finalize(st);
+	st = prep(acct, "INSERT OR REPLACE INTO meta(key, value)"
+	    " VALUES('last_uidvalidity', ?1)", rc_r);
+	if (st == NULL)
+		return 0;
+	sqlite3_bind_int64(st, 1, v);
+	*rc_r = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (*rc_r != SQLITE_DONE)
+		return 0;
+	*rc_r = SQLITE_OK;
+	return v;
+}
+
 static int
 row_create(struct store_mailbox *box, struct uidlist *ul, int *rc_r)
 {
@@ -723,7 +760,9 @@ row_create(struct store_mailbox *box, struct uidlist *ul, int *rc_r)
 		box->uidvalidity = ul->uidvalidity;
 		box->uidnext = ul->uidnext > 0 ? ul->uidnext : 1;
 	} else {
-		box->uidvalidity = (uint32_t)time(NULL);
+		box->uidvalidity = new_uidvalidity(box->acct, rc_r);
+		if (box->uidvalidity == 0)
+			return -1;
 		box->uidnext = 1;
 	}
 	/* modseqs start at the current time in microseconds: a folder seen
@@ -1442,6 +1481,75 @@ store_mailbox_msgs(const struct store_mailbox *box, unsigned int *count_r)
 	return box->msgs;
 }
 
+/* the first UID not yet claimed as recent; kept in meta under the folder's
+   GUID (a folder id may be used again after a delete) */
+static int
+recent_get(struct store_mailbox *box, uint32_t *first_r, int *rc_r)
+{
+	sqlite3_stmt *st = prep(box->acct, "SELECT value FROM meta WHERE key="
+	    "'recent.' || (SELECT guid FROM mailbox WHERE id=?1)", rc_r);
+	unsigned long long v = 1;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, box->id);
+	*rc_r = sqlite3_step(st);
+	if (*rc_r == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+
+		if (t == NULL || str_to_ullong(t, &v) < 0 || v > UINT32_MAX)
+			v = 1;
+	} else if (*rc_r != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	*rc_r = SQLITE_OK;
+	*first_r = (uint32_t)v;
+	return 0;
+}
+
+int
+store_mailbox_recent(struct store_mailbox *box, bool claim, uint32_t *first_r,
+    char **error_r)
+{
+	sqlite3_stmt *st;
+	uint32_t next;
+	int rc;
+
+	*error_r = NULL;
+	if (!claim || box->readonly) {
+		if (recent_get(box, first_r, &rc) < 0)
+			return db_error(box->acct, rc, "recent", error_r);
+		return 0;
+	}
+	if (begin(box, &rc) < 0)
+		return db_error(box->acct, rc, "recent", error_r);
+	if (recent_get(box, first_r, &rc) < 0)
+		goto fail;
+	/* only what this session has in its array: mail that arrived since
+	   its last sync stays recent for whoever syncs it first */
+	next = box->count > 0 ? box->msgs[box->count - 1].uid + 1 : 1;
+	if (next > *first_r) {
+		st = prep(box->acct, "INSERT OR REPLACE INTO meta(key, value)"
+		    " SELECT 'recent.' || guid, ?2 FROM mailbox WHERE id=?1", &rc);
+		if (st == NULL)
+			goto fail;
+		sqlite3_bind_int64(st, 1, box->id);
+		sqlite3_bind_int64(st, 2, next);
+		rc = sqlite3_step(st);
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE)
+			goto fail;
+	}
+	if (commit(box, &rc) < 0)
+		goto fail;
+	return 0;
+fail:
+	(void)sqlite3_exec(box->acct->db, "ROLLBACK", NULL, NULL, NULL);
+	return db_error(box->acct, rc, "recent", error_r);
+}
+
 int
 store_mailbox_find_uid(const struct store_mailbox *box, uint32_t uid)
 {
@@ -1477,36 +1585,118 @@ readonly_error(const struct store_mailbox *box, char **error_r)
 	return -1;
 }
 
+/* Keywords a op b on space-separated sets: '+' union, '-' minus (malloc'd). */
+static char *
+kw_apply(const char *cur, const char *delta, char op)
+{
+	size_t nc, nd;
+	char **c = str_split(cur, " ", &nc), **d = str_split(delta, " ", &nd);
+	struct buf b;
+
+	buf_init(&b, BUF_UNLIMITED);
+	buf_append_str(&b, "");
+	for (size_t i = 0; i < nc; i++) {
+		bool in_d = false;
+
+		for (size_t j = 0; j < nd; j++)
+			in_d |= strcmp(c[i], d[j]) == 0;
+		if (op == '-' && in_d)
+			continue;
+		buf_printf(&b, "%s%s", b.len > 0 ? " " : "", c[i]);
+	}
+	if (op == '+') {
+		for (size_t j = 0; j < nd; j++)
+			buf_printf(&b, "%s%s", b.len > 0 ? " " : "", d[j]);
+	}
+	str_array_free(c);
+	str_array_free(d);
+	return buf_steal(&b);
+}
+
+/*
+ * Message m as the index has it now (another session or process may have
+ * changed its flags and renamed its file since our last sync). 1 = still
+ * there, 0 = expunged meanwhile, -1 = database error. Inside a transaction.
+ */
+static int
+row_refresh(struct store_mailbox *box, struct store_msg *m, int *rc_r)
+{
+	sqlite3_stmt *st = prep(box->acct, "SELECT path, flags, keywords, modseq"
+	    " FROM message WHERE mailbox=?1 AND uid=?2", rc_r);
+	int ret;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, box->id);
+	sqlite3_bind_int64(st, 2, m->uid);
+	*rc_r = sqlite3_step(st);
+	if (*rc_r == SQLITE_ROW) {
+		const char *path = (const char *)sqlite3_column_text(st, 0);
+		const char *kw = (const char *)sqlite3_column_text(st, 2);
+
+		free(m->path);
+		m->path = xstrdup(path != NULL ? path : "");
+		m->flags = (unsigned int)sqlite3_column_int(st, 1);
+		free(m->keywords);
+		m->keywords = xstrdup(kw != NULL ? kw : "");
+		m->modseq = (uint64_t)sqlite3_column_int64(st, 3);
+		ret = 1;
+	} else {
+		ret = *rc_r == SQLITE_DONE ? 0 : -1;
+	}
+	sqlite3_finalize(st);
+	if (ret >= 0)
+		*rc_r = SQLITE_OK;
+	return ret;
+}
+
 int
-store_msg_set_flags(struct store_mailbox *box, unsigned int i,
+store_msg_change_flags(struct store_mailbox *box, unsigned int i, char op,
     unsigned int flags, const char *keywords, char **error_r)
 {
 	struct store_msg *m;
 	char kwl[STORE_MAX_KEYWORDS + 1];
-	char *kw, *path, *from, *to;
-	int rc;
+	char *kw, *nk, *path, *from, *to;
+	unsigned int nf;
+	int rc, r;
 
 	*error_r = NULL;
 	if (readonly_error(box, error_r) < 0)
 		return -1;
 	if (i >= box->count)
-		panic("store_msg_set_flags: index %u of %u", i, box->count);
+		panic("store_msg_change_flags: index %u of %u", i, box->count);
+	if (op != '+' && op != '-' && op != '=')
+		panic("store_msg_change_flags: op %c", op);
 	m = &box->msgs[i];
-	kw = kw_normalize(keywords != NULL ? keywords : m->keywords);
-	if (flags == m->flags && strcmp(kw, m->keywords) == 0) {
+	if (begin(box, &rc) < 0)
+		return db_error(box->acct, rc, "flags", error_r);
+	/* read-modify-write on the current row, so that two sessions'
+	   +FLAGS/-FLAGS on one message both take effect */
+	if ((r = row_refresh(box, m, &rc)) <= 0) {
+		(void)sqlite3_exec(box->acct->db, "ROLLBACK", NULL, NULL, NULL);
+		return r == 0 ? 1 : db_error(box->acct, rc, "flags", error_r);
+	}
+	nf = op == '+' ? m->flags | flags : op == '-' ? m->flags & ~flags :
+	    (m->flags & STORE_FLAG_PASSED) | flags;
+	if (keywords == NULL)
+		nk = xstrdup(m->keywords);
+	else if (op == '=')
+		nk = xstrdup(keywords);
+	else
+		nk = kw_apply(m->keywords, keywords, op);
+	kw = kw_normalize(nk);
+	free(nk);
+	if (nf == m->flags && strcmp(kw, m->keywords) == 0) {
+		(void)sqlite3_exec(box->acct->db, "ROLLBACK", NULL, NULL, NULL);
 		free(kw);
 		return 0;
 	}
 	if (kw_to_letters(box, kw, kwl, error_r) < 0) {
+		(void)sqlite3_exec(box->acct->db, "ROLLBACK", NULL, NULL, NULL);
 		free(kw);
 		return -1;
 	}
-	path = make_path(flags, kwl, m->base);
-	if (begin(box, &rc) < 0) {
-		free(kw);
-		free(path);
-		return db_error(box->acct, rc, "flags", error_r);
-	}
+	path = make_path(nf, kwl, m->base);
 	from = xasprintf("%s/%s", box->dir, m->path);
 	to = xasprintf("%s/%s", box->dir, path);
 	if (strcmp(from, to) != 0 && rename(from, to) < 0) {
@@ -1524,20 +1714,33 @@ store_msg_set_flags(struct store_mailbox *box, unsigned int i,
 	}
 	free(from);
 	free(to);
-	if (update_row(box, m->uid, path, flags, kw, ++box->highestmodseq,
+	if (update_row(box, m->uid, path, nf, kw, ++box->highestmodseq,
 	    &rc) < 0 || commit(box, &rc) < 0) {
 		(void)sqlite3_exec(box->acct->db, "ROLLBACK", NULL, NULL, NULL);
 		free(kw);
 		free(path);
 		return db_error(box->acct, rc, "flags", error_r);
 	}
-	m->flags = flags;
+	m->flags = nf;
 	free(m->keywords);
 	m->keywords = kw;
 	free(m->path);
 	m->path = path;
 	m->modseq = box->highestmodseq;
 	return 0;
+}
+
+int
+store_msg_set_flags(struct store_mailbox *box, unsigned int i,
+    unsigned int flags, const char *keywords, char **error_r)
+{
+	int r = store_msg_change_flags(box, i, '=', flags, keywords, error_r);
+
+	if (r > 0) {
+		*error_r = xstrdup("Message was expunged meanwhile");
+		return -1;
+	}
+	return r;
 }
 
 int

@@ -148,6 +148,14 @@ uint64_t store_mailbox_highestmodseq(const struct store_mailbox *box);
 /* The messages in UID order (valid until the next sync or change). */
 const struct store_msg *store_mailbox_msgs(const struct store_mailbox *box,
     unsigned int *count_r);
+/*
+ * \Recent (RFC 3501 2.3.2): messages from UID *first_r on have not been
+ * seen as recent by any session yet. claim (a read-write SELECT, or one
+ * that has synced new mail): this session takes them, so later callers
+ * get a *first_r above the last message in box. 0 or -1 with *error_r.
+ */
+int store_mailbox_recent(struct store_mailbox *box, bool claim,
+    uint32_t *first_r, char **error_r);
 /* Position of uid in the message array, or -1. */
 int store_mailbox_find_uid(const struct store_mailbox *box, uint32_t uid);
 /* The full path of a message's file (malloc'd). */
@@ -165,6 +173,16 @@ char *store_msg_full_path(const struct store_mailbox *box,
  * folder are refused). Renames the file and bumps its modseq.
  */
 int store_msg_set_flags(struct store_mailbox *box, unsigned int i,
+    unsigned int flags, const char *keywords, char **error_r);
+/*
+ * STORE's +FLAGS/-FLAGS/FLAGS (op '+', '-', '='): applies flags and
+ * keywords (space-separated, NULL = keywords unchanged) to the message's
+ * flags as the index has them now, not as this session last saw them, so
+ * concurrent changes by other sessions are kept. The array entry gets the
+ * result (with those other changes). Returns 1 if the message was expunged
+ * meanwhile (nothing done), 0 on success, -1 on error.
+ */
+int store_msg_change_flags(struct store_mailbox *box, unsigned int i, char op,
     unsigned int flags, const char *keywords, char **error_r);
 /* Expunges the messages with these UIDs (missing ones are ignored). */
 int store_mailbox_expunge(struct store_mailbox *box, const uint32_t *uids,

@@ -501,3 +501,115 @@ test_store_changed(void)
 	store_account_close(&acct);
 }
 TEST(test_store_changed)
+
+static void
+test_store_change_flags_concurrent(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct, *acct2;
+	struct store_mailbox *box, *box2;
+	const struct store_msg *msgs;
+	unsigned int n;
+	char *err = NULL;
+	uint32_t uid;
+
+	/* imaptest "store": session 1 +\Answered, then session 2 (which has
+	   not synced) -\Seen: both changes stay */
+	test_begin("store: +FLAGS/-FLAGS of two sessions on one message");
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	test_assert(store_account_open(root, &acct2, &err) == 0);
+	deliver(root, "1700000001.M1P1Q1.host,S=2,W=3", "a\n");
+	deliver(root, "1700000002.M1P1Q1.host,S=2,W=3", "b\n");
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box, &err) == 0);
+	test_assert(store_msg_set_flags(box, 0, STORE_FLAG_SEEN, "k1", &err) == 0);
+	test_assert(store_mailbox_open(acct2, "INBOX", false, &box2, &err) == 0);
+	test_assert(store_msg_change_flags(box, 0, '+', STORE_FLAG_ANSWERED,
+	    "k2", &err) == 0);
+	test_assert(store_msg_change_flags(box2, 0, '-', STORE_FLAG_SEEN,
+	    "k1", &err) == 0);
+	msgs = store_mailbox_msgs(box2, &n);
+	test_assert(msgs[0].flags == STORE_FLAG_ANSWERED);
+	test_assert_str(msgs[0].keywords, "k2");
+	test_assert(strstr(msgs[0].path, ":2,Rb") != NULL ||
+	    strstr(msgs[0].path, ":2,Ra") != NULL);
+	/* '=' keeps \Passed only; NULL keywords = unchanged */
+	test_assert(store_msg_change_flags(box, 0, '=', STORE_FLAG_DRAFT, NULL,
+	    &err) == 0);
+	msgs = store_mailbox_msgs(box, &n);
+	test_assert(msgs[0].flags == STORE_FLAG_DRAFT);
+	test_assert_str(msgs[0].keywords, "k2");
+	/* expunged by the other session: 1, nothing done */
+	uid = msgs[1].uid;
+	test_assert(store_mailbox_expunge(box, &uid, 1, &err) == 0);
+	test_assert(store_msg_change_flags(box2, 1, '+', STORE_FLAG_SEEN, "",
+	    &err) == 1);
+	test_assert(err == NULL);
+	store_mailbox_close(&box);
+	store_mailbox_close(&box2);
+	store_account_close(&acct);
+	store_account_close(&acct2);
+	test_end();
+}
+TEST(test_store_change_flags_concurrent)
+
+static void
+test_store_uidvalidity_recreate(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct;
+	struct store_mailbox *box;
+	char *err = NULL;
+	uint32_t v1, v2;
+
+	/* imaptest "uidvalidity": delete and create again at once */
+	test_begin("store: a folder made again gets a new UIDVALIDITY");
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	test_assert(store_folder_create(acct, "Again", &err) == 0);
+	test_assert(store_mailbox_open(acct, "Again", false, &box, &err) == 0);
+	v1 = store_mailbox_uidvalidity(box);
+	store_mailbox_close(&box);
+	test_assert(store_folder_delete(acct, "Again", &err) == 0);
+	test_assert(store_folder_create(acct, "Again", &err) == 0);
+	test_assert(store_mailbox_open(acct, "Again", false, &box, &err) == 0);
+	v2 = store_mailbox_uidvalidity(box);
+	test_assert(v1 != 0 && v2 > v1);
+	store_mailbox_close(&box);
+	store_account_close(&acct);
+	test_end();
+}
+TEST(test_store_uidvalidity_recreate)
+
+static void
+test_store_recent(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct, *acct2;
+	struct store_mailbox *box, *box2, *ro;
+	char *err = NULL;
+	uint32_t first;
+
+	test_begin("store: \\Recent goes to the first session that claims it");
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	test_assert(store_account_open(root, &acct2, &err) == 0);
+	deliver(root, "1700000001.M1P1Q1.host,S=2,W=3", "a\n");
+	deliver(root, "1700000002.M1P1Q1.host,S=2,W=3", "b\n");
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box, &err) == 0);
+	/* looking (EXAMINE, STATUS) does not take them */
+	test_assert(store_mailbox_open(acct2, "INBOX", true, &ro, &err) == 0);
+	test_assert(store_mailbox_recent(ro, true, &first, &err) == 0 && first == 1);
+	test_assert(store_mailbox_recent(box, true, &first, &err) == 0 && first == 1);
+	test_assert(store_mailbox_recent(box, false, &first, &err) == 0 && first == 3);
+	/* a message box has not synced yet stays recent for box2 */
+	deliver(root, "1700000003.M1P1Q1.host,S=2,W=3", "c\n");
+	test_assert(store_mailbox_open(acct2, "INBOX", false, &box2, &err) == 0);
+	test_assert(store_mailbox_recent(box, true, &first, &err) == 0 && first == 3);
+	test_assert(store_mailbox_recent(box2, true, &first, &err) == 0 && first == 3);
+	test_assert(store_mailbox_recent(box2, false, &first, &err) == 0 && first == 4);
+	store_mailbox_close(&ro);
+	store_mailbox_close(&box);
+	store_mailbox_close(&box2);
+	store_account_close(&acct);
+	store_account_close(&acct2);
+	test_end();
+}
+TEST(test_store_recent)
