@@ -662,6 +662,33 @@ job_routed(struct mx_route *route, void *ctx)
 	job_connect(j);
 }
 
+/* A relay host given as an address ([192.0.2.1]:587, [2001:db8::1]):
+ * no DNS, the route is that address. true when j went on that way. */
+static bool
+literal_route(struct qjob *j)
+{
+	struct dns_addr a;
+	struct mx_route *route;
+
+	memset(&a, 0, sizeof(a));
+	if (inet_pton(AF_INET, j->lookup, &a.u.v4) == 1)
+		a.family = AF_INET;
+	else if (inet_pton(AF_INET6, j->lookup, &a.u.v6) == 1)
+		a.family = AF_INET6;
+	else
+		return false;
+	route = xcalloc(1, sizeof(*route));
+	route->domain = xstrdup(j->lookup);
+	route->status = MX_ROUTE_OK;
+	route->implicit = true;
+	route->count = 1;
+	route->targets = xcalloc(1, sizeof(*route->targets));
+	route->targets[0].host = xstrdup(j->lookup);
+	route->targets[0].addr = a;
+	job_routed(route, j);
+	return true;
+}
+
 static void
 idle_free(struct idle_conn *ic, bool quit)
 {
@@ -753,6 +780,8 @@ job_start(struct qjob *j)
 		job_ready(j->client, NULL, j);
 		return;
 	}
+	if (j->via_relay && literal_route(j))
+		return;
 	j->dns_id = mx_route_lookup(j->t->d->dns, j->lookup, job_routed, j,
 	    &err);
 	if (j->dns_id < 0) {

@@ -262,3 +262,21 @@ def test_no_delay_warning_for_null_sender(make_server, dns):
     assert "warned" not in open(os.path.join(
         srv.state_dir, "tegami", "queue", "env", srv.queue_entries()[0])).read()
 
+
+def test_relay_host_given_as_address(make_server, tmp_path):
+    """DEFAULT_RELAY_HOST=[127.0.0.1]:port goes to that address, no DNS."""
+    out = tmp_path / "sink"
+    out.mkdir()
+    port = free_port()
+    sink = subprocess.Popen(["/usr/bin/python3", SINK, "127.0.0.1", str(port), str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert sink.stdout.readline().strip() == "ready"
+        srv = make_server(env={"DEFAULT_RELAY_HOST": f"[127.0.0.1]:{port}"})
+        submit(srv, ["friend@far.test"])
+        wait_for(lambda: glob.glob(str(out / "*.eml")), what="the sink")
+        wait_for(lambda: srv.queue_entries() == [], what="the entry to go")
+        assert f"relay=127.0.0.1[127.0.0.1]:{port}" in srv.log_text(), srv.log_text()[-2000:]
+    finally:
+        sink.terminate()
+        sink.wait()
