@@ -143,6 +143,9 @@ struct qtask {
 	unsigned int dsn_count;
 	char dsn_id[SPOOL_ID_LEN + 1];
 	bool dsn_local;
+	unsigned int warn_count;	/* recipients in the delay warning */
+	char warn_id[SPOOL_ID_LEN + 1];
+	bool warn_local;
 };
 
 struct due {
@@ -195,6 +198,7 @@ struct qd {
 	unsigned int port;
 	unsigned int dom_limit, total_limit;
 	time_t lifetime, retry_first;
+	time_t delay_warning;	/* 0 = no delay warnings */
 	time_t last_cleanup;
 };
 
@@ -278,8 +282,32 @@ due_find(struct qd *d, const char *id)
 	return bsearch(&key, d->due, d->ndue, sizeof(*d->due), due_cmp);
 }
 
+/* May this recipient be part of a delay warning: deferred at least once,
+ * still pending, and no DSN NOTIFY (RFC 3461) that leaves DELAY out? */
+static bool
+rcpt_warnable(const struct spool_rcpt *r)
+{
+	return r->state == SPOOL_RCPT_PENDING && r->attempts > 0 &&
+	    (r->notify == NULL || strcasestr(r->notify, "DELAY") != NULL);
+}
+
+/* Is the one delay warning of this entry due at `now`: warnings on, not
+ * sent yet, a sender that may get DSNs, the message older than the delay
+ * and a recipient that was deferred at least once and is still pending? */
+static bool
+warning_due(const struct qd *d, const struct spool_envelope *env, time_t now)
+{
+	if (d->delay_warning == 0 || env->delay_warned ||
+	    !dsn_wanted(env->from) || env->created + d->delay_warning > now)
+		return false;
+	for (size_t i = 0; i < env->rcpt_count; i++)
+		if (rcpt_warnable(&env->rcpts[i]))
+			return true;
+	return false;
+}
+
 /* When the entry needs the worker again: a due recipient, a failed one
- * still to bounce, or its expiry. */
+ * still to bounce, its delay warning, or its expiry. */
 static time_t
 envelope_due(const struct qd *d, const struct spool_envelope *env)
 {
@@ -299,6 +327,9 @@ envelope_due(const struct qd *d, const struct spool_envelope *env)
 		return 0;	/* nothing left: remove it */
 	if (env->created + d->lifetime < due)
 		due = env->created + d->lifetime;
+	if (d->delay_warning > 0 && warning_due(d, env, env->created +
+	    d->delay_warning) && env->created + d->delay_warning < due)
+		due = env->created + d->delay_warning;
 	return due;
 }
 
@@ -631,6 +662,33 @@ job_routed(struct mx_route *route, void *ctx)
 	job_connect(j);
 }
 
+/* A relay host given as an address ([192.0.2.1]:587, [2001:db8::1]):
+ * no DNS, the route is that address. true when j went on that way. */
+static bool
+literal_route(struct qjob *j)
+{
+	struct dns_addr a;
+	struct mx_route *route;
+
+	memset(&a, 0, sizeof(a));
+	if (inet_pton(AF_INET, j->lookup, &a.u.v4) == 1)
+		a.family = AF_INET;
+	else if (inet_pton(AF_INET6, j->lookup, &a.u.v6) == 1)
+		a.family = AF_INET6;
+	else
+		return false;
+	route = xcalloc(1, sizeof(*route));
+	route->domain = xstrdup(j->lookup);
+	route->status = MX_ROUTE_OK;
+	route->implicit = true;
+	route->count = 1;
+	route->targets = xcalloc(1, sizeof(*route->targets));
+	route->targets[0].host = xstrdup(j->lookup);
+	route->targets[0].addr = a;
+	job_routed(route, j);
+	return true;
+}
+
 static void
 idle_free(struct idle_conn *ic, bool quit)
 {
@@ -722,6 +780,8 @@ job_start(struct qjob *j)
 		job_ready(j->client, NULL, j);
 		return;
 	}
+	if (j->via_relay && literal_route(j))
+		return;
 	j->dns_id = mx_route_lookup(j->t->d->dns, j->lookup, job_routed, j,
 	    &err);
 	if (j->dns_id < 0) {
@@ -827,55 +887,17 @@ sign_done(void *arg)
 		job_start(t->jobs[i]);
 }
 
-/* Pool thread: queue or deliver the DSN for the failed recipients. */
-static int
-bounce(struct qtask *t)
+/* Pool thread: the DSN text for recipients dr (a warning when delayed). */
+static char *
+make_dsn(struct qtask *t, const struct dsn_rcpt *dr, size_t n_dr,
+    bool delayed, size_t *len_r)
 {
 	struct qd *d = t->d;
-	struct dsn_rcpt *dr;
 	struct dsn_params p;
-	size_t nfail = 0, len = 0;
-	char *orig = NULL, *dsn = NULL;
+	char *orig, *dsn;
 	ssize_t n = 0;
-	int fd, r = -1;
-	char *err = NULL;
-	const char *cerr = NULL;
+	int fd;
 
-	for (size_t i = 0; i < t->env.rcpt_count; i++)
-		if (t->env.rcpts[i].state == SPOOL_RCPT_FAILED)
-			nfail++;
-	if (nfail == 0)
-		return 0;
-	if (!dsn_wanted(t->env.from)) {
-		for (size_t i = 0; i < t->env.rcpt_count; i++)
-			if (t->env.rcpts[i].state == SPOOL_RCPT_FAILED)
-				t->env.rcpts[i].state = SPOOL_RCPT_BOUNCED;
-		return 0;
-	}
-	dr = xcalloc(nfail, sizeof(*dr));
-	nfail = 0;
-	for (size_t i = 0; i < t->env.rcpt_count; i++) {
-		struct spool_rcpt *rc = &t->env.rcpts[i];
-		struct rcpt_info *in = &t->info[i];
-
-		if (rc->state != SPOOL_RCPT_FAILED)
-			continue;
-		if (!in->touched)
-			dsn_status_from_reply(rc->last_reply != NULL ?
-			    rc->last_reply : "", in->status);
-		/* A deferral that expired is a failure: 4.x.x becomes 5.x.x
-		 * only in the Status field's class. */
-		if (in->status[0] == '4')
-			in->status[0] = '5';
-		dr[nfail].address = rc->address;
-		dr[nfail].orcpt = rc->orcpt;
-		dr[nfail].status = in->status;
-		dr[nfail].remote_mta = in->remote;
-		dr[nfail].diagnostic = rc->last_reply != NULL ?
-		    rc->last_reply : "delivery time expired";
-		dr[nfail].last_attempt = in->when;
-		nfail++;
-	}
 	orig = xmalloc(ORIGINAL_HEADER_MAX);
 	fd = open(t->msg_path, O_RDONLY | O_CLOEXEC);
 	if (fd >= 0) {
@@ -888,12 +910,32 @@ bounce(struct qtask *t)
 	p.sender = t->env.from;
 	p.arrival = t->env.created;
 	p.now = time(NULL);
+	p.delayed = delayed;
 	p.rcpts = dr;
-	p.rcpt_count = nfail;
+	p.rcpt_count = n_dr;
 	p.original = orig;
 	p.original_len = n > 0 ? (size_t)n : 0;
-	dsn = dsn_format(&p, &len);
+	dsn = dsn_format(&p, len_r);
+	free(orig);
+	return dsn;
+}
 
+/*
+ * Pool thread: delivers a DSN to the original sender, straight into the
+ * Maildir when the sender is local, else through the queue from <>.
+ * 0 = done (or nobody to tell); -1 with *err_r (malloc'd).
+ */
+static int
+dsn_send(struct qtask *t, const char *dsn, size_t len,
+    char id_r[SPOOL_ID_LEN + 1], bool *local_r, char **err_r)
+{
+	struct qd *d = t->d;
+	char *err = NULL;
+	const char *cerr = NULL;
+	int r = -1;
+
+	*local_r = false;
+	id_r[0] = '\0';
 	if (t->acc != NULL && accounts_is_local_domain(t->acc,
 	    addr_domain(t->env.from))) {
 		struct accounts_resolution res;
@@ -901,7 +943,7 @@ bounce(struct qtask *t)
 		size_t nd = 0;
 		int rr = accounts_resolve(t->acc, t->env.from, &res, &cerr);
 
-		t->dsn_local = true;
+		*local_r = true;
 		if (rr == 1) {
 			dirs = xcalloc(res.count + 1, sizeof(*dirs));
 			for (size_t i = 0; i < res.count; i++)
@@ -944,7 +986,7 @@ bounce(struct qtask *t)
 			env.from = xstrdup("");
 			env.body = SPOOL_BODY_8BITMIME;
 			spool_envelope_add_rcpt(&env, t->env.from);
-			str_copy(t->dsn_id, sizeof(t->dsn_id),
+			str_copy(id_r, SPOOL_ID_LEN + 1,
 			    spool_msg_id(m));
 			if (spool_msg_write(m, dsn, len, &cerr) < 0)
 				err = xstrdup(cerr);
@@ -954,21 +996,127 @@ bounce(struct qtask *t)
 			spool_envelope_free(&env);
 		}
 	}
+	if (r < 0)
+		*err_r = err != NULL ? err : xstrdup("unknown error");
+	else
+		free(err);
+	return r;
+}
+
+/* Pool thread: queue or deliver the DSN for the failed recipients. */
+static int
+bounce(struct qtask *t)
+{
+	struct dsn_rcpt *dr;
+	size_t nfail = 0, len = 0;
+	char *dsn = NULL;
+	int r;
+	char *err = NULL;
+
+	for (size_t i = 0; i < t->env.rcpt_count; i++)
+		if (t->env.rcpts[i].state == SPOOL_RCPT_FAILED)
+			nfail++;
+	if (nfail == 0)
+		return 0;
+	if (!dsn_wanted(t->env.from)) {
+		for (size_t i = 0; i < t->env.rcpt_count; i++)
+			if (t->env.rcpts[i].state == SPOOL_RCPT_FAILED)
+				t->env.rcpts[i].state = SPOOL_RCPT_BOUNCED;
+		return 0;
+	}
+	dr = xcalloc(nfail, sizeof(*dr));
+	nfail = 0;
+	for (size_t i = 0; i < t->env.rcpt_count; i++) {
+		struct spool_rcpt *rc = &t->env.rcpts[i];
+		struct rcpt_info *in = &t->info[i];
+
+		if (rc->state != SPOOL_RCPT_FAILED)
+			continue;
+		if (!in->touched)
+			dsn_status_from_reply(rc->last_reply != NULL ?
+			    rc->last_reply : "", in->status);
+		/* A deferral that expired is a failure: 4.x.x becomes 5.x.x
+		 * only in the Status field's class. */
+		if (in->status[0] == '4')
+			in->status[0] = '5';
+		dr[nfail].address = rc->address;
+		dr[nfail].orcpt = rc->orcpt;
+		dr[nfail].status = in->status;
+		dr[nfail].remote_mta = in->remote;
+		dr[nfail].diagnostic = rc->last_reply != NULL ?
+		    rc->last_reply : "delivery time expired";
+		dr[nfail].last_attempt = in->when;
+		nfail++;
+	}
+	dsn = make_dsn(t, dr, nfail, false, &len);
+	r = dsn_send(t, dsn, len, t->dsn_id, &t->dsn_local, &err);
 	if (r == 0) {
 		t->dsn_count = (unsigned int)nfail;
 		for (size_t i = 0; i < t->env.rcpt_count; i++)
 			if (t->env.rcpts[i].state == SPOOL_RCPT_FAILED)
 				t->env.rcpts[i].state = SPOOL_RCPT_BOUNCED;
 	} else {
-		t->err = xasprintf("bounce not queued: %s",
-		    err != NULL ? err : "unknown error");
+		t->err = xasprintf("bounce not queued: %s", err);
 		t->dsn_id[0] = '\0';
 	}
 	free(err);
 	free(dsn);
-	free(orig);
 	free(dr);
 	return r;
+}
+
+/*
+ * Pool thread: the delay warning (Action: delayed) for the recipients
+ * still deferred, once the message is older than TEGAMI_QUEUE_DELAY_WARNING.
+ * The envelope's "warned" flag is set here and written by finish_work
+ * with the rest of the entry, so the warning goes once (a crash between
+ * the two can send it twice, never lose the entry).
+ */
+static void
+delay_warn(struct qtask *t)
+{
+	struct dsn_rcpt *dr;
+	size_t n = 0, len = 0;
+	char *dsn, *err = NULL;
+
+	dr = xcalloc(t->env.rcpt_count, sizeof(*dr));
+	for (size_t i = 0; i < t->env.rcpt_count; i++) {
+		struct spool_rcpt *rc = &t->env.rcpts[i];
+		struct rcpt_info *in = &t->info[i];
+
+		if (!rcpt_warnable(rc))
+			continue;
+		if (!in->touched)
+			dsn_status_from_reply(rc->last_reply != NULL ?
+			    rc->last_reply : "", in->status);
+		/* Still being tried: the class is "persistent transient". */
+		if (in->status[0] == '5' || in->status[0] == '\0')
+			str_copy(in->status, sizeof(in->status), "4.0.0");
+		dr[n].address = rc->address;
+		dr[n].orcpt = rc->orcpt;
+		dr[n].status = in->status;
+		dr[n].remote_mta = in->remote;
+		dr[n].diagnostic = rc->last_reply != NULL ? rc->last_reply :
+		    "not delivered yet";
+		dr[n].last_attempt = in->when;
+		n++;
+	}
+	dsn = make_dsn(t, dr, n, true, &len);
+	if (dsn_send(t, dsn, len, t->warn_id, &t->warn_local, &err) == 0) {
+		t->env.delay_warned = true;
+		t->warn_count = (unsigned int)n;
+	} else {
+		char *both = xasprintf("%s%sdelay warning not sent: %s",
+		    t->err != NULL ? t->err : "", t->err != NULL ? "; " : "",
+		    err);
+
+		free(t->err);
+		t->err = both;
+		t->warn_id[0] = '\0';
+	}
+	free(err);
+	free(dsn);
+	free(dr);
 }
 
 static void
@@ -978,8 +1126,11 @@ finish_work(void *arg)
 	bool left = false;
 	char *err = NULL;
 
-	if (t->after != AFTER_DELETE)
+	if (t->after != AFTER_DELETE) {
 		bounce(t);
+		if (warning_due(t->d, &t->env, time(NULL)))
+			delay_warn(t);
+	}
 	for (size_t i = 0; i < t->env.rcpt_count; i++)
 		if (t->env.rcpts[i].state == SPOOL_RCPT_PENDING ||
 		    t->env.rcpts[i].state == SPOOL_RCPT_FAILED)
@@ -1028,6 +1179,11 @@ finish_done(void *arg)
 		    t->env.id, t->dsn_count, t->env.from,
 		    t->dsn_local ? " delivered=local" : " dsnid=",
 		    t->dsn_local ? "" : t->dsn_id);
+	if (t->warn_count > 0)
+		log_info("msgid=%s event=delay_warning_sent rcpts=%u to=<%s>%s%s",
+		    t->env.id, t->warn_count, t->env.from,
+		    t->warn_local ? " delivered=local" : " dsnid=",
+		    t->warn_local ? "" : t->warn_id);
 	if (t->removed) {
 		log_info("msgid=%s event=removed%s", t->env.id,
 		    t->after == AFTER_DELETE ? " reason=operator" : "");
@@ -1143,7 +1299,7 @@ task_start(struct qd *d, struct spool_envelope *env, bool force)
 		for (size_t i = 0; i < t->env.rcpt_count; i++)
 			if (t->env.rcpts[i].state == SPOOL_RCPT_PENDING)
 				left = true;
-		if (bounce_due || !left) {
+		if (bounce_due || !left || warning_due(d, &t->env, now)) {
 			task_finish(t);
 		} else {
 			due_set(d, t->env.id, now + 1);
@@ -1650,6 +1806,8 @@ queued_init(struct worker *w)
 	d->port = (unsigned int)config_num(cfg, "TEGAMI_SMTP_PORT");
 	d->lifetime = (time_t)config_num(cfg, "TEGAMI_QUEUE_LIFETIME");
 	d->retry_first = (time_t)config_num(cfg, "TEGAMI_QUEUE_RETRY_FIRST");
+	d->delay_warning = (time_t)config_num(cfg,
+	    "TEGAMI_QUEUE_DELAY_WARNING");
 	d->dom_limit = (unsigned int)config_num(cfg,
 	    "TEGAMI_QUEUE_DOMAIN_CONCURRENCY");
 	d->total_limit = (unsigned int)config_num(cfg,

@@ -77,6 +77,7 @@ const struct config_def settings_defs[] = {
 	/* outbound queue (docs/queue.md) */
 	NUM("TEGAMI_SMTP_PORT", "25", 1, 65535, "the port outbound mail is sent to (tests use others)"),
 	NUM("TEGAMI_QUEUE_LIFETIME", "432000", 60, 100ULL * 86400, "seconds a message may wait in the queue before it bounces"),
+	NUM("TEGAMI_QUEUE_DELAY_WARNING", "14400", 0, 100ULL * 86400, "seconds a recipient may be deferred before the sender is warned once (0 = never)"),
 	NUM("TEGAMI_QUEUE_RETRY_FIRST", "60", 1, 3600, "seconds before the first retry after a temporary failure"),
 	NUM("TEGAMI_QUEUE_DOMAIN_CONCURRENCY", "10", 1, 1000, "connections at once to one destination domain"),
 	NUM("TEGAMI_QUEUE_CONCURRENCY", "100", 1, 10000, "outbound connections at once"),

@@ -199,6 +199,10 @@ spool_envelope_format(const struct spool_envelope *env, size_t *len_r)
 	buf_append_str(&b, "\nret ");
 	put_value(&b, env->ret);
 	buf_printf(&b, "\nhold %d\n", env->hold ? 1 : 0);
+	/* Written only once set, so an entry that never warned stays
+	 * byte-identical to what older versions wrote. */
+	if (env->delay_warned)
+		buf_append_str(&b, "warned 1\n");
 	for (size_t i = 0; i < env->rcpt_count; i++) {
 		const struct spool_rcpt *r = &env->rcpts[i];
 
@@ -406,13 +410,15 @@ spool_envelope_parse(const char *data, size_t len,
 			else
 				env_r->body = (enum spool_body)k;
 		} else if (strcmp(line, "smtputf8") == 0 ||
-		    strcmp(line, "hold") == 0) {
+		    strcmp(line, "hold") == 0 || strcmp(line, "warned") == 0) {
 			if (strcmp(val, "0") != 0 && strcmp(val, "1") != 0)
 				why = "bad flag";
 			else if (line[0] == 's')
 				env_r->smtputf8 = val[0] == '1';
-			else
+			else if (line[0] == 'h')
 				env_r->hold = val[0] == '1';
+			else
+				env_r->delay_warned = val[0] == '1';
 		} else if (strcmp(line, "size") == 0) {
 			if (get_number(val, 1ULL << 50, &v) < 0)
 				why = "bad size";

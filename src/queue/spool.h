@@ -35,6 +35,8 @@
  *   envid -                         DSN ENVID (RFC 3461), "-" when none
  *   ret -                           DSN RET: full | hdrs | -
  *   hold 0                          1 = held by the operator
+ *   warned 1                        the delay warning DSN was sent (optional
+ *                                   key, written only when 1; absent = 0)
  *   rcpt addr=bob@example.org state=pending attempts=0 next=0 notify=- orcpt=- reply=-
  *
  * One "rcpt" line per recipient, fields "name=value" in any order:
@@ -106,6 +108,7 @@ struct spool_envelope {
 	char *envid;
 	char *ret;
 	bool hold;
+	bool delay_warned;	/* the delay warning DSN went out */
 	struct spool_rcpt *rcpts;
 	size_t rcpt_count;
 };

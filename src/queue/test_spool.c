@@ -128,6 +128,8 @@ test_spool_round_trip(void)
 
 	test_begin("spool: update and remove");
 	test_assert(spool_read_envelope(s, id, &env, &err) == 1);
+	test_assert(!env.delay_warned);
+	env.delay_warned = true;
 	env.rcpts[0].state = SPOOL_RCPT_SENT;
 	env.rcpts[0].last_reply = xstrdup("250 2.0.0 Ok: queued as X");
 	env.rcpts[1].state = SPOOL_RCPT_FAILED;
@@ -139,6 +141,7 @@ test_spool_round_trip(void)
 	spool_envelope_free(&env);
 	test_assert(spool_read_envelope(s, id, &env, &err) == 1);
 	test_assert(env.hold);
+	test_assert(env.delay_warned);
 	test_assert(env.rcpts[0].state == SPOOL_RCPT_SENT);
 	test_assert_str(env.rcpts[0].last_reply, "250 2.0.0 Ok: queued as X");
 	test_assert(env.rcpts[1].state == SPOOL_RCPT_FAILED);

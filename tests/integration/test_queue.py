@@ -214,3 +214,69 @@ def test_remote_bounce_is_queued_and_sent_from_null_sender(make_server, dns, tmp
     finally:
         sink.terminate()
         sink.wait()
+
+
+def test_delay_warning_sent_once_to_local_sender(make_server, dns):
+    """A recipient deferred for longer than TEGAMI_QUEUE_DELAY_WARNING:
+    the sender gets one warning (Action: delayed) in her Maildir, from <>,
+    and the message stays queued and keeps being retried."""
+    closed = free_port()
+    srv = make_server(env={"TEGAMI_DNS_SERVERS": f"127.0.0.1@{dns.port}",
+                           "TEGAMI_SMTP_PORT": str(closed),
+                           "TEGAMI_QUEUE_RETRY_FIRST": "1",
+                           "TEGAMI_QUEUE_DELAY_WARNING": "2"})
+    submit(srv, ["friend@far.test"])
+    srv.wait_log("status=deferred")
+    [qid] = srv.queue_entries()
+    [warning] = srv.wait_messages("alice@example.test", 1, timeout=15)
+    assert warning.startswith(b"Return-Path: <>\n"), warning[:200]
+    assert b"Subject: Delayed Mail (still being retried)" in warning
+    assert b"Action: delayed" in warning and b"Status: 4." in warning
+    assert b"Final-Recipient: rfc822; friend@far.test" in warning
+    assert b"Subject: outbound" in warning          # the original header
+    assert f"msgid={qid} event=delay_warning_sent rcpts=1 to=<alice@example.test> " \
+           "delivered=local" in srv.log_text()
+    env = open(os.path.join(srv.state_dir, "tegami", "queue", "env", qid)).read()
+    assert "\nwarned 1\n" in env, env
+    # more retries, still queued, no second warning
+    mark = srv.log_text().count("status=deferred")
+    wait_for(lambda: srv.log_text().count("status=deferred") >= mark + 2,
+             timeout=20, what="two more retries")
+    assert srv.queue_entries() == [qid]
+    assert len(srv.messages("alice@example.test")) == 1
+    assert srv.log_text().count("event=delay_warning_sent") == 1
+    cli(srv, "queue", "delete", qid)
+
+
+def test_no_delay_warning_for_null_sender(make_server, dns):
+    closed = free_port()
+    srv = make_server(env={"TEGAMI_DNS_SERVERS": f"127.0.0.1@{dns.port}",
+                           "TEGAMI_SMTP_PORT": str(closed),
+                           "TEGAMI_QUEUE_RETRY_FIRST": "1",
+                           "TEGAMI_QUEUE_DELAY_WARNING": "1"})
+    orig = b"From: x@far.test\r\nTo: friend@far.test\r\nSubject: n\r\n\r\nbody\r\n"
+    put_entry(srv, "", ["friend@far.test"], orig)
+    wait_for(lambda: srv.log_text().count("status=deferred") >= 3, timeout=20,
+             what="three attempts")
+    assert "event=delay_warning_sent" not in srv.log_text()
+    assert "warned" not in open(os.path.join(
+        srv.state_dir, "tegami", "queue", "env", srv.queue_entries()[0])).read()
+
+
+def test_relay_host_given_as_address(make_server, tmp_path):
+    """DEFAULT_RELAY_HOST=[127.0.0.1]:port goes to that address, no DNS."""
+    out = tmp_path / "sink"
+    out.mkdir()
+    port = free_port()
+    sink = subprocess.Popen(["/usr/bin/python3", SINK, "127.0.0.1", str(port), str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert sink.stdout.readline().strip() == "ready"
+        srv = make_server(env={"DEFAULT_RELAY_HOST": f"[127.0.0.1]:{port}"})
+        submit(srv, ["friend@far.test"])
+        wait_for(lambda: glob.glob(str(out / "*.eml")), what="the sink")
+        wait_for(lambda: srv.queue_entries() == [], what="the entry to go")
+        assert f"relay=127.0.0.1[127.0.0.1]:{port}" in srv.log_text(), srv.log_text()[-2000:]
+    finally:
+        sink.terminate()
+        sink.wait()
