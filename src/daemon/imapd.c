@@ -12,6 +12,7 @@
  * see the refusal).
  */
 #include "daemon/worker.h"
+#include "daemon/authcheck.h"
 #include "daemon/iptable.h"
 #include "auth/accounts.h"
 #include "imap/session.h"
@@ -37,7 +38,6 @@
 #include <event2/listener.h>
 #include <openssl/ssl.h>
 
-#define AUTH_FAIL_DELAY_MS 1000
 #define AUTH_THREADS 4
 
 struct imapd {
@@ -105,94 +105,43 @@ pop3_on_connect(struct pop3_session *s, void *ctx)
 	pop3_session_reply(s, true, "ok");
 }
 
-struct auth_job {
-	struct conn *c;
-	struct accounts *acc;
-	char *login, *password;
-	int result;
-	struct accounts_login li;
-	const char *error;
-	struct event *delay_ev;
-};
-
-static void
-auth_work(void *arg)
-{
-	struct auth_job *j = arg;
-
-	j->result = accounts_authenticate(j->acc, j->login, j->password,
-	    &j->li, &j->error);
-	str_wipe(j->password, strlen(j->password));
-}
-
 static void conn_free(struct conn *c);
-static void imap_auth_finish(struct auth_job *j);
+static void imap_auth_checked(const struct authcheck_result *r, void *ctx);
 
+/* The answer to a POP3 login, once authcheck has the verdict. */
 static void
-auth_finish(struct auth_job *j)
+pop3_auth_checked(const struct authcheck_result *r, void *ctx)
 {
-	struct conn *c = j->c;
+	struct conn *c = ctx;
 	struct pop3_session *s = c->s;
 	char esc[256];
 
-	if (c->is != NULL) {
-		imap_auth_finish(j);
-		return;
-	}
 	c->d->pending_jobs--;
-	log_escape(esc, sizeof(esc), j->login, strlen(j->login));
-	if (j->result == 1) {
+	log_escape(esc, sizeof(esc), r->login, strlen(r->login));
+	if (r->result == 1) {
 		log_info("sid=%s event=auth result=ok service=pop3 login=%s "
-		    "user=%s%s%s ip=%s", pop3_session_id(s), esc, j->li.user,
-		    j->li.master != NULL ? " master=" : "",
-		    j->li.master != NULL ? j->li.master : "", c->ipe->ip);
+		    "user=%s%s%s ip=%s", pop3_session_id(s), esc, r->user,
+		    r->master != NULL ? " master=" : "",
+		    r->master != NULL ? r->master : "", c->ipe->ip);
 		c->d->logins++;
 		free(c->master);
-		c->master = j->li.master != NULL ? xstrdup(j->li.master) : NULL;
+		c->master = r->master != NULL ? xstrdup(r->master) : NULL;
 		/* the engine asks on_open with this login: the account */
-		pop3_session_reply(s, true, "%s", j->li.user);
+		pop3_session_reply(s, true, "%s", r->user);
 	} else {
 		log_info("sid=%s event=auth result=failed service=pop3 "
 		    "login=%s ip=%s%s%s", pop3_session_id(s), esc, c->ipe->ip,
-		    j->error != NULL ? " error=" : "",
-		    j->error != NULL ? j->error : "");
+		    r->error != NULL ? " error=" : "",
+		    r->error != NULL ? r->error : "");
 		c->d->login_failures++;
-		if (j->result < 0)
+		if (r->result < 0)
 			pop3_session_reply(s, false, "[SYS/TEMP] Temporary "
 			    "authentication failure");
 		else
 			pop3_session_reply(s, false, "[AUTH] Authentication "
 			    "failed.");
 	}
-	if (j->delay_ev != NULL)
-		event_free(j->delay_ev);
-	accounts_login_free(&j->li);
-	accounts_unref(j->acc);
-	free(j->login);
-	free(j->password);
-	free(j);
 	maybe_exit(imapd);
-}
-
-static void
-auth_delay_cb(evutil_socket_t fd, short what, void *arg)
-{
-	auth_finish(arg);
-}
-
-static void
-auth_done(void *arg)
-{
-	struct auth_job *j = arg;
-	struct timeval tv = { 0, AUTH_FAIL_DELAY_MS * 1000 };
-
-	if (j->result == 1) {
-		auth_finish(j);
-		return;
-	}
-	/* A failed guess costs the guesser a second. */
-	j->delay_ev = evtimer_new(j->c->d->w->base, auth_delay_cb, j);
-	evtimer_add(j->delay_ev, &tv);
 }
 
 static void
@@ -200,20 +149,15 @@ pop3_on_auth(struct pop3_session *s, const char *mech, const char *authzid,
     const char *login, char *password, void *ctx)
 {
 	struct conn *c = ctx;
-	struct auth_job *j;
 
 	if (*authzid != '\0' && strcasecmp(authzid, login) != 0) {
 		pop3_session_reply(s, false, "[AUTH] Authorization identity "
 		    "must be the login");
 		return;
 	}
-	j = xcalloc(1, sizeof(*j));
-	j->c = c;
-	j->acc = accounts_watch_get(c->d->accounts);
-	j->login = xstrdup(login);
-	j->password = xstrdup(password);
 	c->d->pending_jobs++;
-	pool_submit(c->d->pool, auth_work, auth_done, j);
+	authcheck_start(c->d->pool, c->d->w->base, c->d->accounts, login,
+	    password, pop3_auth_checked, c);
 }
 
 struct open_job {
@@ -421,33 +365,34 @@ pop3_on_disconnect(struct pop3_session *s, void *ctx)
 
 /* ---- IMAP hooks ------------------------------------------------------ */
 
+/* The answer to an IMAP login, once authcheck has the verdict. */
 static void
-imap_auth_finish(struct auth_job *j)
+imap_auth_checked(const struct authcheck_result *r, void *ctx)
 {
-	struct conn *c = j->c;
+	struct conn *c = ctx;
 	struct imapd *d = c->d;
 	char esc[256];
 	char *maildir = NULL;
 
 	d->pending_jobs--;
 	c->auth_pending = false;
-	log_escape(esc, sizeof(esc), j->login, strlen(j->login));
-	if (j->result == 1) {
-		const char *at = strrchr(j->li.user, '@');
+	log_escape(esc, sizeof(esc), r->login, strlen(r->login));
+	if (r->result == 1) {
+		const char *at = strrchr(r->user, '@');
 
 		log_info("event=auth result=ok service=imap login=%s user=%s%s%s "
-		    "ip=%s", esc, j->li.user, j->li.master != NULL ?
-		    " master=" : "", j->li.master != NULL ? j->li.master : "",
+		    "ip=%s", esc, r->user, r->master != NULL ?
+		    " master=" : "", r->master != NULL ? r->master : "",
 		    c->ipe->ip);
 		d->logins++;
 		/* MAIL_DIR/<domain>/<localpart>/, as docker-mailserver lays out */
 		if (at != NULL)
 			maildir = xasprintf("%s/%s/%.*s/", d->w->settings->mail_dir,
-			    at + 1, (int)(at - j->li.user), j->li.user);
+			    at + 1, (int)(at - r->user), r->user);
 	} else {
 		log_info("event=auth result=failed service=imap login=%s ip=%s%s%s",
-		    esc, c->ipe->ip, j->error != NULL ? " error=" : "",
-		    j->error != NULL ? j->error : "");
+		    esc, c->ipe->ip, r->error != NULL ? " error=" : "",
+		    r->error != NULL ? r->error : "");
 		d->login_failures++;
 	}
 	if (c->close_after_auth) {
@@ -459,13 +404,6 @@ imap_auth_finish(struct auth_job *j)
 			d->nlogged_in++, c->logged_in = true;
 	}
 	free(maildir);
-	if (j->delay_ev != NULL)
-		event_free(j->delay_ev);
-	accounts_login_free(&j->li);
-	accounts_unref(j->acc);
-	free(j->login);
-	free(j->password);
-	free(j);
 	maybe_exit(d);
 }
 
@@ -474,15 +412,11 @@ imap_on_auth(struct imap_session *s, const char *user, const char *password,
     void *ctx)
 {
 	struct conn *c = ctx;
-	struct auth_job *j = xcalloc(1, sizeof(*j));
 
-	j->c = c;
-	j->acc = accounts_watch_get(c->d->accounts);
-	j->login = xstrdup(user);
-	j->password = xstrdup(password);
 	c->auth_pending = true;
 	c->d->pending_jobs++;
-	pool_submit(c->d->pool, auth_work, auth_done, j);
+	authcheck_start(c->d->pool, c->d->w->base, c->d->accounts, user,
+	    password, imap_auth_checked, c);
 }
 
 static void

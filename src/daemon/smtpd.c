@@ -13,6 +13,7 @@
 #include "daemon/antispam.h"
 #include "daemon/delivery.h"
 #include "daemon/worker.h"
+#include "daemon/authcheck.h"
 #include "daemon/iptable.h"
 #include "auth/accounts.h"
 #include "filter/dnsbl.h"
@@ -41,7 +42,6 @@
 #include <event2/listener.h>
 #include <openssl/ssl.h>
 
-#define AUTH_FAIL_DELAY_MS 1000
 #define GREET_PASS_TTL (24 * 3600)
 /* Unknown recipients one session may try before it is cut off (guessing). */
 #define MAX_BAD_RCPTS 20
@@ -189,44 +189,25 @@ on_helo(struct smtp_session *s, const char *name, bool ehlo, void *ctx)
 	smtp_session_reply(s, 250, NULL, "ok");
 }
 
-struct auth_job {
-	struct conn *c;
-	struct accounts *acc;
-	char *login, *password;
-	int result;
-	struct accounts_login li;
-	const char *error;
-	struct event *delay_ev;
-};
-
+/* The answer to AUTH, once authcheck has the verdict. */
 static void
-auth_work(void *arg)
+auth_checked(const struct authcheck_result *r, void *ctx)
 {
-	struct auth_job *j = arg;
-
-	j->result = accounts_authenticate(j->acc, j->login, j->password,
-	    &j->li, &j->error);
-	str_wipe(j->password, strlen(j->password));
-}
-
-static void
-auth_finish(struct auth_job *j)
-{
-	struct conn *c = j->c;
+	struct conn *c = ctx;
 	struct smtp_session *s = c->s;
 	char esc[256];
 
-	log_escape(esc, sizeof(esc), j->login, strlen(j->login));
-	if (j->result == 1) {
+	log_escape(esc, sizeof(esc), r->login, strlen(r->login));
+	if (r->result == 1) {
 		log_info("sid=%s event=auth result=ok login=%s ip=%s",
 		    smtp_session_id(s), esc, c->ipe->ip);
 		smtp_session_reply(s, 235, "2.7.0", "Authentication successful");
 	} else {
 		log_info("sid=%s event=auth result=failed login=%s ip=%s%s%s",
 		    smtp_session_id(s), esc, c->ipe->ip,
-		    j->error != NULL ? " error=" : "",
-		    j->error != NULL ? j->error : "");
-		if (j->result < 0)
+		    r->error != NULL ? " error=" : "",
+		    r->error != NULL ? r->error : "");
+		if (r->result < 0)
 			smtp_session_reply(s, 454, "4.7.0", "Temporary "
 			    "authentication failure");
 		else if (antispam_login_failed(c->d->as, c->ipe->ip)) {
@@ -238,34 +219,6 @@ auth_finish(struct auth_job *j)
 			smtp_session_reply(s, 535, "5.7.8", "Authentication "
 			    "credentials invalid");
 	}
-	if (j->delay_ev != NULL)
-		event_free(j->delay_ev);
-	accounts_login_free(&j->li);
-	accounts_unref(j->acc);
-	free(j->login);
-	free(j->password);
-	free(j);
-}
-
-static void
-auth_delay_cb(evutil_socket_t fd, short what, void *arg)
-{
-	auth_finish(arg);
-}
-
-static void
-auth_done(void *arg)
-{
-	struct auth_job *j = arg;
-	struct timeval tv = { 0, AUTH_FAIL_DELAY_MS * 1000 };
-
-	if (j->result == 1) {
-		auth_finish(j);
-		return;
-	}
-	/* A failed guess costs the guesser a second. */
-	j->delay_ev = evtimer_new(j->c->d->w->base, auth_delay_cb, j);
-	evtimer_add(j->delay_ev, &tv);
 }
 
 static void
@@ -273,19 +226,14 @@ on_auth(struct smtp_session *s, const char *mech, const char *authzid,
     const char *login, char *password, void *ctx)
 {
 	struct conn *c = ctx;
-	struct auth_job *j;
 
 	if (*authzid != '\0' && strcasecmp(authzid, login) != 0) {
 		smtp_session_reply(s, 535, "5.7.8", "Authorization identity "
 		    "must be the login");
 		return;
 	}
-	j = xcalloc(1, sizeof(*j));
-	j->c = c;
-	j->acc = accounts_watch_get(c->d->accounts);
-	j->login = xstrdup(login);
-	j->password = xstrdup(password);
-	pool_submit(c->d->pool, auth_work, auth_done, j);
+	authcheck_start(c->d->pool, c->d->w->base, c->d->accounts, login,
+	    password, auth_checked, c);
 }
 
 static void
