@@ -588,7 +588,7 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		}
 	}
 	if (r->c.has_modseq)
-		s->condstore = true;
+		imap_condstore_enable(s);
 	/* check every section's syntax before sending anything */
 	for (unsigned int i = 0; i < r->c.n; i++) {
 		struct mime_message *empty;

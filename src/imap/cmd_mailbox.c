@@ -34,6 +34,8 @@ mailbox_arg(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 static void
 deselect(struct imap_session *s)
 {
+	/* "$" and the contexts belong to the mailbox (RFC 5182, 5267) */
+	imap_search_reset(s);
 	store_mailbox_close(&s->box);
 	x_free(&s->view);
 	x_free(&s->keywords_known);

@@ -52,7 +52,7 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 			return;
 		}
 		conditional = true;
-		s->condstore = true;
+		imap_condstore_enable(s);
 		/* the rest as without the modifier */
 		shifted[0] = a[0];
 		shifted[1] = a[2];
