@@ -32,8 +32,8 @@ imap_cmd_sort(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		return;
 	}
 	sp = xcalloc(1, sizeof(*sp));
-	if (i + 2 > n || imap_sort_parse(&a[i], sp, &err) < 0) {
-		imap_tagged(s, "BAD", "%s", i + 2 > n ? "SORT needs criteria,"
+	if (i + 3 > n || imap_sort_parse(&a[i], sp, &err) < 0) {
+		imap_tagged(s, "BAD", "%s", i + 3 > n ? "SORT needs criteria,"
 		    " a charset and search keys" : err);
 		goto fail;
 	}

@@ -174,6 +174,17 @@ void imap_context_expunged(struct imap_session *s, uint32_t uid,
 /* Sends ADDTO/REMOVEFROM for contexts whose result changed. */
 void imap_context_notify(struct imap_session *s);
 
+/* UTF8=ACCEPT mailbox names: utf8.c */
+/*
+ * Once UTF8=ACCEPT is enabled: rewrites the command's mailbox name
+ * arguments from UTF-8 to the store's modified UTF-7. -1: BAD sent.
+ */
+int imap_utf8_mailbox_args(struct imap_session *s, const char *cmd,
+    const struct imap_arg *args, unsigned int nargs);
+/* A store mailbox name as the client wants it (UTF-8 once enabled). */
+void imap_append_mailbox(struct imap_session *s, struct buf *out,
+    const char *name);
+
 /* commands: cmd_mailbox.c */
 imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_create, imap_cmd_delete, imap_cmd_rename,
     imap_cmd_subscribe, imap_cmd_unsubscribe, imap_cmd_list, imap_cmd_lsub, imap_cmd_status,

@@ -893,7 +893,8 @@ run_command(struct imap_session *s, const struct imap_command *cmd)
 	} else if ((def->flags & CMD_SELECTED) != 0 &&
 	    s->state != IMAP_STATE_SELECTED) {
 		imap_tagged(s, "BAD", "No mailbox selected");
-	} else {
+	} else if (imap_utf8_mailbox_args(s, def->name, args, nargs) == 0) {
+		/* (names in UTF-8 are now the store's modified UTF-7) */
 		def->fn(s, args, nargs, uid);
 	}
 	if (s->wait == WAIT_NONE)
