@@ -342,6 +342,14 @@ imap_cmd_append(struct imap_session *s, const struct imap_arg *a, unsigned int n
 		}
 		i++;
 	}
+	/* RFC 6855 §4: UTF8 (~{n}) carries a message with UTF-8 headers */
+	if (s->utf8 && i + 2 == n && imap_arg_is_atom(&a[i], "UTF8") &&
+	    a[i + 1].type == IMAP_ARG_LIST && a[i + 1].count == 1 &&
+	    a[i + 1].list[0].type == IMAP_ARG_LITERAL) {
+		a = a[i + 1].list;
+		i = 0;
+		n = 1;
+	}
 	if (i + 1 != n || a[i].type != IMAP_ARG_LITERAL) {
 		free(kw);
 		imap_tagged(s, "BAD", "APPEND needs the message as a literal");

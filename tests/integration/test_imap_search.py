@@ -21,17 +21,18 @@ class Client:
         self.m = imaplib.IMAP4("127.0.0.1", srv.ports["IMAP"])
         self.m.login(USER, PASS)
 
-    def cmd(self, line, literal=None):
+    def cmd(self, line, literal=None, lit8=False, tail=b""):
         """Sends '<tag> line' (line may end in a {n} literal whose bytes
-        are literal); returns (untagged lines, tagged status line)."""
+        are literal, ~{n} with lit8, then tail); returns (untagged
+        lines, tagged status line)."""
         tag = self.m._new_tag().decode()
         data = f"{tag} {line}".encode() if isinstance(line, str) else tag.encode() + b" " + line
         if literal is not None:
-            data += b"{%d}" % len(literal)
+            data += (b"~{%d}" if lit8 else b"{%d}") % len(literal)
             self.m.send(data + b"\r\n")
             cont = self.m.readline()
             assert cont.startswith(b"+"), cont
-            self.m.send(literal + b"\r\n")
+            self.m.send(literal + tail + b"\r\n")
         else:
             self.m.send(data + b"\r\n")
         untagged = []
@@ -42,8 +43,8 @@ class Client:
                 return untagged, line.rstrip(b"\r\n").decode(errors="replace")
             untagged.append(line.rstrip(b"\r\n").decode(errors="replace"))
 
-    def ok(self, line, literal=None):
-        untagged, status = self.cmd(line, literal)
+    def ok(self, line, literal=None, **kw):
+        untagged, status = self.cmd(line, literal, **kw)
         assert status.split(" ")[1] == "OK", (line, status)
         return untagged
 
@@ -398,6 +399,20 @@ def test_utf8_accept_mailbox_names(server, c):
         c.ok('RENAME "Entwürfe" "Brouillons & Co"'.encode())
         assert legacy.ok('LIST "" "Brou*"') == ['* LIST (\\HasNoChildren) "." "Brouillons &- Co"']
         _, st = c.cmd(b'CREATE "bad \xff"')
+        assert " BAD " in st
+        # RFC 6855 §4: APPEND ... UTF8 (~{n}) with UTF-8 headers
+        msg = "From: Jörg <j@x.test>\r\nSubject: Grüße\r\n\r\nhi\r\n".encode()
+        c.ok(b"APPEND INBOX UTF8 (", literal=msg, lit8=True, tail=b")")
+        c.ok("SELECT INBOX")
+        env = c.one("FETCH 1 (ENVELOPE)", "* 1 FETCH")
+        # quoted UTF-8 for this client...
+        assert '"Grüße"' in env and '(("Jörg" NIL "j" "x.test"))' in env
+        # ...while the other gets the same bytes as literals
+        legacy.ok("SELECT INBOX")
+        lines = legacy.ok("FETCH 1 (ENVELOPE)")
+        assert "{7}" in lines[0] and not any('"Grüße"' in x for x in lines)
+        # the UTF8 item means nothing before ENABLE
+        _, st = legacy.cmd(b"APPEND INBOX UTF8 (", literal=msg, lit8=True, tail=b")")
         assert " BAD " in st
     finally:
         legacy.close()
