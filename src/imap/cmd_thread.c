@@ -115,6 +115,7 @@ imap_cmd_thread(struct imap_session *s, const struct imap_arg *a, unsigned int n
 	/* fill the cache first: pointers into it are stable afterwards */
 	for (unsigned int i = 0; i < nidx; i++)
 		(void)imap_msg_keys_get(s, idx[i]);
+	imap_sortcache_flush(s);
 	in = xcalloc(nidx + 1, sizeof(*in));
 	for (unsigned int i = 0; i < nidx; i++) {
 		const struct imap_msg_keys *k = imap_msg_keys_get(s, idx[i]);

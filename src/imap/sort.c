@@ -27,9 +27,15 @@
 #define FIELD_MAX 16384
 #define REFS_MAX 100
 
+/* the format of the keys in the index (store_msg_blobs_*) */
+#define CACHE_KIND "imap-sort-1"
+
 struct imap_sortcache {
 	struct imap_msg_keys *e;	/* ascending UIDs */
 	unsigned int n, cap;
+	bool loaded;			/* the index's rows were read */
+	uint32_t *dirty;		/* UIDs read from files, not yet saved */
+	unsigned int ndirty;
 };
 
 static const struct {
@@ -220,7 +226,7 @@ keys_fill(struct imap_session *s, const struct store_msg *m,
 }
 
 static void
-keys_free(struct imap_msg_keys *k)
+keys_free_strings(struct imap_msg_keys *k)
 {
 	free(k->subject);
 	free(k->from);
@@ -230,6 +236,13 @@ keys_free(struct imap_msg_keys *k)
 	free(k->dto);
 	free(k->message_id);
 	thread_ids_free(k->refs, k->nrefs);
+	memset(k, 0, sizeof(*k));
+}
+
+static void
+keys_free(struct imap_msg_keys *k)
+{
+	keys_free_strings(k);
 }
 
 void
@@ -240,6 +253,7 @@ imap_sortcache_free(struct imap_sortcache **cache)
 	for (unsigned int i = 0; i < (*cache)->n; i++)
 		keys_free(&(*cache)->e[i]);
 	free((*cache)->e);
+	free((*cache)->dirty);
 	free(*cache);
 	*cache = NULL;
 }
@@ -259,6 +273,146 @@ cache_prune(struct imap_session *s, struct imap_sortcache *c)
 	c->n = w;
 }
 
+/*
+ * The index form: 8 bytes of date (little-endian), a reply byte, then
+ * NUL-terminated subject, from, to, cc, dfrom, dto, message-id ("" for
+ * none) and the references separated by spaces.
+ */
+static void
+keys_pack(const struct imap_msg_keys *k, struct buf *b)
+{
+	const char *strs[] = { k->subject, k->from, k->to, k->cc, k->dfrom,
+	    k->dto, k->message_id != NULL ? k->message_id : "" };
+	uint64_t d = (uint64_t)k->date;
+
+	for (int i = 0; i < 8; i++)
+		buf_append_c(b, (char)((d >> (8 * i)) & 0xff));
+	buf_append_c(b, k->subject_reply ? 1 : 0);
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		buf_append(b, strs[i], strlen(strs[i]) + 1);
+	for (unsigned int i = 0; i < k->nrefs; i++) {
+		if (i > 0)
+			buf_append_c(b, ' ');
+		buf_append_str(b, k->refs[i]);
+	}
+	buf_append_c(b, '\0');
+}
+
+/* -1 when the data is not what keys_pack() wrote (then it is re-read). */
+static int
+keys_unpack(const unsigned char *p, size_t len, struct imap_msg_keys *k)
+{
+	char **strs[] = { &k->subject, &k->from, &k->to, &k->cc, &k->dfrom,
+	    &k->dto, &k->message_id };
+	size_t pos = 9;
+	uint64_t d = 0;
+	const char *end;
+
+	memset(k, 0, sizeof(*k));
+	if (len < 9 + 8)
+		return -1;
+	for (int i = 0; i < 8; i++)
+		d |= (uint64_t)p[i] << (8 * i);
+	k->date = (time_t)d;
+	k->subject_reply = p[8] != 0;
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]) + 1; i++) {
+		end = memchr(p + pos, '\0', len - pos);
+		if (end == NULL) {
+			keys_free_strings(k);
+			return -1;
+		}
+		if (i < sizeof(strs) / sizeof(strs[0])) {
+			*strs[i] = xstrdup((const char *)p + pos);
+		} else {
+			k->refs = thread_parse_ids((const char *)p + pos, REFS_MAX,
+			    &k->nrefs);
+		}
+		pos = (size_t)(end - (const char *)p) + 1;
+	}
+	if (k->message_id[0] == '\0')
+		x_free(&k->message_id);
+	return 0;
+}
+
+static void
+load_row(uint32_t uid, const void *data, size_t len, void *ctx)
+{
+	struct imap_sortcache *c = ctx;
+	struct imap_msg_keys k;
+
+	/* rows come in UID order: appending keeps the array sorted */
+	if ((c->n > 0 && c->e[c->n - 1].uid >= uid) ||
+	    keys_unpack(data, len, &k) < 0)
+		return;
+	k.uid = uid;
+	if (c->n == c->cap) {
+		c->cap = c->cap == 0 ? 64 : c->cap * 2;
+		c->e = xreallocarray(c->e, c->cap, sizeof(*c->e));
+	}
+	c->e[c->n++] = k;
+}
+
+static void
+cache_load(struct imap_session *s, struct imap_sortcache *c)
+{
+	char *err = NULL;
+
+	c->loaded = true;
+	/* a cache that cannot be read costs time, not correctness */
+	if (store_msg_blobs_load(s->box, CACHE_KIND, load_row, c, &err) < 0) {
+		log_debug("event=imap_sortcache_load_failed error=\"%s\"", err);
+		free(err);
+	}
+}
+
+void
+imap_sortcache_flush(struct imap_session *s)
+{
+	struct imap_sortcache *c = s->sortcache;
+	const void **data;
+	size_t *lens;
+	struct buf *bufs;
+	unsigned int n = 0;
+	char *err = NULL;
+
+	if (c == NULL || c->ndirty == 0)
+		return;
+	data = xcalloc(c->ndirty, sizeof(*data));
+	lens = xcalloc(c->ndirty, sizeof(*lens));
+	bufs = xcalloc(c->ndirty, sizeof(*bufs));
+	for (unsigned int i = 0; i < c->ndirty; i++) {
+		unsigned int lo = 0, hi = c->n;
+
+		while (lo < hi) {
+			unsigned int mid = lo + (hi - lo) / 2;
+
+			if (c->e[mid].uid < c->dirty[i])
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == c->n || c->e[lo].uid != c->dirty[i])
+			continue;	/* pruned meanwhile */
+		buf_init(&bufs[n], BUF_UNLIMITED);
+		keys_pack(&c->e[lo], &bufs[n]);
+		c->dirty[n] = c->dirty[i];
+		data[n] = bufs[n].data;
+		lens[n] = bufs[n].len;
+		n++;
+	}
+	if (store_msg_blobs_save(s->box, CACHE_KIND, c->dirty, data, lens, n,
+	    &err) < 0) {
+		log_debug("event=imap_sortcache_save_failed error=\"%s\"", err);
+		free(err);
+	}
+	for (unsigned int i = 0; i < n; i++)
+		buf_free(&bufs[i]);
+	free(bufs);
+	free(data);
+	free(lens);
+	c->ndirty = 0;
+}
+
 const struct imap_msg_keys *
 imap_msg_keys_get(struct imap_session *s, unsigned int idx)
 {
@@ -274,6 +428,8 @@ imap_msg_keys_get(struct imap_session *s, unsigned int idx)
 	if (s->sortcache == NULL)
 		s->sortcache = xcalloc(1, sizeof(*s->sortcache));
 	c = s->sortcache;
+	if (!c->loaded)
+		cache_load(s, c);
 	/* more entries than messages: expunged ones linger */
 	if (c->n > count + 64)
 		cache_prune(s, c);
@@ -295,6 +451,8 @@ imap_msg_keys_get(struct imap_session *s, unsigned int idx)
 	memmove(&c->e[lo + 1], &c->e[lo], (c->n - lo) * sizeof(*c->e));
 	c->n++;
 	keys_fill(s, &msgs[idx], &c->e[lo]);
+	c->dirty = xreallocarray(c->dirty, c->ndirty + 1, sizeof(*c->dirty));
+	c->dirty[c->ndirty++] = uid;
 	return &c->e[lo];
 }
 
@@ -393,4 +551,5 @@ imap_sort_indexes(struct imap_session *s, const struct imap_sort_program *p,
 	for (unsigned int i = 0; i < n; i++)
 		idx[i] = items[i].idx;
 	free(items);
+	imap_sortcache_flush(s);
 }

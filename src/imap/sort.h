@@ -2,7 +2,8 @@
  * imap/sort: SORT criteria (RFC 5256 ARRIVAL CC DATE FROM REVERSE SIZE
  * SUBJECT TO, RFC 5957 DISPLAYFROM DISPLAYTO) and the per-message keys
  * SORT and THREAD read from the header (kept in the session's sort
- * cache for the selected mailbox, so a second SORT reads no file).
+ * cache for the selected mailbox, which the index keeps too, so a SORT
+ * in a later session reads no message file either).
  *
  * Strings compare as folded UTF-8 (mail/charset), an approximation of
  * i;unicode-casemap without decomposition; equal keys fall back to the
@@ -62,6 +63,8 @@ const struct imap_msg_keys *imap_msg_keys_get(struct imap_session *s,
 void imap_sort_indexes(struct imap_session *s, const struct imap_sort_program *p,
     unsigned int *idx, unsigned int n);
 
+/* Writes the keys read from files since the last flush to the index. */
+void imap_sortcache_flush(struct imap_session *s);
 void imap_sortcache_free(struct imap_sortcache **cache);
 
 #endif

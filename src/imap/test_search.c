@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const corpus[] = {
 	/* 1 */
@@ -273,6 +274,23 @@ test_sort_keys(void)
 		k = imap_msg_keys_get(&f.s, 0);
 		test_assert_str(k->message_id, "<1@t>");
 		test_assert(k->subject_reply);
+	}
+	/* a later session reads the keys from the index, not the files */
+	imap_search_reset(&f.s);
+	{
+		const struct store_msg *msgs;
+		unsigned int n;
+
+		msgs = store_mailbox_msgs(f.s.box, &n);
+		for (unsigned int i = 0; i < n; i++) {
+			char *path = store_msg_full_path(f.s.box, &msgs[i]);
+
+			test_assert(unlink(path) == 0);
+			free(path);
+		}
+		test_assert_str(imap_msg_keys_get(&f.s, 1)->subject, "CAF\xc3\x89");
+		test_assert_str(imap_msg_keys_get(&f.s, 2)->dfrom, "\xc3\x84RGER");
+		test_assert_str(imap_msg_keys_get(&f.s, 0)->message_id, "<1@t>");
 	}
 	fixture_close(&f);
 	test_end();
