@@ -381,12 +381,14 @@ imap_resolve_set(struct imap_session *s, const char *setstr, bool uid,
 		   ascending) */
 		for (unsigned int i = 0, k = 0; i < s->nview &&
 		    k < s->nsearchres;) {
-			if (s->searchres[k] == s->view[i])
-				idx[n++] = i++, k++;
-			else if (s->searchres[k] < s->view[i])
+			if (s->searchres[k] == s->view[i]) {
+				idx[n++] = i++;
 				k++;
-			else
+			} else if (s->searchres[k] < s->view[i]) {
+				k++;
+			} else {
 				i++;
+			}
 		}
 	} else if (uid) {
 		imap_seqset_normalize(&set, s->nview > 0 ? s->view[s->nview - 1] : 0);
