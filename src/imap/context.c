@@ -365,12 +365,21 @@ imap_context_expunged(struct imap_session *s, uint32_t uid, unsigned int seq)
 	}
 }
 
+/* Is uid in sorted[0..n)? */
 static bool
-has_uid(const uint32_t *uids, unsigned int n, uint32_t uid)
+has_uid(const uint32_t *sorted, unsigned int n, uint32_t uid)
 {
-	for (unsigned int i = 0; i < n; i++) {
-		if (uids[i] == uid)
+	unsigned int lo = 0, hi = n;
+
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		if (sorted[mid] == uid)
 			return true;
+		if (sorted[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
 	return false;
 }
@@ -383,37 +392,73 @@ client_num(const struct imap_session *s, const struct imap_context *c,
 	return c->uid ? uid : (uint32_t)imap_view_find_uid(s, uid) + 1;
 }
 
-static int
-cmp_num(const void *a, const void *b)
+static uint32_t *
+sorted_copy(const uint32_t *uids, unsigned int n)
 {
-	return cmp_u32(a, b);
+	uint32_t *c = xcalloc(n + 1, sizeof(*c));
+
+	memcpy(c, uids, n * sizeof(*uids));
+	qsort(c, n, sizeof(*c), cmp_u32);
+	return c;
+}
+
+/*
+ * The program's result now, as store indexes ascending. A program whose
+ * answer for a message can only change with the message (no sequence
+ * numbers, "$", \Recent or clock in it) is run only on the messages
+ * changed or added since the context last looked; the others keep
+ * their old answer (so no file is read for them).
+ */
+static unsigned int *
+context_run(struct imap_session *s, struct imap_context *c,
+    const uint32_t *old_sorted, unsigned int *n_r)
+{
+	const struct store_msg *msgs;
+	unsigned int count, n = 0, *idx;
+
+	if (!imap_search_is_stable(c->prog))
+		return imap_search_run(s, c->prog, n_r);
+	msgs = store_mailbox_msgs(s->box, &count);
+	idx = xcalloc(count + 1, sizeof(*idx));
+	for (unsigned int i = 0; i < count; i++) {
+		bool unchanged = msgs[i].modseq <= c->seen_modseq &&
+		    msgs[i].uid <= c->seen_last;
+
+		if (unchanged ? has_uid(old_sorted, c->n, msgs[i].uid) :
+		    imap_search_match_one(s, c->prog, i))
+			idx[n++] = i;
+	}
+	*n_r = n;
+	return idx;
 }
 
 static void
 context_update(struct imap_session *s, struct imap_context *c)
 {
 	const struct store_msg *msgs;
-	unsigned int count, n, nrem = 0, nadd = 0;
-	unsigned int *idx = imap_search_run(s, c->prog, &n);
-	uint32_t *now = xcalloc(n + 1, sizeof(*now));
+	unsigned int count, n, nrem = 0, nadd = 0, *idx;
+	uint32_t *old_sorted = sorted_copy(c->uids, c->n), *now, *now_sorted;
 	uint32_t *rem = xcalloc(c->n + 1, sizeof(*rem));
 	struct buf b;
 
+	idx = context_run(s, c, old_sorted, &n);
 	msgs = store_mailbox_msgs(s->box, &count);
 	if (c->sort != NULL)
 		imap_sort_indexes(s, c->sort, idx, n);
+	now = xcalloc(n + 1, sizeof(*now));
 	for (unsigned int i = 0; i < n; i++)
 		now[i] = msgs[idx[i]].uid;
+	now_sorted = sorted_copy(now, n);
 	/* left the result (and still in the mailbox) */
 	for (unsigned int i = 0; i < c->n; i++) {
-		if (!has_uid(now, n, c->uids[i]) &&
+		if (!has_uid(now_sorted, n, c->uids[i]) &&
 		    imap_view_find_uid(s, c->uids[i]) >= 0)
 			rem[nrem++] = client_num(s, c, c->uids[i]);
 	}
 	buf_init(&b, BUF_UNLIMITED);
 	if (nrem > 0) {
 		buf_append_str(&b, "0 ");
-		qsort(rem, nrem, sizeof(*rem), cmp_num);
+		qsort(rem, nrem, sizeof(*rem), cmp_u32);
 		imap_append_numset(&b, rem, nrem);
 		write_update(s, c, "REMOVEFROM", buf_cstr(&b));
 	}
@@ -423,7 +468,7 @@ context_update(struct imap_session *s, struct imap_context *c)
 		uint32_t *add = xcalloc(n + 1, sizeof(*add));
 
 		for (unsigned int i = 0; i < n; i++) {
-			if (!has_uid(c->uids, c->n, now[i]))
+			if (!has_uid(old_sorted, c->n, now[i]))
 				add[nadd++] = client_num(s, c, now[i]);
 		}
 		if (nadd > 0) {
@@ -433,7 +478,7 @@ context_update(struct imap_session *s, struct imap_context *c)
 		free(add);
 	} else {
 		for (unsigned int i = 0; i < n; i++) {
-			if (has_uid(c->uids, c->n, now[i]))
+			if (has_uid(old_sorted, c->n, now[i]))
 				continue;
 			buf_printf(&b, "%s%u %u", nadd++ > 0 ? " " : "", i + 1,
 			    client_num(s, c, now[i]));
@@ -445,6 +490,8 @@ context_update(struct imap_session *s, struct imap_context *c)
 	free(c->uids);
 	c->uids = now;
 	c->n = n;
+	free(now_sorted);
+	free(old_sorted);
 	free(rem);
 	free(idx);
 	mark_seen(s, c);

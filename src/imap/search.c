@@ -62,6 +62,9 @@ struct skey {
 struct imap_search {
 	struct skey root;	/* SK_AND */
 	bool modseq, uses_saved;
+	/* an answer can change without the message changing: sequence
+	   numbers, "$", \Recent, the clock, "*" in a UID set */
+	bool volatile_keys;
 	unsigned int nkeys;
 };
 
@@ -237,6 +240,8 @@ parse_set(struct parser *ps, struct skey *k, const char *v)
 	k->saved = set.searchres;
 	if (k->saved)
 		ps->p->uses_saved = true;
+	if (k->saved || k->type == SK_SEQ || strchr(v, '*') != NULL)
+		ps->p->volatile_keys = true;
 	imap_seqset_free(&set);
 	k->setstr = xstrdup(v);
 	return true;
@@ -296,6 +301,8 @@ parse_key(struct parser *ps, struct skey *k, unsigned int depth)
 	for (size_t f = 0; f < sizeof(simple_keys) / sizeof(simple_keys[0]); f++) {
 		if (strcasecmp(name, simple_keys[f].name) == 0) {
 			k->type = simple_keys[f].type;
+			if (k->type != SK_ALL)
+				ps->p->volatile_keys = true;
 			return true;
 		}
 	}
@@ -343,6 +350,7 @@ parse_key(struct parser *ps, struct skey *k, unsigned int depth)
 	}
 	if (strcasecmp(name, "OLDER") == 0 || strcasecmp(name, "YOUNGER") == 0) {
 		k->type = strcasecmp(name, "OLDER") == 0 ? SK_OLDER : SK_YOUNGER;
+		ps->p->volatile_keys = true;
 		if (!parse_number(ps, &k->num))
 			return false;
 		/* RFC 5032: interval = 1*DIGIT, a positive number of seconds */
@@ -461,6 +469,12 @@ bool
 imap_search_uses_saved(const struct imap_search *p)
 {
 	return p->uses_saved;
+}
+
+bool
+imap_search_is_stable(const struct imap_search *p)
+{
+	return !p->volatile_keys;
 }
 
 /* --- message text ------------------------------------------------------------------ */

@@ -38,6 +38,12 @@ void imap_search_free(struct imap_search **p);
 bool imap_search_has_modseq(const struct imap_search *p);
 /* Does it read "$" (RFC 5182)? */
 bool imap_search_uses_saved(const struct imap_search *p);
+/*
+ * Can a message's answer change only when the message does (its modseq
+ * moves)? False with sequence numbers, "$", RECENT/NEW/OLD, OLDER/YOUNGER
+ * or "*" in a UID set.
+ */
+bool imap_search_is_stable(const struct imap_search *p);
 
 /*
  * Runs the program on the selected mailbox's view: the matching store

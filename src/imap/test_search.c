@@ -216,6 +216,42 @@ test_search_keys(void)
 TEST(test_search_keys);
 
 static void
+test_search_stable(void)
+{
+	static const struct {
+		const char *keys;
+		bool stable;
+	} cases[] = {
+		{ "SEEN", true }, { "OR SUBJECT x BODY y", true }, { "UID 1:5", true },
+		{ "MODSEQ 5", true }, { "SINCE 1-Jan-2020", true },
+		{ "1:5", false }, { "UID 5:*", false }, { "$", false },
+		{ "NOT RECENT", false }, { "NEW", false }, { "OLD", false },
+		{ "YOUNGER 60", false }, { "(SEEN (OLDER 9))", false },
+	};
+
+	test_begin("imap/search: which programs only change with the message");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct imap_arg *a;
+		unsigned int n;
+		struct imap_parser *p = parse_args(cases[i].keys, &a, &n);
+		struct imap_search *prog;
+		const char *err;
+		bool badcs;
+
+		test_assert(p != NULL);
+		prog = imap_search_parse(a, n, NULL, &err, &badcs);
+		test_assert(prog != NULL);
+		if (prog != NULL && imap_search_is_stable(prog) != cases[i].stable)
+			test_note_str(cases[i].keys, cases[i].stable ? "stable" : "volatile");
+		test_assert(prog != NULL && imap_search_is_stable(prog) == cases[i].stable);
+		imap_search_free(&prog);
+		imap_parser_free(&p);
+	}
+	test_end();
+}
+TEST(test_search_stable);
+
+static void
 test_sort_keys(void)
 {
 	static const struct {
