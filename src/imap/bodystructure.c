@@ -161,7 +161,7 @@ struct addr_state {
 	/* the last comment: "user@domain (Real Name)" has no phrase, and
 	   the comment is its display name, as Dovecot and others show it */
 	struct buf comment;
-	/* imap_address_first(): only the first address with a host */
+	/* imap_address_first(): only the first address (or group) is kept */
 	bool first_only;
 	char *fname, *fmailbox, *fhost;
 };
