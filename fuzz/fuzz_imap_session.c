@@ -66,6 +66,18 @@ setup(void)
 	put("new", "1700000002.M1P1Q1.f",
 	    "Content-Type: multipart/mixed; boundary=b\n\n--b\n\none\n--b\n"
 	    "Content-Type: message/rfc822\n\nSubject: in\n\ntwo\n--b--\n");
+	/* for SEARCH on decoded text, SORT and THREAD */
+	put("new", "1700000003.M1P1Q1.f",
+	    "From: =?iso-8859-1?q?J=F6rg?= <j@x>\nTo: g: a@b, c@d;\n"
+	    "Subject: Re: [l] =?utf-8?b?Y2Fmw6k=?= (fwd)\nMessage-ID: <1@x>\n"
+	    "References: <0@x> <1@x>\nDate: Tue, 1 Jul 2003 10:52:37 +0200\n"
+	    "Content-Type: text/plain; charset=koi8-r\n"
+	    "Content-Transfer-Encoding: quoted-printable\n\n=F0=D2=C9 =\nx\n");
+	put("new", "1700000004.M1P1Q1.f",
+	    "Subject: [fwd: a]\nIn-Reply-To: <1@x>\nMessage-ID: <2@x>\n"
+	    "Content-Type: multipart/alternative; boundary=q\n\n--q\n"
+	    "Content-Type: text/plain; charset=utf-8\n"
+	    "Content-Transfer-Encoding: base64\n\nw6TDtsO8\n--q--\n");
 	log_set_level(LOG_ERROR);
 }
 

@@ -161,6 +161,9 @@ struct addr_state {
 	/* the last comment: "user@domain (Real Name)" has no phrase, and
 	   the comment is its display name, as Dovecot and others show it */
 	struct buf comment;
+	/* imap_address_first(): only the first address (or group) is kept */
+	bool first_only;
+	char *fname, *fmailbox, *fhost;
 };
 
 static void
@@ -191,6 +194,17 @@ emit(struct addr_state *st, const char *name, const char *adl,
 {
 	if (st->count >= MAX_ADDRESSES)
 		return;
+	if (st->first_only) {
+		/* a group's start counts (its name as the mailbox, no host),
+		   as in ENVELOPE; its end does not */
+		if (mailbox == NULL || st->fmailbox != NULL)
+			return;
+		st->count++;
+		st->fname = name != NULL ? xstrdup(name) : NULL;
+		st->fmailbox = xstrndup(mailbox, mlen);
+		st->fhost = host != NULL ? xstrndup(host, hlen) : NULL;
+		return;
+	}
 	if (st->text) {
 		/* groups (no host) are left out: only addresses are searched */
 		if (host == NULL)
@@ -299,9 +313,40 @@ parse_angle(struct addr_state *st, const char *s, size_t *ip)
 }
 
 static void
+address_list_walk_st(struct addr_state *stp, const char *s);
+
+static void
 address_list_walk(struct buf *out, const char *s, bool utf8, bool text)
 {
 	struct addr_state st = { .out = out, .utf8 = utf8, .text = text };
+
+	address_list_walk_st(&st, s);
+}
+
+int
+imap_address_first(const char *value, char **name_r, char **mailbox_r,
+    char **host_r)
+{
+	struct buf dummy;
+	struct addr_state st = { .out = &dummy, .text = true, .first_only = true };
+
+	buf_init(&dummy, 1);
+	address_list_walk_st(&st, value);
+	buf_free(&dummy);
+	if (st.fmailbox == NULL)
+		return -1;
+	*name_r = st.fname;
+	*mailbox_r = st.fmailbox;
+	*host_r = st.fhost;
+	return 0;
+}
+
+static void
+address_list_walk_st(struct addr_state *stp, const char *s)
+{
+	struct addr_state st = *stp;
+	struct buf *out = st.out;
+	bool text = st.text;
 	bool in_group = false;
 	size_t i = 0;
 	struct tok t;
@@ -366,6 +411,7 @@ address_list_walk(struct buf *out, const char *s, bool utf8, bool text)
 	buf_free(&st.name);
 	buf_free(&st.raw);
 	buf_free(&st.comment);
+	*stp = st;
 }
 
 /* --- ENVELOPE ---------------------------------------------------------- */

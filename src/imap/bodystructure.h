@@ -33,6 +33,14 @@ void imap_append_nstr(struct buf *out, const char *s, bool utf8);
  * gone: what SEARCH FROM/TO/CC/BCC match against (malloc'd).
  */
 char *imap_address_list_text(const char *value);
+/*
+ * The first address of an address header value: display name (NULL if
+ * none; quotes gone, RFC 2047 words as sent), mailbox and host (NULL for
+ * the start of a group, whose name is then the mailbox), malloc'd. -1
+ * when there is none.
+ */
+int imap_address_first(const char *value, char **name_r, char **mailbox_r,
+    char **host_r);
 void imap_envelope_render(struct buf *out, const char *data, size_t start,
     size_t end, bool utf8);
 

@@ -384,7 +384,10 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 			    k != F_FLAGS && k != F_INTERNALDATE && k != F_SIZE)
 				need_file = true;
 		}
-		if (!need_file && store_msg_cache_get(s->box, m->uid, &env, &bs) < 0)
+		/* the cache holds the rendering for clients without
+		   UTF8=ACCEPT; a UTF-8 client gets its own (RFC 6855 §3) */
+		if (!need_file && (s->utf8 ||
+		    store_msg_cache_get(s->box, m->uid, &env, &bs) < 0))
 			need_file = true;
 		for (unsigned int i = 0; i < c->n; i++) {
 			if ((c->items[i].kind == F_ENVELOPE && env == NULL) ||
@@ -440,24 +443,29 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 		case F_ENVELOPE:
 			buf_append_str(&out, "ENVELOPE ");
 			if (env == NULL) {
-				imap_envelope_render(&tmp, data, 0, msg->root->hdr_size, false);
+				imap_envelope_render(&tmp, data, 0, msg->root->hdr_size,
+				    s->utf8);
 				env = xstrdup(buf_cstr(&tmp));
-				cache_put(s, m->uid, env, NULL);
+				if (!s->utf8)
+					cache_put(s, m->uid, env, NULL);
 			}
 			buf_append_str(&out, env);
 			break;
 		case F_BODYSTRUCTURE:
 			buf_append_str(&out, "BODYSTRUCTURE ");
 			if (bs == NULL) {
-				imap_bodystructure_render(&tmp, msg, msg->root, true, false);
+				imap_bodystructure_render(&tmp, msg, msg->root, true,
+				    s->utf8);
 				bs = xstrdup(buf_cstr(&tmp));
-				cache_put(s, m->uid, NULL, bs);
+				if (!s->utf8)
+					cache_put(s, m->uid, NULL, bs);
 			}
 			buf_append_str(&out, bs);
 			break;
 		case F_BODY:
 			buf_append_str(&out, "BODY ");
-			imap_bodystructure_render(&out, msg, msg->root, false, false);
+			imap_bodystructure_render(&out, msg, msg->root, false,
+			    s->utf8);
 			break;
 		case F_RFC822:
 			append_crlf(&tmp, data, 0, len);
@@ -588,7 +596,7 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		}
 	}
 	if (r->c.has_modseq)
-		s->condstore = true;
+		imap_condstore_enable(s);
 	/* check every section's syntax before sending anything */
 	for (unsigned int i = 0; i < r->c.n; i++) {
 		struct mime_message *empty;

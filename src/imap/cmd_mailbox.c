@@ -34,6 +34,8 @@ mailbox_arg(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 static void
 deselect(struct imap_session *s)
 {
+	/* "$" and the contexts belong to the mailbox (RFC 5182, 5267) */
+	imap_search_reset(s);
 	store_mailbox_close(&s->box);
 	x_free(&s->view);
 	x_free(&s->keywords_known);
@@ -312,8 +314,9 @@ folder_subscribed(const struct store_folder *list, unsigned int count,
  * 6.3.9), once: only for the first subscribed child that leads to it.
  */
 static void
-lsub_parents(struct buf *b, const struct store_folder *list, unsigned int count,
-    const char *pattern, const char *name)
+lsub_parents(struct imap_session *s, struct buf *b,
+    const struct store_folder *list, unsigned int count, const char *pattern,
+    const char *name)
 {
 	const char *dot;
 
@@ -336,7 +339,7 @@ lsub_parents(struct buf *b, const struct store_folder *list, unsigned int count,
 			}
 			if (first) {
 				buf_append_str(b, "* LSUB (\\Noselect) \".\" ");
-				imap_append_nstr(b, parent, false);
+				imap_append_mailbox(s, b, parent);
 				buf_append_str(b, "\r\n");
 			}
 		}
@@ -377,7 +380,7 @@ list_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 			continue;
 		if (!name_matches(pattern, f->name)) {
 			if (lsub)
-				lsub_parents(&b, list, count, pattern, f->name);
+				lsub_parents(s, &b, list, count, pattern, f->name);
 			continue;
 		}
 		buf_printf(&b, "* %s (", lsub ? "LSUB" : "LIST");
@@ -391,7 +394,7 @@ list_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		if (f->subscribed && !lsub)
 			buf_append_str(&b, " \\Subscribed");
 		buf_append_str(&b, ") \".\" ");
-		imap_append_nstr(&b, f->name, false);
+		imap_append_mailbox(s, &b, f->name);
 		buf_append_str(&b, "\r\n");
 	}
 	imap_write(s, b.data, b.len);
@@ -454,7 +457,7 @@ imap_cmd_status(struct imap_session *s, const struct imap_arg *a, unsigned int n
 	}
 	buf_init(&b, BUF_UNLIMITED);
 	buf_append_str(&b, "* STATUS ");
-	imap_append_nstr(&b, name, false);
+	imap_append_mailbox(s, &b, name);
 	buf_append_str(&b, " (");
 	for (unsigned int i = 0; i < nitems; i++) {
 		const struct imap_arg *it = &items[i];

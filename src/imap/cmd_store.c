@@ -52,7 +52,7 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 			return;
 		}
 		conditional = true;
-		s->condstore = true;
+		imap_condstore_enable(s);
 		/* the rest as without the modifier */
 		shifted[0] = a[0];
 		shifted[1] = a[2];
@@ -341,6 +341,14 @@ imap_cmd_append(struct imap_session *s, const struct imap_arg *a, unsigned int n
 			return;
 		}
 		i++;
+	}
+	/* RFC 6855 §4: UTF8 (~{n}) carries a message with UTF-8 headers */
+	if (s->utf8 && i + 2 == n && imap_arg_is_atom(&a[i], "UTF8") &&
+	    a[i + 1].type == IMAP_ARG_LIST && a[i + 1].count == 1 &&
+	    a[i + 1].list[0].type == IMAP_ARG_LITERAL) {
+		a = a[i + 1].list;
+		i = 0;
+		n = 1;
 	}
 	if (i + 1 != n || a[i].type != IMAP_ARG_LITERAL) {
 		free(kw);

@@ -97,6 +97,14 @@ struct imap_session {
 	/* UIDs that are \Recent in this session, ascending */
 	uint32_t *recent;
 	unsigned int nrecent;
+
+	/* SEARCHRES (RFC 5182): the saved result "$", UIDs ascending */
+	uint32_t *searchres;
+	unsigned int nsearchres;
+	/* CONTEXT=SEARCH/SORT (RFC 5267): searches kept up to date */
+	struct imap_context *contexts;
+	/* SORT and THREAD keys of the selected mailbox's messages */
+	struct imap_sortcache *sortcache;
 };
 
 /* output */
@@ -116,6 +124,12 @@ size_t imap_output_pending(const struct imap_session *s);
 
 /* Sync the selected mailbox and tell the client (EXPUNGE, EXISTS, FETCH). */
 void imap_sync_selected(struct imap_session *s);
+/*
+ * A CONDSTORE-enabling command (FETCH MODSEQ, STORE UNCHANGEDSINCE,
+ * SEARCH MODSEQ): turns CONDSTORE on, the first time with
+ * "* OK [HIGHESTMODSEQ n]" (RFC 7162 §3.1).
+ */
+void imap_condstore_enable(struct imap_session *s);
 /* The view's index of a UID (store array index equals view index). */
 int imap_view_find_uid(const struct imap_session *s, uint32_t uid);
 /* Flags of a message as an IMAP list "(\Seen $Junk)". */
@@ -151,6 +165,26 @@ int imap_resolve_set(struct imap_session *s, const char *set, bool uid,
 int imap_parse_flag_list(const struct imap_arg *arg, unsigned int *flags_r,
     char **keywords_r);
 
+/* SEARCHRES, CONTEXT and sort caches: context.c */
+/* Forgets "$", the contexts and the sort cache (mailbox closed). */
+void imap_search_reset(struct imap_session *s);
+/* uid (sequence number seq) is about to be reported expunged. */
+void imap_context_expunged(struct imap_session *s, uint32_t uid,
+    unsigned int seq);
+/* Sends ADDTO/REMOVEFROM for contexts whose result changed. */
+void imap_context_notify(struct imap_session *s);
+
+/* UTF8=ACCEPT mailbox names: utf8.c */
+/*
+ * Once UTF8=ACCEPT is enabled: rewrites the command's mailbox name
+ * arguments from UTF-8 to the store's modified UTF-7. -1: BAD sent.
+ */
+int imap_utf8_mailbox_args(struct imap_session *s, const char *cmd,
+    const struct imap_arg *args, unsigned int nargs);
+/* A store mailbox name as the client wants it (UTF-8 once enabled). */
+void imap_append_mailbox(struct imap_session *s, struct buf *out,
+    const char *name);
+
 /* commands: cmd_mailbox.c */
 imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_create, imap_cmd_delete, imap_cmd_rename,
     imap_cmd_subscribe, imap_cmd_unsubscribe, imap_cmd_list, imap_cmd_lsub, imap_cmd_status,
@@ -159,7 +193,8 @@ imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_create, imap_cmd_delete,
 imap_cmd_fn imap_cmd_fetch;
 /* cmd_store.c */
 imap_cmd_fn imap_cmd_store, imap_cmd_expunge, imap_cmd_copy, imap_cmd_move, imap_cmd_append;
-/* cmd_search.c */
-imap_cmd_fn imap_cmd_search;
+/* cmd_search.c, cmd_sort.c, cmd_thread.c */
+imap_cmd_fn imap_cmd_search, imap_cmd_cancelupdate, imap_cmd_sort,
+    imap_cmd_thread;
 
 #endif

@@ -63,6 +63,9 @@ imap_tagged(struct imap_session *s, const char *status, const char *fmt, ...)
 	struct buf b;
 	va_list ap;
 
+	/* CONTEXT=SEARCH updates go out before a command completes */
+	if (s->contexts != NULL)
+		imap_context_notify(s);
 	buf_init(&b, BUF_UNLIMITED);
 	buf_printf(&b, "%s %s ", s->tag != NULL ? s->tag : "*", status);
 	va_start(ap, fmt);
@@ -78,6 +81,9 @@ capability_string(const struct imap_session *s, struct buf *b)
 {
 	buf_append_str(b, "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT"
 	    " UIDPLUS MOVE CHILDREN SPECIAL-USE CONDSTORE");
+	buf_append_str(b, " ESEARCH SEARCHRES WITHIN CONTEXT=SEARCH CONTEXT=SORT"
+	    " SORT SORT=DISPLAY ESORT THREAD=REFERENCES THREAD=REFS"
+	    " THREAD=ORDEREDSUBJECT UTF8=ACCEPT");
 	buf_printf(b, " APPENDLIMIT=%llu",
 	    (unsigned long long)s->set.max_literal);
 	if (s->state == IMAP_STATE_NOT_AUTH) {
@@ -310,6 +316,7 @@ imap_sync_selected(struct imap_session *s)
 
 		if (seq < 0)
 			continue;
+		imap_context_expunged(s, ch.expunged[i], (unsigned int)seq + 1);
 		imap_printf(s, "* %d EXPUNGE\r\n", seq + 1);
 		memmove(s->view + seq, s->view + seq + 1,
 		    (s->nview - (unsigned int)seq - 1) * sizeof(*s->view));
@@ -340,6 +347,19 @@ imap_sync_selected(struct imap_session *s)
 		buf_free(&b);
 	}
 	store_sync_changes_free(&ch);
+	imap_context_notify(s);
+}
+
+void
+imap_condstore_enable(struct imap_session *s)
+{
+	if (s->condstore)
+		return;
+	s->condstore = true;
+	/* RFC 7162 §3.1: the first CONDSTORE-enabling command tells */
+	if (s->box != NULL)
+		imap_printf(s, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+		    (unsigned long long)store_mailbox_highestmodseq(s->box));
 }
 
 int
@@ -355,12 +375,22 @@ imap_resolve_set(struct imap_session *s, const char *setstr, bool uid,
 		    "Missing sequence set" : err);
 		return -1;
 	}
-	if (set.searchres) {
-		imap_tagged(s, "BAD", "SEARCHRES is not supported");
-		return -1;
-	}
 	idx = xcalloc(s->nview + 1, sizeof(*idx));
-	if (uid) {
+	if (set.searchres) {
+		/* "$" (RFC 5182): the saved UIDs still in the view (both
+		   ascending) */
+		for (unsigned int i = 0, k = 0; i < s->nview &&
+		    k < s->nsearchres;) {
+			if (s->searchres[k] == s->view[i]) {
+				idx[n++] = i++;
+				k++;
+			} else if (s->searchres[k] < s->view[i]) {
+				k++;
+			} else {
+				i++;
+			}
+		}
+	} else if (uid) {
 		imap_seqset_normalize(&set, s->nview > 0 ? s->view[s->nview - 1] : 0);
 		for (unsigned int i = 0; i < s->nview; i++) {
 			if (imap_seqset_contains(&set, s->view[i]))
@@ -510,14 +540,21 @@ cmd_enable(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		imap_tagged(s, "BAD", "Missing capability");
 		return;
 	}
+	bool now_utf8 = false;
+
 	for (unsigned int i = 0; i < n; i++) {
 		if (imap_arg_is_atom(&a[i], "CONDSTORE") && !s->condstore) {
 			s->condstore = true;
 			now_condstore = true;
 		}
+		if (imap_arg_is_atom(&a[i], "UTF8=ACCEPT") && !s->utf8) {
+			s->utf8 = true;
+			now_utf8 = true;
+		}
 	}
 	/* only what this command newly enabled is listed (RFC 5161) */
-	imap_printf(s, "* ENABLED%s\r\n", now_condstore ? " CONDSTORE" : "");
+	imap_printf(s, "* ENABLED%s%s\r\n", now_condstore ? " CONDSTORE" : "",
+	    now_utf8 ? " UTF8=ACCEPT" : "");
 	imap_tagged(s, "OK", "Enabled.");
 }
 
@@ -813,6 +850,9 @@ static const struct imap_cmd_def commands[] = {
 	{ "COPY", imap_cmd_copy, CMD_AUTH | CMD_SELECTED | CMD_UID },
 	{ "MOVE", imap_cmd_move, CMD_AUTH | CMD_SELECTED | CMD_UID },
 	{ "SEARCH", imap_cmd_search, CMD_AUTH | CMD_SELECTED | CMD_UID },
+	{ "SORT", imap_cmd_sort, CMD_AUTH | CMD_SELECTED | CMD_UID },
+	{ "THREAD", imap_cmd_thread, CMD_AUTH | CMD_SELECTED | CMD_UID },
+	{ "CANCELUPDATE", imap_cmd_cancelupdate, CMD_AUTH | CMD_SELECTED },
 };
 
 static const struct imap_cmd_def *
@@ -855,7 +895,8 @@ run_command(struct imap_session *s, const struct imap_command *cmd)
 	} else if ((def->flags & CMD_SELECTED) != 0 &&
 	    s->state != IMAP_STATE_SELECTED) {
 		imap_tagged(s, "BAD", "No mailbox selected");
-	} else {
+	} else if (imap_utf8_mailbox_args(s, def->name, args, nargs) == 0) {
+		/* (names in UTF-8 are now the store's modified UTF-7) */
 		def->fn(s, args, nargs, uid);
 	}
 	if (s->wait == WAIT_NONE)
@@ -1116,6 +1157,7 @@ imap_session_destroy(struct imap_session *s)
 {
 	if (s->cont.free_fn != NULL)
 		s->cont.free_fn(s->cont.state);
+	imap_search_reset(s);
 	store_mailbox_close(&s->box);
 	store_account_close(&s->acct);
 	if (s->set.ssl_ctx != NULL)

@@ -199,3 +199,37 @@ file_stamp_equal(const struct file_stamp *a, const struct file_stamp *b)
 	return a->exists == b->exists && a->dev == b->dev && a->ino == b->ino &&
 	    a->size == b->size && a->mtime_ns == b->mtime_ns;
 }
+
+int
+file_read_head(const char *path, size_t max, char **data_r, size_t *len_r)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *data;
+	size_t len = 0;
+
+	if (fd < 0)
+		return -1;
+	data = xmalloc(max + 1);
+	while (len < max) {
+		ssize_t n = read(fd, data + len, max - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int saved = errno;
+
+			free(data);
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	data[len] = '\0';
+	*data_r = data;
+	*len_r = len;
+	return 0;
+}

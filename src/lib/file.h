@@ -23,6 +23,11 @@ int file_write_atomic(const char *path, const void *data, size_t len,
  */
 int file_read_all(const char *path, size_t max, char **data_r, size_t *len_r);
 /* mkdir -p; existing directories are fine. -1 with errno set. */
+/*
+ * Reads at most max bytes from the start of a file (the header of a big
+ * message) into a malloc'd, NUL-terminated buffer. -1 with errno.
+ */
+int file_read_head(const char *path, size_t max, char **data_r, size_t *len_r);
 int mkdir_p(const char *path, mode_t mode);
 /* Writes all of it, retrying on EINTR and short writes. */
 int write_full(int fd, const void *data, size_t len);

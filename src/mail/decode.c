@@ -103,11 +103,11 @@ decode_qp(const char *in, size_t len, struct buf *out)
 	return qp_decode(in, len, out, false);
 }
 
-/* Parses "=?charset?X?text?=" at in[0]; on success the encoding letter,
- * the text and the total length. */
+/* Parses "=?charset?X?text?=" at in[0]; on success the charset length
+ * (from in + 2), the encoding letter, the text and the total length. */
 static bool
-parse_word(const char *in, size_t len, char *enc_r, const char **text_r,
-    size_t *text_len_r, size_t *total_r)
+parse_word(const char *in, size_t len, size_t *charset_len_r, char *enc_r,
+    const char **text_r, size_t *text_len_r, size_t *total_r)
 {
 	const char *q1, *q2, *end;
 
@@ -126,6 +126,7 @@ parse_word(const char *in, size_t len, char *enc_r, const char **text_r,
 		end++;
 	if ((size_t)(end - in) + 1 >= len)
 		return false;
+	*charset_len_r = (size_t)(q1 - (in + 2));
 	*text_r = q2;
 	*text_len_r = (size_t)(end - q2);
 	*total_r = (size_t)(end - in) + 2;
@@ -135,6 +136,14 @@ parse_word(const char *in, size_t len, char *enc_r, const char **text_r,
 int
 decode_rfc2047(const char *in, size_t len, struct buf *out)
 {
+	return decode_rfc2047_with(in, len, out, NULL);
+}
+
+int
+decode_rfc2047_with(const char *in, size_t len, struct buf *out,
+    decode_word_fn *fn)
+{
+	struct buf word;
 	size_t i = 0;
 	size_t pending_ws = 0;	/* white space after a word, maybe dropped */
 	bool after_word = false;
@@ -142,17 +151,26 @@ decode_rfc2047(const char *in, size_t len, struct buf *out)
 	while (i < len) {
 		char enc;
 		const char *text;
-		size_t tlen, total;
+		size_t cslen, tlen, total;
+		int r;
 
-		if (in[i] == '=' && parse_word(in + i, len - i, &enc, &text, &tlen,
-		    &total)) {
+		if (in[i] == '=' && parse_word(in + i, len - i, &cslen, &enc,
+		    &text, &tlen, &total)) {
 			/* white space between two encoded-words vanishes */
 			if (!after_word && pending_ws > 0 &&
 			    buf_append(out, in + i - pending_ws, pending_ws) < 0)
 				return -1;
 			pending_ws = 0;
-			if (enc == 'B' ? decode_base64(text, tlen, out) < 0 :
-			    qp_decode(text, tlen, out, true) < 0)
+			/* a word is at most a header line: bounded by len */
+			buf_init(&word, BUF_UNLIMITED);
+			r = enc == 'B' ? decode_base64(text, tlen, &word) :
+			    qp_decode(text, tlen, &word, true);
+			if (r == 0 && word.len > 0)
+				r = fn != NULL ? fn(in + i + 2, cslen, word.data,
+				    word.len, out) :
+				    buf_append(out, word.data, word.len);
+			buf_free(&word);
+			if (r < 0)
 				return -1;
 			i += total;
 			after_word = true;

@@ -24,5 +24,14 @@ int decode_qp(const char *in, size_t len, struct buf *out);
  * converted) and the white space between two adjacent words dropped.
  */
 int decode_rfc2047(const char *in, size_t len, struct buf *out);
+/*
+ * The same, with each word's decoded bytes handed to fn with the word's
+ * charset name (charset[0..charset_len), not NUL-terminated, possibly
+ * with an RFC 2231 "*lang" suffix) to append to out; fn returns 0 or -1.
+ */
+typedef int decode_word_fn(const char *charset, size_t charset_len,
+    const char *bytes, size_t len, struct buf *out);
+int decode_rfc2047_with(const char *in, size_t len, struct buf *out,
+    decode_word_fn *fn);
 
 #endif

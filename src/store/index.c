@@ -56,6 +56,11 @@ static const char schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS expunged(mailbox INTEGER NOT NULL,"
 	" uid INTEGER NOT NULL, modseq INTEGER NOT NULL,"
 	" PRIMARY KEY(mailbox, uid)) WITHOUT ROWID;"
+	/* opaque per-message data of upper layers (SORT keys), added to
+	   schema 1 without changing it: a kind names its own format */
+	"CREATE TABLE IF NOT EXISTS msgcache(mailbox INTEGER NOT NULL,"
+	" kind TEXT NOT NULL, uid INTEGER NOT NULL, uidvalidity INTEGER NOT NULL,"
+	" data BLOB NOT NULL, PRIMARY KEY(mailbox, kind, uid)) WITHOUT ROWID;"
 	"INSERT OR IGNORE INTO meta VALUES('schema', '1');";
 
 /* --- database ------------------------------------------------------------ */
@@ -2042,4 +2047,85 @@ store_msg_cache_set(struct store_mailbox *box, uint32_t uid,
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : db_error(box->acct, rc, "cache", error_r);
+}
+
+/* --- opaque per-message data -------------------------------------------------- */
+
+int
+store_msg_blobs_load(struct store_mailbox *box, const char *kind,
+    store_blob_fn *fn, void *ctx, char **error_r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	/* rows of expunged messages and of an older UIDVALIDITY (a folder
+	   made again) go first; they would never be asked for */
+	st = prep(box->acct, "DELETE FROM msgcache WHERE mailbox=?1 AND kind=?2"
+	    " AND (uidvalidity<>?3 OR uid NOT IN"
+	    " (SELECT uid FROM message WHERE mailbox=?1))", &rc);
+	if (st == NULL)
+		return db_error(box->acct, rc, "msgcache", error_r);
+	sqlite3_bind_int64(st, 1, box->id);
+	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, box->uidvalidity);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return db_error(box->acct, rc, "msgcache", error_r);
+	st = prep(box->acct, "SELECT uid, data FROM msgcache"
+	    " WHERE mailbox=?1 AND kind=?2 AND uidvalidity=?3 ORDER BY uid", &rc);
+	if (st == NULL)
+		return db_error(box->acct, rc, "msgcache", error_r);
+	sqlite3_bind_int64(st, 1, box->id);
+	sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, box->uidvalidity);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const void *data = sqlite3_column_blob(st, 1);
+		int len = sqlite3_column_bytes(st, 1);
+
+		fn((uint32_t)sqlite3_column_int64(st, 0), data != NULL ? data : "",
+		    (size_t)(len > 0 ? len : 0), ctx);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : db_error(box->acct, rc, "msgcache", error_r);
+}
+
+int
+store_msg_blobs_save(struct store_mailbox *box, const char *kind,
+    const uint32_t *uids, const void *const *data, const size_t *lens,
+    unsigned int n, char **error_r)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (db_exec(box->acct, "BEGIN IMMEDIATE", &rc) < 0)
+		return db_error(box->acct, rc, "msgcache", error_r);
+	st = prep(box->acct, "INSERT OR REPLACE INTO msgcache"
+	    "(mailbox, kind, uid, uidvalidity, data) VALUES(?1, ?2, ?3, ?4, ?5)",
+	    &rc);
+	for (unsigned int i = 0; st != NULL && i < n; i++) {
+		sqlite3_bind_int64(st, 1, box->id);
+		sqlite3_bind_text(st, 2, kind, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, uids[i]);
+		sqlite3_bind_int64(st, 4, box->uidvalidity);
+		sqlite3_bind_blob(st, 5, data[i], (int)lens[i], SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE)
+			break;
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_OK) {
+		int ignored;
+
+		(void)db_error(box->acct, rc, "msgcache", error_r);
+		(void)db_exec(box->acct, "ROLLBACK", &ignored);
+		return -1;
+	}
+	if (db_exec(box->acct, "COMMIT", &rc) < 0)
+		return db_error(box->acct, rc, "msgcache", error_r);
+	return 0;
 }

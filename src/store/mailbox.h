@@ -215,6 +215,22 @@ int store_msg_cache_get(struct store_mailbox *box, uint32_t uid,
 int store_msg_cache_set(struct store_mailbox *box, uint32_t uid,
     const char *envelope, const char *bodystructure, char **error_r);
 
+/*
+ * Opaque data an upper layer derives from a message and keeps in the
+ * index (the IMAP SORT and THREAD keys): kind names the format, so a
+ * changed format just misses ("imap-sort-1", then "imap-sort-2"). load
+ * first drops the rows of expunged messages and of an older UIDVALIDITY,
+ * then calls fn for every row of the folder, in UID order; save writes
+ * n rows in one transaction. 0, or -1 with *error_r.
+ */
+typedef void store_blob_fn(uint32_t uid, const void *data, size_t len,
+    void *ctx);
+int store_msg_blobs_load(struct store_mailbox *box, const char *kind,
+    store_blob_fn *fn, void *ctx, char **error_r);
+int store_msg_blobs_save(struct store_mailbox *box, const char *kind,
+    const uint32_t *uids, const void *const *data, const size_t *lens,
+    unsigned int n, char **error_r);
+
 /* Maildir file name helpers (exposed for tests). */
 unsigned int store_flags_from_letters(const char *letters);
 /* Fills out (>= 8 bytes) with the system flag letters in ASCII order. */

@@ -613,3 +613,76 @@ test_store_recent(void)
 	test_end();
 }
 TEST(test_store_recent)
+
+struct blob_seen {
+	uint32_t uids[8];
+	char data[8][16];
+	unsigned int n;
+};
+
+static void
+blob_cb(uint32_t uid, const void *data, size_t len, void *ctx)
+{
+	struct blob_seen *b = ctx;
+
+	if (b->n < 8 && len < 16) {
+		b->uids[b->n] = uid;
+		memcpy(b->data[b->n], data, len);
+		b->data[b->n][len] = '\0';
+		b->n++;
+	}
+}
+
+static void
+test_store_blobs(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct;
+	struct store_mailbox *box;
+	struct blob_seen seen;
+	char *err = NULL;
+	uint32_t uid[3];
+	const void *data[3] = { "one", "two", "three" };
+	size_t lens[3] = { 3, 3, 5 };
+
+	test_begin("store: opaque per-message data kept by kind, dropped with the message");
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	test_assert(store_folder_create(acct, "B", &err) == 0);
+	test_assert(store_mailbox_open(acct, "B", false, &box, &err) == 0);
+	for (int i = 0; i < 3; i++)
+		test_assert(store_mailbox_append(box, "Subject: x\r\n\r\nx\r\n", 16, 0,
+		    NULL, 0, &uid[i], &err) == 0);
+	test_assert(store_mailbox_sync(box, NULL, &err) == 0);
+	test_assert(store_msg_blobs_save(box, "k1", uid, data, lens, 3, &err) == 0);
+	memset(&seen, 0, sizeof(seen));
+	test_assert(store_msg_blobs_load(box, "k1", blob_cb, &seen, &err) == 0);
+	test_assert_int(seen.n, 3);
+	test_assert_str(seen.data[2], "three");
+	test_assert(seen.uids[0] == uid[0] && seen.uids[2] == uid[2]);
+	/* another kind (a new format) sees nothing */
+	memset(&seen, 0, sizeof(seen));
+	test_assert(store_msg_blobs_load(box, "k2", blob_cb, &seen, &err) == 0);
+	test_assert_int(seen.n, 0);
+	/* an expunged message's row goes */
+	test_assert(store_mailbox_expunge(box, &uid[1], 1, &err) == 0);
+	test_assert(store_mailbox_sync(box, NULL, &err) == 0);
+	memset(&seen, 0, sizeof(seen));
+	test_assert(store_msg_blobs_load(box, "k1", blob_cb, &seen, &err) == 0);
+	test_assert_int(seen.n, 2);
+	test_assert_str(seen.data[1], "three");
+	store_mailbox_close(&box);
+	/* the folder made again: new UIDVALIDITY, same UIDs, no old rows */
+	test_assert(store_folder_delete(acct, "B", &err) == 0);
+	test_assert(store_folder_create(acct, "B", &err) == 0);
+	test_assert(store_mailbox_open(acct, "B", false, &box, &err) == 0);
+	test_assert(store_mailbox_append(box, "Subject: y\r\n\r\ny\r\n", 16, 0,
+	    NULL, 0, &uid[0], &err) == 0);
+	test_assert(store_mailbox_sync(box, NULL, &err) == 0);
+	memset(&seen, 0, sizeof(seen));
+	test_assert(store_msg_blobs_load(box, "k1", blob_cb, &seen, &err) == 0);
+	test_assert_int(seen.n, 0);
+	store_mailbox_close(&box);
+	store_account_close(&acct);
+	test_end();
+}
+TEST(test_store_blobs);

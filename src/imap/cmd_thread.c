@@ -1,0 +1,146 @@
+/*
+ * THREAD and UID THREAD (RFC 5256): "THREAD algorithm charset keys" with
+ * REFERENCES, REFS and ORDEREDSUBJECT (mail/thread). The answer is
+ * "* THREAD (1 2 (3)(4))(5)": a chain is written as a list, a node with
+ * more than one child as a list per child; a dummy parent is not written.
+ */
+#include "imap/search.h"
+#include "imap/session-private.h"
+#include "imap/sort.h"
+
+#include "lib/xalloc.h"
+#include "mail/charset.h"
+#include "mail/thread.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* One thread, without recursion: deep trees cost heap, not stack. */
+static void
+render_thread(struct buf *out, const struct thread_node *root,
+    const struct thread_node **stack)
+{
+	const struct thread_node *n = root;
+	unsigned int depth = 0;
+	bool first = true;
+
+	buf_append_c(out, '(');
+	for (;;) {
+		/* the chain down from n while each has one child */
+		for (;;) {
+			if (n->id != 0) {
+				buf_printf(out, first ? "%u" : " %u", n->id);
+				first = false;
+			}
+			if (n->child != NULL && n->child->next == NULL) {
+				n = n->child;
+				continue;
+			}
+			break;
+		}
+		if (n->child != NULL) {
+			/* two or more children: a list for each */
+			if (!first)
+				buf_append_c(out, ' ');
+			stack[depth++] = n->child->next;
+			buf_append_c(out, '(');
+			n = n->child;
+			first = true;
+			continue;
+		}
+		/* n's subtree is written: close lists, open the next sibling */
+		for (;;) {
+			const struct thread_node *sib;
+
+			if (depth == 0) {
+				buf_append_c(out, ')');
+				return;
+			}
+			buf_append_c(out, ')');
+			sib = stack[--depth];
+			if (sib != NULL) {
+				stack[depth++] = sib->next;
+				buf_append_c(out, '(');
+				n = sib;
+				first = true;
+				break;
+			}
+		}
+	}
+}
+
+void
+imap_cmd_thread(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	enum thread_algorithm alg;
+	struct imap_search *prog;
+	const struct store_msg *msgs;
+	struct thread_input *in;
+	struct thread_tree *tree;
+	const struct thread_node **stack;
+	const char *charset;
+	unsigned int count, nidx, *idx;
+	struct buf out;
+
+	if (n < 3) {
+		imap_tagged(s, "BAD", "THREAD needs an algorithm, a charset and"
+		    " search keys");
+		return;
+	}
+	if (imap_arg_is_atom(&a[0], "REFERENCES"))
+		alg = THREAD_REFERENCES;
+	else if (imap_arg_is_atom(&a[0], "REFS"))
+		alg = THREAD_REFS;
+	else if (imap_arg_is_atom(&a[0], "ORDEREDSUBJECT"))
+		alg = THREAD_ORDEREDSUBJECT;
+	else {
+		imap_tagged(s, "BAD", "Unknown threading algorithm");
+		return;
+	}
+	if ((charset = imap_arg_astring(&a[1])) == NULL) {
+		imap_tagged(s, "BAD", "THREAD needs a charset");
+		return;
+	}
+	if (!charset_known(charset)) {
+		imap_tagged(s, "NO", "[BADCHARSET (" CHARSET_ADVERTISED
+		    ")] Unsupported charset");
+		return;
+	}
+	if ((prog = imap_search_compile(s, a, n, 2, charset)) == NULL)
+		return;
+	msgs = store_mailbox_msgs(s->box, &count);
+	idx = imap_search_run(s, prog, &nidx);
+	/* fill the cache first: pointers into it are stable afterwards */
+	for (unsigned int i = 0; i < nidx; i++)
+		(void)imap_msg_keys_get(s, idx[i]);
+	imap_sortcache_flush(s);
+	in = xcalloc(nidx + 1, sizeof(*in));
+	for (unsigned int i = 0; i < nidx; i++) {
+		const struct imap_msg_keys *k = imap_msg_keys_get(s, idx[i]);
+
+		in[i].id = uid ? msgs[idx[i]].uid : idx[i] + 1;
+		in[i].message_id = k->message_id;
+		in[i].refs = (const char *const *)k->refs;
+		in[i].nrefs = k->nrefs;
+		in[i].base_subject = k->subject;
+		in[i].is_reply = k->subject_reply;
+		in[i].date = k->date;
+	}
+	tree = thread_build(alg, in, nidx);
+	stack = xcalloc(tree->nnodes + 1, sizeof(*stack));
+	buf_init(&out, BUF_UNLIMITED);
+	buf_append_str(&out, tree->roots != NULL ? "* THREAD " : "* THREAD");
+	for (const struct thread_node *r = tree->roots; r != NULL; r = r->next)
+		render_thread(&out, r, stack);
+	buf_append_str(&out, "\r\n");
+	imap_write(s, out.data, out.len);
+	buf_free(&out);
+	free(stack);
+	thread_tree_free(&tree);
+	free(in);
+	free(idx);
+	imap_search_free(&prog);
+	imap_tagged(s, "OK", "Thread completed.");
+}
