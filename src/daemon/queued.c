@@ -71,10 +71,11 @@
 #define CTL_MAX_CLIENTS 16
 /* Seconds in-flight deliveries get at stop. */
 #define STOP_GRACE_SECS 3
-/* How long a connection waits for the next message; at most this many
- * wait per destination. */
+/* How long a connection waits for the next message. As many may wait
+ * per destination as TEGAMI_QUEUE_DOMAIN_CONCURRENCY allows: a parked
+ * connection is taken before a new one is opened, so the open ones never
+ * exceed the limit. */
 #define IDLE_SECS 3
-#define IDLE_PER_DOMAIN 4
 #define DUE_NEVER ((time_t)1 << 62)
 
 struct qd;
@@ -152,6 +153,10 @@ struct due {
 	char id[SPOOL_ID_LEN + 1];
 	time_t due;
 	bool forced;		/* flushed: try every pending recipient */
+	/* Due, but its destination was at TEGAMI_QUEUE_DOMAIN_CONCURRENCY
+	 * last time: not read again until that destination has a free
+	 * slot (malloc'd key, NULL = not waiting). */
+	char *wait;
 };
 
 struct domcount {
@@ -178,6 +183,7 @@ struct qd {
 	int ino_fd;
 	struct event *ino_ev;
 	struct event *scan_ev;
+	struct event *dispatch_ev;
 	struct event *tick_ev;
 	struct event *stop_ev;
 	struct evconnlistener *ctl;
@@ -207,6 +213,7 @@ static void job_connect(struct qjob *j);
 static void job_start(struct qjob *j);
 static void idle_park(struct qjob *j, struct smtp_client *c);
 static void schedule_scan(struct qd *d, long msec);
+static void schedule_dispatch(struct qd *d);
 
 /* ---- small helpers */
 
@@ -338,8 +345,10 @@ due_set(struct qd *d, const char *id, time_t due)
 {
 	struct due *e = due_find(d, id);
 
-	if (e != NULL)
+	if (e != NULL) {
 		e->due = due;
+		x_free(&e->wait);
+	}
 	/* Unknown ids are added by the next scan. */
 }
 
@@ -446,6 +455,9 @@ job_done(struct qjob *j)
 	}
 	d->conns--;
 	dom_release(d, j->domain);
+	/* A slot is free: an entry waiting for it may start now, without
+	 * waiting for this task's envelope update. */
+	schedule_dispatch(d);
 	if (--t->jobs_left == 0)
 		task_finish(t);
 }
@@ -732,7 +744,7 @@ idle_park(struct qjob *j, struct smtp_client *c)
 	for (ic = d->idle; ic != NULL; ic = ic->next)
 		if (strcasecmp(ic->key, j->domain) == 0)
 			n++;
-	if (d->w->stopping || n >= IDLE_PER_DOMAIN) {
+	if (d->w->stopping || n >= d->dom_limit) {
 		smtp_client_quit(c);
 		return;
 	}
@@ -1199,7 +1211,7 @@ finish_done(void *arg)
 			worker_exit(d->w);
 		return;
 	}
-	schedule_scan(d, 0);
+	schedule_dispatch(d);
 }
 
 static void
@@ -1212,9 +1224,14 @@ task_finish(struct qtask *t)
 	pool_submit(d->pool, finish_work, finish_done, t);
 }
 
-/* Starts work on an entry whose envelope was just read (env is taken). */
+/*
+ * Starts work on an entry whose envelope was just read (env is taken).
+ * When due recipients had to stay behind because their destination had
+ * no free slot, *wait_r is that destination's key (malloc'd).
+ */
 static void
-task_start(struct qd *d, struct spool_envelope *env, bool force)
+task_start(struct qd *d, struct spool_envelope *env, bool force,
+    char **wait_r)
 {
 	struct qtask *t = xcalloc(1, sizeof(*t));
 	time_t now = time(NULL);
@@ -1262,9 +1279,14 @@ task_start(struct qd *d, struct spool_envelope *env, bool force)
 				j = t->jobs[k];
 		if (j == NULL) {
 			dc = dom_find(d, dom);
-			if ((dc != NULL && dc->n >= d->dom_limit) ||
-			    d->conns >= d->total_limit)
-				continue;	/* the next scan */
+			if (dc != NULL && dc->n >= d->dom_limit) {
+				/* When one of its jobs ends. */
+				if (*wait_r == NULL)
+					*wait_r = xstrdup(dom);
+				continue;
+			}
+			if (d->conns >= d->total_limit)
+				continue;	/* when any job ends */
 			dc = dom_get(d, dom);
 			dc->n++;
 			d->conns++;
@@ -1302,7 +1324,11 @@ task_start(struct qd *d, struct spool_envelope *env, bool force)
 		if (bounce_due || !left || warning_due(d, &t->env, now)) {
 			task_finish(t);
 		} else {
-			due_set(d, t->env.id, now + 1);
+			/* Held back by the limits: still due, picked up when
+			 * a job ends (dispatch). Otherwise not due after all. */
+			due_set(d, t->env.id, *wait_r != NULL ||
+			    d->conns >= d->total_limit ? now :
+			    envelope_due(d, &t->env));
 			task_unlink(d, t);
 			task_free(t);
 		}
@@ -1315,17 +1341,15 @@ task_start(struct qd *d, struct spool_envelope *env, bool force)
 
 /* ---- scanning the spool */
 
+/* Re-reads the list of entries (env/), keeping what is known of each. */
 static void
-scan(struct qd *d)
+refresh_list(struct qd *d)
 {
 	char **ids = NULL;
 	char *err = NULL;
 	size_t n = 0, nd = 0;
 	struct due *nue;
-	time_t now = time(NULL);
 
-	if (d->w->stopping || !d->locked)
-		return;
 	if (spool_list(d->spool, &ids, &n, &err) < 0) {
 		log_error("event=queue_scan_failed error=\"%s\"", err);
 		free(err);
@@ -1338,50 +1362,117 @@ scan(struct qd *d)
 		str_copy(nue[nd].id, sizeof(nue[nd].id), ids[i]);
 		nue[nd].due = old != NULL ? old->due : 0;
 		nue[nd].forced = old != NULL && old->forced;
+		if (old != NULL) {
+			nue[nd].wait = old->wait;
+			old->wait = NULL;
+		}
 		nd++;
 	}
+	for (size_t i = 0; i < d->ndue; i++)
+		free(d->due[i].wait);
 	free(d->due);
 	d->due = nue;
 	d->ndue = nd;
-	for (size_t i = 0; i < nd; i++) {
+	str_array_free(ids);
+}
+
+/* Does entry e wait for a destination that still has no free slot? */
+static bool
+still_waiting(struct qd *d, const struct due *e)
+{
+	const struct domcount *dc;
+
+	if (e->wait == NULL)
+		return false;
+	dc = dom_find(d, e->wait);
+	return dc != NULL && dc->n >= d->dom_limit;
+}
+
+/*
+ * Starts the entries that are due, oldest first, as far as the limits
+ * allow. Runs after every change that may let one start (a new entry, a
+ * job that ended, the one-second tick), and reads only the envelopes of
+ * entries that are due and not waiting for a full destination.
+ */
+static void
+dispatch(struct qd *d)
+{
+	time_t now = time(NULL);
+	char *err = NULL;
+
+	if (d->w->stopping || !d->locked)
+		return;
+	for (size_t i = 0; i < d->ndue; i++) {
+		struct due *e = &d->due[i];
 		struct spool_envelope env;
+		bool force = e->forced;
+		char *wait = NULL;
 		int r;
 
 		if (d->conns >= d->total_limit)
 			break;
-		bool force = nue[i].forced;
-
-		if ((nue[i].due > now && !force) || task_find(d, nue[i].id))
+		if ((e->due > now && !force) || still_waiting(d, e) ||
+		    task_find(d, e->id))
 			continue;
-		r = spool_read_envelope(d->spool, nue[i].id, &env, &err);
+		x_free(&e->wait);
+		r = spool_read_envelope(d->spool, e->id, &env, &err);
 		if (r == 0) {
-			nue[i].due = DUE_NEVER;
+			e->due = DUE_NEVER;
 			continue;
 		}
 		if (r < 0) {
 			log_error("msgid=%s event=envelope_unreadable "
 			    "error=\"%s\" hint=\"look at the file; tegami "
-			    "queue delete removes it\"", nue[i].id, err);
+			    "queue delete removes it\"", e->id, err);
 			x_free(&err);
-			nue[i].due = DUE_NEVER;
+			e->due = DUE_NEVER;
 			continue;
 		}
-		nue[i].due = envelope_due(d, &env);
-		nue[i].forced = false;
-		if (nue[i].due > now && !(force && !env.hold)) {
+		e->due = envelope_due(d, &env);
+		e->forced = false;
+		if (e->due > now && !(force && !env.hold)) {
 			spool_envelope_free(&env);
 			continue;
 		}
-		task_start(d, &env, force);
+		task_start(d, &env, force, &wait);
 		/* task_start may have set the due time through due_set. */
+		e = due_find(d, e->id);
+		if (e != NULL && wait != NULL && e->due <= now) {
+			e->wait = wait;
+			wait = NULL;
+		}
+		free(wait);
 	}
-	str_array_free(ids);
+}
+
+static void
+scan(struct qd *d)
+{
+	if (d->w->stopping || !d->locked)
+		return;
+	refresh_list(d);
+	dispatch(d);
 }
 
 static void
 scan_cb(evutil_socket_t fd, short what, void *arg)
 {
 	scan(arg);
+}
+
+static void
+dispatch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	dispatch(arg);
+}
+
+static void
+schedule_dispatch(struct qd *d)
+{
+	struct timeval tv = { 0, 0 };
+
+	if (!evtimer_pending(d->dispatch_ev, NULL))
+		evtimer_add(d->dispatch_ev, &tv);
 }
 
 static void
@@ -1601,8 +1692,10 @@ ctl_request(struct ctl_client *c, char *line)
 	if (argc == 1 && strcmp(argv[0], "flush") == 0) {
 		/* Entries beyond the connection limits stay forced until
 		 * their turn comes. */
-		for (size_t i = 0; i < d->ndue; i++)
+		for (size_t i = 0; i < d->ndue; i++) {
 			d->due[i].forced = true;
+			x_free(&d->due[i].wait);
+		}
 		schedule_scan(d, 0);
 		ctl_answer(c, "OK");
 	} else if (argc == 2 && (strcmp(argv[0], "delete") == 0 ||
@@ -1757,6 +1850,7 @@ queued_stop(struct worker *w)
 	}
 	event_del(d->tick_ev);
 	event_del(d->scan_ev);
+	event_del(d->dispatch_ev);
 	while (d->idle != NULL) {
 		struct idle_conn *ic = d->idle;
 
@@ -1855,6 +1949,7 @@ queued_init(struct worker *w)
 		return -1;
 	d->pool = pool_create(w->base, 8);
 	d->scan_ev = evtimer_new(w->base, scan_cb, d);
+	d->dispatch_ev = evtimer_new(w->base, dispatch_cb, d);
 	d->tick_ev = event_new(w->base, -1, EV_PERSIST, tick_cb, d);
 	event_add(d->tick_ev, &sec);
 

@@ -280,3 +280,33 @@ def test_relay_host_given_as_address(make_server, tmp_path):
     finally:
         sink.terminate()
         sink.wait()
+
+
+def test_entries_held_back_by_the_destination_limit_go_when_a_slot_frees(
+        make_server, dns, tmp_path):
+    """With one connection allowed per destination, 30 queued messages
+    go one after another over that connection as soon as the previous one
+    is done. (An entry held back by the limit used to wait for the next
+    one-second scan, so this took 30 seconds.)"""
+    out = tmp_path / "sink"
+    out.mkdir()
+    port = free_port()
+    sink = subprocess.Popen(["/usr/bin/python3", SINK, "127.0.0.1", str(port), str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert sink.stdout.readline().strip() == "ready"
+        srv = make_server(env={"TEGAMI_DNS_SERVERS": f"127.0.0.1@{dns.port}",
+                               "TEGAMI_SMTP_PORT": str(port),
+                               "TEGAMI_QUEUE_DOMAIN_CONCURRENCY": "1"})
+        msg = b"From: someone@far.test\r\nTo: friend@far.test\r\nSubject: n\r\n\r\nbody\r\n"
+        for _ in range(30):
+            put_entry(srv, "someone@far.test", ["friend@far.test"], msg)
+        wait_for(lambda: len(glob.glob(str(out / "*.eml"))) == 30, timeout=12,
+                 what="30 messages at the sink")
+        wait_for(lambda: srv.queue_entries() == [], what="the queue to empty")
+        log = srv.log_text()
+        assert log.count("status=sent") == 30
+        assert log.count("cmd=greeting code=220") == 1, log[-3000:]
+    finally:
+        sink.terminate()
+        sink.wait()
