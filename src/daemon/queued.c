@@ -31,7 +31,10 @@
 #include "lib/log.h"
 #include "lib/pool.h"
 #include "lib/str.h"
+#include "lib/file.h"
 #include "lib/xalloc.h"
+#include "mail/downgrade.h"
+#include "mail/mime.h"
 #include "msgauth/dkim_keys.h"
 #include "msgauth/dkim_sign.h"
 #include "net/tls.h"
@@ -54,6 +57,7 @@
 #include <unistd.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -132,6 +136,14 @@ struct qtask {
 	struct rcpt_info *info;
 	char *msg_path;
 	char *prefix;		/* DKIM-Signature fields, or NULL */
+	/* What the spooled bytes need (prepare_work): */
+	bool has8;		/* a byte >= 0x80 */
+	bool needs_utf8;	/* UTF-8 in the envelope or a header: SMTPUTF8 */
+	char *conv;		/* the 7-bit form (a mapping), or NULL */
+	size_t conv_len;
+	bool conv_always;	/* signed: every peer gets the 7-bit form */
+	const char *no_7bit;	/* why there is no 7-bit form (static) */
+	bool no_7bit_temp;	/* ... and that it may work next time */
 	size_t nkeys;
 	struct dkim_key *keys[DKIM_MAX_KEYS_PER_MESSAGE];
 	struct accounts *acc;	/* for local bounces, taken at finish */
@@ -532,6 +544,9 @@ job_ready(struct smtp_client *c, const struct smtp_client_result *res,
 	struct qtask *t = j->t;
 	char line[SMTP_CLIENT_MAX_REPLY_TEXT + 64];
 	char esc[sizeof(line) * 4];
+	unsigned int ext;
+	bool use_conv;
+	uint64_t body_size;
 
 	if (res != NULL) {
 		/* The session failed before MAIL: try the next address. */
@@ -545,28 +560,64 @@ job_ready(struct smtp_client *c, const struct smtp_client_result *res,
 		job_connect(j);
 		return;
 	}
-	j->fd = open(t->msg_path, O_RDONLY | O_CLOEXEC);
-	if (j->fd < 0) {
-		snprintf(line, sizeof(line), "4.3.0 cannot open the queued "
-		    "message: %s", strerror(errno));
-		log_error("msgid=%s event=msg_open_failed path=%s error=\"%s\"",
-		    t->env.id, t->msg_path, strerror(errno));
-		smtp_client_quit(c);
+	ext = smtp_client_extensions(c);
+	use_conv = t->conv != NULL && (t->conv_always ||
+	    !(ext & SMTP_EXT_8BITMIME));
+	if (t->has8 && !use_conv && !t->needs_utf8 &&
+	    !(ext & SMTP_EXT_8BITMIME)) {
+		/* RFC 6152 §3: convert or do not deliver. */
+		if (t->no_7bit_temp)
+			snprintf(line, sizeof(line), "4.3.0 %s does not offer "
+			    "8BITMIME, and the 7-bit form of the message could "
+			    "not be made: %s", j->relay, t->no_7bit);
+		else
+			snprintf(line, sizeof(line), "5.6.3 %s does not offer "
+			    "8BITMIME, and the message has no 7-bit form: %s",
+			    j->relay, t->no_7bit != NULL ? t->no_7bit :
+			    "unknown");
+		job_all(j, t->no_7bit_temp ? OUT_DEFERRED : OUT_BOUNCED, line,
+		    t->no_7bit_temp ? "4.3.0" : "5.6.3");
 		j->client = NULL;
-		job_all(j, OUT_DEFERRED, line, "4.3.0");
+		idle_park(j, c);
 		job_done(j);
 		return;
 	}
 	memset(&j->msg, 0, sizeof(j->msg));
+	if (use_conv) {
+		log_debug("msgid=%s event=sending_7bit_form relay=%s%s",
+		    t->env.id, j->relay, t->conv_always ? " reason=signed" :
+		    " reason=no_8bitmime");
+		j->msg.data = t->conv;
+		j->msg.data_len = t->conv_len;
+		j->msg.fd = -1;
+		body_size = t->conv_len;
+	} else {
+		j->fd = open(t->msg_path, O_RDONLY | O_CLOEXEC);
+		if (j->fd < 0) {
+			snprintf(line, sizeof(line), "4.3.0 cannot open the "
+			    "queued message: %s", strerror(errno));
+			log_error("msgid=%s event=msg_open_failed path=%s "
+			    "error=\"%s\"", t->env.id, t->msg_path,
+			    strerror(errno));
+			smtp_client_quit(c);
+			j->client = NULL;
+			job_all(j, OUT_DEFERRED, line, "4.3.0");
+			job_done(j);
+			return;
+		}
+		j->msg.fd = j->fd;
+		body_size = t->env.size;
+	}
 	j->msg.mail_from = t->env.from;
 	j->msg.rcpts = j->addrs;
 	j->msg.rcpt_count = j->nrcpt;
 	j->msg.prefix = t->prefix;
-	j->msg.size = t->env.size + (t->prefix != NULL ? strlen(t->prefix) :
+	j->msg.size = body_size + (t->prefix != NULL ? strlen(t->prefix) :
 	    0);
-	j->msg.needs_8bitmime = t->env.body != SPOOL_BODY_7BIT;
-	j->msg.needs_smtputf8 = t->env.smtputf8;
-	j->msg.fd = j->fd;
+	/* What the bytes hold, not what the client declared: a BODY=7BIT
+	 * message with 8-bit bytes is 8-bit. */
+	j->msg.needs_8bitmime = t->has8 && !use_conv;
+	j->msg.needs_smtputf8 = t->needs_utf8;
 	smtp_client_send(c, &j->msg, job_sent, j);
 }
 
@@ -819,32 +870,147 @@ task_free(struct qtask *t)
 	spool_envelope_free(&t->env);
 	free(t->msg_path);
 	free(t->prefix);
+	if (t->conv != NULL)
+		munmap(t->conv, t->conv_len > 0 ? t->conv_len : 1);
 	free(t->err);
 	if (t->acc != NULL)
 		accounts_unref(t->acc);
 	free(t);
 }
 
-/* Pool thread: DKIM signature fields for the message. */
+/* Writes the 7-bit form into an unnamed file in the spool's tmp/. */
+struct conv_out {
+	int fd;
+	size_t len;
+};
+
+static int
+conv_write(void *ctx, const void *data, size_t len)
+{
+	struct conv_out *o = ctx;
+
+	if (write_full(o->fd, data, len) < 0)
+		return -1;
+	o->len += len;
+	return 0;
+}
+
+static int
+conv_tmpfile(struct qtask *t)
+{
+	char *dir = xasprintf("%s/tmp", spool_dir(t->d->spool));
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		/* A filesystem without O_TMPFILE: create, then unlink. */
+		char *path = xasprintf("%s/7bit.XXXXXX", dir);
+
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd >= 0)
+			unlink(path);
+		free(path);
+	}
+	free(dir);
+	return fd;
+}
+
+/*
+ * Pool thread: the 7-bit form of msg, for peers without 8BITMIME (and for
+ * everybody when we sign: RFC 6376 §5.3 says to sign a form that no relay
+ * has to convert again). Kept in an unnamed file, mapped; nothing to
+ * clean up after a crash. Sets t->conv or t->no_7bit.
+ */
 static void
-sign_work(void *arg)
+make_7bit(struct qtask *t, const char *msg, size_t len)
+{
+	struct conv_out o = { .fd = conv_tmpfile(t), .len = 0 };
+	const char *reason = NULL;
+	int r;
+
+	if (o.fd < 0) {
+		t->no_7bit = "no temporary file for it";
+		t->no_7bit_temp = true;
+		return;
+	}
+	r = mail_downgrade(msg, len, &mime_default_limits, conv_write, &o,
+	    &reason);
+	if (r == 1 && o.len > 0) {
+		void *map = mmap(NULL, o.len, PROT_READ, MAP_SHARED, o.fd, 0);
+
+		if (map != MAP_FAILED) {
+			t->conv = map;
+			t->conv_len = o.len;
+		} else {
+			t->no_7bit = "it could not be mapped";
+			t->no_7bit_temp = true;
+		}
+	} else if (r < 0) {
+		t->no_7bit = reason;
+		/* A failed write (disk full) is ours, not the message's. */
+		t->no_7bit_temp = strstr(reason, "writing") != NULL;
+	}
+	close(o.fd);
+}
+
+/* A byte >= 0x80 in the reverse-path or a recipient (SMTPUTF8 addresses). */
+static bool
+envelope_has_utf8(const struct spool_envelope *env)
+{
+	if (mail_has_8bit(env->from, strlen(env->from)))
+		return true;
+	for (size_t i = 0; i < env->rcpt_count; i++)
+		if (mail_has_8bit(env->rcpts[i].address,
+		    strlen(env->rcpts[i].address)))
+			return true;
+	return false;
+}
+
+/*
+ * Pool thread: what the message needs before it is sent. 8-bit bytes and
+ * where they are (SMTPUTF8 is needed only for UTF-8 in the envelope or a
+ * header, whatever the client declared), the 7-bit form when there can be
+ * one, then the DKIM signature fields, over the form that will be sent.
+ */
+static void
+prepare_work(void *arg)
 {
 	struct qtask *t = arg;
 	struct dkim_signer *s;
-	char buf[65536];
+	struct stat st;
 	char *from = NULL, *err = NULL;
-	size_t hlen = 0;
-	ssize_t n;
+	const char *msg, *signed_msg;
+	size_t len, hlen, signed_len;
+	void *map;
 	int fd = open(t->msg_path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return;		/* the send will say why */
-	/* The header first, to find the From domain. */
-	n = read(fd, buf, sizeof(buf));
-	if (n > 0) {
-		hlen = dsn_header_length(buf, (size_t)n);
-		from = queue_header_from(buf, hlen > 0 ? hlen : (size_t)n);
+	if (fstat(fd, &st) < 0 || st.st_size <= 0) {
+		close(fd);
+		return;
 	}
+	len = (size_t)st.st_size;
+	map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (map == MAP_FAILED) {
+		t->err = xasprintf("mmap %s: %s", t->msg_path, strerror(errno));
+		return;
+	}
+	msg = map;
+	t->has8 = mail_has_8bit(msg, len);
+	t->needs_utf8 = t->env.smtputf8 && envelope_has_utf8(&t->env);
+	if (t->has8 && t->env.smtputf8 && !t->needs_utf8 &&
+	    (mail_8bit_where(msg, len, &mime_default_limits) &
+	    MAIL_8BIT_HEADER) != 0)
+		t->needs_utf8 = true;
+	if (t->has8 && !t->needs_utf8)
+		make_7bit(t, msg, len);
+
+	/* The header first, to find the From domain. */
+	hlen = dsn_header_length(msg, len < ORIGINAL_HEADER_MAX ? len :
+	    ORIGINAL_HEADER_MAX);
+	from = queue_header_from(msg, hlen > 0 ? hlen : len < 65536 ? len :
+	    65536);
 	if (from != NULL)
 		t->nkeys = dkim_keyset_find(t->d->keys, from, t->keys,
 		    DKIM_MAX_KEYS_PER_MESSAGE);
@@ -857,27 +1023,24 @@ sign_work(void *arg)
 		    DKIM_MAX_KEYS_PER_MESSAGE);
 		free(pm);
 	}
-	if (t->nkeys == 0 || n <= 0) {
-		free(from);
-		close(fd);
+	free(from);
+	if (t->nkeys == 0) {
+		munmap(map, len);
 		return;
 	}
+	/* Signed mail goes out in the form that was signed. */
+	t->conv_always = t->conv != NULL;
+	signed_msg = t->conv_always ? t->conv : msg;
+	signed_len = t->conv_always ? t->conv_len : len;
 	s = dkim_signer_new(time(NULL));
-	while (n > 0) {
-		if (dkim_signer_update(s, buf, (size_t)n) < 0)
-			break;
-		n = read(fd, buf, sizeof(buf));
-	}
-	close(fd);
-	if (n < 0) {
-		t->err = xasprintf("read %s: %s", t->msg_path, strerror(errno));
-	} else if (dkim_signer_finish(s, t->keys, t->nkeys, &t->prefix,
-	    &err) < 0) {
-		t->err = err;
+	if (dkim_signer_update(s, signed_msg, signed_len) < 0 ||
+	    dkim_signer_finish(s, t->keys, t->nkeys, &t->prefix, &err) < 0) {
+		t->err = err != NULL ? err : xstrdup("the header is too big to "
+		    "sign");
 		t->prefix = NULL;
 	}
 	dkim_signer_free(&s);
-	free(from);
+	munmap(map, len);
 }
 
 static void
@@ -892,9 +1055,12 @@ sign_done(void *arg)
 		    t->env.id, t->err);
 		x_free(&t->err);
 	} else if (t->prefix != NULL) {
-		log_debug("msgid=%s event=dkim_signed keys=%zu", t->env.id,
-		    t->nkeys);
+		log_debug("msgid=%s event=dkim_signed keys=%zu form=%s",
+		    t->env.id, t->nkeys, t->conv_always ? "7bit" : "as_queued");
 	}
+	if (t->no_7bit != NULL)
+		log_debug("msgid=%s event=no_7bit_form reason=\"%s\"",
+		    t->env.id, t->no_7bit);
 	for (size_t i = 0; i < t->njobs; i++)
 		job_start(t->jobs[i]);
 }
@@ -1336,7 +1502,7 @@ task_start(struct qd *d, struct spool_envelope *env, bool force,
 	}
 	t->jobs_left = t->njobs;
 	d->signing++;
-	pool_submit(d->pool, sign_work, sign_done, t);
+	pool_submit(d->pool, prepare_work, sign_done, t);
 }
 
 /* ---- scanning the spool */
