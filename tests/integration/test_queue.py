@@ -19,7 +19,8 @@ from tegami_server import BINARY, free_port  # noqa: E402
 SINK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                     "e2e", "smtp_sink.py")
 MSG = (b"From: alice@example.test\r\nTo: friend@far.test\r\n"
-       b"Subject: outbound\r\nMessage-ID: <q1@example.test>\r\n\r\nHello.\r\n")
+       b"Subject: outbound\r\nMessage-ID: <q1@example.test>\r\n"
+       b"Date: Fri, 27 Nov 2026 12:00:00 +0000\r\n\r\nHello.\r\n")
 
 
 @pytest.fixture
@@ -495,3 +496,53 @@ def test_smtputf8_asked_only_when_the_message_needs_it(make_server, dns, tmp_pat
     finally:
         sink.terminate()
         sink.wait()
+
+
+# ---------------------------------------------------------------- submission clean-up
+
+BARE = b"From: alice@example.test\r\nTo: friend@far.test\r\nSubject: bare\r\n\r\nNo id, no date.\r\n"
+
+
+def test_submission_gets_message_id_and_date(make_server, dns, tmp_path):
+    """An authenticated submission without Message-ID and Date gets both
+    (the server's host name in the id), in the local copy and in the one
+    sent on: the same fields, added once, before signing."""
+    out = tmp_path / "sink"
+    out.mkdir()
+    sink, port = start_sink(out)
+    try:
+        srv = make_server(env={"TEGAMI_DNS_SERVERS": f"127.0.0.1@{dns.port}",
+                               "TEGAMI_SMTP_PORT": str(port)},
+                          accounts=(("alice@example.test", "alicepw"),
+                                    ("bob@example.test", "bobpw")))
+        submit_raw(srv, BARE, rcpts=("friend@far.test", "bob@example.test"))
+        [(sent, _)] = received(out)
+        [local] = srv.wait_messages("bob@example.test", 1)
+        head = sent.split(b"\r\n\r\n", 1)[0]
+        mid = re.search(rb"\r\nMessage-ID: <([0-9a-f]{24})@mail\.example\.test>", head)
+        assert mid, head
+        date = re.search(rb"\r\nDate: ([A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} "
+                         rb"\d\d:\d\d:\d\d [+-]\d{4})", head)
+        assert date, head
+        import email.utils
+        assert abs(email.utils.parsedate_to_datetime(date.group(1).decode()).timestamp()
+                   - time.time()) < 120
+        assert head.count(b"Message-ID:") == 1 and head.count(b"Date:") == 1
+        # the local copy has the same two fields (LF line ends in Maildir)
+        assert mid.group(0).replace(b"\r\n", b"\n") in local
+        assert date.group(0).replace(b"\r\n", b"\n") in local
+        assert mid.group(1).decode() in srv.log_text()     # the queue id
+    finally:
+        sink.terminate()
+        sink.wait()
+
+
+def test_mail_from_other_servers_is_not_completed(make_server):
+    """Port 25: mail from another server is stored as it came, without a
+    Message-ID or Date of ours."""
+    srv = make_server()
+    with smtplib.SMTP("127.0.0.1", srv.ports["SMTP"], timeout=30) as s:
+        s.sendmail("someone@far.test", ["alice@example.test"],
+                   BARE.replace(b"From: alice@example.test", b"From: someone@far.test"))
+    [got] = srv.wait_messages("alice@example.test", 1)
+    assert b"Message-ID" not in got and b"\nDate:" not in got, got
