@@ -1089,6 +1089,7 @@ make_dsn(struct qtask *t, const struct dsn_rcpt *dr, size_t n_dr,
 	p.arrival = t->env.created;
 	p.now = time(NULL);
 	p.delayed = delayed;
+	p.retry_until = delayed ? t->env.created + d->lifetime : 0;
 	p.rcpts = dr;
 	p.rcpt_count = n_dr;
 	p.original = orig;

@@ -209,6 +209,30 @@ def test_missing_message_id_and_date_added_signed_and_verified(bed, hosts):
     dkim_verify_each(bed, crlf(got))
 
 
+def test_null_mx_nxdomain_bounce_and_a_dns_failure_defers(bed, hosts):
+    """Through nsd: a null MX (RFC 7505) bounces with 5.1.10, a name that
+    does not exist with 5.1.2 (one DSN for both); a domain the name server
+    will not answer for is a temporary DNS error: the recipient waits."""
+    a, b = hosts
+    n = len(a.messages("alice@a.test"))
+    a.submit("alice@a.test", PW, "alice@a.test",
+             "x@nomail.b.test,y@nothere.b.test,z@unserved.test", message("dns cases"))
+    dsn = a.wait_messages("alice@a.test", n + 1)[-1]
+    flat = dsn.replace(b"; ", b";")
+    assert b"Final-Recipient: rfc822;x@nomail.b.test\nAction: failed\nStatus: 5.1.10\n" in flat
+    assert b"null MX" in dsn
+    assert b"Final-Recipient: rfc822;y@nothere.b.test\nAction: failed\nStatus: 5.1.2\n" in flat
+    assert b"z@unserved.test" not in dsn
+    log = a.log_text()
+    assert "to=<z@unserved.test> status=deferred" in log and "dsn=4.4.3" in log, log[-3000:]
+    [qid] = a.queue_entries()
+    listing = a.cli(["queue", "list"]).stdout
+    assert "<z@unserved.test> pending attempts=1" in listing, listing
+    assert "<x@nomail.b.test>" in listing and "bounced" in listing, listing
+    a.cli(["queue", "delete", qid])
+    assert a.queue_entries() == []
+
+
 def test_relay_host_with_auth_through_b(bed, hosts, tmp_path_factory):
     """DEFAULT_RELAY_HOST=[mx.b.test]:587 with RELAY_USER/RELAY_PASSWORD:
     A hands everything to B's submission port, AUTH over STARTTLS. (Runs

@@ -97,8 +97,11 @@ def test_queue_commands_on_unreachable_destination(make_server, dns):
     srv.wait_log("status=deferred")
     [qid] = srv.queue_entries()
     listing = cli(srv, "queue", "list").stdout
+    # postqueue -p's shape: column heads, an entry, a summary
+    assert listing.startswith("-Queue ID-"), listing
     assert re.search(qid + r"  +\d+ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC  <alice@example.test>",
                      listing), listing
+    assert re.search(r"\n-- \d+ Kbytes in 1 Request\. \(! = held\)\n$", listing), listing
     assert "<friend@far.test> pending attempts=1 next=" in listing, listing
     assert "mx.far.test" in listing or "connect" in listing, listing
 
