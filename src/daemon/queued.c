@@ -2091,6 +2091,7 @@ queued_init(struct worker *w)
 		return -1;
 	}
 	memset(&dc, 0, sizeof(dc));
+	dc.trust_anchor_file = config_str(cfg, "TEGAMI_DNS_TRUST_ANCHOR");
 	if (servers != NULL && servers[0] != '\0') {
 		list = str_split(servers, ", ", &nlist);
 		dc.servers = (const char *const *)list;
@@ -2101,7 +2102,8 @@ queued_init(struct worker *w)
 		str_array_free(list);
 	if (d->dns == NULL) {
 		log_error("event=dns_failed error=\"%s\" hint=\"check "
-		    "TEGAMI_DNS_SERVERS or /etc/resolv.conf\"", err);
+		    "TEGAMI_DNS_SERVERS (or /etc/resolv.conf) and "
+		    "TEGAMI_DNS_TRUST_ANCHOR\"", err);
 		free(err);
 		return -1;
 	}
