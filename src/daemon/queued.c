@@ -71,6 +71,9 @@
 /* Header bytes of the original message quoted in a DSN (and searched for
  * From: when signing). */
 #define ORIGINAL_HEADER_MAX (256 * 1024)
+/* Messages up to this size are read into memory to be prepared, bigger
+ * ones mapped. */
+#define PREPARE_READ_MAX (1024 * 1024)
 #define CTL_LINE_MAX 256
 #define CTL_MAX_CLIENTS 16
 /* Seconds in-flight deliveries get at stop. */
@@ -980,7 +983,8 @@ prepare_work(void *arg)
 	char *from = NULL, *err = NULL;
 	const char *msg, *signed_msg;
 	size_t len, hlen, signed_len;
-	void *map;
+	void *map = NULL;
+	char *copy = NULL;
 	int fd = open(t->msg_path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
@@ -990,13 +994,31 @@ prepare_work(void *arg)
 		return;
 	}
 	len = (size_t)st.st_size;
-	map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (map == MAP_FAILED) {
-		t->err = xasprintf("mmap %s: %s", t->msg_path, strerror(errno));
-		return;
+	if (len <= PREPARE_READ_MAX) {
+		/* Small ones are read: a munmap per message costs more than
+		 * the copy (every pool thread's TLB is flushed). */
+		ssize_t n;
+
+		copy = xmalloc(len);
+		n = pread(fd, copy, len, 0);
+		close(fd);
+		if (n != (ssize_t)len) {
+			t->err = xasprintf("read %s: %s", t->msg_path, n < 0 ?
+			    strerror(errno) : "short read");
+			free(copy);
+			return;
+		}
+		msg = copy;
+	} else {
+		map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+		close(fd);
+		if (map == MAP_FAILED) {
+			t->err = xasprintf("mmap %s: %s", t->msg_path,
+			    strerror(errno));
+			return;
+		}
+		msg = map;
 	}
-	msg = map;
 	t->has8 = mail_has_8bit(msg, len);
 	t->needs_utf8 = t->env.smtputf8 && envelope_has_utf8(&t->env);
 	if (t->has8 && t->env.smtputf8 && !t->needs_utf8 &&
@@ -1024,10 +1046,8 @@ prepare_work(void *arg)
 		free(pm);
 	}
 	free(from);
-	if (t->nkeys == 0) {
-		munmap(map, len);
-		return;
-	}
+	if (t->nkeys == 0)
+		goto out;
 	/* Signed mail goes out in the form that was signed. */
 	t->conv_always = t->conv != NULL;
 	signed_msg = t->conv_always ? t->conv : msg;
@@ -1040,7 +1060,10 @@ prepare_work(void *arg)
 		t->prefix = NULL;
 	}
 	dkim_signer_free(&s);
-	munmap(map, len);
+out:
+	if (map != NULL)
+		munmap(map, len);
+	free(copy);
 }
 
 static void
