@@ -39,6 +39,7 @@ cmd_queue_list(struct cli *cli, int argc, char **argv)
 	struct spool *spool;
 	char **ids = NULL, *err = NULL;
 	size_t n = 0, shown = 0;
+	unsigned long long bytes = 0;
 
 	if (argc > 1)
 		return cli_error(cli, "usage: %s queue list", cli->prog);
@@ -66,7 +67,13 @@ cmd_queue_list(struct cli *cli, int argc, char **argv)
 			x_free(&err);
 			continue;
 		}
+		if (shown == 0)
+			/* postqueue -p's column heads, our widths */
+			printf("%-*s  --Size-- ----Arrival Time------- "
+			    "-Sender/Recipient-------\n", SPOOL_ID_LEN,
+			    "-Queue ID-");
 		print_time(env.created, when, sizeof(when));
+		bytes += env.size;
 		printf("%s%s %10llu %s UTC  <%s>\n", env.id,
 		    env.hold ? "!" : " ", (unsigned long long)env.size, when,
 		    env.from);
@@ -92,8 +99,8 @@ cmd_queue_list(struct cli *cli, int argc, char **argv)
 	if (shown == 0)
 		printf("Mail queue is empty\n");
 	else
-		printf("-- %zu message%s (! = held)\n", shown,
-		    shown == 1 ? "" : "s");
+		printf("-- %llu Kbytes in %zu Request%s. (! = held)\n",
+		    (bytes + 1023) / 1024, shown, shown == 1 ? "" : "s");
 	str_array_free(ids);
 	spool_close(&spool);
 	return CLI_OK;

@@ -4,6 +4,7 @@
 #include "lib/file.h"
 #include "lib/str.h"
 #include "lib/xalloc.h"
+#include "mail/header.h"
 #include "msgauth/authres.h"
 #include "queue/spool.h"
 #include "store/maildir.h"
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/mman.h>
@@ -24,6 +26,7 @@
 struct delivery {
 	char id[SPOOL_ID_LEN + 1];
 	char *hostname;
+	bool add_missing;
 	char *incoming_dir;
 	/* the body as received */
 	struct buf mem;
@@ -104,6 +107,7 @@ delivery_begin(const struct delivery_params *p, char **error_r)
 	dl->fd = -1;
 	buf_init(&dl->mem, BUF_UNLIMITED);
 	dl->hostname = xstrdup(p->hostname);
+	dl->add_missing = p->add_missing_fields;
 	dl->incoming_dir = xstrdup(p->incoming_dir != NULL ? p->incoming_dir :
 	    "/tmp");
 	if (p->nremote > 0) {
@@ -227,6 +231,57 @@ header_len(const char *msg, size_t len)
 	return 0;
 }
 
+/*
+ * RFC 5322 §3.6 wants Date and asks for Message-ID; a submission server
+ * may add them (RFC 6409 §8.2, §8.3). We do for authenticated
+ * submissions only, at the end of the header, so the copies in Maildirs
+ * and the queue (and so the DKIM signature) have them. Mail from other
+ * servers is passed on as it came: adding fields to someone else's mail
+ * changes what their signatures cover, and Postfix does the same by
+ * default (always_add_missing_headers = no for remote clients).
+ *
+ * hdr is the header block with its empty line ("\r\n\r\n" at the end,
+ * or just "\r\n" for a message without header fields).
+ */
+static void
+add_missing_fields(struct buf *hdr, const char *id, const char *hostname)
+{
+	struct mail_header_iter it;
+	struct mail_header_field f;
+	bool has_id = false, has_date = false;
+	char date[64];
+	struct tm tm;
+	time_t now = time(NULL);
+	size_t at;
+	struct buf out;
+
+	mail_header_iter_init(&it, hdr->data, 0, hdr->len);
+	while (mail_header_next(&it, &f) > 0) {
+		if (f.name_len == 10 && strncasecmp(f.name, "Message-ID", 10) == 0)
+			has_id = true;
+		else if (f.name_len == 4 && strncasecmp(f.name, "Date", 4) == 0)
+			has_date = true;
+	}
+	if (has_id && has_date)
+		return;
+	/* Before the empty line that ends the header. */
+	at = hdr->len >= 2 ? hdr->len - 2 : 0;
+	buf_init(&out, BUF_UNLIMITED);
+	buf_append(&out, hdr->data, at);
+	if (!has_date) {
+		/* The server's local time and offset; day and month names
+		 * from the C locale (nothing here calls setlocale). */
+		localtime_r(&now, &tm);
+		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+		buf_printf(&out, "Date: %s\r\n", date);
+	}
+	if (!has_id)
+		buf_printf(&out, "Message-ID: <%s@%s>\r\n", id, hostname);
+	buf_append(&out, hdr->data + at, hdr->len - at);
+	buf_free(hdr);
+	*hdr = out;
+}
+
 typedef int writer_fn(void *target, const void *data, size_t len,
     const char **error_r);
 
@@ -285,6 +340,20 @@ delivery_commit(struct delivery *dl, const struct delivery_extra *x,
 	if (hlen > 0 && authres_strip_ours(msg, hlen, dl->hostname, &hdr) < 0) {
 		buf_reset(&hdr);
 		buf_append(&hdr, msg, hlen);
+	}
+	if (dl->add_missing) {
+		if (hlen == 0 && len < HEADER_MAX) {
+			/* Header fields only, no empty line: all of it is
+			 * header; it gets the empty line. */
+			buf_reset(&hdr);
+			buf_append(&hdr, msg, len);
+			if (len > 0 && msg[len - 1] != '\n')
+				buf_append_str(&hdr, "\r\n");
+			buf_append_str(&hdr, "\r\n");
+			hlen = len;
+		}
+		if (hdr.len > 0)
+			add_missing_fields(&hdr, dl->id, dl->hostname);
 	}
 	if (x != NULL && x->mark != NULL && x->verdict != NULL && hlen > 0) {
 		buf_init(&marked, BUF_UNLIMITED);

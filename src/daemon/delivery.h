@@ -51,6 +51,9 @@ struct delivery_params {
 	const char *tls_version, *tls_cipher;	/* or NULL */
 	const char *rcpt_for;		/* the one recipient, or NULL */
 	bool hide_client;		/* authenticated submission: no IP */
+	/* Authenticated submission: a missing Message-ID or Date is added
+	 * (never for mail from other servers; see delivery.c). */
+	bool add_missing_fields;
 };
 
 /* What the checks decided, for delivery_commit(). All may be NULL/0. */

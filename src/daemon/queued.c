@@ -31,7 +31,10 @@
 #include "lib/log.h"
 #include "lib/pool.h"
 #include "lib/str.h"
+#include "lib/file.h"
 #include "lib/xalloc.h"
+#include "mail/downgrade.h"
+#include "mail/mime.h"
 #include "msgauth/dkim_keys.h"
 #include "msgauth/dkim_sign.h"
 #include "net/tls.h"
@@ -54,6 +57,7 @@
 #include <unistd.h>
 #include <sys/file.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -67,14 +71,18 @@
 /* Header bytes of the original message quoted in a DSN (and searched for
  * From: when signing). */
 #define ORIGINAL_HEADER_MAX (256 * 1024)
+/* Messages up to this size are read into memory to be prepared, bigger
+ * ones mapped. */
+#define PREPARE_READ_MAX (1024 * 1024)
 #define CTL_LINE_MAX 256
 #define CTL_MAX_CLIENTS 16
 /* Seconds in-flight deliveries get at stop. */
 #define STOP_GRACE_SECS 3
-/* How long a connection waits for the next message; at most this many
- * wait per destination. */
+/* How long a connection waits for the next message. As many may wait
+ * per destination as TEGAMI_QUEUE_DOMAIN_CONCURRENCY allows: a parked
+ * connection is taken before a new one is opened, so the open ones never
+ * exceed the limit. */
 #define IDLE_SECS 3
-#define IDLE_PER_DOMAIN 4
 #define DUE_NEVER ((time_t)1 << 62)
 
 struct qd;
@@ -131,6 +139,14 @@ struct qtask {
 	struct rcpt_info *info;
 	char *msg_path;
 	char *prefix;		/* DKIM-Signature fields, or NULL */
+	/* What the spooled bytes need (prepare_work): */
+	bool has8;		/* a byte >= 0x80 */
+	bool needs_utf8;	/* UTF-8 in the envelope or a header: SMTPUTF8 */
+	char *conv;		/* the 7-bit form (a mapping), or NULL */
+	size_t conv_len;
+	bool conv_always;	/* signed: every peer gets the 7-bit form */
+	const char *no_7bit;	/* why there is no 7-bit form (static) */
+	bool no_7bit_temp;	/* ... and that it may work next time */
 	size_t nkeys;
 	struct dkim_key *keys[DKIM_MAX_KEYS_PER_MESSAGE];
 	struct accounts *acc;	/* for local bounces, taken at finish */
@@ -152,6 +168,10 @@ struct due {
 	char id[SPOOL_ID_LEN + 1];
 	time_t due;
 	bool forced;		/* flushed: try every pending recipient */
+	/* Due, but its destination was at TEGAMI_QUEUE_DOMAIN_CONCURRENCY
+	 * last time: not read again until that destination has a free
+	 * slot (malloc'd key, NULL = not waiting). */
+	char *wait;
 };
 
 struct domcount {
@@ -178,6 +198,7 @@ struct qd {
 	int ino_fd;
 	struct event *ino_ev;
 	struct event *scan_ev;
+	struct event *dispatch_ev;
 	struct event *tick_ev;
 	struct event *stop_ev;
 	struct evconnlistener *ctl;
@@ -207,6 +228,7 @@ static void job_connect(struct qjob *j);
 static void job_start(struct qjob *j);
 static void idle_park(struct qjob *j, struct smtp_client *c);
 static void schedule_scan(struct qd *d, long msec);
+static void schedule_dispatch(struct qd *d);
 
 /* ---- small helpers */
 
@@ -338,8 +360,10 @@ due_set(struct qd *d, const char *id, time_t due)
 {
 	struct due *e = due_find(d, id);
 
-	if (e != NULL)
+	if (e != NULL) {
 		e->due = due;
+		x_free(&e->wait);
+	}
 	/* Unknown ids are added by the next scan. */
 }
 
@@ -446,6 +470,9 @@ job_done(struct qjob *j)
 	}
 	d->conns--;
 	dom_release(d, j->domain);
+	/* A slot is free: an entry waiting for it may start now, without
+	 * waiting for this task's envelope update. */
+	schedule_dispatch(d);
 	if (--t->jobs_left == 0)
 		task_finish(t);
 }
@@ -520,6 +547,9 @@ job_ready(struct smtp_client *c, const struct smtp_client_result *res,
 	struct qtask *t = j->t;
 	char line[SMTP_CLIENT_MAX_REPLY_TEXT + 64];
 	char esc[sizeof(line) * 4];
+	unsigned int ext;
+	bool use_conv;
+	uint64_t body_size;
 
 	if (res != NULL) {
 		/* The session failed before MAIL: try the next address. */
@@ -533,28 +563,64 @@ job_ready(struct smtp_client *c, const struct smtp_client_result *res,
 		job_connect(j);
 		return;
 	}
-	j->fd = open(t->msg_path, O_RDONLY | O_CLOEXEC);
-	if (j->fd < 0) {
-		snprintf(line, sizeof(line), "4.3.0 cannot open the queued "
-		    "message: %s", strerror(errno));
-		log_error("msgid=%s event=msg_open_failed path=%s error=\"%s\"",
-		    t->env.id, t->msg_path, strerror(errno));
-		smtp_client_quit(c);
+	ext = smtp_client_extensions(c);
+	use_conv = t->conv != NULL && (t->conv_always ||
+	    !(ext & SMTP_EXT_8BITMIME));
+	if (t->has8 && !use_conv && !t->needs_utf8 &&
+	    !(ext & SMTP_EXT_8BITMIME)) {
+		/* RFC 6152 §3: convert or do not deliver. */
+		if (t->no_7bit_temp)
+			snprintf(line, sizeof(line), "4.3.0 %s does not offer "
+			    "8BITMIME, and the 7-bit form of the message could "
+			    "not be made: %s", j->relay, t->no_7bit);
+		else
+			snprintf(line, sizeof(line), "5.6.3 %s does not offer "
+			    "8BITMIME, and the message has no 7-bit form: %s",
+			    j->relay, t->no_7bit != NULL ? t->no_7bit :
+			    "unknown");
+		job_all(j, t->no_7bit_temp ? OUT_DEFERRED : OUT_BOUNCED, line,
+		    t->no_7bit_temp ? "4.3.0" : "5.6.3");
 		j->client = NULL;
-		job_all(j, OUT_DEFERRED, line, "4.3.0");
+		idle_park(j, c);
 		job_done(j);
 		return;
 	}
 	memset(&j->msg, 0, sizeof(j->msg));
+	if (use_conv) {
+		log_debug("msgid=%s event=sending_7bit_form relay=%s%s",
+		    t->env.id, j->relay, t->conv_always ? " reason=signed" :
+		    " reason=no_8bitmime");
+		j->msg.data = t->conv;
+		j->msg.data_len = t->conv_len;
+		j->msg.fd = -1;
+		body_size = t->conv_len;
+	} else {
+		j->fd = open(t->msg_path, O_RDONLY | O_CLOEXEC);
+		if (j->fd < 0) {
+			snprintf(line, sizeof(line), "4.3.0 cannot open the "
+			    "queued message: %s", strerror(errno));
+			log_error("msgid=%s event=msg_open_failed path=%s "
+			    "error=\"%s\"", t->env.id, t->msg_path,
+			    strerror(errno));
+			smtp_client_quit(c);
+			j->client = NULL;
+			job_all(j, OUT_DEFERRED, line, "4.3.0");
+			job_done(j);
+			return;
+		}
+		j->msg.fd = j->fd;
+		body_size = t->env.size;
+	}
 	j->msg.mail_from = t->env.from;
 	j->msg.rcpts = j->addrs;
 	j->msg.rcpt_count = j->nrcpt;
 	j->msg.prefix = t->prefix;
-	j->msg.size = t->env.size + (t->prefix != NULL ? strlen(t->prefix) :
+	j->msg.size = body_size + (t->prefix != NULL ? strlen(t->prefix) :
 	    0);
-	j->msg.needs_8bitmime = t->env.body != SPOOL_BODY_7BIT;
-	j->msg.needs_smtputf8 = t->env.smtputf8;
-	j->msg.fd = j->fd;
+	/* What the bytes hold, not what the client declared: a BODY=7BIT
+	 * message with 8-bit bytes is 8-bit. */
+	j->msg.needs_8bitmime = t->has8 && !use_conv;
+	j->msg.needs_smtputf8 = t->needs_utf8;
 	smtp_client_send(c, &j->msg, job_sent, j);
 }
 
@@ -732,7 +798,7 @@ idle_park(struct qjob *j, struct smtp_client *c)
 	for (ic = d->idle; ic != NULL; ic = ic->next)
 		if (strcasecmp(ic->key, j->domain) == 0)
 			n++;
-	if (d->w->stopping || n >= IDLE_PER_DOMAIN) {
+	if (d->w->stopping || n >= d->dom_limit) {
 		smtp_client_quit(c);
 		return;
 	}
@@ -807,32 +873,166 @@ task_free(struct qtask *t)
 	spool_envelope_free(&t->env);
 	free(t->msg_path);
 	free(t->prefix);
+	if (t->conv != NULL)
+		munmap(t->conv, t->conv_len > 0 ? t->conv_len : 1);
 	free(t->err);
 	if (t->acc != NULL)
 		accounts_unref(t->acc);
 	free(t);
 }
 
-/* Pool thread: DKIM signature fields for the message. */
+/* Writes the 7-bit form into an unnamed file in the spool's tmp/. */
+struct conv_out {
+	int fd;
+	size_t len;
+};
+
+static int
+conv_write(void *ctx, const void *data, size_t len)
+{
+	struct conv_out *o = ctx;
+
+	if (write_full(o->fd, data, len) < 0)
+		return -1;
+	o->len += len;
+	return 0;
+}
+
+static int
+conv_tmpfile(struct qtask *t)
+{
+	char *dir = xasprintf("%s/tmp", spool_dir(t->d->spool));
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		/* A filesystem without O_TMPFILE: create, then unlink. */
+		char *path = xasprintf("%s/7bit.XXXXXX", dir);
+
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd >= 0)
+			unlink(path);
+		free(path);
+	}
+	free(dir);
+	return fd;
+}
+
+/*
+ * Pool thread: the 7-bit form of msg, for peers without 8BITMIME (and for
+ * everybody when we sign: RFC 6376 §5.3 says to sign a form that no relay
+ * has to convert again). Kept in an unnamed file, mapped; nothing to
+ * clean up after a crash. Sets t->conv or t->no_7bit.
+ */
 static void
-sign_work(void *arg)
+make_7bit(struct qtask *t, const char *msg, size_t len)
+{
+	struct conv_out o = { .fd = conv_tmpfile(t), .len = 0 };
+	const char *reason = NULL;
+	int r;
+
+	if (o.fd < 0) {
+		t->no_7bit = "no temporary file for it";
+		t->no_7bit_temp = true;
+		return;
+	}
+	r = mail_downgrade(msg, len, &mime_default_limits, conv_write, &o,
+	    &reason);
+	if (r == 1 && o.len > 0) {
+		void *map = mmap(NULL, o.len, PROT_READ, MAP_SHARED, o.fd, 0);
+
+		if (map != MAP_FAILED) {
+			t->conv = map;
+			t->conv_len = o.len;
+		} else {
+			t->no_7bit = "it could not be mapped";
+			t->no_7bit_temp = true;
+		}
+	} else if (r < 0) {
+		t->no_7bit = reason;
+		/* A failed write (disk full) is ours, not the message's. */
+		t->no_7bit_temp = strstr(reason, "writing") != NULL;
+	}
+	close(o.fd);
+}
+
+/* A byte >= 0x80 in the reverse-path or a recipient (SMTPUTF8 addresses). */
+static bool
+envelope_has_utf8(const struct spool_envelope *env)
+{
+	if (mail_has_8bit(env->from, strlen(env->from)))
+		return true;
+	for (size_t i = 0; i < env->rcpt_count; i++)
+		if (mail_has_8bit(env->rcpts[i].address,
+		    strlen(env->rcpts[i].address)))
+			return true;
+	return false;
+}
+
+/*
+ * Pool thread: what the message needs before it is sent. 8-bit bytes and
+ * where they are (SMTPUTF8 is needed only for UTF-8 in the envelope or a
+ * header, whatever the client declared), the 7-bit form when there can be
+ * one, then the DKIM signature fields, over the form that will be sent.
+ */
+static void
+prepare_work(void *arg)
 {
 	struct qtask *t = arg;
 	struct dkim_signer *s;
-	char buf[65536];
+	struct stat st;
 	char *from = NULL, *err = NULL;
-	size_t hlen = 0;
-	ssize_t n;
+	const char *msg, *signed_msg;
+	size_t len, hlen, signed_len;
+	void *map = NULL;
+	char *copy = NULL;
 	int fd = open(t->msg_path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return;		/* the send will say why */
-	/* The header first, to find the From domain. */
-	n = read(fd, buf, sizeof(buf));
-	if (n > 0) {
-		hlen = dsn_header_length(buf, (size_t)n);
-		from = queue_header_from(buf, hlen > 0 ? hlen : (size_t)n);
+	if (fstat(fd, &st) < 0 || st.st_size <= 0) {
+		close(fd);
+		return;
 	}
+	len = (size_t)st.st_size;
+	if (len <= PREPARE_READ_MAX) {
+		/* Small ones are read: a munmap per message costs more than
+		 * the copy (every pool thread's TLB is flushed). */
+		ssize_t n;
+
+		copy = xmalloc(len);
+		n = pread(fd, copy, len, 0);
+		close(fd);
+		if (n != (ssize_t)len) {
+			t->err = xasprintf("read %s: %s", t->msg_path, n < 0 ?
+			    strerror(errno) : "short read");
+			free(copy);
+			return;
+		}
+		msg = copy;
+	} else {
+		map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+		close(fd);
+		if (map == MAP_FAILED) {
+			t->err = xasprintf("mmap %s: %s", t->msg_path,
+			    strerror(errno));
+			return;
+		}
+		msg = map;
+	}
+	t->has8 = mail_has_8bit(msg, len);
+	t->needs_utf8 = t->env.smtputf8 && envelope_has_utf8(&t->env);
+	if (t->has8 && t->env.smtputf8 && !t->needs_utf8 &&
+	    (mail_8bit_where(msg, len, &mime_default_limits) &
+	    MAIL_8BIT_HEADER) != 0)
+		t->needs_utf8 = true;
+	if (t->has8 && !t->needs_utf8)
+		make_7bit(t, msg, len);
+
+	/* The header first, to find the From domain. */
+	hlen = dsn_header_length(msg, len < ORIGINAL_HEADER_MAX ? len :
+	    ORIGINAL_HEADER_MAX);
+	from = queue_header_from(msg, hlen > 0 ? hlen : len < 65536 ? len :
+	    65536);
 	if (from != NULL)
 		t->nkeys = dkim_keyset_find(t->d->keys, from, t->keys,
 		    DKIM_MAX_KEYS_PER_MESSAGE);
@@ -845,27 +1045,25 @@ sign_work(void *arg)
 		    DKIM_MAX_KEYS_PER_MESSAGE);
 		free(pm);
 	}
-	if (t->nkeys == 0 || n <= 0) {
-		free(from);
-		close(fd);
-		return;
-	}
+	free(from);
+	if (t->nkeys == 0)
+		goto out;
+	/* Signed mail goes out in the form that was signed. */
+	t->conv_always = t->conv != NULL;
+	signed_msg = t->conv_always ? t->conv : msg;
+	signed_len = t->conv_always ? t->conv_len : len;
 	s = dkim_signer_new(time(NULL));
-	while (n > 0) {
-		if (dkim_signer_update(s, buf, (size_t)n) < 0)
-			break;
-		n = read(fd, buf, sizeof(buf));
-	}
-	close(fd);
-	if (n < 0) {
-		t->err = xasprintf("read %s: %s", t->msg_path, strerror(errno));
-	} else if (dkim_signer_finish(s, t->keys, t->nkeys, &t->prefix,
-	    &err) < 0) {
-		t->err = err;
+	if (dkim_signer_update(s, signed_msg, signed_len) < 0 ||
+	    dkim_signer_finish(s, t->keys, t->nkeys, &t->prefix, &err) < 0) {
+		t->err = err != NULL ? err : xstrdup("the header is too big to "
+		    "sign");
 		t->prefix = NULL;
 	}
 	dkim_signer_free(&s);
-	free(from);
+out:
+	if (map != NULL)
+		munmap(map, len);
+	free(copy);
 }
 
 static void
@@ -880,9 +1078,12 @@ sign_done(void *arg)
 		    t->env.id, t->err);
 		x_free(&t->err);
 	} else if (t->prefix != NULL) {
-		log_debug("msgid=%s event=dkim_signed keys=%zu", t->env.id,
-		    t->nkeys);
+		log_debug("msgid=%s event=dkim_signed keys=%zu form=%s",
+		    t->env.id, t->nkeys, t->conv_always ? "7bit" : "as_queued");
 	}
+	if (t->no_7bit != NULL)
+		log_debug("msgid=%s event=no_7bit_form reason=\"%s\"",
+		    t->env.id, t->no_7bit);
 	for (size_t i = 0; i < t->njobs; i++)
 		job_start(t->jobs[i]);
 }
@@ -911,6 +1112,7 @@ make_dsn(struct qtask *t, const struct dsn_rcpt *dr, size_t n_dr,
 	p.arrival = t->env.created;
 	p.now = time(NULL);
 	p.delayed = delayed;
+	p.retry_until = delayed ? t->env.created + d->lifetime : 0;
 	p.rcpts = dr;
 	p.rcpt_count = n_dr;
 	p.original = orig;
@@ -1199,7 +1401,7 @@ finish_done(void *arg)
 			worker_exit(d->w);
 		return;
 	}
-	schedule_scan(d, 0);
+	schedule_dispatch(d);
 }
 
 static void
@@ -1212,9 +1414,14 @@ task_finish(struct qtask *t)
 	pool_submit(d->pool, finish_work, finish_done, t);
 }
 
-/* Starts work on an entry whose envelope was just read (env is taken). */
+/*
+ * Starts work on an entry whose envelope was just read (env is taken).
+ * When due recipients had to stay behind because their destination had
+ * no free slot, *wait_r is that destination's key (malloc'd).
+ */
 static void
-task_start(struct qd *d, struct spool_envelope *env, bool force)
+task_start(struct qd *d, struct spool_envelope *env, bool force,
+    char **wait_r)
 {
 	struct qtask *t = xcalloc(1, sizeof(*t));
 	time_t now = time(NULL);
@@ -1262,9 +1469,14 @@ task_start(struct qd *d, struct spool_envelope *env, bool force)
 				j = t->jobs[k];
 		if (j == NULL) {
 			dc = dom_find(d, dom);
-			if ((dc != NULL && dc->n >= d->dom_limit) ||
-			    d->conns >= d->total_limit)
-				continue;	/* the next scan */
+			if (dc != NULL && dc->n >= d->dom_limit) {
+				/* When one of its jobs ends. */
+				if (*wait_r == NULL)
+					*wait_r = xstrdup(dom);
+				continue;
+			}
+			if (d->conns >= d->total_limit)
+				continue;	/* when any job ends */
 			dc = dom_get(d, dom);
 			dc->n++;
 			d->conns++;
@@ -1302,7 +1514,11 @@ task_start(struct qd *d, struct spool_envelope *env, bool force)
 		if (bounce_due || !left || warning_due(d, &t->env, now)) {
 			task_finish(t);
 		} else {
-			due_set(d, t->env.id, now + 1);
+			/* Held back by the limits: still due, picked up when
+			 * a job ends (dispatch). Otherwise not due after all. */
+			due_set(d, t->env.id, *wait_r != NULL ||
+			    d->conns >= d->total_limit ? now :
+			    envelope_due(d, &t->env));
 			task_unlink(d, t);
 			task_free(t);
 		}
@@ -1310,22 +1526,20 @@ task_start(struct qd *d, struct spool_envelope *env, bool force)
 	}
 	t->jobs_left = t->njobs;
 	d->signing++;
-	pool_submit(d->pool, sign_work, sign_done, t);
+	pool_submit(d->pool, prepare_work, sign_done, t);
 }
 
 /* ---- scanning the spool */
 
+/* Re-reads the list of entries (env/), keeping what is known of each. */
 static void
-scan(struct qd *d)
+refresh_list(struct qd *d)
 {
 	char **ids = NULL;
 	char *err = NULL;
 	size_t n = 0, nd = 0;
 	struct due *nue;
-	time_t now = time(NULL);
 
-	if (d->w->stopping || !d->locked)
-		return;
 	if (spool_list(d->spool, &ids, &n, &err) < 0) {
 		log_error("event=queue_scan_failed error=\"%s\"", err);
 		free(err);
@@ -1338,50 +1552,117 @@ scan(struct qd *d)
 		str_copy(nue[nd].id, sizeof(nue[nd].id), ids[i]);
 		nue[nd].due = old != NULL ? old->due : 0;
 		nue[nd].forced = old != NULL && old->forced;
+		if (old != NULL) {
+			nue[nd].wait = old->wait;
+			old->wait = NULL;
+		}
 		nd++;
 	}
+	for (size_t i = 0; i < d->ndue; i++)
+		free(d->due[i].wait);
 	free(d->due);
 	d->due = nue;
 	d->ndue = nd;
-	for (size_t i = 0; i < nd; i++) {
+	str_array_free(ids);
+}
+
+/* Does entry e wait for a destination that still has no free slot? */
+static bool
+still_waiting(struct qd *d, const struct due *e)
+{
+	const struct domcount *dc;
+
+	if (e->wait == NULL)
+		return false;
+	dc = dom_find(d, e->wait);
+	return dc != NULL && dc->n >= d->dom_limit;
+}
+
+/*
+ * Starts the entries that are due, oldest first, as far as the limits
+ * allow. Runs after every change that may let one start (a new entry, a
+ * job that ended, the one-second tick), and reads only the envelopes of
+ * entries that are due and not waiting for a full destination.
+ */
+static void
+dispatch(struct qd *d)
+{
+	time_t now = time(NULL);
+	char *err = NULL;
+
+	if (d->w->stopping || !d->locked)
+		return;
+	for (size_t i = 0; i < d->ndue; i++) {
+		struct due *e = &d->due[i];
 		struct spool_envelope env;
+		bool force = e->forced;
+		char *wait = NULL;
 		int r;
 
 		if (d->conns >= d->total_limit)
 			break;
-		bool force = nue[i].forced;
-
-		if ((nue[i].due > now && !force) || task_find(d, nue[i].id))
+		if ((e->due > now && !force) || still_waiting(d, e) ||
+		    task_find(d, e->id))
 			continue;
-		r = spool_read_envelope(d->spool, nue[i].id, &env, &err);
+		x_free(&e->wait);
+		r = spool_read_envelope(d->spool, e->id, &env, &err);
 		if (r == 0) {
-			nue[i].due = DUE_NEVER;
+			e->due = DUE_NEVER;
 			continue;
 		}
 		if (r < 0) {
 			log_error("msgid=%s event=envelope_unreadable "
 			    "error=\"%s\" hint=\"look at the file; tegami "
-			    "queue delete removes it\"", nue[i].id, err);
+			    "queue delete removes it\"", e->id, err);
 			x_free(&err);
-			nue[i].due = DUE_NEVER;
+			e->due = DUE_NEVER;
 			continue;
 		}
-		nue[i].due = envelope_due(d, &env);
-		nue[i].forced = false;
-		if (nue[i].due > now && !(force && !env.hold)) {
+		e->due = envelope_due(d, &env);
+		e->forced = false;
+		if (e->due > now && !(force && !env.hold)) {
 			spool_envelope_free(&env);
 			continue;
 		}
-		task_start(d, &env, force);
+		task_start(d, &env, force, &wait);
 		/* task_start may have set the due time through due_set. */
+		e = due_find(d, e->id);
+		if (e != NULL && wait != NULL && e->due <= now) {
+			e->wait = wait;
+			wait = NULL;
+		}
+		free(wait);
 	}
-	str_array_free(ids);
+}
+
+static void
+scan(struct qd *d)
+{
+	if (d->w->stopping || !d->locked)
+		return;
+	refresh_list(d);
+	dispatch(d);
 }
 
 static void
 scan_cb(evutil_socket_t fd, short what, void *arg)
 {
 	scan(arg);
+}
+
+static void
+dispatch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	dispatch(arg);
+}
+
+static void
+schedule_dispatch(struct qd *d)
+{
+	struct timeval tv = { 0, 0 };
+
+	if (!evtimer_pending(d->dispatch_ev, NULL))
+		evtimer_add(d->dispatch_ev, &tv);
 }
 
 static void
@@ -1601,8 +1882,10 @@ ctl_request(struct ctl_client *c, char *line)
 	if (argc == 1 && strcmp(argv[0], "flush") == 0) {
 		/* Entries beyond the connection limits stay forced until
 		 * their turn comes. */
-		for (size_t i = 0; i < d->ndue; i++)
+		for (size_t i = 0; i < d->ndue; i++) {
 			d->due[i].forced = true;
+			x_free(&d->due[i].wait);
+		}
 		schedule_scan(d, 0);
 		ctl_answer(c, "OK");
 	} else if (argc == 2 && (strcmp(argv[0], "delete") == 0 ||
@@ -1757,6 +2040,7 @@ queued_stop(struct worker *w)
 	}
 	event_del(d->tick_ev);
 	event_del(d->scan_ev);
+	event_del(d->dispatch_ev);
 	while (d->idle != NULL) {
 		struct idle_conn *ic = d->idle;
 
@@ -1830,6 +2114,7 @@ queued_init(struct worker *w)
 		return -1;
 	}
 	memset(&dc, 0, sizeof(dc));
+	dc.trust_anchor_file = config_str(cfg, "TEGAMI_DNS_TRUST_ANCHOR");
 	if (servers != NULL && servers[0] != '\0') {
 		list = str_split(servers, ", ", &nlist);
 		dc.servers = (const char *const *)list;
@@ -1840,7 +2125,8 @@ queued_init(struct worker *w)
 		str_array_free(list);
 	if (d->dns == NULL) {
 		log_error("event=dns_failed error=\"%s\" hint=\"check "
-		    "TEGAMI_DNS_SERVERS or /etc/resolv.conf\"", err);
+		    "TEGAMI_DNS_SERVERS (or /etc/resolv.conf) and "
+		    "TEGAMI_DNS_TRUST_ANCHOR\"", err);
 		free(err);
 		return -1;
 	}
@@ -1855,6 +2141,7 @@ queued_init(struct worker *w)
 		return -1;
 	d->pool = pool_create(w->base, 8);
 	d->scan_ev = evtimer_new(w->base, scan_cb, d);
+	d->dispatch_ev = evtimer_new(w->base, dispatch_cb, d);
 	d->tick_ev = event_new(w->base, -1, EV_PERSIST, tick_cb, d);
 	event_add(d->tick_ev, &sec);
 

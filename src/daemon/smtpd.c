@@ -541,6 +541,7 @@ on_data_begin(struct smtp_session *s, void *ctx)
 	p.tls_cipher = smtp_session_tls_cipher(s);
 	p.rcpt_for = c->nrcpts == 1 ? c->rcpts[0].address : NULL;
 	p.hide_client = p.auth_login != NULL;
+	p.add_missing_fields = p.auth_login != NULL;
 	c->dlv = delivery_begin(&p, &err);
 	free(laddr);
 	free(lmd);

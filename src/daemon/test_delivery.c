@@ -5,6 +5,7 @@
 #include "lib/xalloc.h"
 
 #include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,3 +154,86 @@ test_delivery_abort_leaves_nothing(void)
 	test_end();
 }
 TEST(test_delivery_abort_leaves_nothing)
+
+static void
+test_delivery_adds_missing_fields(void)
+{
+	static const struct {
+		const char *msg;
+		bool add;
+		bool want_date, want_id;	/* added by us */
+	} cases[] = {
+		{ "Subject: a\r\n\r\nbody\r\n", true, true, true },
+		{ "Subject: b\r\nDate: Fri, 27 Nov 2026 12:00:00 +0000\r\n\r\nbody\r\n",
+		  true, false, true },
+		{ "Subject: c\r\nmessage-id: <x@y>\r\n\r\nbody\r\n", true, true, false },
+		{ "Subject: d\r\nDATE: x\r\nMessage-Id: <x@y>\r\n\r\nbody\r\n", true,
+		  false, false },
+		{ "\r\nno header at all\r\n", true, true, true },
+		{ "Subject: header only\r\n", true, true, true },
+		/* not a submission: left as it came */
+		{ "Subject: e\r\n\r\nbody\r\n", false, false, false },
+	};
+
+	test_begin("delivery: a submission without Message-ID or Date gets them");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *md = xasprintf("%s/md-missing-%zu", test_tmpdir(), i), *got;
+		const char *addrs[] = { "alice@example.org" }, *mds[] = { md };
+		struct delivery_params p;
+		struct delivery *dl;
+		const char *err, *msg = cases[i].msg, *body;
+		char *perr = NULL, *want_id;
+		size_t len;
+
+		memset(&p, 0, sizeof(p));
+		p.hostname = "mx.example.org";
+		p.incoming_dir = test_tmpdir();
+		p.sender = "alice@example.org";
+		p.local_addrs = addrs;
+		p.local_maildirs = mds;
+		p.nlocal = 1;
+		p.client_ip = "192.0.2.1";
+		p.protocol = "ESMTPSA";
+		p.add_missing_fields = cases[i].add;
+		dl = delivery_begin(&p, &perr);
+		test_assert(dl != NULL);
+		test_assert(delivery_write(dl, (const unsigned char *)msg,
+		    strlen(msg)) == 0);
+		test_assert(delivery_commit(dl, NULL, &err) == 0);
+		want_id = xasprintf("\nMessage-ID: <%s@mx.example.org>\n",
+		    delivery_id(dl));
+		delivery_free(dl);
+		got = read_new(md, &len);
+		test_assert(got != NULL);
+		if (got == NULL)
+			continue;
+		/* Ours are the last fields of the header, after the
+		 * message's own. */
+		body = strstr(got, "\n\n");
+		test_assert(body != NULL);
+		test_assert((strstr(got, want_id) != NULL) == cases[i].want_id);
+		if (cases[i].want_id)
+			test_assert(strstr(got, want_id) + strlen(want_id) - 1 == body);
+		if (cases[i].want_date) {
+			const char *d = strstr(got, "\nDate: ");
+			int day, year, hh, mm, ss;
+			char wd[4], mon[4], zone[6];
+
+			test_assert(d != NULL && d < body);
+			test_assert(d != NULL && sscanf(d, "\nDate: %3s, %d %3s %d "
+			    "%d:%d:%d %5s", wd, &day, mon, &year, &hh, &mm, &ss,
+			    zone) == 8);
+			test_assert(d != NULL && (zone[0] == '+' || zone[0] == '-'));
+		} else {
+			/* the message's own Date (or none), not ours */
+			const char *d = strstr(got, "\nDate: ");
+
+			test_assert(d == NULL || strncmp(d, "\nDate: Fri, 27", 14) == 0);
+		}
+		free(want_id);
+		free(got);
+		free(md);
+	}
+	test_end();
+}
+TEST(test_delivery_adds_missing_fields)

@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <unbound.h>
 #include <event2/event.h>
 
@@ -77,6 +78,15 @@ ctx_configure(struct ub_ctx *ctx, const struct dns_config *config,
 			    config->servers[i], ub_strerror(ret));
 			return -1;
 		}
+	}
+	/* libunbound reads the file only at the first lookup, and then fails
+	 * every lookup: say it now. */
+	if (config->trust_anchor_file != NULL &&
+	    config->trust_anchor_file[0] != '\0' &&
+	    access(config->trust_anchor_file, R_OK) < 0) {
+		*error_r = xasprintf("DNSSEC trust anchor file '%s': %s",
+		    config->trust_anchor_file, strerror(errno));
+		return -1;
 	}
 	if (config->trust_anchor_file != NULL &&
 	    config->trust_anchor_file[0] != '\0' &&

@@ -218,6 +218,21 @@ test_dns_bad_config(void)
 	test_assert(error != NULL && strstr(error, "not-an-address") != NULL);
 	free(error);
 	test_end();
+
+	test_begin("dns resolver: a trust anchor file that is not there is an error");
+	{
+		const char *ok[] = { "127.0.0.1" };
+		struct dns_config c2 = { .servers = ok, .server_count = 1,
+		    .trust_anchor_file = "/nonexistent/root.key" };
+
+		error = NULL;
+		r = dns_resolver_create(NULL, &c2, &error);
+		test_assert(r == NULL);
+		test_assert(error != NULL &&
+		    strstr(error, "/nonexistent/root.key") != NULL);
+		free(error);
+	}
+	test_end();
 }
 
 /*

@@ -42,6 +42,15 @@ append_clean(struct buf *b, const char *s)
 		buf_append_str(b, "...");
 }
 
+/* Does text start like an SMTP reply ("550 ...", "451-...")? */
+static bool
+is_smtp_reply(const char *text)
+{
+	return text[0] >= '2' && text[0] <= '5' && isdigit((unsigned char)text[1]) &&
+	    isdigit((unsigned char)text[2]) && (text[3] == ' ' ||
+	    text[3] == '-' || text[3] == '\0');
+}
+
 size_t
 dsn_header_length(const char *msg, size_t len)
 {
@@ -170,13 +179,21 @@ dsn_format(const struct dsn_params *p, size_t *len_r)
 			buf_append_str(&b, "\r\n");
 		}
 		if (r->diagnostic != NULL) {
-			buf_append_str(&b, "Diagnostic-Code: smtp; ");
+			/* RFC 3464 2.3.6: "smtp" is for what a server
+			 * replied; our own reasons (DNS, expiry, no 7-bit
+			 * form) get a type of ours, as Postfix's X-Postfix. */
+			buf_printf(&b, "Diagnostic-Code: %s; ",
+			    is_smtp_reply(r->diagnostic) ? "smtp" : "X-Tegami");
 			append_clean(&b, r->diagnostic);
 			buf_append_str(&b, "\r\n");
 		}
 		if (r->last_attempt != 0) {
 			rfc5322_date(r->last_attempt, date, sizeof(date));
 			buf_printf(&b, "Last-Attempt-Date: %s\r\n", date);
+		}
+		if (p->delayed && p->retry_until != 0) {
+			rfc5322_date(p->retry_until, date, sizeof(date));
+			buf_printf(&b, "Will-Retry-Until: %s\r\n", date);
 		}
 	}
 	buf_append_str(&b, "\r\n");

@@ -36,6 +36,8 @@ struct dsn_params {
 	/* The original message; only its header block is quoted. */
 	const char *original;
 	size_t original_len;
+	/* A warning: when the queue gives up (Will-Retry-Until); 0 = none. */
+	time_t retry_until;
 };
 
 /* May a DSN be sent for a message from this sender ("" = null sender)? */

@@ -12,14 +12,17 @@ static const char original[] =
 static void
 test_dsn_bounce(void)
 {
-	struct dsn_rcpt r[2] = {
+	struct dsn_rcpt r[3] = {
 		{ "nobody@b.test", NULL, "5.1.1", "mx.b.test",
 		  "550 5.1.1 <nobody@b.test>: User unknown", 1700000100 },
 		{ "evil@b.test", "rfc822;Evil@b.test", "5.0.0", NULL,
 		  "550 bad\r\nInjected: header", 0 },
+		{ "x@nomail.test", NULL, "5.1.10", NULL,
+		  "5.1.10 domain accepts no mail (null MX)", 0 },
 	};
 	struct dsn_params p = { "mail.a.test", "abc123", "alice@a.test",
-	    1700000000, 1700000200, false, r, 2, original, sizeof(original) - 1 };
+	    1700000000, 1700000200, false, r, 3, original, sizeof(original) - 1,
+	    1700432000 };
 	size_t len;
 	char *m = dsn_format(&p, &len);
 
@@ -36,6 +39,13 @@ test_dsn_bounce(void)
 	    "Diagnostic-Code: smtp; 550 5.1.1 <nobody@b.test>: User unknown\r\n"
 	    "Last-Attempt-Date: ") != NULL);
 	test_assert(strstr(m, "Original-Recipient: rfc822;Evil@b.test\r\n") != NULL);
+	/* our own reason is not an SMTP reply */
+	test_assert(strstr(m, "Status: 5.1.10\r\nDiagnostic-Code: X-Tegami; 5.1.10 "
+	    "domain accepts no mail (null MX)\r\n") != NULL);
+	test_assert(strstr(m, "Will-Retry-Until") == NULL);
+	/* the part for people comes first */
+	test_assert(strstr(m, "Content-Type: text/plain") <
+	    strstr(m, "Content-Type: message/delivery-status"));
 	/* the hostile reply stays on its line */
 	test_assert(strstr(m, "\r\nInjected:") == NULL);
 	test_assert(strstr(m, "Content-Type: text/rfc822-headers\r\n\r\n"
@@ -55,6 +65,8 @@ test_dsn_bounce(void)
 	m = dsn_format(&p, &len);
 	test_assert(strstr(m, "Subject: Delayed Mail") != NULL);
 	test_assert(strstr(m, "Action: delayed\r\n") != NULL);
+	test_assert(strstr(m, "Will-Retry-Until: Sun, 19 Nov 2023 22:13:20 +0000\r\n")
+	    != NULL);
 	free(m);
 	test_end();
 }

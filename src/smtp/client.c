@@ -588,6 +588,10 @@ deferred_fail_cb(evutil_socket_t fd, short what, void *arg)
 	else if (c->msg->needs_smtputf8 && !(c->ext & SMTP_EXT_SMTPUTF8))
 		tx_fail_all(c, SMTP_STATUS_PERMFAIL, 0, "5.6.7",
 		    "the message needs SMTPUTF8, which the server does not offer");
+	else if (c->msg->needs_8bitmime && !(c->ext & SMTP_EXT_8BITMIME))
+		tx_fail_all(c, SMTP_STATUS_PERMFAIL, 0, "5.6.3",
+		    "the message has 8-bit data and the server does not offer "
+		    "8BITMIME");
 	else
 		tx_fail_all(c, SMTP_STATUS_PERMFAIL, 0, "5.3.4",
 		    "message too big for the server (SIZE)");
@@ -637,6 +641,7 @@ smtp_client_send(struct smtp_client *c, const struct smtp_client_msg *msg,
 
 	if (c->phase == PHASE_DEAD ||
 	    (msg->needs_smtputf8 && !(c->ext & SMTP_EXT_SMTPUTF8)) ||
+	    (msg->needs_8bitmime && !(c->ext & SMTP_EXT_8BITMIME)) ||
 	    ((c->ext & SMTP_EXT_SIZE) && c->size_max > 0 &&
 	    msg->size > c->size_max)) {
 		/* Decided without the server; the callback never runs inside send. */
@@ -645,10 +650,6 @@ smtp_client_send(struct smtp_client *c, const struct smtp_client_msg *msg,
 		evtimer_add(c->deferred, &now);
 		return;
 	}
-	if (msg->needs_8bitmime && !(c->ext & SMTP_EXT_8BITMIME))
-		log_warn("event=smtp_client_8bit peer=%s reason=\"8-bit message "
-		    "sent to a server without 8BITMIME (no conversion yet)\"",
-		    c->peer_name);
 	c->phase = PHASE_TX;
 	if (c->had_tx)
 		send_cmd(c, CMD_RSET, 0, "RSET");
@@ -1110,6 +1111,12 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 	else
 		client_fail(c, SMTP_STATUS_TEMPFAIL, 0, "4.4.2",
 		    "connection lost");
+}
+
+unsigned int
+smtp_client_extensions(const struct smtp_client *c)
+{
+	return c->ext;
 }
 
 void

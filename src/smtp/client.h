@@ -84,7 +84,10 @@ struct smtp_client_msg {
 	const char *const *rcpts;
 	size_t rcpt_count;
 	uint64_t size;		/* prefix + body bytes, for SIZE= */
+	/* 8-bit data: BODY=8BITMIME, and never to a server without it (the
+	 * caller converts first, else it fails with 5.6.3). */
 	bool needs_8bitmime;
+	/* UTF-8 in the envelope or header: SMTPUTF8, else 5.6.7. */
 	bool needs_smtputf8;
 	const char *prefix;	/* may be NULL */
 	/* The body, CRLF lines: from memory, or read from fd (not closed). */
@@ -130,6 +133,9 @@ struct smtp_client *smtp_client_new(struct event_base *base,
 void smtp_client_send(struct smtp_client *client,
     const struct smtp_client_msg *msg, smtp_client_done_cb *done,
     void *context);
+/* The enum smtp_ext bits of the server's last EHLO reply (for choosing
+ * what to send once the session is ready). */
+unsigned int smtp_client_extensions(const struct smtp_client *client);
 /* Sends QUIT; the client frees itself. No callback follows. */
 void smtp_client_quit(struct smtp_client *client);
 /* Frees now, dropping the connection. No callback follows. */

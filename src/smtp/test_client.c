@@ -493,7 +493,7 @@ test_smtp_client_local_refusals(void)
 	struct smtp_client_msg ok = big;
 	struct run r = { .fake = { .ehlo = "250-fake\r\n250 SIZE 100000\r\n" } };
 
-	test_begin("smtp client: SIZE, SMTPUTF8, MAIL refused, RSET before the next");
+	test_begin("smtp client: SIZE, SMTPUTF8, 8BITMIME, MAIL refused, RSET before the next");
 	utf8.size = 10;
 	utf8.needs_smtputf8 = true;
 	refused.size = 10;
@@ -527,6 +527,25 @@ test_smtp_client_local_refusals(void)
 		test_assert_str(r2.rcpts[0][0].reply.enhanced, "5.6.7");
 		test_assert(strstr(buf_cstr(&r2.fake.log), "MAIL") == NULL);
 		run_free(&r2);
+	}
+	{
+		/* 8-bit data never goes to a server without 8BITMIME; the
+		 * 7-bit form (needs_8bitmime false) goes without BODY=. */
+		struct run r3 = { .fake = { .ehlo = "250-fake\r\n250 SIZE 100000\r\n" } };
+		struct smtp_client_msg eight = ok, seven = ok;
+
+		eight.needs_8bitmime = true;
+		r3.msgs[0] = &eight;
+		r3.msgs[1] = &seven;
+		r3.msg_count = 2;
+		run_session(&r3, &plain_params);
+		test_assert_int(r3.done, 2);
+		test_assert_int(r3.results[0].status, SMTP_STATUS_PERMFAIL);
+		test_assert_str(r3.rcpts[0][0].reply.enhanced, "5.6.3");
+		test_assert_int(r3.results[1].status, SMTP_STATUS_OK);
+		test_assert(strstr(buf_cstr(&r3.fake.log), "BODY=") == NULL);
+		test_assert_int(r3.results[1].extensions & SMTP_EXT_8BITMIME, 0);
+		run_free(&r3);
 	}
 	test_end();
 }

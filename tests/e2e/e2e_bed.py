@@ -233,6 +233,7 @@ class Bed:
             f"mx IN A {h.addr}",
             f'@ IN TXT "v=spf1 ip4:{h.addr} -all"',
             f'_dmarc IN TXT "v=DMARC1; p=reject; rua=mailto:postmaster@{h.domain}"',
+            "nomail IN MX 0 .",     # RFC 7505 null MX: accepts no mail
         ]
         for sel, (_, value) in h.dkim.items():
             lines.append(f"{sel}._domainkey IN TXT {_txt_strings(value)}")

@@ -4,6 +4,7 @@ over STARTTLS; B delivers to its Maildir. Also: B down -> A keeps the
 message queued and sends it once B is back; unknown user on B -> the DSN
 lands in the sender's Maildir on A."""
 import os
+import re
 import subprocess
 import time
 
@@ -11,6 +12,7 @@ import pytest
 
 from e2e_mail import MailHost
 
+HERE = os.path.dirname(os.path.abspath(__file__))
 PW = "secret-pw-1"
 
 
@@ -128,6 +130,106 @@ def test_unknown_user_bounces_to_sender(bed, hosts):
     end = time.time() + 5
     while a.queue_entries() and time.time() < end:
         time.sleep(0.1)
+    assert a.queue_entries() == []
+
+
+EIGHT = ("From: Alice <alice@a.test>\r\nTo: <bob@b.test>\r\nSubject: 8-bit\r\n"
+         "Date: Fri, 27 Nov 2026 12:00:00 +0000\r\nMessage-ID: <8bit.e2e@a.test>\r\n"
+         "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+         "--b1\r\nContent-Type: text/plain; charset=utf-8\r\n"
+         "Content-Transfer-Encoding: 8bit\r\n\r\nGrüße aus Köln, ☺\r\n.dot line\r\n"
+         "--b1\r\nContent-Type: message/rfc822\r\n\r\n"
+         "From: x@b.test\r\nSubject: inner\r\nMIME-Version: 1.0\r\n"
+         "Content-Type: text/plain; charset=utf-8\r\n\r\nÉté\r\n"
+         "--b1--\r\n").encode()
+
+
+def leaves(raw):
+    """(content type, decoded bytes) of every leaf, through message/rfc822."""
+    import email
+    import email.policy
+    out = []
+
+    def walk(m):
+        if m.is_multipart():
+            for p in m.get_payload():
+                walk(p)
+        else:
+            out.append((m.get_content_type(), m.get_payload(decode=True)))
+    walk(email.message_from_bytes(raw, policy=email.policy.compat32))
+    return out
+
+
+def test_8bit_message_through_a_peer_without_8bitmime(bed, hosts, tmp_path):
+    """B replaced by a 7-bit SMTP server (no 8BITMIME) on its MX address:
+    A sends the 7-bit form of an 8-bit message (quoted-printable, the
+    nested message converted too), and both DKIM signatures verify in B's
+    namespace against the bed's DNS."""
+    a, b = hosts
+    b.stop()
+    out = tmp_path / "sink7"
+    out.mkdir()
+    sink = subprocess.Popen(["ip", "netns", "exec", bed.ns("b"), "/usr/bin/python3",
+                             os.path.join(HERE, "smtp_sink.py"), b.addr, "25", str(out),
+                             "--no-8bitmime"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert sink.stdout.readline().strip() == "ready", sink.stderr.read()
+        a.submit("alice@a.test", PW, "alice@a.test", "bob@b.test", EIGHT)
+        end = time.time() + 20
+        while not list(out.glob("*.eml")) and time.time() < end:
+            time.sleep(0.1)
+        [eml] = list(out.glob("*.eml"))
+        data = eml.read_bytes()
+        assert max(data) < 0x80, data[-1000:]
+        assert "BODY=" not in eml.with_suffix(".mail").read_text()
+        assert b"Content-Transfer-Encoding: quoted-printable" in data
+        assert leaves(data) == leaves(EIGHT)
+        dkim_verify_each(bed, data)
+    finally:
+        sink.terminate()
+        sink.wait()
+        b.start()
+
+
+def test_missing_message_id_and_date_added_signed_and_verified(bed, hosts):
+    """A submission without Message-ID and Date: A adds both before it
+    signs (both are in h=), and B gets a message whose signatures verify."""
+    a, b = hosts
+    n = len(b.messages("bob@b.test"))
+    a.submit("alice@a.test", PW, "alice@a.test", "bob@b.test",
+             b"From: Alice <alice@a.test>\r\nTo: <bob@b.test>\r\nSubject: bare\r\n"
+             b"\r\nNo id, no date.\r\n")
+    got = b.wait_messages("bob@b.test", n + 1)[-1]
+    assert b"Subject: bare" in got
+    assert re.search(rb"\nMessage-ID: <[0-9a-f]{24}@mx\.a\.test>\n", got), got[:2000]
+    assert re.search(rb"\nDate: \w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d [+-]\d{4}\n", got)
+    signed = re.findall(rb"; h=([^;]+);", re.sub(rb"\n\s+", b" ", got))
+    assert len(signed) == 2 and all(b"message-id" in h and b"date" in h for h in signed), signed
+    dkim_verify_each(bed, crlf(got))
+
+
+def test_null_mx_nxdomain_bounce_and_a_dns_failure_defers(bed, hosts):
+    """Through nsd: a null MX (RFC 7505) bounces with 5.1.10, a name that
+    does not exist with 5.1.2 (one DSN for both); a domain the name server
+    will not answer for is a temporary DNS error: the recipient waits."""
+    a, b = hosts
+    n = len(a.messages("alice@a.test"))
+    a.submit("alice@a.test", PW, "alice@a.test",
+             "x@nomail.b.test,y@nothere.b.test,z@unserved.test", message("dns cases"))
+    dsn = a.wait_messages("alice@a.test", n + 1)[-1]
+    flat = dsn.replace(b"; ", b";")
+    assert b"Final-Recipient: rfc822;x@nomail.b.test\nAction: failed\nStatus: 5.1.10\n" in flat
+    assert b"null MX" in dsn
+    assert b"Final-Recipient: rfc822;y@nothere.b.test\nAction: failed\nStatus: 5.1.2\n" in flat
+    assert b"z@unserved.test" not in dsn
+    log = a.log_text()
+    assert "to=<z@unserved.test> status=deferred" in log and "dsn=4.4.3" in log, log[-3000:]
+    [qid] = a.queue_entries()
+    listing = a.cli(["queue", "list"]).stdout
+    assert "<z@unserved.test> pending attempts=1" in listing, listing
+    assert "<x@nomail.b.test>" in listing and "bounced" in listing, listing
+    a.cli(["queue", "delete", qid])
     assert a.queue_entries() == []
 
 

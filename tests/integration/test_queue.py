@@ -19,7 +19,8 @@ from tegami_server import BINARY, free_port  # noqa: E402
 SINK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                     "e2e", "smtp_sink.py")
 MSG = (b"From: alice@example.test\r\nTo: friend@far.test\r\n"
-       b"Subject: outbound\r\nMessage-ID: <q1@example.test>\r\n\r\nHello.\r\n")
+       b"Subject: outbound\r\nMessage-ID: <q1@example.test>\r\n"
+       b"Date: Fri, 27 Nov 2026 12:00:00 +0000\r\n\r\nHello.\r\n")
 
 
 @pytest.fixture
@@ -96,8 +97,11 @@ def test_queue_commands_on_unreachable_destination(make_server, dns):
     srv.wait_log("status=deferred")
     [qid] = srv.queue_entries()
     listing = cli(srv, "queue", "list").stdout
+    # postqueue -p's shape: column heads, an entry, a summary
+    assert listing.startswith("-Queue ID-"), listing
     assert re.search(qid + r"  +\d+ \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC  <alice@example.test>",
                      listing), listing
+    assert re.search(r"\n-- \d+ Kbytes in 1 Request\. \(! = held\)\n$", listing), listing
     assert "<friend@far.test> pending attempts=1 next=" in listing, listing
     assert "mx.far.test" in listing or "connect" in listing, listing
 
@@ -280,3 +284,268 @@ def test_relay_host_given_as_address(make_server, tmp_path):
     finally:
         sink.terminate()
         sink.wait()
+
+
+def test_entries_held_back_by_the_destination_limit_go_when_a_slot_frees(
+        make_server, dns, tmp_path):
+    """With one connection allowed per destination, 30 queued messages
+    go one after another over that connection as soon as the previous one
+    is done. (An entry held back by the limit used to wait for the next
+    one-second scan, so this took 30 seconds.)"""
+    out = tmp_path / "sink"
+    out.mkdir()
+    port = free_port()
+    sink = subprocess.Popen(["/usr/bin/python3", SINK, "127.0.0.1", str(port), str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert sink.stdout.readline().strip() == "ready"
+        srv = make_server(env={"TEGAMI_DNS_SERVERS": f"127.0.0.1@{dns.port}",
+                               "TEGAMI_SMTP_PORT": str(port),
+                               "TEGAMI_QUEUE_DOMAIN_CONCURRENCY": "1"})
+        msg = b"From: someone@far.test\r\nTo: friend@far.test\r\nSubject: n\r\n\r\nbody\r\n"
+        for _ in range(30):
+            put_entry(srv, "someone@far.test", ["friend@far.test"], msg)
+        wait_for(lambda: len(glob.glob(str(out / "*.eml"))) == 30, timeout=12,
+                 what="30 messages at the sink")
+        wait_for(lambda: srv.queue_entries() == [], what="the queue to empty")
+        log = srv.log_text()
+        assert log.count("status=sent") == 30
+        assert log.count("cmd=greeting code=220") == 1, log[-3000:]
+    finally:
+        sink.terminate()
+        sink.wait()
+
+
+# ---------------------------------------------------------------- 8-bit data
+
+EIGHT = ("From: alice@example.test\r\nTo: friend@far.test\r\nSubject: 8-bit\r\n"
+         "Message-ID: <8bit.1@example.test>\r\nDate: Fri, 27 Nov 2026 12:00:00 +0000\r\n"
+         "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n"
+         "\r\nThis is MIME.\r\n"
+         "--b1\r\nContent-Type: text/plain; charset=utf-8\r\n"
+         "Content-Transfer-Encoding: 8bit\r\n\r\n"
+         "Grüße aus Köln = 100 % ☺\r\n"
+         "--b1\r\nContent-Type: message/rfc822\r\n\r\n"
+         "From: x@far.test\r\nSubject: inner\r\nMIME-Version: 1.0\r\n"
+         "Content-Type: text/plain; charset=utf-8\r\n\r\nÉté\r\n"
+         "--b1--\r\n").encode()
+
+
+def start_sink(out, *flags):
+    port = free_port()
+    p = subprocess.Popen(["/usr/bin/python3", SINK, "127.0.0.1", str(port), str(out)]
+                         + list(flags), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    assert p.stdout.readline().strip() == "ready"
+    return p, port
+
+
+def received(out, n=1):
+    wait_for(lambda: len(glob.glob(str(out / "*.eml"))) >= n, what="the sink")
+    emls = sorted(glob.glob(str(out / "*.eml")))
+    return [(open(e, "rb").read(), open(e.replace(".eml", ".mail")).read())
+            for e in emls]
+
+
+def leaves(raw):
+    """(content type, decoded bytes) of every leaf, through message/rfc822."""
+    import email
+    import email.policy
+    out = []
+
+    def walk(m):
+        if m.is_multipart():
+            for p in m.get_payload():
+                walk(p)
+        else:
+            out.append((m.get_content_type(), m.get_payload(decode=True)))
+    walk(email.message_from_bytes(raw, policy=email.policy.compat32))
+    return out
+
+
+def submit_raw(srv, msg, rcpts=("friend@far.test",), options=()):
+    with smtplib.SMTP("127.0.0.1", srv.ports["SUBMISSION"], timeout=30) as s:
+        s.starttls(context=srv.ssl_context())
+        s.login("alice@example.test", "alicepw")
+        s.sendmail("alice@example.test", list(rcpts), msg, mail_options=list(options))
+
+
+def test_8bit_message_converted_for_a_peer_without_8bitmime(make_server, dns, tmp_path):
+    """RFC 6152: a peer without 8BITMIME gets the 7-bit form (quoted-
+    printable text, message/rfc822 walked into, the tree kept), decided by
+    the bytes, not by what the client declared."""
+    out = tmp_path / "sink"
+    out.mkdir()
+    sink, port = start_sink(out, "--no-8bitmime")
+    try:
+        srv = make_server(env={"TEGAMI_DNS_SERVERS": f"127.0.0.1@{dns.port}",
+                               "TEGAMI_SMTP_PORT": str(port)})
+        submit_raw(srv, EIGHT, options=["BODY=8BITMIME"])
+        submit_raw(srv, EIGHT.replace(b"Subject: 8-bit", b"Subject: undeclared"))
+        got = received(out, 2)
+        for data, mail in got:
+            assert max(data) < 0x80, data[-800:]
+            assert "BODY=" not in mail, mail
+            assert b"Content-Transfer-Encoding: quoted-printable\r\n\r\nGr=C3=BC=C3=9Fe" in data
+            assert b"\r\nThis is MIME.\r\n--b1\r\n" in data
+            assert leaves(data) == leaves(EIGHT)
+        wait_for(lambda: srv.queue_entries() == [], what="the queue to empty")
+        assert srv.log_text().count("event=sending_7bit_form") == 2
+    finally:
+        sink.terminate()
+        sink.wait()
+
+
+def test_unsigned_8bit_message_goes_as_it_is_to_a_peer_with_8bitmime(
+        make_server, dns, tmp_path):
+    out = tmp_path / "sink"
+    out.mkdir()
+    sink, port = start_sink(out)
+    try:
+        srv = make_server(env={"TEGAMI_DNS_SERVERS": f"127.0.0.1@{dns.port}",
+                               "TEGAMI_SMTP_PORT": str(port)})
+        submit_raw(srv, EIGHT, options=["BODY=8BITMIME"])
+        [(data, mail)] = received(out)
+        assert data.endswith(EIGHT)             # not converted: nobody signed it
+        assert "BODY=8BITMIME" in mail
+    finally:
+        sink.terminate()
+        sink.wait()
+
+
+def dkim_dnsfunc(srv, domain):
+    """DNS answers for dkimpy from the .txt files `tegami config dkim` wrote."""
+    records = {}
+    kdir = os.path.join(srv.config_dir, "opendkim", "keys", domain)
+    for name in os.listdir(kdir):
+        if name.endswith(".txt"):
+            text = open(os.path.join(kdir, name)).read()
+            value = "".join(re.findall(r'"([^"]*)"', text))
+            records[f"{name[:-4]}._domainkey.{domain}.".encode()] = value.encode()
+
+    def dnsfunc(qname, timeout=5):
+        return records.get(qname if qname.endswith(b".") else qname + b".")
+    return dnsfunc
+
+
+def test_signed_8bit_message_is_signed_and_sent_in_its_7bit_form(make_server, dns, tmp_path):
+    """What tegami signs goes out 7-bit to every peer (RFC 6376 §5.3), so no
+    later conversion can break the signatures; dkimpy verifies both."""
+    dkim = pytest.importorskip("dkim")
+    out = tmp_path / "sink"
+    out.mkdir()
+    sink, port = start_sink(out)
+    try:
+        srv = make_server(env={"TEGAMI_DNS_SERVERS": f"127.0.0.1@{dns.port}",
+                               "TEGAMI_SMTP_PORT": str(port)}, start=False)
+        cli(srv, "config", "dkim", "keytype", "ed25519", "domain", "example.test")
+        srv.start()
+        submit_raw(srv, EIGHT, options=["BODY=8BITMIME"])
+        [(data, mail)] = received(out)
+        assert max(data) < 0x80
+        assert "BODY=" not in mail                 # 7-bit now: no BODY=8BITMIME
+        assert data.count(b"DKIM-Signature:") == 2
+        assert leaves(data) == leaves(EIGHT)
+        d = dkim.DKIM(data)
+        dnsfunc = dkim_dnsfunc(srv, "example.test")
+        assert [d.verify(idx=i, dnsfunc=dnsfunc) for i in range(2)] == [True, True]
+        assert "form=7bit" in srv.log_text()
+    finally:
+        sink.terminate()
+        sink.wait()
+
+
+def test_8bit_header_bounces_with_5_6_3_for_a_7bit_peer(make_server, dns, tmp_path):
+    """8-bit bytes in a header without SMTPUTF8 have no 7-bit form: a peer
+    without 8BITMIME means a DSN (5.6.3), nothing sent there."""
+    out = tmp_path / "sink"
+    out.mkdir()
+    sink, port = start_sink(out, "--no-8bitmime")
+    try:
+        srv = make_server(env={"TEGAMI_DNS_SERVERS": f"127.0.0.1@{dns.port}",
+                               "TEGAMI_SMTP_PORT": str(port)})
+        submit_raw(srv, EIGHT.replace(b"Subject: 8-bit", "Subject: Grüße".encode()),
+                   options=["BODY=8BITMIME"])
+        [dsn] = srv.wait_messages("alice@example.test", 1, timeout=15)
+        assert b"Status: 5.6.3" in dsn, dsn[:3000]
+        assert b"does not offer 8BITMIME" in dsn
+        assert b"header" in dsn
+        assert glob.glob(str(out / "*.eml")) == []
+        assert "status=bounced" in srv.log_text()
+    finally:
+        sink.terminate()
+        sink.wait()
+
+
+def test_smtputf8_asked_only_when_the_message_needs_it(make_server, dns, tmp_path):
+    """SMTPUTF8 declared, but addresses and header are ASCII: it goes to a
+    server without SMTPUTF8 (UTF-8 only in the body is 8BITMIME's). UTF-8 in
+    the Subject does need it: 5.6.7, DSN to the sender."""
+    out = tmp_path / "sink"
+    out.mkdir()
+    sink, port = start_sink(out)
+    try:
+        srv = make_server(env={"TEGAMI_DNS_SERVERS": f"127.0.0.1@{dns.port}",
+                               "TEGAMI_SMTP_PORT": str(port)})
+        submit_raw(srv, EIGHT, options=["SMTPUTF8", "BODY=8BITMIME"])
+        [(data, mail)] = received(out)
+        assert data.endswith(EIGHT)
+        assert "SMTPUTF8" not in mail and "BODY=8BITMIME" in mail
+        submit_raw(srv, EIGHT.replace(b"Subject: 8-bit", "Subject: Grüße".encode()),
+                   options=["SMTPUTF8", "BODY=8BITMIME"])
+        [dsn] = srv.wait_messages("alice@example.test", 1, timeout=15)
+        assert b"Status: 5.6.7" in dsn and b"SMTPUTF8" in dsn, dsn[:3000]
+        assert len(glob.glob(str(out / "*.eml"))) == 1
+    finally:
+        sink.terminate()
+        sink.wait()
+
+
+# ---------------------------------------------------------------- submission clean-up
+
+BARE = b"From: alice@example.test\r\nTo: friend@far.test\r\nSubject: bare\r\n\r\nNo id, no date.\r\n"
+
+
+def test_submission_gets_message_id_and_date(make_server, dns, tmp_path):
+    """An authenticated submission without Message-ID and Date gets both
+    (the server's host name in the id), in the local copy and in the one
+    sent on: the same fields, added once, before signing."""
+    out = tmp_path / "sink"
+    out.mkdir()
+    sink, port = start_sink(out)
+    try:
+        srv = make_server(env={"TEGAMI_DNS_SERVERS": f"127.0.0.1@{dns.port}",
+                               "TEGAMI_SMTP_PORT": str(port)},
+                          accounts=(("alice@example.test", "alicepw"),
+                                    ("bob@example.test", "bobpw")))
+        submit_raw(srv, BARE, rcpts=("friend@far.test", "bob@example.test"))
+        [(sent, _)] = received(out)
+        [local] = srv.wait_messages("bob@example.test", 1)
+        head = sent.split(b"\r\n\r\n", 1)[0]
+        mid = re.search(rb"\r\nMessage-ID: <([0-9a-f]{24})@mail\.example\.test>", head)
+        assert mid, head
+        date = re.search(rb"\r\nDate: ([A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} "
+                         rb"\d\d:\d\d:\d\d [+-]\d{4})", head)
+        assert date, head
+        import email.utils
+        assert abs(email.utils.parsedate_to_datetime(date.group(1).decode()).timestamp()
+                   - time.time()) < 120
+        assert head.count(b"Message-ID:") == 1 and head.count(b"Date:") == 1
+        # the local copy has the same two fields (LF line ends in Maildir)
+        assert mid.group(0).replace(b"\r\n", b"\n") in local
+        assert date.group(0).replace(b"\r\n", b"\n") in local
+        assert mid.group(1).decode() in srv.log_text()     # the queue id
+    finally:
+        sink.terminate()
+        sink.wait()
+
+
+def test_mail_from_other_servers_is_not_completed(make_server):
+    """Port 25: mail from another server is stored as it came, without a
+    Message-ID or Date of ours."""
+    srv = make_server()
+    with smtplib.SMTP("127.0.0.1", srv.ports["SMTP"], timeout=30) as s:
+        s.sendmail("someone@far.test", ["alice@example.test"],
+                   BARE.replace(b"From: alice@example.test", b"From: someone@far.test"))
+    [got] = srv.wait_messages("alice@example.test", 1)
+    assert b"Message-ID" not in got and b"\nDate:" not in got, got
