@@ -21,12 +21,22 @@ LISTENERS = ["SMTP", "SUBMISSION", "SUBMISSIONS", "IMAP", "IMAPS", "POP3", "POP3
 HOST = "mail.example.test"
 
 
+_given_ports = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port nothing listens on now and that this process has not handed
+    out before: the kernel may give the same free port to two binds in a
+    row once the first socket is closed, and two listeners of one server
+    must not get the same one."""
+    while True:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        if port not in _given_ports:
+            _given_ports.add(port)
+            return port
 
 
 def sha512_crypt(password):
