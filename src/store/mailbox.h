@@ -75,7 +75,8 @@ struct store_folder {
 	char *name;		/* IMAP name */
 	bool subscribed;
 	bool has_children;
-	const char *special_use; /* "\\Sent", ... or NULL */
+	char *special_use;	/* "\\Sent", "\\Archive \\Junk", ... or NULL
+				   (existing folders only) */
 	bool exists;		/* false: only subscribed */
 };
 
@@ -107,6 +108,19 @@ void store_folders_free(struct store_folder *list, unsigned int count);
 /* 0, or -1: *error_r says why (exists, invalid name, I/O) as an IMAP text. */
 int store_folder_create(struct store_account *acct, const char *name,
     char **error_r);
+/*
+ * The same with special-use attributes (RFC 6154 CREATE-SPECIAL-USE,
+ * space-separated, as store_special_use_name() spells them; NULL = none),
+ * kept in a file inside the folder. A failure leaves no folder behind.
+ */
+int store_folder_create_special(struct store_account *acct, const char *name,
+    const char *special_use, char **error_r);
+/*
+ * A special-use attribute a folder may be given ("\\archive" any case),
+ * spelled as LIST shows it, or NULL when it is not one tegami can assign
+ * (\\All and \\Flagged are virtual folders tegami does not have).
+ */
+const char *store_special_use_name(const char *attr);
 /* Deletes the folder and its messages and index rows (not INBOX). */
 int store_folder_delete(struct store_account *acct, const char *name,
     char **error_r);
