@@ -72,6 +72,8 @@ struct imap_session {
 	struct imap_parser *parser;
 	char sid[17];		/* for log lines */
 	char *user;		/* log-escaped login name being tried */
+	char *login;		/* that name as sent, while on_auth runs */
+	char *account;		/* the account logged in (URLAUTH, quota) */
 	enum imap_state state;
 	enum imap_wait wait;
 	char *tag;		/* of the command being run */
@@ -83,6 +85,8 @@ struct imap_session {
 	bool utf8;		/* ENABLE UTF8=ACCEPT */
 	bool tls;		/* STARTTLS done */
 	bool condstore;		/* CONDSTORE enabled (RFC 7162 §3.1) */
+	bool rev2;		/* ENABLE IMAP4rev2 (RFC 9051): no \Recent,
+				   ESEARCH replies, LIST in SELECT */
 	struct imap_cont cont;	/* fn != NULL while WAIT_OUTPUT */
 	unsigned int idle_polls; /* since the last keepalive line */
 
@@ -150,6 +154,26 @@ int imap_resolve_set(struct imap_session *s, const char *set, bool uid,
 /* Parses "(\Seen \Flagged kw)" into flags and keywords (malloc'd). -1 = bad. */
 int imap_parse_flag_list(const struct imap_arg *arg, unsigned int *flags_r,
     char **keywords_r);
+
+/* LIST pattern match ('*', '%'; INBOX in any case), cmd_mailbox.c */
+bool imap_list_match(const char *pattern, const char *name);
+/* STATUS: are these items all known? */
+bool imap_status_items_valid(const struct imap_arg *items, unsigned int n);
+/* Writes "* STATUS name (...)" (items checked first); -1 with *error_r. */
+int imap_status_write(struct imap_session *s, const char *name,
+    const struct imap_arg *items, unsigned int nitems, char **error_r);
+/*
+ * Adds the levels of hierarchy that are no folder themselves ("a" and
+ * "a.b" of a folder or subscribed name "a.b.c") as entries that neither
+ * exist nor are subscribed, with has_children (cmd_list.c).
+ */
+void imap_folders_add_parents(struct store_folder **listp, unsigned int *countp);
+/* Is name, such a level, listed by a pattern ending in '%'? */
+bool imap_list_parent_match(char *const *patterns, unsigned int n,
+    const char *name);
+/* LIST with RFC 5258 syntax (cmd_list.c) */
+void imap_list_extended(struct imap_session *s, const struct imap_arg *a,
+    unsigned int n);
 
 /* commands: cmd_mailbox.c */
 imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_create, imap_cmd_delete, imap_cmd_rename,

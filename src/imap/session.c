@@ -78,6 +78,8 @@ capability_string(const struct imap_session *s, struct buf *b)
 {
 	buf_append_str(b, "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT"
 	    " UIDPLUS MOVE CHILDREN SPECIAL-USE CONDSTORE");
+	buf_append_str(b, " LIST-EXTENDED LIST-STATUS STATUS=SIZE"
+	    " CREATE-SPECIAL-USE");
 	buf_printf(b, " APPENDLIMIT=%llu",
 	    (unsigned long long)s->set.max_literal);
 	if (s->state == IMAP_STATE_NOT_AUTH) {
@@ -538,6 +540,8 @@ ask_auth(struct imap_session *s, const char *user, const char *pass)
 
 	free(s->user);
 	s->user = xstrdup(log_escape(esc, sizeof(esc), user, strlen(user)));
+	free(s->login);
+	s->login = xstrdup(user);
 	if (s->hooks->on_auth == NULL) {
 		imap_tagged(s, "NO", "[UNAVAILABLE] Authentication is not configured");
 		return;
@@ -658,8 +662,13 @@ resume_cb(evutil_socket_t fd, short what, void *arg)
 	process_input(arg);
 }
 
-void
-imap_session_auth_reply(struct imap_session *s, bool ok, const char *maildir)
+/*
+ * The glue's verdict on a login: user+maildir (logged in), refuse (NO with
+ * that text) or neither (wrong credentials).
+ */
+static void
+auth_answer(struct imap_session *s, const char *user, const char *maildir,
+    const char *refuse)
 {
 	char *err = NULL;
 
@@ -671,7 +680,10 @@ imap_session_auth_reply(struct imap_session *s, bool ok, const char *maildir)
 		finish(s);
 		return;
 	}
-	if (!ok) {
+	if (refuse != NULL) {
+		log_info("sid=%s event=imap_login_refused user=%s", s->sid, s->user);
+		imap_tagged(s, "NO", "%s", refuse);
+	} else if (user == NULL || maildir == NULL) {
 		log_info("sid=%s event=imap_login_failed user=%s", s->sid, s->user);
 		imap_tagged(s, "NO", "[AUTHENTICATIONFAILED] Authentication failed.");
 	} else if (store_account_open(maildir, &s->acct, &err) < 0) {
@@ -683,15 +695,45 @@ imap_session_auth_reply(struct imap_session *s, bool ok, const char *maildir)
 		struct buf b;
 
 		s->state = IMAP_STATE_AUTH;
+		s->account = xstrdup(user);
 		log_info("sid=%s event=imap_login user=%s", s->sid, s->user);
 		buf_init(&b, BUF_UNLIMITED);
 		capability_string(s, &b);
 		imap_tagged(s, "OK", "[CAPABILITY %s] Logged in", buf_cstr(&b));
 		buf_free(&b);
 	}
+	x_free(&s->login);
 	x_free(&s->tag);
 	/* go on from the loop, never from inside the glue's call */
 	event_active(s->resume_ev, EV_TIMEOUT, 0);
+}
+
+void
+imap_session_auth_reply(struct imap_session *s, bool ok, const char *maildir)
+{
+	if (ok)
+		auth_answer(s, s->login, maildir, NULL);
+	else
+		auth_answer(s, NULL, NULL, NULL);
+}
+
+void
+imap_session_auth_ok(struct imap_session *s, const char *user,
+    const char *maildir)
+{
+	auth_answer(s, user, maildir, NULL);
+}
+
+void
+imap_session_auth_refuse(struct imap_session *s, const char *resp)
+{
+	auth_answer(s, NULL, NULL, resp);
+}
+
+const char *
+imap_session_account(const struct imap_session *s)
+{
+	return s->account;
 }
 
 /* --- IDLE ------------------------------------------------------------------------ */
@@ -1131,6 +1173,8 @@ imap_session_destroy(struct imap_session *s)
 	free(s->recent);
 	free(s->tag);
 	free(s->user);
+	free(s->login);
+	free(s->account);
 	free(s);
 }
 
