@@ -211,6 +211,21 @@ int store_mailbox_append(struct store_mailbox *box, const void *data,
     size_t len, unsigned int flags, const char *keywords, time_t internaldate,
     uint32_t *uid_r, char **error_r);
 /*
+ * Several messages at once (MULTIAPPEND, RFC 3502): all are stored or,
+ * on any failure, none (written to tmp/ first, then moved into cur/ and
+ * indexed in one transaction). uids_r[i] is the UID of msgs[i].
+ */
+struct store_append {
+	const void *data;	/* CRLF line ends, as IMAP sends it */
+	size_t len;
+	unsigned int flags;
+	const char *keywords;	/* space-separated, or NULL */
+	time_t internaldate;	/* 0 = now */
+};
+int store_mailbox_append_many(struct store_mailbox *box,
+    const struct store_append *msgs, unsigned int count, uint32_t *uids_r,
+    char **error_r);
+/*
  * Copies messages (by index in src) into dst, hard-linked where the
  * filesystem allows; dst_uids_r[i] is the UID given to the copy of
  * indexes[i] (COPYUID). Flags and keywords come along.
