@@ -175,6 +175,22 @@ bool imap_list_parent_match(char *const *patterns, unsigned int n,
 void imap_list_extended(struct imap_session *s, const struct imap_arg *a,
     unsigned int n);
 
+/* BODY[section] bytes, CRLF (cmd_fetch.c); -1 for a section not valid. */
+struct mime_message;
+int imap_section_data(struct mime_message *msg, const char *section,
+    struct buf *out);
+
+/* quota (cmd_quota.c): the account's limit now, 0 = none */
+uint64_t imap_quota_limit(struct imap_session *s);
+/* May adding bytes to mailbox (NULL = any) stay within the quota? 0 / -1 */
+int imap_quota_check(struct imap_session *s, const char *mailbox,
+    uint64_t adding);
+
+struct imap_url;
+/* Does the URL's user (and host) name this session's account? (cmd_urlauth.c) */
+bool imap_url_names_account(const struct imap_session *s,
+    const struct imap_url *u);
+
 /* commands: cmd_mailbox.c */
 imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_create, imap_cmd_delete, imap_cmd_rename,
     imap_cmd_subscribe, imap_cmd_unsubscribe, imap_cmd_list, imap_cmd_lsub, imap_cmd_status,
@@ -182,7 +198,13 @@ imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_create, imap_cmd_delete,
 /* cmd_fetch.c */
 imap_cmd_fn imap_cmd_fetch;
 /* cmd_store.c */
-imap_cmd_fn imap_cmd_store, imap_cmd_expunge, imap_cmd_copy, imap_cmd_move, imap_cmd_append;
+imap_cmd_fn imap_cmd_store, imap_cmd_expunge, imap_cmd_copy, imap_cmd_move;
+/* cmd_append.c */
+imap_cmd_fn imap_cmd_append;
+/* cmd_quota.c */
+imap_cmd_fn imap_cmd_getquota, imap_cmd_getquotaroot, imap_cmd_setquota;
+/* cmd_urlauth.c */
+imap_cmd_fn imap_cmd_genurlauth, imap_cmd_resetkey, imap_cmd_urlfetch;
 /* cmd_search.c */
 imap_cmd_fn imap_cmd_search;
 

@@ -79,7 +79,10 @@ capability_string(const struct imap_session *s, struct buf *b)
 	buf_append_str(b, "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT"
 	    " UIDPLUS MOVE CHILDREN SPECIAL-USE CONDSTORE");
 	buf_append_str(b, " LIST-EXTENDED LIST-STATUS STATUS=SIZE"
-	    " CREATE-SPECIAL-USE");
+	    " CREATE-SPECIAL-USE BINARY MULTIAPPEND CATENATE URLAUTH"
+	    " URLAUTH=BINARY");
+	if (s->set.quota)
+		buf_append_str(b, " QUOTA QUOTA=RES-STORAGE");
 	buf_printf(b, " APPENDLIMIT=%llu",
 	    (unsigned long long)s->set.max_literal);
 	if (s->state == IMAP_STATE_NOT_AUTH) {
@@ -845,6 +848,12 @@ static const struct imap_cmd_def commands[] = {
 	{ "LSUB", imap_cmd_lsub, CMD_AUTH },
 	{ "STATUS", imap_cmd_status, CMD_AUTH },
 	{ "APPEND", imap_cmd_append, CMD_AUTH },
+	{ "GETQUOTA", imap_cmd_getquota, CMD_AUTH },
+	{ "GETQUOTAROOT", imap_cmd_getquotaroot, CMD_AUTH },
+	{ "SETQUOTA", imap_cmd_setquota, CMD_AUTH },
+	{ "GENURLAUTH", imap_cmd_genurlauth, CMD_AUTH },
+	{ "RESETKEY", imap_cmd_resetkey, CMD_AUTH },
+	{ "URLFETCH", imap_cmd_urlfetch, CMD_AUTH },
 	{ "IDLE", cmd_idle, CMD_AUTH },
 	{ "CHECK", imap_cmd_check, CMD_AUTH | CMD_SELECTED },
 	{ "CLOSE", imap_cmd_close, CMD_AUTH | CMD_SELECTED },
@@ -952,6 +961,27 @@ handle_line(struct imap_session *s, char *line, size_t len)
 		x_free(&s->tag);
 }
 
+/*
+ * An APPEND literal that would take the account over its quota is
+ * refused before the client sends it (RFC 9208 4.2: NO [OVERQUOTA]).
+ */
+static bool
+append_over_quota(struct imap_session *s)
+{
+	const char *name = imap_parser_name(s->parser);
+	const char *tag = imap_parser_tag(s->parser);
+
+	if (s->state == IMAP_STATE_NOT_AUTH || name == NULL || tag == NULL ||
+	    strcasecmp(name, "APPEND") != 0 ||
+	    imap_quota_check(s, NULL, imap_parser_literal_total(s->parser)) == 0)
+		return false;
+	imap_parser_refuse_literal(s->parser);
+	s->tag = xstrdup(tag);
+	imap_tagged(s, "NO", "[OVERQUOTA] Quota exceeded (mailbox for user is full)");
+	x_free(&s->tag);
+	return true;
+}
+
 static void
 process_input(struct imap_session *s)
 {
@@ -991,6 +1021,8 @@ process_input(struct imap_session *s)
 		case IMAP_PARSE_MORE:
 			break;
 		case IMAP_PARSE_CONTINUE:
+			if (append_over_quota(s))
+				break;
 			imap_printf(s, "+ OK\r\n");
 			break;
 		case IMAP_PARSE_DONE:

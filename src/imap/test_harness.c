@@ -143,13 +143,14 @@ harness_spin(struct harness *h, unsigned int ms)
 static bool
 have_line(struct harness *h, const char *want)
 {
-	const char *p = buf_cstr(&h->in);
+	const char *p = buf_cstr(&h->in), *end = p + h->in.len;
 	size_t wl = strlen(want);
 
-	while (p != NULL && *p != '\0') {
-		if (strncmp(p, want, wl) == 0)
+	/* byte-wise: a literal8 may hold NULs */
+	while (p != NULL && p < end) {
+		if ((size_t)(end - p) >= wl && memcmp(p, want, wl) == 0)
 			return true;
-		p = strchr(p, '\n');
+		p = memchr(p, '\n', (size_t)(end - p));
 		if (p != NULL)
 			p++;
 	}
@@ -157,7 +158,7 @@ have_line(struct harness *h, const char *want)
 }
 
 char *
-harness_wait_for(struct harness *h, const char *until)
+harness_wait_for_raw(struct harness *h, const char *until, size_t *len_r)
 {
 	char *all;
 
@@ -167,9 +168,19 @@ harness_wait_for(struct harness *h, const char *until)
 		if (!have_line(h, until) && i > 20)
 			harness_spin(h, 5);
 	}
-	all = xstrdup(buf_cstr(&h->in));
+	all = xmalloc(h->in.len + 1);
+	memcpy(all, buf_cstr(&h->in), h->in.len + 1);
+	*len_r = h->in.len;
 	buf_reset(&h->in);
 	return all;
+}
+
+char *
+harness_wait_for(struct harness *h, const char *until)
+{
+	size_t len;
+
+	return harness_wait_for_raw(h, until, &len);
 }
 
 char *

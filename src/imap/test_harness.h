@@ -50,6 +50,8 @@ void harness_spin(struct harness *h, unsigned int ms);
 /* Runs the loop until a line starting with until arrives; returns all
    read so far (malloc'd) and forgets it. */
 char *harness_wait_for(struct harness *h, const char *until);
+/* The same with the length (the output may hold NULs). */
+char *harness_wait_for_raw(struct harness *h, const char *until, size_t *len_r);
 /* Sends text, then harness_wait_for(until). */
 char *harness_cmd(struct harness *h, const char *text, const char *until);
 /* Sends text, checks that the output up to until holds each of wants. */

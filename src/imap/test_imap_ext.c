@@ -7,6 +7,8 @@
 #include "lib/test.h"
 #include "lib/xalloc.h"
 
+#include <event2/bufferevent.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,3 +139,302 @@ test_imap_list_extended(void)
 	test_end();
 }
 TEST(test_imap_list_extended)
+
+/* A message whose parts use every content transfer encoding. */
+static const char msg_encoded[] =
+	"From: a@b.test\n"
+	"Subject: enc\n"
+	"Content-Type: multipart/mixed; boundary=\"b\"\n"
+	"\n"
+	"--b\n"
+	"Content-Type: text/plain\n"
+	"Content-Transfer-Encoding: base64\n"
+	"\n"
+	"aGVsbG8gd29ybGQ=\n"
+	"--b\n"
+	"Content-Type: application/octet-stream\n"
+	"Content-Transfer-Encoding: base64\n"
+	"\n"
+	"AAECAw==\n"
+	"--b\n"
+	"Content-Type: text/plain\n"
+	"Content-Transfer-Encoding: quoted-printable\n"
+	"\n"
+	"caf=C3=A9  \n"
+	"--b\n"
+	"Content-Type: text/plain\n"
+	"Content-Transfer-Encoding: x-uuencode\n"
+	"\n"
+	"begin 644 x\n"
+	"--b--\n";
+
+static void
+test_imap_binary(void)
+{
+	struct harness h;
+	const char *root = test_tmpdir();
+	char *out;
+
+	test_begin("imap BINARY: FETCH BINARY[], BINARY.SIZE, partial, literal8, UNKNOWN-CTE");
+	login(&h, root);
+	deliver(root, "1700000001.M1P1Q1.host", msg_encoded);
+	EXPECT(&h, "a SELECT INBOX\r\n", "a ", "* 1 EXISTS");
+	EXPECT(&h, "b FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1])\r\n", "b ",
+	    "BINARY.SIZE[1] 11", "BINARY[1] {11}\r\nhello world", "b OK");
+	/* decoded bytes with NULs go as a literal8 */
+	{
+		size_t len;
+
+		bufferevent_write(h.client, "c FETCH 1 (BINARY.PEEK[2])\r\n", 28);
+		out = harness_wait_for_raw(&h, "c ", &len);
+		test_assert(memmem(out, len, "BINARY[2] ~{4}\r\n\0\1\2\3)", 21) != NULL);
+		test_assert(memmem(out, len, "c OK", 4) != NULL);
+		free(out);
+	}
+	EXPECT(&h, "d FETCH 1 (BINARY.PEEK[3] BINARY.PEEK[1]<6.100>)\r\n", "d ",
+	    "BINARY[3] {5}\r\ncaf\xc3\xa9", "BINARY[1]<6> {5}\r\nworld", "d OK");
+	/* not yet \Seen; BINARY (no PEEK) sets it */
+	EXPECT(&h, "e FETCH 1 (BINARY[1])\r\n", "e ", "FLAGS (\\Recent \\Seen)", "e OK");
+	EXPECT(&h, "f FETCH 1 (BINARY.PEEK[4])\r\n", "f ", "f NO [UNKNOWN-CTE]");
+	EXPECT(&h, "g FETCH 1 (BINARY.PEEK[1.MIME])\r\n", "g ", "g BAD");
+	EXPECT(&h, "g2 FETCH 1 (BINARY.SIZE[1]<0.1>)\r\n", "g2 ", "g2 BAD");
+	/* a part that does not exist is empty */
+	EXPECT(&h, "g3 FETCH 1 (BINARY.PEEK[9])\r\n", "g3 ", "BINARY[9] {0}", "g3 OK");
+	test_end();
+
+	test_begin("imap BINARY: APPEND with literal8 keeps the bytes, BODY[] has no NUL");
+	{
+		static const char m[] = "h APPEND INBOX ~{84}\r\n"
+		    "Content-Type: application/octet-stream\r\n"
+		    "Content-Transfer-Encoding: binary\r\n"
+		    "\r\n"
+		    "\0-\xe4\n\r\n\n\r\n";
+
+		bufferevent_write(h.client, m, sizeof(m) - 1);
+		out = wait_for(&h, "h ");
+		test_assert(strstr(out, "* 2 EXISTS") != NULL);
+		test_assert(strstr(out, "h OK [APPENDUID ") != NULL);
+		free(out);
+	}
+	out = cmd(&h, "j FETCH 2 (BODY.PEEK[1] BINARY.SIZE[1])\r\n", "j ");
+	test_assert(strstr(out, "BODY[1] {14}\r\nAC3kCg0KCg==\r\n BINARY.SIZE[1] 7)") != NULL);
+	free(out);
+	{
+		size_t len;
+
+		bufferevent_write(h.client, "k FETCH 2 (BINARY.PEEK[1])\r\n", 28);
+		out = harness_wait_for_raw(&h, "k ", &len);
+		test_assert(memmem(out, len, "BINARY[1] ~{7}\r\n\0-\xe4\n\r\n\n)", 24) != NULL);
+		test_assert(memmem(out, len, "k OK", 4) != NULL);
+		free(out);
+	}
+	/* a NUL in the header cannot be stored */
+	{
+		static const char m[] = "l APPEND INBOX ~{14}\r\nX: a\0b\r\n\r\nbody\r\n";
+
+		bufferevent_write(h.client, m, sizeof(m) - 1);
+		out = wait_for(&h, "l ");
+		test_assert(strstr(out, "l NO ") != NULL);
+		free(out);
+	}
+	harness_stop(&h);
+	test_end();
+}
+TEST(test_imap_binary)
+
+static void
+test_imap_multiappend_catenate(void)
+{
+	struct harness h;
+	const char *root = test_tmpdir();
+	char *out;
+
+	test_begin("imap MULTIAPPEND: several messages, one APPENDUID set");
+	login(&h, root);
+	EXPECT(&h, "a APPEND INBOX (\\Seen) {16+}\r\nSubject: one\r\n\r\n"
+	    " \"05-Mar-2024 10:00:00 +0100\" {16+}\r\nSubject: two\r\n\r\n"
+	    " {18+}\r\nSubject: three\r\n\r\n\r\n", "a ",
+	    "a OK [APPENDUID ", " 1:3] Append completed.");
+	EXPECT(&h, "b SELECT INBOX\r\n", "b ", "* 3 EXISTS");
+	EXPECT(&h, "c FETCH 1:3 (FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n",
+	    "c ", "* 1 FETCH (FLAGS (\\Recent \\Seen)", "Subject: one",
+	    "* 2 FETCH (FLAGS (\\Recent) INTERNALDATE \"05-Mar-2024 09:00:00 +0000\"",
+	    "Subject: three", "c OK");
+	test_end();
+
+	test_begin("imap CATENATE: text and URL parts; a bad URL stores nothing");
+	EXPECT(&h, "d APPEND Drafts CATENATE (URL \"/INBOX/;UID=1/;SECTION=HEADER\""
+	    " TEXT {6+}\r\nbody1\n)\r\n", "d ", "d OK [APPENDUID ");
+	EXPECT(&h, "e EXAMINE Drafts\r\n", "e ", "* 1 EXISTS");
+	EXPECT(&h, "f FETCH 1 BODY.PEEK[]\r\n", "f ",
+	    "BODY[] {23}\r\nSubject: one\r\n\r\nbody1\r\n", "f OK");
+	/* MULTIAPPEND with CATENATE: the second URL is wrong -> none stored */
+	EXPECT(&h, "g APPEND Drafts {16+}\r\nSubject: new\r\n\r\n"
+	    " CATENATE (URL \"/INBOX;UIDVALIDITY=1/;UID=1\")\r\n", "g ",
+	    "g NO [BADURL /INBOX;UIDVALIDITY=1/;UID=1]");
+	EXPECT(&h, "h STATUS Drafts (MESSAGES)\r\n", "h ", "(MESSAGES 1)");
+	EXPECT(&h, "i APPEND Drafts CATENATE (URL \"/INBOX/;UID=99\")\r\n", "i ",
+	    "i NO [BADURL");
+	EXPECT(&h, "j APPEND Nope CATENATE (URL \"/INBOX;UIDVALIDITY=1/;UID=1\")\r\n",
+	    "j ", "j NO [TRYCREATE]");
+	EXPECT(&h, "k APPEND Drafts CATENATE (URL \"/INBOX/;UID=2/;PARTIAL=0.9\""
+	    " URL \"/INBOX/;UID=3\")\r\n", "k ", "* 2 EXISTS", "k OK");
+	EXPECT(&h, "l FETCH 2 BODY.PEEK[]\r\n", "l ",
+	    "BODY[] {27}\r\nSubject: Subject: three\r\n\r\n)");
+	out = cmd(&h, "m APPEND Drafts CATENATE (BOGUS {1+}\r\nx)\r\n", "m ");
+	test_assert(strstr(out, "m BAD") != NULL);
+	free(out);
+	EXPECT(&h, "n APPEND Drafts CATENATE (URL \"imap://other@x.test/INBOX/;UID=1\")\r\n",
+	    "n ", "n NO [BADURL");
+	harness_stop(&h);
+	test_end();
+}
+TEST(test_imap_multiappend_catenate)
+
+/* The URL in "* GENURLAUTH "<url>"" (malloc'd). */
+static char *
+genurl(const char *out)
+{
+	const char *p = strstr(out, "* GENURLAUTH \""), *e;
+
+	if (p == NULL)
+		return xstrdup("none");
+	p += 14;
+	e = strchr(p, '"');
+	return e != NULL ? xstrndup(p, (size_t)(e - p)) : xstrdup("none");
+}
+
+static void
+test_imap_urlauth(void)
+{
+	struct harness h, h2;
+	const char *root = test_tmpdir(), *root2 = test_tmpdir();
+	char *out, *url, *url_user, q[600];
+
+	test_begin("imap URLAUTH: GENURLAUTH, URLFETCH (also by another account), RESETKEY");
+	login(&h, root);
+	deliver(root, "1700000001.M1P1Q1.host", msg_encoded);
+	EXPECT(&h, "a SELECT INBOX\r\n", "a ", "* 1 EXISTS");
+	out = cmd(&h, "b GENURLAUTH \"imap://joe@x.test/INBOX/;uid=1/;section=1;"
+	    "urlauth=authuser\" INTERNAL\r\n", "b ");
+	test_assert(strstr(out, "b OK") != NULL);
+	url = genurl(out);
+	free(out);
+	test_assert(strstr(url, ";urlauth=authuser:internal:") != NULL);
+	out = cmd(&h, "c GENURLAUTH \"imap://joe@x.test/INBOX/;uid=1;urlauth="
+	    "user+joe@x.test\" INTERNAL\r\n", "c ");
+	url_user = genurl(out);
+	free(out);
+	snprintf(q, sizeof(q), "d URLFETCH \"%s\" (\"%s\" BINARY BODYPARTSTRUCTURE)\r\n",
+	    url, url);
+	out = cmd(&h, q, "d ");
+	test_assert(strstr(out, "\" {16}\r\naGVsbG8gd29ybGQ=") != NULL);
+	test_assert(strstr(out, "(BODYPARTSTRUCTURE (\"text\" \"plain\"") != NULL);
+	test_assert(strstr(out, " BINARY {11}\r\nhello world)") != NULL);
+	free(out);
+	/* someone else's mailbox and forged tokens are NIL */
+	EXPECT(&h, "e GENURLAUTH \"imap://ann@x.test/INBOX/;uid=1;urlauth=authuser\" "
+	    "INTERNAL\r\n", "e ", "e NO [NOPERM]");
+	{
+		char *forged = xstrdup(url);
+
+		forged[strlen(forged) - 1] = forged[strlen(forged) - 1] == '0' ? '1' : '0';
+		snprintf(q, sizeof(q), "f URLFETCH \"%s\"\r\n", forged);
+		EXPECT(&h, q, "f ", " NIL\r\n", "f OK");
+		free(forged);
+	}
+	EXPECT(&h, "g GENURLAUTH \"/INBOX/;uid=1;urlauth=authuser\" INTERNAL\r\n",
+	    "g ", "g BAD");
+	EXPECT(&h, "g2 GENURLAUTH \"imap://joe@x.test/INBOX/;uid=1;urlauth=bogus\" INTERNAL\r\n",
+	    "g2 ", "g2 NO");
+
+	/* ann, another account, may fetch the authuser URL but not user+joe */
+	harness_hooks = &harness_default_hooks;
+	memset(&h2, 0, sizeof(h2));
+	harness_start(&h2, root, 100000);
+	h2.other_root = root2;
+	free(wait_for(&h2, "* OK"));
+	EXPECT(&h2, "a LOGIN ann@x.test secret\r\n", "a ", "a OK");
+	snprintf(q, sizeof(q), "b URLFETCH \"%s\" \"%s\"\r\n", url, url_user);
+	out = cmd(&h2, q, "b ");
+	test_assert(strstr(out, "\" {16}\r\naGVsbG8gd29ybGQ= \"") != NULL);
+	test_assert(strstr(out, " NIL\r\nb OK") != NULL);
+	free(out);
+
+	/* RESETKEY voids them */
+	EXPECT(&h, "h RESETKEY INBOX\r\n", "h ", "h OK");
+	snprintf(q, sizeof(q), "c URLFETCH \"%s\"\r\n", url);
+	EXPECT(&h2, q, "c ", " NIL\r\n", "c OK");
+	EXPECT(&h, "i RESETKEY Nope\r\n", "i ", "i NO");
+	EXPECT(&h, "j RESETKEY\r\n", "j ", "j OK");
+	/* an expired URL */
+	out = cmd(&h, "k GENURLAUTH \"imap://joe@x.test/INBOX/;uid=1;"
+	    "expire=2001-01-01T00:00:00Z;urlauth=authuser\" INTERNAL\r\n", "k ");
+	free(url);
+	url = genurl(out);
+	free(out);
+	snprintf(q, sizeof(q), "l URLFETCH \"%s\"\r\n", url);
+	EXPECT(&h, q, "l ", " NIL\r\n", "l OK");
+	harness_stop(&h2);
+	harness_stop(&h);
+	free(url);
+	free(url_user);
+	test_end();
+}
+TEST(test_imap_urlauth)
+
+static void
+test_imap_quota(void)
+{
+	struct harness h;
+	const char *root = test_tmpdir();
+	char body[2048], big[3001];
+	char *out;
+
+	test_begin("imap QUOTA: GETQUOTAROOT, GETQUOTA, SETQUOTA refused");
+	{
+		struct imap_settings set = { .secure = true, .quota = true,
+		    .max_literal = 1000000 };
+
+		harness_start_set(&h, root, &set);
+	}
+	h.quota = 10 * 1024;
+	free(wait_for(&h, "* OK"));
+	EXPECT(&h, "L LOGIN joe@x.test secret\r\n", "L ", " QUOTA QUOTA=RES-STORAGE");
+	memset(body, 'x', sizeof(body));
+	memcpy(body, "Subject: q\n\n", 12);
+	body[sizeof(body) - 1] = '\0';
+	deliver(root, "1700000001.M1P1Q1.host", body);	/* 2047 + 1 CR */
+	EXPECT(&h, "a GETQUOTAROOT INBOX\r\n", "a ",
+	    "* QUOTAROOT \"INBOX\" \"User quota\"\r\n",
+	    "* QUOTA \"User quota\" (STORAGE 3 10)\r\n", "a OK");
+	EXPECT(&h, "b GETQUOTA \"User quota\"\r\n", "b ", "(STORAGE 3 10)", "b OK");
+	EXPECT(&h, "c GETQUOTA \"\"\r\n", "c ", "c NO");
+	EXPECT(&h, "d SETQUOTA \"User quota\" (STORAGE 1)\r\n", "d ", "d NO");
+	EXPECT(&h, "d2 GETQUOTAROOT Nope\r\n", "d2 ", "d2 NO");
+	test_end();
+
+	test_begin("imap QUOTA: APPEND and COPY refused with OVERQUOTA, MOVE and Trash allowed");
+	/* 2049 bytes used of 10240: a 9000-byte literal is refused before it is sent */
+	EXPECT(&h, "e APPEND INBOX {9000}\r\n", "e ", "e NO [OVERQUOTA]");
+	EXPECT(&h, "f SELECT INBOX\r\n", "f ", "* 1 EXISTS");
+	EXPECT(&h, "g COPY 1 Sent\r\n", "g ", "g OK");
+	EXPECT(&h, "g2 COPY 1 Sent\r\n", "g2 ", "g2 OK");
+	EXPECT(&h, "g3 COPY 1 Sent\r\n", "g3 ", "g3 OK");
+	/* 8196 bytes now: one more copy would pass 10240 */
+	EXPECT(&h, "h COPY 1 Sent\r\n", "h ", "h NO [OVERQUOTA]");
+	EXPECT(&h, "h2 STATUS Sent (MESSAGES)\r\n", "h2 ", "(MESSAGES 3)");
+	/* Trash may go 50 MiB over */
+	EXPECT(&h, "i COPY 1 Trash\r\n", "i ", "i OK");
+	EXPECT(&h, "j MOVE 1 Junk\r\n", "j ", "j OK");
+	/* a LITERAL+ literal comes anyway: refused once it is read */
+	out = cmd(&h, "k APPEND INBOX {3000+}\r\n", "nothing");
+	free(out);
+	memset(big, 'y', 3000);
+	big[3000] = '\0';
+	bufferevent_write(h.client, big, 3000);
+	EXPECT(&h, "\r\nl NOOP\r\n", "l ", "k NO [OVERQUOTA]", "l OK");
+	harness_stop(&h);
+	test_end();
+}
+TEST(test_imap_quota)
