@@ -134,8 +134,11 @@ add_folder(const char *root, const char *dirname, const char *name,
 	struct stat st;
 	int r = 0;
 
-	if (stat(curd, &st) < 0 || !S_ISDIR(st.st_mode))
-		goto out;	/* not a Maildir folder */
+	/* a folder is a directory with cur/ or new/ (a delivery may have
+	   made new/ alone) */
+	if ((stat(curd, &st) < 0 || !S_ISDIR(st.st_mode)) &&
+	    (stat(newd, &st) < 0 || !S_ISDIR(st.st_mode)))
+		goto out;
 	for (unsigned int i = 0; i < nix && row == NULL; i++) {
 		if (strcmp(ix[i].name, name) == 0)
 			row = &ix[i];
@@ -157,6 +160,9 @@ out:
 	free(folder);
 	return r;
 }
+
+static int maildir_usage_open(const char *maildir, int flags,
+    struct store_usage *u, char **error_r);
 
 static int
 usage_with_db(const char *root, sqlite3 *db, struct store_usage *u,
@@ -213,8 +219,8 @@ store_account_usage(struct store_account *acct, struct store_usage *u,
 	return usage_with_db(acct->root, acct->db, u, error_r);
 }
 
-int
-store_maildir_usage(const char *maildir, struct store_usage *u,
+static int
+maildir_usage_open(const char *maildir, int flags, struct store_usage *u,
     char **error_r)
 {
 	size_t len = strlen(maildir);
@@ -228,7 +234,7 @@ store_maildir_usage(const char *maildir, struct store_usage *u,
 	path = xasprintf("%s/" STORE_INDEX_FILE, root);
 	/* no CREATE: an account never opened over IMAP has no index, and
 	   its usage comes from the file names alone */
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
 		sqlite3_close(db);
 		db = NULL;
 	} else {
@@ -249,4 +255,11 @@ store_maildir_usage(const char *maildir, struct store_usage *u,
 	free(path);
 	free(root);
 	return r;
+}
+
+int
+store_maildir_usage(const char *maildir, struct store_usage *u,
+    char **error_r)
+{
+	return maildir_usage_open(maildir, SQLITE_OPEN_READWRITE, u, error_r);
 }

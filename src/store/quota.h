@@ -36,5 +36,10 @@ int store_account_usage(struct store_account *acct, struct store_usage *u,
  */
 int store_maildir_usage(const char *maildir, struct store_usage *u,
     char **error_r);
+/*
+ * (SQLite may create the index's -wal and -shm files: a caller running as
+ * root must take the Maildir owner's identity first, or the workers could
+ * no longer write their index.)
+ */
 
 #endif
