@@ -67,6 +67,9 @@ select_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		}
 		s->condstore = true;
 	}
+	/* RFC 9051 7.1: the mailbox selected before is closed, and says so */
+	if (s->rev2 && s->box != NULL)
+		imap_printf(s, "* OK [CLOSED] Previous mailbox closed.\r\n");
 	deselect(s);
 	if (store_mailbox_open(s->acct, name, readonly, &s->box, &err) < 0) {
 		store_error(s, err);
@@ -85,10 +88,23 @@ select_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	s->nview = count;
 	imap_write_flags(s);
 	buf_init(&b, BUF_UNLIMITED);
-	buf_printf(&b, "* %u EXISTS\r\n* %u RECENT\r\n", count,
-	    imap_recent_update(s));
-	if (unseen > 0)
-		buf_printf(&b, "* OK [UNSEEN %u] First unseen.\r\n", unseen);
+	{
+		unsigned int recent = imap_recent_update(s);
+
+		buf_printf(&b, "* %u EXISTS\r\n", count);
+		/* IMAP4rev2: no RECENT, no UNSEEN, but the mailbox's LIST
+		   line (RFC 9051 6.3.2) */
+		if (s->rev2) {
+			buf_append_str(&b, "* LIST () \".\" ");
+			imap_append_nstr(&b, store_mailbox_name(s->box), false);
+			buf_append_str(&b, "\r\n");
+		} else {
+			buf_printf(&b, "* %u RECENT\r\n", recent);
+			if (unseen > 0)
+				buf_printf(&b, "* OK [UNSEEN %u] First unseen.\r\n",
+				    unseen);
+		}
+	}
 	buf_printf(&b, "* OK [UIDVALIDITY %u] UIDs valid\r\n"
 	    "* OK [UIDNEXT %u] Predicted next UID\r\n"
 	    "* OK [HIGHESTMODSEQ %llu] Highest\r\n",

@@ -9,6 +9,7 @@
  */
 #include "imap/session-private.h"
 #include "imap/bodystructure.h"
+#include "imap/esearch_min.h"
 
 #include "lib/file.h"
 #include "lib/str.h"
@@ -439,9 +440,24 @@ imap_cmd_search(struct imap_session *s, const struct imap_arg *a, unsigned int n
 {
 	struct search_ctx c = { .s = s, .uid = uid, .syntax_only = true };
 	const struct store_msg *msgs;
-	unsigned int count;
+	unsigned int count, nfound = 0;
+	uint32_t *found;
+	uint64_t maxmod = 0;
+	struct esearch_min ret = { 0 };
 	struct buf out;
 
+	/* IMAP4rev2 clients may ask for RETURN (...) and get ESEARCH */
+	if (s->rev2) {
+		unsigned int i = 0;
+		const char *err;
+
+		if (esearch_min_parse(a, n, &i, &ret, &err) < 0) {
+			imap_tagged(s, "BAD", "%s", err);
+			return;
+		}
+		a += i;
+		n -= i;
+	}
 	if (n >= 2 && imap_arg_is_atom(&a[0], "CHARSET")) {
 		const char *cs = imap_arg_astring(&a[1]);
 
@@ -464,31 +480,35 @@ imap_cmd_search(struct imap_session *s, const struct imap_arg *a, unsigned int n
 	}
 	c.syntax_only = false;
 	msgs = store_mailbox_msgs(s->box, &count);
-	buf_init(&out, BUF_UNLIMITED);
-	buf_append_str(&out, "* SEARCH");
-	{
-		uint64_t maxmod = 0;
-
-		for (unsigned int i = 0; i < count; i++) {
-			c.idx = i;
-			c.m = &msgs[i];
-			c.loaded = false;
-			if (match_all(&c, a, n)) {
-				buf_printf(&out, " %u", uid ? msgs[i].uid : i + 1);
-				if (msgs[i].modseq > maxmod)
-					maxmod = msgs[i].modseq;
-			}
-			x_free(&c.data);
+	found = xcalloc(count + 1, sizeof(*found));
+	for (unsigned int i = 0; i < count; i++) {
+		c.idx = i;
+		c.m = &msgs[i];
+		c.loaded = false;
+		if (match_all(&c, a, n)) {
+			found[nfound++] = uid ? msgs[i].uid : i + 1;
+			if (msgs[i].modseq > maxmod)
+				maxmod = msgs[i].modseq;
 		}
-		if (c.used_modseq) {
-			s->condstore = true;
-			if (maxmod > 0)
-				buf_printf(&out, " (MODSEQ %llu)",
-				    (unsigned long long)maxmod);
-		}
+		x_free(&c.data);
 	}
-	buf_append_str(&out, "\r\n");
-	imap_write(s, out.data, out.len);
-	buf_free(&out);
+	if (c.used_modseq)
+		s->condstore = true;
+	if (s->rev2) {
+		/* RFC 9051 6.4.4: SEARCH answers with ESEARCH only */
+		esearch_min_write(s, &ret, uid, found, nfound, c.used_modseq,
+		    maxmod);
+	} else {
+		buf_init(&out, BUF_UNLIMITED);
+		buf_append_str(&out, "* SEARCH");
+		for (unsigned int i = 0; i < nfound; i++)
+			buf_printf(&out, " %u", found[i]);
+		if (c.used_modseq && maxmod > 0)
+			buf_printf(&out, " (MODSEQ %llu)", (unsigned long long)maxmod);
+		buf_append_str(&out, "\r\n");
+		imap_write(s, out.data, out.len);
+		buf_free(&out);
+	}
+	free(found);
 	imap_tagged(s, "OK", "Search completed.");
 }

@@ -74,6 +74,8 @@ struct imap_session {
 	char *user;		/* log-escaped login name being tried */
 	char *login;		/* that name as sent, while on_auth runs */
 	char *account;		/* the account logged in (URLAUTH, quota) */
+	bool auth_mech_login;	/* AUTHENTICATE LOGIN (else PLAIN) */
+	char *auth_login;	/* LOGIN: the user name, until the password */
 	enum imap_state state;
 	enum imap_wait wait;
 	char *tag;		/* of the command being run */
@@ -84,6 +86,7 @@ struct imap_session {
 	bool closing;
 	bool utf8;		/* ENABLE UTF8=ACCEPT */
 	bool tls;		/* STARTTLS done */
+	bool compressed;	/* COMPRESS=DEFLATE active */
 	bool condstore;		/* CONDSTORE enabled (RFC 7162 §3.1) */
 	bool rev2;		/* ENABLE IMAP4rev2 (RFC 9051): no \Recent,
 				   ESEARCH replies, LIST in SELECT */

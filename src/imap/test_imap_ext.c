@@ -6,8 +6,10 @@
 #include "imap/test_harness.h"
 #include "lib/test.h"
 #include "lib/xalloc.h"
+#include "net/deflate.h"
 
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -438,3 +440,193 @@ test_imap_quota(void)
 	test_end();
 }
 TEST(test_imap_quota)
+
+static void
+test_imap_compress(void)
+{
+	struct harness h;
+	const char *root = test_tmpdir();
+	char *out, *body = xmalloc(200001);
+	unsigned int count = 0;
+
+	test_begin("imap COMPRESS=DEFLATE: commands and replies compressed, big FETCH in order");
+	{
+		struct imap_settings set = { .secure = true, .compress = true,
+		    .max_literal = 1000000 };
+
+		harness_start_set(&h, root, &set);
+	}
+	out = wait_for(&h, "* OK");
+	test_assert(strstr(out, "COMPRESS=DEFLATE") == NULL);	/* after login only */
+	free(out);
+	EXPECT(&h, "a COMPRESS DEFLATE\r\n", "a ", "a BAD Log in first");
+	EXPECT(&h, "b LOGIN joe@x.test secret\r\n", "b ", " COMPRESS=DEFLATE");
+	EXPECT(&h, "c COMPRESS LZ4\r\n", "c ", "c NO");
+	EXPECT(&h, "d COMPRESS DEFLATE\r\n", "d ", "d OK DEFLATE active");
+	/* from here on the client talks DEFLATE too */
+	h.client = deflate_filter_new(h.client, 0);
+	bufferevent_setcb(h.client, harness_client_read, NULL, NULL, &h);
+	bufferevent_enable(h.client, EV_READ | EV_WRITE);
+	EXPECT(&h, "e NOOP\r\n", "e ", "e OK NOOP completed.");
+	EXPECT(&h, "f COMPRESS DEFLATE\r\n", "f ", "f NO [COMPRESSIONACTIVE]");
+	memset(body, 'z', 200000);
+	for (int i = 0; i < 200000; i += 100)
+		body[i] = '\n';
+	body[200000] = '\0';
+	for (int i = 0; i < 20; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "17000000%02d.M1P1Q1.host", i);
+		deliver(root, name, body);
+	}
+	EXPECT(&h, "g SELECT INBOX\r\n", "g ", "* 20 EXISTS");
+	bufferevent_write(h.client, "h FETCH 1:* BODY.PEEK[]\r\ni NOOP\r\n", 33);
+	out = wait_for(&h, "i ");
+	for (char *p = out; (p = strstr(p, " FETCH (BODY[] {202000}\r\n")) != NULL; p++)
+		count++;
+	test_assert_int(count, 20);
+	test_assert(strstr(out, "h OK Fetch completed.") != NULL);
+	test_assert(strstr(out, "h OK") < strstr(out, "i OK"));
+	free(out);
+	EXPECT(&h, "j LOGOUT\r\n", "j ", "* BYE", "j OK");
+	harness_stop(&h);
+	free(body);
+	test_end();
+}
+TEST(test_imap_compress)
+
+static void
+test_imap_rev2(void)
+{
+	struct harness h;
+	const char *root = test_tmpdir();
+	char *out;
+
+	test_begin("imap IMAP4rev2: ENABLE, no \\Recent, LIST in SELECT, CLOSED, ESEARCH");
+	login(&h, root);
+	deliver(root, "1700000001.M1P1Q1.host", "Subject: a\n\nx\n");
+	deliver(root, "1700000002.M1P1Q1.host", "Subject: b\n\ny\n");
+	deliver(root, "1700000003.M1P1Q1.host", "Subject: c\n\nz\n");
+	EXPECT(&h, "a CAPABILITY\r\n", "a ", "* CAPABILITY IMAP4rev1 IMAP4rev2 ");
+	EXPECT(&h, "b ENABLE IMAP4rev2\r\n", "b ", "* ENABLED IMAP4rev2\r\n", "b OK");
+	EXPECT(&h, "b2 ENABLE IMAP4rev2\r\n", "b2 ", "* ENABLED\r\n", "b2 OK");
+	out = cmd(&h, "c SELECT INBOX\r\n", "c ");
+	test_assert(strstr(out, "* 3 EXISTS\r\n* LIST () \".\" \"INBOX\"\r\n") != NULL);
+	test_assert(strstr(out, "RECENT") == NULL && strstr(out, "UNSEEN") == NULL);
+	free(out);
+	out = cmd(&h, "d FETCH 1:* FLAGS\r\n", "d ");
+	test_assert(strstr(out, "\\Recent") == NULL);
+	test_assert(strstr(out, "* 1 FETCH (FLAGS ())") != NULL);
+	free(out);
+	EXPECT(&h, "e SEARCH ALL\r\n", "e ", "* ESEARCH (TAG \"e\") ALL 1:3\r\n", "e OK");
+	EXPECT(&h, "f UID SEARCH RETURN (MIN MAX COUNT) SUBJECT b\r\n", "f ",
+	    "* ESEARCH (TAG \"f\") UID MIN 2 MAX 2 COUNT 1\r\n", "f OK");
+	EXPECT(&h, "g SEARCH RETURN () SUBJECT nothing\r\n", "g ",
+	    "* ESEARCH (TAG \"g\")\r\n", "g OK");
+	EXPECT(&h, "g2 SEARCH RETURN (SAVE) ALL\r\n", "g2 ", "g2 BAD");
+	out = cmd(&h, "h STORE 1 +FLAGS (\\Seen)\r\n", "h ");
+	test_assert(strstr(out, "* 1 FETCH (FLAGS (\\Seen))") != NULL);
+	free(out);
+	deliver(root, "1700000004.M1P1Q1.host", "Subject: d\n\nw\n");
+	out = cmd(&h, "i NOOP\r\n", "i ");
+	test_assert(strstr(out, "* 4 EXISTS") != NULL && strstr(out, "RECENT") == NULL);
+	free(out);
+	EXPECT(&h, "j STATUS INBOX (RECENT MESSAGES)\r\n", "j ", "(RECENT 0 MESSAGES 4)");
+	EXPECT(&h, "k EXAMINE Sent\r\n", "k ", "* OK [CLOSED]", "k OK [READ-ONLY]");
+	harness_stop(&h);
+	test_end();
+
+	test_begin("imap rev1 keeps SEARCH and \\Recent");
+	login(&h, root);
+	deliver(root, "1700000005.M1P1Q1.host", "Subject: e\n\nv\n");
+	EXPECT(&h, "a SELECT INBOX\r\n", "a ", "* 1 RECENT");
+	out = cmd(&h, "b SEARCH ALL\r\n", "b ");
+	test_assert(strstr(out, "* SEARCH 1 2 3 4 5\r\n") != NULL && strstr(out, "[CLOSED]") == NULL);
+	free(out);
+	EXPECT(&h, "c SEARCH RETURN (ALL) ALL\r\n", "c ", "c BAD");
+	harness_stop(&h);
+	test_end();
+}
+TEST(test_imap_rev2)
+
+static void
+test_imap_auth_login(void)
+{
+	struct harness h;
+	const char *root = test_tmpdir();
+
+	test_begin("imap AUTHENTICATE LOGIN and SASL-IR");
+	harness_start(&h, root, 0);
+	EXPECT(&h, "", "* OK", " SASL-IR AUTH=PLAIN AUTH=LOGIN");
+	/* base64 "joe@x.test", "secret" */
+	EXPECT(&h, "a AUTHENTICATE LOGIN\r\n", "+ ", "+ VXNlcm5hbWU6\r\n");
+	EXPECT(&h, "am9lQHgudGVzdA==\r\n", "+ ", "+ UGFzc3dvcmQ6\r\n");
+	EXPECT(&h, "d3Jvbmc=\r\n", "a ", "a NO [AUTHENTICATIONFAILED]");
+	EXPECT(&h, "b AUTHENTICATE LOGIN\r\n", "+ ", "+ VXNlcm5hbWU6");
+	EXPECT(&h, "*\r\n", "b ", "b BAD Authentication aborted");
+	EXPECT(&h, "c AUTHENTICATE LOGIN !!!\r\n", "c ", "c BAD Invalid base64");
+	EXPECT(&h, "d AUTHENTICATE CRAM-MD5\r\n", "d ", "d NO");
+	EXPECT(&h, "e AUTHENTICATE LOGIN am9lQHgudGVzdA==\r\n", "+ ", "+ UGFzc3dvcmQ6");
+	EXPECT(&h, "c2VjcmV0\r\n", "e ", "e OK [CAPABILITY");
+	harness_stop(&h);
+	test_end();
+}
+TEST(test_imap_auth_login)
+
+static void
+on_auth_refuse(struct imap_session *s, const char *user, const char *pass,
+    void *ctx)
+{
+	imap_session_auth_refuse(s, "[LIMIT] Too many connections for this account");
+}
+
+static const struct imap_hooks hooks_refuse = {
+	.on_auth = on_auth_refuse,
+	.on_disconnect = harness_on_disconnect,
+};
+
+static void
+test_imap_timeouts(void)
+{
+	struct harness h;
+	const char *root = test_tmpdir();
+	char *out;
+
+	test_begin("imap limits: inactivity BYE, IDLE outlives the timeout, refusal with a code");
+	{
+		struct imap_settings set = { .secure = true, .idle_timeout_ms = 300,
+		    .idle_poll_ms = 100 };
+
+		harness_start_set(&h, root, &set);
+	}
+	free(wait_for(&h, "* OK"));
+	EXPECT(&h, "a LOGIN joe@x.test secret\r\n", "a ", "a OK");
+	EXPECT(&h, "b SELECT INBOX\r\n", "b ", "b OK");
+	EXPECT(&h, "c IDLE\r\n", "+ ", "+ idling");
+	spin(&h, 1000);		/* more than three timeouts */
+	test_assert(!h.disconnected);
+	EXPECT(&h, "DONE\r\n", "c ", "c OK Idle completed.");
+	/* out of IDLE the timeout is back */
+	out = wait_for(&h, "* BYE");
+	for (int i = 0; i < 10 && strstr(out, "* BYE") == NULL; i++) {
+		free(out);
+		spin(&h, 100);
+		out = wait_for(&h, "* BYE");
+	}
+	test_assert(strstr(out, "* BYE Disconnected for inactivity.") != NULL);
+	free(out);
+	spin(&h, 50);
+	test_assert(h.disconnected);
+	harness_stop(&h);
+
+	harness_hooks = &hooks_refuse;
+	harness_start(&h, root, 0);
+	harness_hooks = &harness_default_hooks;
+	free(wait_for(&h, "* OK"));
+	EXPECT(&h, "a LOGIN joe@x.test secret\r\n", "a ",
+	    "a NO [LIMIT] Too many connections for this account");
+	EXPECT(&h, "b SELECT INBOX\r\n", "b ", "b BAD Log in first");
+	harness_stop(&h);
+	test_end();
+}
+TEST(test_imap_timeouts)

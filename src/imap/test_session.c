@@ -348,7 +348,7 @@ test_imap_session_starttls(void)
 	out = wait_for(&h, "c ");
 	test_assert(strstr(out, "b ") == NULL);
 	free(out);
-	EXPECT(&h, "c CAPABILITY\r\n", "c ", " AUTH=PLAIN\r\n", "c OK");
+	EXPECT(&h, "c CAPABILITY\r\n", "c ", " AUTH=PLAIN AUTH=LOGIN\r\n", "c OK");
 	EXPECT(&h, "d STARTTLS\r\n", "d ", "d BAD TLS is already active");
 	EXPECT(&h, "e LOGIN joe@x.test secret\r\n", "e ", "e OK [CAPABILITY");
 	EXPECT(&h, "f SELECT INBOX\r\n", "f ", "f OK [READ-WRITE]");
