@@ -387,7 +387,9 @@ account_usage(const char *root)
 	char *err = NULL;
 
 	if (become && (setegid(st.st_gid) < 0 || seteuid(st.st_uid) < 0)) {
-		(void)setegid(0);
+		/* not even the figure without the index: leave it at 0 */
+		if (setegid(0) < 0)
+			fatal("event=cli_setegid_failed error=\"%s\"", strerror(errno));
 		return 0;
 	}
 	if (store_maildir_usage(root, &u, &err) < 0) {
