@@ -3,7 +3,8 @@
  * literal8 (RFC 3516) and the UIDPLUS code:
  *
  *   APPEND mailbox 1*( [flags] [date-time]
- *                      (literal | literal8 | CATENATE (part ...)) )
+ *                      (literal | literal8 | CATENATE (part ...) |
+ *                       UTF8 (literal8)) )
  *   part = TEXT literal | TEXT literal8 | URL "imap-url"
  *
  * All or nothing: every message is put together and checked (URLs, size,
@@ -149,6 +150,13 @@ parse_messages(struct imap_session *s, const struct imap_arg *a,
 			m->literal = &a[i];
 			m->binary = a[i].literal8;
 			i++;
+		} else if (s->utf8 && i + 1 < n && imap_arg_is_atom(&a[i], "UTF8") &&
+		    a[i + 1].type == IMAP_ARG_LIST && a[i + 1].count == 1 &&
+		    a[i + 1].list[0].type == IMAP_ARG_LITERAL) {
+			/* RFC 6855 4: UTF8 (~{n}) once UTF8=ACCEPT is enabled */
+			m->literal = &a[i + 1].list[0];
+			m->binary = m->literal->literal8;
+			i += 2;
 		} else if (i + 1 < n && imap_arg_is_atom(&a[i], "CATENATE") &&
 		    a[i + 1].type == IMAP_ARG_LIST && catenate_valid(&a[i + 1])) {
 			m->catenate = &a[i + 1];
@@ -170,7 +178,8 @@ parse_messages(struct imap_session *s, const struct imap_arg *a,
 
 /*
  * Puts a CATENATE message together. -1 with the URL that failed in
- * *badurl_r (NO [BADURL]).
+ * *badurl_r (NO [BADURL]); -2 as soon as the message is over APPENDLIMIT
+ * (NO [TOOBIG]: a list of URLs must not make us read without bound).
  */
 static int
 catenate(struct imap_session *s, struct append_msg *m, const char **badurl_r)
@@ -178,6 +187,8 @@ catenate(struct imap_session *s, struct append_msg *m, const char **badurl_r)
 	const struct imap_arg *list = m->catenate;
 
 	for (unsigned int i = 0; i < list->count; i += 2) {
+		if (m->data.len > s->set.max_literal)
+			return -2;
 		const struct imap_arg *v = &list->list[i + 1];
 		struct imap_url u;
 		struct imap_urlpart part;
@@ -281,9 +292,13 @@ imap_cmd_append(struct imap_session *s, const struct imap_arg *a, unsigned int n
 		struct append_msg *m = &msgs[i];
 		const char *badurl = NULL;
 
-		if (m->literal != NULL) {
+		int r = 0;
+
+		if (m->literal != NULL)
 			buf_append(&m->data, m->literal->str, m->literal->len);
-		} else if (catenate(s, m, &badurl) < 0) {
+		else
+			r = catenate(s, m, &badurl);
+		if (r == -1) {
 			imap_tagged(s, "NO", "[BADURL %s] CATENATE URL is not valid",
 			    badurl);
 			goto out;

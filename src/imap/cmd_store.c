@@ -1,4 +1,7 @@
-/* STORE, EXPUNGE, COPY and MOVE (RFC 6851), with UIDPLUS codes. APPEND is cmd_append.c. */
+/*
+ * STORE, EXPUNGE, COPY and MOVE (RFC 6851), with UIDPLUS codes; APPEND is
+ * in cmd_append.c.
+ */
 #include "imap/session-private.h"
 
 #include "lib/log.h"

@@ -77,8 +77,8 @@ imap_tagged(struct imap_session *s, const char *status, const char *fmt, ...)
 static void
 capability_string(const struct imap_session *s, struct buf *b)
 {
-	buf_append_str(b, "IMAP4rev1 IMAP4rev2 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT"
-	    " UIDPLUS MOVE CHILDREN SPECIAL-USE CONDSTORE");
+	buf_append_str(b, "IMAP4rev1 IMAP4rev2 LITERAL+ ID ENABLE IDLE NAMESPACE"
+	    " UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE CONDSTORE");
 	buf_append_str(b, " LIST-EXTENDED LIST-STATUS STATUS=SIZE"
 	    " CREATE-SPECIAL-USE BINARY MULTIAPPEND CATENATE URLAUTH"
 	    " URLAUTH=BINARY");
@@ -813,12 +813,6 @@ void
 imap_session_auth_refuse(struct imap_session *s, const char *resp)
 {
 	auth_answer(s, NULL, NULL, resp);
-}
-
-const char *
-imap_session_account(const struct imap_session *s)
-{
-	return s->account;
 }
 
 /* --- IDLE ------------------------------------------------------------------------ */

@@ -100,8 +100,6 @@ void imap_session_auth_ok(struct imap_session *s, const char *user,
  * being "[CODE] text" (e.g. "[LIMIT] Too many sessions").
  */
 void imap_session_auth_refuse(struct imap_session *s, const char *resp);
-/* The account logged in (after auth), or NULL. */
-const char *imap_session_account(const struct imap_session *s);
 /* Ends a session at once (shutdown, tests); on_disconnect is not called. */
 void imap_session_destroy(struct imap_session *s);
 
