@@ -2,7 +2,9 @@
  * Fuzz a whole IMAP session: the input is what a client sends, in pieces,
  * over a bufferevent_pair, to an engine on a real Maildir (made once in a
  * temporary directory, with a few messages). Logins succeed for any user
- * whose password is "pw", so the fuzzer reaches the selected state.
+ * whose password is "pw", so the fuzzer reaches the selected state. QUOTA
+ * (a 100 kB limit) and COMPRESS are on; URLAUTH URLs may name the account
+ * "other@x.test", which is the same Maildir.
  */
 #include "imap/session.h"
 #include "lib/log.h"
@@ -34,7 +36,24 @@ on_disconnect(struct imap_session *s, void *ctx)
 	gone = true;
 }
 
-static const struct imap_hooks hooks = { on_auth, on_disconnect };
+static uint64_t
+on_quota(struct imap_session *s, void *ctx)
+{
+	return 100000;
+}
+
+static char *
+on_account_maildir(struct imap_session *s, const char *user, void *ctx)
+{
+	return strcmp(user, "other@x.test") == 0 ? strdup(root) : NULL;
+}
+
+static const struct imap_hooks hooks = {
+	.on_auth = on_auth,
+	.on_disconnect = on_disconnect,
+	.quota = on_quota,
+	.account_maildir = on_account_maildir,
+};
 
 static void
 put(const char *sub, const char *name, const char *content)
@@ -96,7 +115,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct imap_session *s;
 	struct imap_settings set = {
 		.hostname = "fuzz", .secure = true, .max_line = 4096,
-		.max_literal = 65536, .idle_poll_ms = 1,
+		.max_literal = 65536, .idle_poll_ms = 1, .quota = true,
+		.compress = true,
 	};
 	size_t pos = 0;
 

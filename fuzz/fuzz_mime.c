@@ -2,9 +2,13 @@
  * Fuzz the MIME parser and the IMAP renderers on top of it: every part's
  * ranges must lie inside the message and nest inside its parent's, and
  * BODYSTRUCTURE / ENVELOPE must render without reading out of bounds.
+ * BINARY decoding of every part and the binary-to-base64 rewrite of the
+ * whole message run too; a rewritten message must hold no NUL outside
+ * what it copied unchanged, and must parse again.
  */
 #include "imap/bodystructure.h"
 #include "lib/buf.h"
+#include "mail/binary.h"
 #include "mail/mime.h"
 
 #include <stddef.h>
@@ -54,8 +58,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	imap_bodystructure_render(&out, msg, msg->root, false, false);
 	buf_reset(&out);
 	imap_envelope_render(&out, copy, 0, msg->root->hdr_size, size % 3 == 0);
-	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
-		(void)mime_part_find(msg, sections[i]);
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
+		struct mime_part *p = mime_part_find(msg, sections[i]);
+
+		if (p != NULL) {
+			buf_reset(&out);
+			(void)mime_binary_section(msg, p, false, &out);
+		}
+	}
+	buf_reset(&out);
+	(void)mime_binary_section(msg, msg->root, true, &out);
+	buf_reset(&out);
+	if (mime_binary_encode(msg, &out) >= 0) {
+		struct mime_message *again = mime_parse(out.data != NULL ?
+		    out.data : "", out.len, &lim);
+
+		check_part(again, again->root, 0, out.len);
+		mime_message_free(&again);
+	}
 	buf_free(&out);
 	mime_message_free(&msg);
 	free(copy);

@@ -5,8 +5,11 @@
 #include "auth/password.h"
 #include "cli/check.h"
 #include "cli/cli_int.h"
+#include "lib/log.h"
 #include "lib/str.h"
 #include "lib/xalloc.h"
+
+#include "store/quota.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -369,59 +372,34 @@ out:
 	return r;
 }
 
-/* Size of the messages in a Maildir++ (INBOX and every .Folder). */
+/*
+ * The bytes an account uses, as the server counts them for QUOTA and the
+ * 552 at RCPT (store/quota.h). As root, with the Maildir owner's identity:
+ * SQLite may create the index's -wal/-shm files, which must stay the
+ * workers'.
+ */
 static unsigned long long
-maildir_usage(const char *root)
+account_usage(const char *root)
 {
-	unsigned long long total = 0;
-	DIR *d = opendir(root);
-	struct dirent *de;
+	struct store_usage u = { 0 };
+	struct stat st;
+	bool become = geteuid() == 0 && stat(root, &st) == 0 && st.st_uid != 0;
+	char *err = NULL;
 
-	for (int pass = 0; pass < 2 && d != NULL; pass++) {
-		/* pass 0: INBOX's cur/new; pass 1: every .Folder's. */
-		rewinddir(d);
-		while ((de = readdir(d)) != NULL) {
-			const char *folder;
-
-			if (pass == 0) {
-				if (strcmp(de->d_name, "cur") != 0 &&
-				    strcmp(de->d_name, "new") != 0)
-					continue;
-				folder = "";
-			} else {
-				if (de->d_name[0] != '.' ||
-				    strcmp(de->d_name, ".") == 0 ||
-				    strcmp(de->d_name, "..") == 0)
-					continue;
-				folder = de->d_name;
-			}
-			for (int sub = 0; sub < (pass == 0 ? 1 : 2); sub++) {
-				char *path = pass == 0 ?
-				    xasprintf("%s/%s", root, de->d_name) :
-				    xasprintf("%s/%s/%s", root, folder,
-					sub == 0 ? "cur" : "new");
-				DIR *m = opendir(path);
-				struct dirent *me;
-
-				while (m != NULL && (me = readdir(m)) != NULL) {
-					struct stat st;
-
-					if (me->d_name[0] == '.')
-						continue;
-					if (fstatat(dirfd(m), me->d_name, &st,
-					    AT_SYMLINK_NOFOLLOW) == 0 &&
-					    S_ISREG(st.st_mode))
-						total += (unsigned long long)st.st_size;
-				}
-				if (m != NULL)
-					closedir(m);
-				free(path);
-			}
-		}
+	if (become && (setegid(st.st_gid) < 0 || seteuid(st.st_uid) < 0)) {
+		/* not even the figure without the index: leave it at 0 */
+		if (setegid(0) < 0)
+			fatal("event=cli_setegid_failed error=\"%s\"", strerror(errno));
+		return 0;
 	}
-	if (d != NULL)
-		closedir(d);
-	return total;
+	if (store_maildir_usage(root, &u, &err) < 0) {
+		free(err);
+		u.bytes = 0;
+	}
+	if (become && (seteuid(0) < 0 || setegid(0) < 0))
+		fatal("event=cli_seteuid_failed path=%s error=\"%s\"", root,
+		    strerror(errno));
+	return (unsigned long long)u.bytes;
 }
 
 /* "* <key>" lines need a file with entries, as docker-mailserver says. */
@@ -476,7 +454,7 @@ cmd_email_list(struct cli *cli, int argc, char **argv)
 			    xasprintf("%s/%s/%.*s", cli->mail_dir, at + 1,
 				(int)(at - key), key);
 			unsigned long long used = dir != NULL ?
-			    maildir_usage(dir) : 0, limit = 0;
+			    account_usage(dir) : 0, limit = 0;
 			long q = dbfile_find(quota, key, 0);
 			char ub[32], lb[32];
 

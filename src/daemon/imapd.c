@@ -48,6 +48,9 @@ struct imapd {
 	struct imap_hooks imap_hooks;
 	unsigned int nimap;
 	unsigned int imap_max_per_ip;
+	unsigned int imap_max_per_user, imap_max_per_user_ip;
+	bool quotas;
+	uint64_t default_quota;		/* POSTFIX_MAILBOX_SIZE_LIMIT */
 	struct evconnlistener **listeners;
 	struct pool *pool;
 	struct accounts_watch *accounts;
@@ -70,6 +73,7 @@ struct conn {
 	enum listener_kind kind;
 	struct ip_entry *ipe;
 	char *master;		/* master user that logged in, or NULL */
+	char *user;		/* IMAP: the account logged in, or NULL */
 	struct pop3box *box;
 	unsigned int removed;	/* messages unlinked at QUIT */
 	bool logged_in;
@@ -365,6 +369,22 @@ pop3_on_disconnect(struct pop3_session *s, void *ctx)
 
 /* ---- IMAP hooks ------------------------------------------------------ */
 
+/* The IMAP sessions of user, and of user from ip (the one asking excluded). */
+static void
+count_user_sessions(struct imapd *d, const struct conn *self, const char *user,
+    unsigned int *all_r, unsigned int *from_ip_r)
+{
+	*all_r = *from_ip_r = 0;
+	for (const struct conn *c = d->conns; c != NULL; c = c->next) {
+		if (c == self || c->is == NULL || c->user == NULL ||
+		    strcmp(c->user, user) != 0)
+			continue;
+		(*all_r)++;
+		if (c->ipe == self->ipe)
+			(*from_ip_r)++;
+	}
+}
+
 /* The answer to an IMAP login, once authcheck has the verdict. */
 static void
 imap_auth_checked(const struct authcheck_result *r, void *ctx)
@@ -373,22 +393,40 @@ imap_auth_checked(const struct authcheck_result *r, void *ctx)
 	struct imapd *d = c->d;
 	char esc[256];
 	char *maildir = NULL;
+	const char *refuse = NULL;
 
 	d->pending_jobs--;
 	c->auth_pending = false;
 	log_escape(esc, sizeof(esc), r->login, strlen(r->login));
 	if (r->result == 1) {
 		const char *at = strrchr(r->user, '@');
+		unsigned int all, from_ip;
 
-		log_info("event=auth result=ok service=imap login=%s user=%s%s%s "
-		    "ip=%s", esc, r->user, r->master != NULL ?
-		    " master=" : "", r->master != NULL ? r->master : "",
-		    c->ipe->ip);
-		d->logins++;
-		/* MAIL_DIR/<domain>/<localpart>/, as docker-mailserver lays out */
-		if (at != NULL)
-			maildir = xasprintf("%s/%s/%.*s/", d->w->settings->mail_dir,
-			    at + 1, (int)(at - r->user), r->user);
+		/* the session limits apply to good passwords only: a wrong
+		   one tells nothing about the account */
+		count_user_sessions(d, c, r->user, &all, &from_ip);
+		if (from_ip >= d->imap_max_per_user_ip) {
+			refuse = "[LIMIT] Too many connections for this account "
+			    "from your address";
+			log_info("event=refused service=imap user=%s ip=%s "
+			    "reason=too_many_user_ip_sessions limit=%u", r->user,
+			    c->ipe->ip, d->imap_max_per_user_ip);
+		} else if (all >= d->imap_max_per_user) {
+			refuse = "[LIMIT] Too many connections for this account";
+			log_info("event=refused service=imap user=%s ip=%s "
+			    "reason=too_many_user_sessions limit=%u", r->user,
+			    c->ipe->ip, d->imap_max_per_user);
+		} else {
+			log_info("event=auth result=ok service=imap login=%s user=%s%s%s "
+			    "ip=%s", esc, r->user, r->master != NULL ?
+			    " master=" : "", r->master != NULL ? r->master : "",
+			    c->ipe->ip);
+			d->logins++;
+			/* MAIL_DIR/<domain>/<localpart>/, as docker-mailserver lays out */
+			if (at != NULL)
+				maildir = xasprintf("%s/%s/%.*s/", d->w->settings->mail_dir,
+				    at + 1, (int)(at - r->user), r->user);
+		}
 	} else {
 		log_info("event=auth result=failed service=imap login=%s ip=%s%s%s",
 		    esc, c->ipe->ip, r->error != NULL ? " error=" : "",
@@ -398,13 +436,57 @@ imap_auth_checked(const struct authcheck_result *r, void *ctx)
 	if (c->close_after_auth) {
 		imap_session_destroy(c->is);
 		conn_free(c);
+	} else if (refuse != NULL) {
+		imap_session_auth_refuse(c->is, refuse);
+	} else if (maildir != NULL) {
+		free(c->user);
+		c->user = xstrdup(r->user);
+		d->nlogged_in++, c->logged_in = true;
+		imap_session_auth_ok(c->is, r->user, maildir);
 	} else {
-		imap_session_auth_reply(c->is, maildir != NULL, maildir);
-		if (maildir != NULL)
-			d->nlogged_in++, c->logged_in = true;
+		imap_session_auth_reply(c->is, false, NULL);
 	}
 	free(maildir);
 	maybe_exit(d);
+}
+
+/* The quota of the account logged in now (dovecot-quotas.cf, else the default). */
+static uint64_t
+imap_quota(struct imap_session *s, void *ctx)
+{
+	struct conn *c = ctx;
+	struct accounts *acc;
+	uint64_t q;
+
+	if (!c->d->quotas || c->user == NULL)
+		return 0;
+	acc = accounts_watch_get(c->d->accounts);
+	q = accounts_quota(acc, c->user);
+	accounts_unref(acc);
+	return q != 0 ? q : c->d->default_quota;
+}
+
+/* URLAUTH: another account's Maildir, if it is an account. */
+static char *
+imap_account_maildir(struct imap_session *s, const char *user, void *ctx)
+{
+	struct conn *c = ctx;
+	struct accounts *acc = accounts_watch_get(c->d->accounts);
+	const char *at = strrchr(user, '@');
+	char *maildir = NULL;
+
+	if (at != NULL && at != user && at[1] != '\0' && at[1] != '.' &&
+	    strchr(user, '/') == NULL && user[0] != '.' &&
+	    accounts_exists(acc, user)) {
+		char *lower = str_lower(xstrdup(user));
+
+		at = strrchr(lower, '@');
+		maildir = xasprintf("%s/%s/%.*s/", c->d->w->settings->mail_dir,
+		    at + 1, (int)(at - lower), lower);
+		free(lower);
+	}
+	accounts_unref(acc);
+	return maildir;
 }
 
 static void
@@ -446,6 +528,7 @@ conn_free(struct conn *c)
 	iptable_release(&d->ips, c->ipe);
 	d->nconns--;
 	d->nimap--;
+	free(c->user);
 	free(c);
 }
 
@@ -640,10 +723,22 @@ imapd_init(struct worker *w)
 	    "TEGAMI_POP3_TIMEOUT") * 1000;
 	d->imap_max_per_ip = (unsigned int)config_num(cfg,
 	    "TEGAMI_IMAP_MAX_SESSIONS_PER_IP");
+	d->imap_max_per_user = (unsigned int)config_num(cfg,
+	    "TEGAMI_IMAP_MAX_SESSIONS_PER_USER");
+	d->imap_max_per_user_ip = (unsigned int)config_num(cfg,
+	    "TEGAMI_IMAP_MAX_SESSIONS_PER_USER_IP");
+	d->quotas = config_bool(cfg, "ENABLE_QUOTAS");
+	d->default_quota = config_num(cfg, "POSTFIX_MAILBOX_SIZE_LIMIT");
 	d->imap_set.hostname = w->settings->hostname;
 	d->imap_set.max_literal = config_num(cfg, "POSTFIX_MESSAGE_SIZE_LIMIT");
+	d->imap_set.idle_timeout_ms = (unsigned int)config_num(cfg,
+	    "TEGAMI_IMAP_TIMEOUT") * 1000;
+	d->imap_set.quota = d->quotas;
+	d->imap_set.compress = config_bool(cfg, "TEGAMI_IMAP_COMPRESS");
 	d->imap_hooks.on_auth = imap_on_auth;
 	d->imap_hooks.on_disconnect = imap_on_disconnect;
+	d->imap_hooks.quota = imap_quota;
+	d->imap_hooks.account_maildir = imap_account_maildir;
 	d->pop3_hooks.on_connect = pop3_on_connect;
 	d->pop3_hooks.on_auth = pop3_on_auth;
 	d->pop3_hooks.on_open = pop3_on_open;

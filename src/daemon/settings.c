@@ -51,6 +51,11 @@ const struct config_def settings_defs[] = {
 	NUM("TEGAMI_IMAP_MAX_SESSIONS_PER_IP", "50", 1, 100000, "concurrent IMAP connections from one address"),
 	NUM("TEGAMI_POP3_MAX_SESSIONS_PER_IP", "50", 1, 100000, "concurrent POP3 sessions from one address"),
 	NUM("TEGAMI_POP3_TIMEOUT", "600", 600, 86400, "seconds a POP3 client may stay idle (RFC 1939: at least 600)"),
+	/* IMAP sessions (docs/imap.md) */
+	NUM("TEGAMI_IMAP_MAX_SESSIONS_PER_USER", "100", 1, 100000, "concurrent IMAP sessions of one account"),
+	NUM("TEGAMI_IMAP_MAX_SESSIONS_PER_USER_IP", "10", 1, 100000, "concurrent IMAP sessions of one account from one address (Dovecot's mail_max_userip_connections)"),
+	NUM("TEGAMI_IMAP_TIMEOUT", "1800", 60, 86400, "seconds an IMAP client may stay silent outside IDLE (RFC 9051: at least 1800)"),
+	BOOL("TEGAMI_IMAP_COMPRESS", "1"),
 
 	/* TLS */
 	ENUM("SSL_TYPE", "", "|letsencrypt|manual|self-signed|custom|snakeoil"),

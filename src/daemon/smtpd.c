@@ -27,6 +27,7 @@
 #include "queue/spool.h"
 #include "smtp/server.h"
 #include "store/maildir.h"
+#include "store/quota.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -290,8 +291,8 @@ is_local_domain(struct conn *c, const char *domain)
 /*
  * Would the message (its declared SIZE, if any) take a local target over
  * its quota (dovecot-quotas.cf, else POSTFIX_MAILBOX_SIZE_LIMIT)? The usage
- * is summed from the Maildir's file names on each call: fine for the
- * mailboxes a small server has; the IMAP index will keep a running total.
+ * is the figure IMAP QUOTA shows (store/quota.h: the account's index plus
+ * what was delivered since), so the two never disagree.
  */
 static bool
 over_quota(struct conn *c, struct smtp_session *s,
@@ -299,7 +300,9 @@ over_quota(struct conn *c, struct smtp_session *s,
 {
 	for (size_t i = 0; i < res->count; i++) {
 		const struct accounts_target *t = &res->targets[i];
-		uint64_t quota, used = 0;
+		uint64_t quota, used;
+		struct store_usage u;
+		char *err = NULL;
 
 		if (t->kind != ACCOUNTS_TARGET_LOCAL)
 			continue;
@@ -308,8 +311,14 @@ over_quota(struct conn *c, struct smtp_session *s,
 			quota = c->d->default_quota;
 		if (quota == 0)
 			continue;
-		if (maildir_usage(t->maildir, &used) < 0)
-			continue;	/* unreadable: let delivery decide */
+		if (store_maildir_usage(t->maildir, &u, &err) < 0) {
+			/* unreadable: let delivery decide */
+			log_warn("sid=%s event=quota_usage_failed to=<%s> error=\"%s\"",
+			    smtp_session_id(s), t->address, err);
+			free(err);
+			continue;
+		}
+		used = u.bytes;
 		if (used + smtp_session_declared_size(s) > quota) {
 			log_info("sid=%s event=reject stage=rcpt to=<%s> "
 			    "reason=quota used=%llu quota=%llu",

@@ -14,6 +14,7 @@
 #include "lib/log.h"
 #include "lib/str.h"
 #include "lib/xalloc.h"
+#include "mail/binary.h"
 #include "mail/header.h"
 #include "mail/mime.h"
 
@@ -28,6 +29,7 @@
 enum fetch_kind {
 	F_UID, F_FLAGS, F_INTERNALDATE, F_SIZE, F_ENVELOPE, F_BODYSTRUCTURE,
 	F_BODY, F_SECTION, F_RFC822, F_RFC822_HEADER, F_RFC822_TEXT, F_MODSEQ,
+	F_BINARY, F_BINARY_SIZE,	/* RFC 3516 */
 };
 
 struct fetch_item {
@@ -61,29 +63,52 @@ add_item(struct fetch_ctx *c, enum fetch_kind kind)
 		c->has_modseq = true;
 	if (kind == F_ENVELOPE || kind == F_BODYSTRUCTURE || kind == F_BODY ||
 	    kind == F_SECTION || kind == F_RFC822 || kind == F_RFC822_HEADER ||
-	    kind == F_RFC822_TEXT)
+	    kind == F_RFC822_TEXT || kind == F_BINARY || kind == F_BINARY_SIZE)
 		c->need_msg = true;
 	if (kind == F_RFC822 || kind == F_RFC822_TEXT)
 		c->sets_seen = true;
 	return true;
 }
 
-/* "BODY[...]<o.n>" or "BODY.PEEK[...]" */
+/* "BODY[...]<o.n>", "BODY.PEEK[...]", "BINARY[1.2]<o.n>", "BINARY.SIZE[1]" */
 static bool
 parse_section_item(struct fetch_ctx *c, const char *atom)
 {
 	const char *open = strchr(atom, '['), *close = strrchr(atom, ']');
 	struct fetch_item *it;
-	size_t plen = (size_t)(open - atom);
+	size_t plen;
+	enum fetch_kind kind = F_SECTION;
 
 	if (open == NULL || close == NULL || close < open)
 		return false;
-	if (!add_item(c, F_SECTION))
+	plen = (size_t)(open - atom);
+	if (strncasecmp(atom, "BINARY", 6) == 0) {
+		/* section-binary: part numbers only (RFC 3516 4.1) */
+		for (const char *p = open + 1; p < close; p++) {
+			if (!((*p >= '0' && *p <= '9') || (*p == '.' && p > open + 1 &&
+			    p[-1] != '.' && p + 1 < close)))
+				return false;
+		}
+		kind = plen == 11 && strncasecmp(atom, "BINARY.SIZE", 11) == 0 ?
+		    F_BINARY_SIZE : F_BINARY;
+	}
+	if (!add_item(c, kind))
 		return false;
 	it = &c->items[c->n - 1];
-	if (plen == 9 && strncasecmp(atom, "BODY.PEEK", 9) == 0)
+	if (kind == F_BINARY_SIZE) {
 		it->peek = true;
-	else if (!(plen == 4 && strncasecmp(atom, "BODY", 4) == 0))
+		if (close[1] != '\0')
+			return false;
+	} else if (kind == F_BINARY && plen == 11 &&
+	    strncasecmp(atom, "BINARY.PEEK", 11) == 0)
+		it->peek = true;
+	else if (kind == F_BINARY && plen == 6)
+		;
+	else if (kind == F_SECTION && plen == 9 &&
+	    strncasecmp(atom, "BODY.PEEK", 9) == 0)
+		it->peek = true;
+	else if (!(kind == F_SECTION && plen == 4 &&
+	    strncasecmp(atom, "BODY", 4) == 0))
 		return false;
 	if (!it->peek)
 		c->sets_seen = true;
@@ -217,8 +242,8 @@ name_in(char **names, const char *name, size_t len)
  * The bytes of a section (RFC 9051 §6.4.5), CRLF line ends. -1 when the
  * section text is not valid; a part that does not exist gives "".
  */
-static int
-section_data(struct mime_message *msg, const char *section, struct buf *out)
+int
+imap_section_data(struct mime_message *msg, const char *section, struct buf *out)
 {
 	const char *p = section, *spec;
 	char *partspec;
@@ -320,8 +345,26 @@ append_literal(struct buf *out, const struct buf *data, const struct fetch_item 
 		if (it->length < len)
 			len = (size_t)it->length;
 	}
+	/* decoded content with a NUL goes as literal8 (RFC 3516 4.3) */
+	if (it != NULL && it->kind == F_BINARY && len > 0 &&
+	    memchr(data->data + off, '\0', len) != NULL)
+		buf_append_c(out, '~');
 	buf_printf(out, "{%zu}\r\n", len);
 	buf_append(out, data->data != NULL ? data->data + off : "", len);
+}
+
+/*
+ * BINARY[section] content (mail/binary.h); a part that does not exist is
+ * empty. -1: an encoding that cannot be undone (NO [UNKNOWN-CTE]).
+ */
+static int
+binary_data(struct mime_message *msg, const char *section, struct buf *out)
+{
+	struct mime_part *part = mime_part_find(msg, section);
+
+	if (part == NULL)
+		return 0;
+	return mime_binary_section(msg, part, *section == '\0', out);
 }
 
 static void
@@ -348,7 +391,10 @@ cache_put(struct imap_session *s, uint32_t uid, const char *env, const char *bs)
 	}
 }
 
-/* One message's FETCH response. -1: the message file is gone. */
+/*
+ * One message's FETCH response. -1: the message file is gone; -2: a
+ * BINARY part has an unknown encoding (nothing sent for it).
+ */
 static int
 fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
     bool uid)
@@ -360,7 +406,7 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 	size_t len = 0;
 	struct mime_message *msg = NULL;
 	struct buf out, tmp;
-	bool first = true, set_seen = false;
+	bool first = true, set_seen = false, cte_failed = false;
 
 	msgs = store_mailbox_msgs(s->box, &count);
 	m = &msgs[idx];
@@ -482,8 +528,25 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 			buf_append_str(&out, "RFC822.TEXT ");
 			append_literal(&out, &tmp, NULL);
 			break;
+		case F_BINARY:
+		case F_BINARY_SIZE:
+			if (binary_data(msg, it->section, &tmp) < 0) {
+				cte_failed = true;
+				break;
+			}
+			if (it->kind == F_BINARY_SIZE) {
+				buf_printf(&out, "BINARY.SIZE[%s] %zu", it->section,
+				    tmp.len);
+				break;
+			}
+			buf_printf(&out, "BINARY[%s]", it->section);
+			if (it->partial)
+				buf_printf(&out, "<%llu>", (unsigned long long)it->offset);
+			buf_append_c(&out, ' ');
+			append_literal(&out, &tmp, it);
+			break;
 		case F_SECTION:
-			(void)section_data(msg, it->section, &tmp);
+			(void)imap_section_data(msg, it->section, &tmp);
 			buf_printf(&out, "BODY[%s]", it->section);
 			if (it->partial)
 				buf_printf(&out, "<%llu>", (unsigned long long)it->offset);
@@ -503,14 +566,16 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 	}
 #undef SEP
 	buf_append_str(&out, ")\r\n");
-	imap_write(s, out.data, out.len);
+	/* a part whose encoding is unknown fails this message's reply */
+	if (!cte_failed)
+		imap_write(s, out.data, out.len);
 	buf_free(&out);
 	buf_free(&tmp);
 	mime_message_free(&msg);
 	free(data);
 	free(env);
 	free(bs);
-	return 0;
+	return cte_failed ? -2 : 0;
 }
 
 /* A FETCH in progress, sent in steps when the reply is large. */
@@ -518,7 +583,7 @@ struct fetch_run {
 	struct fetch_ctx c;
 	unsigned int *idx;
 	unsigned int nidx, pos;
-	bool uid, gone;
+	bool uid, gone, unknown_cte;
 };
 
 static void
@@ -537,8 +602,12 @@ fetch_continue(struct imap_session *s)
 	struct fetch_run *r = s->cont.state;
 
 	while (r->pos < r->nidx) {
-		if (fetch_one(s, &r->c, r->idx[r->pos++], r->uid) < 0)
+		int ret = fetch_one(s, &r->c, r->idx[r->pos++], r->uid);
+
+		if (ret == -1)
 			r->gone = true;
+		else if (ret == -2)
+			r->unknown_cte = true;
 		/* a client that does not read must not make us buffer the
 		   whole mailbox: go on when it has read most of it */
 		if (r->pos < r->nidx && imap_output_pending(s) > IMAP_OUTPUT_HIGH) {
@@ -547,7 +616,9 @@ fetch_continue(struct imap_session *s)
 			return;
 		}
 	}
-	if (r->gone)
+	if (r->unknown_cte)
+		imap_tagged(s, "NO", "[UNKNOWN-CTE] Unknown Content-Transfer-Encoding.");
+	else if (r->gone)
 		imap_tagged(s, "NO", "[EXPUNGEISSUED] Some of the requested messages no longer exist.");
 	else
 		imap_tagged(s, "OK", "Fetch completed.");
@@ -607,7 +678,7 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 			continue;
 		empty = mime_parse("", 0, &mime_default_limits);
 		buf_init(&tmp, BUF_UNLIMITED);
-		ret = section_data(empty, r->c.items[i].section, &tmp);
+		ret = imap_section_data(empty, r->c.items[i].section, &tmp);
 		buf_free(&tmp);
 		mime_message_free(&empty);
 		if (ret < 0) {

@@ -69,6 +69,9 @@ select_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		}
 		s->condstore = true;
 	}
+	/* RFC 9051 7.1: the mailbox selected before is closed, and says so */
+	if (s->rev2 && s->box != NULL)
+		imap_printf(s, "* OK [CLOSED] Previous mailbox closed.\r\n");
 	deselect(s);
 	if (store_mailbox_open(s->acct, name, readonly, &s->box, &err) < 0) {
 		store_error(s, err);
@@ -87,10 +90,23 @@ select_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	s->nview = count;
 	imap_write_flags(s);
 	buf_init(&b, BUF_UNLIMITED);
-	buf_printf(&b, "* %u EXISTS\r\n* %u RECENT\r\n", count,
-	    imap_recent_update(s));
-	if (unseen > 0)
-		buf_printf(&b, "* OK [UNSEEN %u] First unseen.\r\n", unseen);
+	{
+		unsigned int recent = imap_recent_update(s);
+
+		buf_printf(&b, "* %u EXISTS\r\n", count);
+		/* IMAP4rev2: no RECENT, no UNSEEN, but the mailbox's LIST
+		   line (RFC 9051 6.3.2) */
+		if (s->rev2) {
+			buf_append_str(&b, "* LIST () \".\" ");
+			imap_append_nstr(&b, store_mailbox_name(s->box), false);
+			buf_append_str(&b, "\r\n");
+		} else {
+			buf_printf(&b, "* %u RECENT\r\n", recent);
+			if (unseen > 0)
+				buf_printf(&b, "* OK [UNSEEN %u] First unseen.\r\n",
+				    unseen);
+		}
+	}
 	buf_printf(&b, "* OK [UIDVALIDITY %u] UIDs valid\r\n"
 	    "* OK [UIDNEXT %u] Predicted next UID\r\n"
 	    "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
@@ -151,28 +167,75 @@ imap_cmd_close(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	imap_tagged(s, "OK", "Close completed.");
 }
 
+/*
+ * CREATE name [(USE (\Archive ...))] (RFC 6154 CREATE-SPECIAL-USE). The
+ * attributes end up space-separated in *use_r (malloc'd, NULL if none).
+ * -1 after the reply (BAD syntax, NO [USEATTR]).
+ */
+static int
+create_params(struct imap_session *s, const struct imap_arg *p, char **use_r)
+{
+	const struct imap_arg *attrs;
+	struct buf b;
+
+	*use_r = NULL;
+	if (p->type != IMAP_ARG_LIST || p->count != 2 ||
+	    !imap_arg_is_atom(&p->list[0], "USE") ||
+	    p->list[1].type != IMAP_ARG_LIST) {
+		imap_tagged(s, "BAD", "Unknown CREATE parameters");
+		return -1;
+	}
+	attrs = &p->list[1];
+	buf_init(&b, BUF_UNLIMITED);
+	buf_append_str(&b, "");
+	for (unsigned int i = 0; i < attrs->count; i++) {
+		const char *name = attrs->list[i].type == IMAP_ARG_ATOM ?
+		    store_special_use_name(attrs->list[i].str) : NULL;
+
+		if (name == NULL) {
+			buf_free(&b);
+			imap_tagged(s, "NO", "[USEATTR] Special-use attribute "
+			    "not supported");
+			return -1;
+		}
+		if (strstr(buf_cstr(&b), name) != NULL)
+			continue;
+		if (b.len > 0)
+			buf_append_c(&b, ' ');
+		buf_append_str(&b, name);
+	}
+	if (b.len > 0)
+		*use_r = buf_steal(&b);
+	else
+		buf_free(&b);
+	return 0;
+}
+
 void
 imap_cmd_create(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
-	const char *name = n >= 1 ? imap_arg_astring(&a[0]) : NULL;
-	char *err = NULL, *clean;
+	const char *name = n >= 1 && n <= 2 ? imap_arg_astring(&a[0]) : NULL;
+	char *err = NULL, *clean, *use = NULL;
 	size_t len;
 
 	if (name == NULL) {
 		imap_tagged(s, "BAD", "Invalid arguments");
 		return;
 	}
+	if (n == 2 && create_params(s, &a[1], &use) < 0)
+		return;
 	/* "Foo." means "Foo" which may hold children (RFC 9051 §6.3.4) */
 	clean = xstrdup(name);
 	len = strlen(clean);
 	if (len > 1 && clean[len - 1] == '.')
 		clean[len - 1] = '\0';
-	if (store_folder_create(s->acct, clean, &err) < 0)
+	if (store_folder_create_special(s->acct, clean, use, &err) < 0)
 		store_error(s, err);
 	else
 		imap_tagged(s, "OK", "Create completed.");
 	free(clean);
+	free(use);
 }
 
 void
@@ -280,8 +343,8 @@ wildmatch(const char *p, const char *s)
 	return r;
 }
 
-static bool
-name_matches(const char *pattern, const char *name)
+bool
+imap_list_match(const char *pattern, const char *name)
 {
 	/* INBOX is case-insensitive: match it as "INBOX" */
 	if (strncasecmp(pattern, "INBOX", 5) == 0 &&
@@ -324,7 +387,7 @@ lsub_parents(struct imap_session *s, struct buf *b,
 		char *parent = xstrndup(name, (size_t)(dot - name));
 		bool first = true;
 
-		if (name_matches(pattern, parent) &&
+		if (imap_list_match(pattern, parent) &&
 		    !folder_subscribed(list, count, parent)) {
 			size_t pl = strlen(parent);
 
@@ -372,13 +435,24 @@ list_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		return;
 	}
 	pattern = xasprintf("%s%s", ref, pat);
+	if (!lsub)
+		imap_folders_add_parents(&list, &count);
 	buf_init(&b, BUF_UNLIMITED);
 	for (unsigned int i = 0; i < count; i++) {
 		const struct store_folder *f = &list[i];
 
 		if (lsub && !f->subscribed)
 			continue;
-		if (!name_matches(pattern, f->name)) {
+		if (!f->exists && !f->subscribed) {
+			/* a level with no folder: "a" of "a.b" (RFC 3501 6.3.8) */
+			if (imap_list_parent_match(&pattern, 1, f->name)) {
+				buf_append_str(&b, "* LIST (\\Noselect \\HasChildren) \".\" ");
+				imap_append_nstr(&b, f->name, false);
+				buf_append_str(&b, "\r\n");
+			}
+			continue;
+		}
+		if (!imap_list_match(pattern, f->name)) {
 			if (lsub)
 				lsub_parents(s, &b, list, count, pattern, f->name);
 			continue;
@@ -389,7 +463,7 @@ list_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		else
 			buf_append_str(&b, f->has_children ? "\\HasChildren" :
 			    "\\HasNoChildren");
-		if (f->special_use != NULL && f->exists && !lsub)
+		if (f->special_use != NULL && !lsub)
 			buf_printf(&b, " %s", f->special_use);
 		if (f->subscribed && !lsub)
 			buf_append_str(&b, " \\Subscribed");
@@ -408,6 +482,11 @@ void
 imap_cmd_list(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
+	/* selection options, a pattern list or RETURN: RFC 5258 (cmd_list.c) */
+	if (n != 2 || a[0].type == IMAP_ARG_LIST || a[1].type == IMAP_ARG_LIST) {
+		imap_list_extended(s, a, n);
+		return;
+	}
 	list_common(s, a, n, false);
 }
 
@@ -418,31 +497,42 @@ imap_cmd_lsub(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	list_common(s, a, n, true);
 }
 
-void
-imap_cmd_status(struct imap_session *s, const struct imap_arg *a, unsigned int n,
-    bool uid)
+/* STATUS items (RFC 9051 6.3.11, RFC 7162, RFC 7889, RFC 8438, RFC 9208) */
+static const char *const status_items[] = {
+	"MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN",
+	"HIGHESTMODSEQ", "SIZE", "DELETED", "DELETED-STORAGE", "APPENDLIMIT",
+};
+
+bool
+imap_status_items_valid(const struct imap_arg *items, unsigned int n)
 {
-	const char *name = n == 2 ? imap_arg_astring(&a[0]) : NULL;
-	const struct imap_arg *items;
-	unsigned int nitems;
+	if (items == NULL || n == 0)
+		return false;
+	for (unsigned int i = 0; i < n; i++) {
+		bool known = false;
+
+		for (size_t j = 0; j < sizeof(status_items) / sizeof(status_items[0]); j++)
+			known = known || imap_arg_is_atom(&items[i], status_items[j]);
+		if (!known)
+			return false;
+	}
+	return true;
+}
+
+int
+imap_status_write(struct imap_session *s, const char *name,
+    const struct imap_arg *items, unsigned int nitems, char **error_r)
+{
 	struct store_mailbox *box;
 	const struct store_msg *msgs;
-	unsigned int count, unseen = 0;
-	uint64_t size = 0;
+	unsigned int count, unseen = 0, deleted = 0, recent = 0;
+	uint64_t size = 0, deleted_size = 0;
 	uint32_t first_recent;
-	unsigned int recent = 0;
 	char *err = NULL;
 	struct buf b;
 
-	if (name == NULL || (items = imap_arg_list(&a[1], &nitems)) == NULL ||
-	    nitems == 0) {
-		imap_tagged(s, "BAD", "Invalid arguments");
-		return;
-	}
-	if (store_mailbox_open(s->acct, name, true, &box, &err) < 0) {
-		store_error(s, err);
-		return;
-	}
+	if (store_mailbox_open(s->acct, name, true, &box, error_r) < 0)
+		return -1;
 	if (store_mailbox_recent(box, false, &first_recent, &err) < 0) {
 		log_warn("event=imap_recent_failed error=\"%s\"", err);
 		x_free(&err);
@@ -453,6 +543,10 @@ imap_cmd_status(struct imap_session *s, const struct imap_arg *a, unsigned int n
 		recent += msgs[i].uid >= first_recent;
 		if ((msgs[i].flags & STORE_FLAG_SEEN) == 0)
 			unseen++;
+		if ((msgs[i].flags & STORE_FLAG_DELETED) != 0) {
+			deleted++;
+			deleted_size += msgs[i].size;
+		}
 		size += msgs[i].size;
 	}
 	buf_init(&b, BUF_UNLIMITED);
@@ -467,7 +561,7 @@ imap_cmd_status(struct imap_session *s, const struct imap_arg *a, unsigned int n
 		if (imap_arg_is_atom(it, "MESSAGES"))
 			buf_printf(&b, "MESSAGES %u", count);
 		else if (imap_arg_is_atom(it, "RECENT"))
-			buf_printf(&b, "RECENT %u", recent);
+			buf_printf(&b, "RECENT %u", s->rev2 ? 0 : recent);
 		else if (imap_arg_is_atom(it, "UIDNEXT"))
 			buf_printf(&b, "UIDNEXT %u", store_mailbox_uidnext(box));
 		else if (imap_arg_is_atom(it, "UIDVALIDITY"))
@@ -479,16 +573,44 @@ imap_cmd_status(struct imap_session *s, const struct imap_arg *a, unsigned int n
 			    (unsigned long long)store_mailbox_highestmodseq(box));
 		else if (imap_arg_is_atom(it, "SIZE"))
 			buf_printf(&b, "SIZE %llu", (unsigned long long)size);
-		else {
-			buf_free(&b);
-			store_mailbox_close(&box);
-			imap_tagged(s, "BAD", "Unknown STATUS item");
-			return;
-		}
+		else if (imap_arg_is_atom(it, "DELETED"))
+			buf_printf(&b, "DELETED %u", deleted);
+		else if (imap_arg_is_atom(it, "DELETED-STORAGE"))
+			/* RFC 9208 6.2: in units of 1024 octets, rounded up */
+			buf_printf(&b, "DELETED-STORAGE %llu",
+			    (unsigned long long)((deleted_size + 1023) / 1024));
+		else if (imap_arg_is_atom(it, "APPENDLIMIT"))
+			buf_printf(&b, "APPENDLIMIT %llu",
+			    (unsigned long long)s->set.max_literal);
 	}
 	buf_append_str(&b, ")\r\n");
 	imap_write(s, b.data, b.len);
 	buf_free(&b);
 	store_mailbox_close(&box);
+	return 0;
+}
+
+void
+imap_cmd_status(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	const char *name = n == 2 ? imap_arg_astring(&a[0]) : NULL;
+	const struct imap_arg *items;
+	unsigned int nitems = 0;
+	char *err = NULL;
+
+	if (name == NULL || (items = imap_arg_list(&a[1], &nitems)) == NULL ||
+	    nitems == 0) {
+		imap_tagged(s, "BAD", "Invalid arguments");
+		return;
+	}
+	if (!imap_status_items_valid(items, nitems)) {
+		imap_tagged(s, "BAD", "Unknown STATUS item");
+		return;
+	}
+	if (imap_status_write(s, name, items, nitems, &err) < 0) {
+		store_error(s, err);
+		return;
+	}
 	imap_tagged(s, "OK", "Status completed.");
 }

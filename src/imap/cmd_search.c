@@ -78,6 +78,12 @@ imap_cmd_search(struct imap_session *s, const struct imap_arg *a, unsigned int n
 		imap_tagged(s, "BAD", "%s", err);
 		return;
 	}
+	/* IMAP4rev2 answers every SEARCH with ESEARCH, ALL when no RETURN
+	 * was given (RFC 9051 6.4.4) */
+	if (s->rev2 && !ret.given) {
+		ret.given = true;
+		ret.all = true;
+	}
 	if (imap_search_charset(s, a, n, &i, &charset) < 0 ||
 	    (prog = imap_search_compile(s, a, n, i, charset)) == NULL) {
 		if (ret.save)

@@ -1,4 +1,7 @@
-/* STORE, EXPUNGE, COPY, MOVE (RFC 6851) and APPEND, with UIDPLUS codes. */
+/*
+ * STORE, EXPUNGE, COPY and MOVE (RFC 6851), with UIDPLUS codes; APPEND is
+ * in cmd_append.c.
+ */
 #include "imap/session-private.h"
 
 #include "lib/log.h"
@@ -52,7 +55,7 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 			return;
 		}
 		conditional = true;
-		imap_condstore_enable(s);
+		s->condstore = true;
 		/* the rest as without the modifier */
 		shifted[0] = a[0];
 		shifted[1] = a[2];
@@ -232,8 +235,22 @@ copy_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	dst_uids = xcalloc(nidx, sizeof(*dst_uids));
 	src_uids = xcalloc(nidx, sizeof(*src_uids));
 	msgs = store_mailbox_msgs(s->box, &count);
-	for (unsigned int i = 0; i < nidx; i++)
-		src_uids[i] = msgs[idx[i]].uid;
+	{
+		uint64_t adding = 0;
+
+		for (unsigned int i = 0; i < nidx; i++) {
+			src_uids[i] = msgs[idx[i]].uid;
+			adding += msgs[idx[i]].size;
+		}
+		/* a MOVE inside the account leaves its usage as it was: only a
+		   COPY can take it over its quota (RFC 9208 4.4) */
+		if (!move && imap_quota_check(s, store_mailbox_name(dst),
+		    adding) < 0) {
+			imap_tagged(s, "NO", "[OVERQUOTA] Quota exceeded (mailbox "
+			    "for user is full)");
+			goto out;
+		}
+	}
 	if (store_mailbox_copy(s->box, idx, nidx, dst, dst_uids, &err) < 0) {
 		imap_tagged(s, "NO", "%s", err);
 		free(err);
@@ -277,99 +294,4 @@ imap_cmd_move(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	copy_common(s, a, n, uid, true);
-}
-
-/* "dd-Mon-yyyy hh:mm:ss +zzzz" (RFC 9051 date-time); -1 if invalid */
-static time_t
-parse_date_time(const char *s)
-{
-	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-	struct tm tm;
-	char mon[4];
-	int day, year, h, mi, sec, zone, n = 0;
-	const char *p;
-
-	if (sscanf(s, "%2d-%3s-%4d %2d:%2d:%2d %5d%n", &day, mon, &year, &h,
-	    &mi, &sec, &zone, &n) != 7 || s[n] != '\0')
-		return -1;
-	p = strstr(months, mon);
-	if (p == NULL || (p - months) % 3 != 0 || day < 1 || day > 31 ||
-	    h > 23 || mi > 59 || sec > 60 || year < 1970)
-		return -1;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_mday = day;
-	tm.tm_mon = (int)(p - months) / 3;
-	tm.tm_year = year - 1900;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	{
-		int sign = zone < 0 ? -1 : 1;
-		int az = zone * sign;
-
-		return timegm(&tm) - sign * ((az / 100) * 3600 + (az % 100) * 60);
-	}
-}
-
-void
-imap_cmd_append(struct imap_session *s, const struct imap_arg *a, unsigned int n,
-    bool uid)
-{
-	const char *name = n >= 2 ? imap_arg_astring(&a[0]) : NULL;
-	unsigned int i = 1, flags = 0;
-	char *kw = NULL, *err = NULL;
-	time_t date = 0;
-	struct store_mailbox *box;
-	uint32_t newuid;
-
-	if (name == NULL) {
-		imap_tagged(s, "BAD", "APPEND needs a mailbox and a message");
-		return;
-	}
-	if (i < n && a[i].type == IMAP_ARG_LIST) {
-		if (imap_parse_flag_list(&a[i], &flags, &kw) < 0) {
-			imap_tagged(s, "BAD", "Invalid flags");
-			return;
-		}
-		i++;
-	}
-	if (i < n && a[i].type == IMAP_ARG_QUOTED) {
-		date = parse_date_time(a[i].str);
-		if (date < 0) {
-			free(kw);
-			imap_tagged(s, "BAD", "Invalid date-time");
-			return;
-		}
-		i++;
-	}
-	/* RFC 6855 §4: UTF8 (~{n}) carries a message with UTF-8 headers */
-	if (s->utf8 && i + 2 == n && imap_arg_is_atom(&a[i], "UTF8") &&
-	    a[i + 1].type == IMAP_ARG_LIST && a[i + 1].count == 1 &&
-	    a[i + 1].list[0].type == IMAP_ARG_LITERAL) {
-		a = a[i + 1].list;
-		i = 0;
-		n = 1;
-	}
-	if (i + 1 != n || a[i].type != IMAP_ARG_LITERAL) {
-		free(kw);
-		imap_tagged(s, "BAD", "APPEND needs the message as a literal");
-		return;
-	}
-	if (store_mailbox_open(s->acct, name, false, &box, &err) < 0) {
-		free(kw);
-		free(err);
-		imap_tagged(s, "NO", "[TRYCREATE] Mailbox doesn't exist");
-		return;
-	}
-	if (store_mailbox_append(box, a[i].str, a[i].len, flags, kw, date,
-	    &newuid, &err) < 0) {
-		imap_tagged(s, "NO", "%s", err);
-		free(err);
-	} else {
-		imap_sync_selected(s);
-		imap_tagged(s, "OK", "[APPENDUID %u %u] Append completed.",
-		    store_mailbox_uidvalidity(box), newuid);
-	}
-	store_mailbox_close(&box);
-	free(kw);
 }

@@ -664,6 +664,22 @@ imap_parser_feed(struct imap_parser *p, const void *data, size_t len,
 	return IMAP_PARSE_MORE;
 }
 
+void
+imap_parser_refuse_literal(struct imap_parser *p)
+{
+	/* the client waits for our "+" and sends nothing more of it */
+	p->state = PS_LINE;
+	p->lit = NULL;
+	p->lit_left = 0;
+	p->finished = true;
+}
+
+uint64_t
+imap_parser_literal_total(const struct imap_parser *p)
+{
+	return p->literal_total;
+}
+
 const struct imap_command *
 imap_parser_command(const struct imap_parser *p)
 {

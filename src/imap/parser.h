@@ -116,6 +116,14 @@ const char *imap_parser_name(const struct imap_parser *parser);
  * announced (for a quota check before "+ OK").
  */
 uint64_t imap_parser_literal_size(const struct imap_parser *parser);
+/* All literal bytes of the command so far, the pending one included. */
+uint64_t imap_parser_literal_total(const struct imap_parser *parser);
+/*
+ * While IMAP_PARSE_CONTINUE is pending: the session refuses the literal
+ * (e.g. NO [OVERQUOTA] before the client sends it). The command is over;
+ * the tag and name stay readable until the next feed.
+ */
+void imap_parser_refuse_literal(struct imap_parser *parser);
 /* Forgets any partial command (e.g. after the session switched to IDLE). */
 void imap_parser_reset(struct imap_parser *parser);
 

@@ -72,6 +72,10 @@ struct imap_session {
 	struct imap_parser *parser;
 	char sid[17];		/* for log lines */
 	char *user;		/* log-escaped login name being tried */
+	char *login;		/* that name as sent, while on_auth runs */
+	char *account;		/* the account logged in (URLAUTH, quota) */
+	bool auth_mech_login;	/* AUTHENTICATE LOGIN (else PLAIN) */
+	char *auth_login;	/* LOGIN: the user name, until the password */
 	enum imap_state state;
 	enum imap_wait wait;
 	char *tag;		/* of the command being run */
@@ -82,7 +86,10 @@ struct imap_session {
 	bool closing;
 	bool utf8;		/* ENABLE UTF8=ACCEPT */
 	bool tls;		/* STARTTLS done */
+	bool compressed;	/* COMPRESS=DEFLATE active */
 	bool condstore;		/* CONDSTORE enabled (RFC 7162 §3.1) */
+	bool rev2;		/* ENABLE IMAP4rev2 (RFC 9051): no \Recent,
+				   ESEARCH replies, LIST in SELECT */
 	struct imap_cont cont;	/* fn != NULL while WAIT_OUTPUT */
 	unsigned int idle_polls; /* since the last keepalive line */
 
@@ -185,6 +192,42 @@ int imap_utf8_mailbox_args(struct imap_session *s, const char *cmd,
 void imap_append_mailbox(struct imap_session *s, struct buf *out,
     const char *name);
 
+/* LIST pattern match ('*', '%'; INBOX in any case), cmd_mailbox.c */
+bool imap_list_match(const char *pattern, const char *name);
+/* STATUS: are these items all known? */
+bool imap_status_items_valid(const struct imap_arg *items, unsigned int n);
+/* Writes "* STATUS name (...)" (items checked first); -1 with *error_r. */
+int imap_status_write(struct imap_session *s, const char *name,
+    const struct imap_arg *items, unsigned int nitems, char **error_r);
+/*
+ * Adds the levels of hierarchy that are no folder themselves ("a" and
+ * "a.b" of a folder or subscribed name "a.b.c") as entries that neither
+ * exist nor are subscribed, with has_children (cmd_list.c).
+ */
+void imap_folders_add_parents(struct store_folder **listp, unsigned int *countp);
+/* Is name, such a level, listed by a pattern ending in '%'? */
+bool imap_list_parent_match(char *const *patterns, unsigned int n,
+    const char *name);
+/* LIST with RFC 5258 syntax (cmd_list.c) */
+void imap_list_extended(struct imap_session *s, const struct imap_arg *a,
+    unsigned int n);
+
+/* BODY[section] bytes, CRLF (cmd_fetch.c); -1 for a section not valid. */
+struct mime_message;
+int imap_section_data(struct mime_message *msg, const char *section,
+    struct buf *out);
+
+/* quota (cmd_quota.c): the account's limit now, 0 = none */
+uint64_t imap_quota_limit(struct imap_session *s);
+/* May adding bytes to mailbox (NULL = any) stay within the quota? 0 / -1 */
+int imap_quota_check(struct imap_session *s, const char *mailbox,
+    uint64_t adding);
+
+struct imap_url;
+/* Does the URL's user (and host) name this session's account? (cmd_urlauth.c) */
+bool imap_url_names_account(const struct imap_session *s,
+    const struct imap_url *u);
+
 /* commands: cmd_mailbox.c */
 imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_create, imap_cmd_delete, imap_cmd_rename,
     imap_cmd_subscribe, imap_cmd_unsubscribe, imap_cmd_list, imap_cmd_lsub, imap_cmd_status,
@@ -192,7 +235,13 @@ imap_cmd_fn imap_cmd_select, imap_cmd_examine, imap_cmd_create, imap_cmd_delete,
 /* cmd_fetch.c */
 imap_cmd_fn imap_cmd_fetch;
 /* cmd_store.c */
-imap_cmd_fn imap_cmd_store, imap_cmd_expunge, imap_cmd_copy, imap_cmd_move, imap_cmd_append;
+imap_cmd_fn imap_cmd_store, imap_cmd_expunge, imap_cmd_copy, imap_cmd_move;
+/* cmd_append.c */
+imap_cmd_fn imap_cmd_append;
+/* cmd_quota.c */
+imap_cmd_fn imap_cmd_getquota, imap_cmd_getquotaroot, imap_cmd_setquota;
+/* cmd_urlauth.c */
+imap_cmd_fn imap_cmd_genurlauth, imap_cmd_resetkey, imap_cmd_urlfetch;
 /* cmd_search.c, cmd_sort.c, cmd_thread.c */
 imap_cmd_fn imap_cmd_search, imap_cmd_cancelupdate, imap_cmd_sort,
     imap_cmd_thread;

@@ -8,6 +8,7 @@
 #include "lib/log.h"
 #include "lib/str.h"
 #include "lib/xalloc.h"
+#include "net/deflate.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -79,17 +80,25 @@ imap_tagged(struct imap_session *s, const char *status, const char *fmt, ...)
 static void
 capability_string(const struct imap_session *s, struct buf *b)
 {
-	buf_append_str(b, "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT"
-	    " UIDPLUS MOVE CHILDREN SPECIAL-USE CONDSTORE");
+	buf_append_str(b, "IMAP4rev1 IMAP4rev2 LITERAL+ ID ENABLE IDLE NAMESPACE"
+	    " UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE CONDSTORE");
 	buf_append_str(b, " ESEARCH SEARCHRES WITHIN CONTEXT=SEARCH CONTEXT=SORT"
 	    " SORT SORT=DISPLAY ESORT THREAD=REFERENCES THREAD=REFS"
 	    " THREAD=ORDEREDSUBJECT UTF8=ACCEPT");
+	buf_append_str(b, " LIST-EXTENDED LIST-STATUS STATUS=SIZE"
+	    " CREATE-SPECIAL-USE BINARY MULTIAPPEND CATENATE URLAUTH"
+	    " URLAUTH=BINARY");
+	if (s->set.quota)
+		buf_append_str(b, " QUOTA QUOTA=RES-STORAGE");
 	buf_printf(b, " APPENDLIMIT=%llu",
 	    (unsigned long long)s->set.max_literal);
+	if (s->state != IMAP_STATE_NOT_AUTH && s->set.compress)
+		buf_append_str(b, " COMPRESS=DEFLATE");
 	if (s->state == IMAP_STATE_NOT_AUTH) {
 		if (s->set.ssl_ctx != NULL && !s->tls)
 			buf_append_str(b, " STARTTLS");
-		buf_append_str(b, s->set.secure ? " AUTH=PLAIN" : " LOGINDISABLED");
+		buf_append_str(b, s->set.secure ? " SASL-IR AUTH=PLAIN AUTH=LOGIN" :
+		    " LOGINDISABLED");
 	}
 }
 
@@ -189,6 +198,8 @@ imap_msg_recent(const struct imap_session *s, uint32_t uid)
 {
 	unsigned int lo = 0, hi = s->nrecent;
 
+	if (s->rev2)
+		return false;	/* IMAP4rev2 has no \Recent (RFC 9051 E.1) */
 	while (lo < hi) {
 		unsigned int mid = lo + (hi - lo) / 2;
 
@@ -326,8 +337,12 @@ imap_sync_selected(struct imap_session *s)
 	if (ch.nnew > 0 || n != s->nview) {
 		view_load(s);
 		imap_printf(s, "* %u EXISTS\r\n", n);
-		if (ch.nnew > 0)
-			imap_printf(s, "* %u RECENT\r\n", imap_recent_update(s));
+		if (ch.nnew > 0) {
+			unsigned int recent = imap_recent_update(s);
+
+			if (!s->rev2)
+				imap_printf(s, "* %u RECENT\r\n", recent);
+		}
 	}
 	for (unsigned int i = 0; i < ch.nchanged; i++) {
 		int idx = store_mailbox_find_uid(s->box, ch.changed[i]);
@@ -534,18 +549,21 @@ static void
 cmd_enable(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
-	bool now_condstore = false;
+	bool now_condstore = false, now_rev2 = false, now_utf8 = false;
 
 	if (n == 0) {
 		imap_tagged(s, "BAD", "Missing capability");
 		return;
 	}
-	bool now_utf8 = false;
-
 	for (unsigned int i = 0; i < n; i++) {
 		if (imap_arg_is_atom(&a[i], "CONDSTORE") && !s->condstore) {
 			s->condstore = true;
 			now_condstore = true;
+		}
+		/* RFC 9051: no \Recent, ESEARCH replies, LIST in SELECT */
+		if (imap_arg_is_atom(&a[i], "IMAP4rev2") && !s->rev2) {
+			s->rev2 = true;
+			now_rev2 = true;
 		}
 		if (imap_arg_is_atom(&a[i], "UTF8=ACCEPT") && !s->utf8) {
 			s->utf8 = true;
@@ -553,8 +571,8 @@ cmd_enable(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		}
 	}
 	/* only what this command newly enabled is listed (RFC 5161) */
-	imap_printf(s, "* ENABLED%s%s\r\n", now_condstore ? " CONDSTORE" : "",
-	    now_utf8 ? " UTF8=ACCEPT" : "");
+	imap_printf(s, "* ENABLED%s%s%s\r\n", now_condstore ? " CONDSTORE" : "",
+	    now_rev2 ? " IMAP4rev2" : "", now_utf8 ? " UTF8=ACCEPT" : "");
 	imap_tagged(s, "OK", "Enabled.");
 }
 
@@ -575,6 +593,8 @@ ask_auth(struct imap_session *s, const char *user, const char *pass)
 
 	free(s->user);
 	s->user = xstrdup(log_escape(esc, sizeof(esc), user, strlen(user)));
+	free(s->login);
+	s->login = xstrdup(user);
 	if (s->hooks->on_auth == NULL) {
 		imap_tagged(s, "NO", "[UNAVAILABLE] Authentication is not configured");
 		return;
@@ -659,17 +679,80 @@ auth_plain(struct imap_session *s, const char *b64)
 	free(raw);
 }
 
+/* base64 text, decoded and NUL-terminated (malloc'd), or NULL. */
+static char *
+b64_decode(const char *b64, size_t *len_r)
+{
+	size_t len = strlen(b64);
+	unsigned char *raw;
+	int n;
+
+	if (len == 0 || len % 4 != 0 || len > AUTH_LINE_MAX)
+		return NULL;
+	raw = xmalloc(len + 1);
+	n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
+	if (n < 0) {
+		free(raw);
+		return NULL;
+	}
+	/* EVP_DecodeBlock counts the padding as data */
+	if (b64[len - 1] == '=')
+		n--;
+	if (len >= 2 && b64[len - 2] == '=')
+		n--;
+	raw[n] = '\0';
+	*len_r = (size_t)n;
+	return (char *)raw;
+}
+
+/*
+ * AUTHENTICATE LOGIN (the de-facto mechanism Outlook and others use):
+ * "Username:" then "Password:", each answered in base64. Called with each
+ * answer; the user name waits in s->auth_login between the two.
+ */
+static void
+auth_login_step(struct imap_session *s, const char *b64)
+{
+	size_t len = 0;
+	char *v = *b64 == '\0' ? NULL : b64_decode(b64, &len);
+
+	if (v == NULL || strlen(v) != len || len == 0) {
+		if (v != NULL)
+			str_wipe(v, len);
+		free(v);
+		x_free(&s->auth_login);
+		imap_tagged(s, "BAD", "Invalid base64 data");
+		return;
+	}
+	if (s->auth_login == NULL) {
+		s->auth_login = v;
+		/* base64("Password:") */
+		imap_printf(s, "+ UGFzc3dvcmQ6\r\n");
+		s->wait = WAIT_AUTH_DATA;
+		return;
+	}
+	ask_auth(s, s->auth_login, v);
+	str_wipe(v, len);
+	free(v);
+	x_free(&s->auth_login);
+}
+
 static void
 cmd_authenticate(struct imap_session *s, const struct imap_arg *a,
     unsigned int n, bool uid)
 {
 	const char *mech = n >= 1 ? imap_arg_astring(&a[0]) : NULL;
+	const char *ir = n == 2 ? imap_arg_astring(&a[1]) : NULL;
 
-	if (mech == NULL || n > 2) {
+	if (mech == NULL || n > 2 || (n == 2 && ir == NULL)) {
 		imap_tagged(s, "BAD", "AUTHENTICATE needs a mechanism");
 		return;
 	}
-	if (strcasecmp(mech, "PLAIN") != 0) {
+	if (strcasecmp(mech, "PLAIN") == 0)
+		s->auth_mech_login = false;
+	else if (strcasecmp(mech, "LOGIN") == 0)
+		s->auth_mech_login = true;
+	else {
 		imap_tagged(s, "NO", "Unsupported authentication mechanism");
 		return;
 	}
@@ -677,15 +760,18 @@ cmd_authenticate(struct imap_session *s, const struct imap_arg *a,
 		imap_tagged(s, "NO", "[PRIVACYREQUIRED] Use STARTTLS or port 993 first");
 		return;
 	}
+	x_free(&s->auth_login);
 	if (n == 2) {
-		const char *ir = imap_arg_astring(&a[1]);
-
-		/* SASL-IR: "=" is an empty initial response */
-		auth_plain(s, ir != NULL && strcmp(ir, "=") != 0 ? ir : "");
+		/* SASL-IR (RFC 4959): "=" is an empty initial response */
+		if (s->auth_mech_login)
+			auth_login_step(s, strcmp(ir, "=") != 0 ? ir : "");
+		else
+			auth_plain(s, strcmp(ir, "=") != 0 ? ir : "");
 		str_wipe(a[1].str, a[1].len);
 		return;
 	}
-	imap_printf(s, "+ \r\n");
+	/* LOGIN asks "Username:" (base64) first; PLAIN asks nothing */
+	imap_printf(s, s->auth_mech_login ? "+ VXNlcm5hbWU6\r\n" : "+ \r\n");
 	s->wait = WAIT_AUTH_DATA;
 }
 
@@ -695,8 +781,13 @@ resume_cb(evutil_socket_t fd, short what, void *arg)
 	process_input(arg);
 }
 
-void
-imap_session_auth_reply(struct imap_session *s, bool ok, const char *maildir)
+/*
+ * The glue's verdict on a login: user+maildir (logged in), refuse (NO with
+ * that text) or neither (wrong credentials).
+ */
+static void
+auth_answer(struct imap_session *s, const char *user, const char *maildir,
+    const char *refuse)
 {
 	char *err = NULL;
 
@@ -708,7 +799,10 @@ imap_session_auth_reply(struct imap_session *s, bool ok, const char *maildir)
 		finish(s);
 		return;
 	}
-	if (!ok) {
+	if (refuse != NULL) {
+		log_info("sid=%s event=imap_login_refused user=%s", s->sid, s->user);
+		imap_tagged(s, "NO", "%s", refuse);
+	} else if (user == NULL || maildir == NULL) {
 		log_info("sid=%s event=imap_login_failed user=%s", s->sid, s->user);
 		imap_tagged(s, "NO", "[AUTHENTICATIONFAILED] Authentication failed.");
 	} else if (store_account_open(maildir, &s->acct, &err) < 0) {
@@ -720,15 +814,39 @@ imap_session_auth_reply(struct imap_session *s, bool ok, const char *maildir)
 		struct buf b;
 
 		s->state = IMAP_STATE_AUTH;
+		s->account = xstrdup(user);
 		log_info("sid=%s event=imap_login user=%s", s->sid, s->user);
 		buf_init(&b, BUF_UNLIMITED);
 		capability_string(s, &b);
 		imap_tagged(s, "OK", "[CAPABILITY %s] Logged in", buf_cstr(&b));
 		buf_free(&b);
 	}
+	x_free(&s->login);
 	x_free(&s->tag);
 	/* go on from the loop, never from inside the glue's call */
 	event_active(s->resume_ev, EV_TIMEOUT, 0);
+}
+
+void
+imap_session_auth_reply(struct imap_session *s, bool ok, const char *maildir)
+{
+	if (ok)
+		auth_answer(s, s->login, maildir, NULL);
+	else
+		auth_answer(s, NULL, NULL, NULL);
+}
+
+void
+imap_session_auth_ok(struct imap_session *s, const char *user,
+    const char *maildir)
+{
+	auth_answer(s, user, maildir, NULL);
+}
+
+void
+imap_session_auth_refuse(struct imap_session *s, const char *resp)
+{
+	auth_answer(s, NULL, NULL, resp);
 }
 
 /* --- IDLE ------------------------------------------------------------------------ */
@@ -759,6 +877,9 @@ cmd_idle(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 
 	imap_sync_selected(s);
 	imap_printf(s, "+ idling\r\n");
+	/* an IDLE client stays as long as it likes: the inactivity timeout
+	   is off until DONE, the keepalive lines find dead peers */
+	bufferevent_set_timeouts(s->bev, NULL, NULL);
 	s->wait = WAIT_IDLE;
 	s->idle_polls = 0;
 	event_add(s->idle_ev, &tv);
@@ -770,13 +891,30 @@ static void read_cb(struct bufferevent *bev, void *arg);
 static void write_cb(struct bufferevent *bev, void *arg);
 static void event_cb(struct bufferevent *bev, short what, void *arg);
 
+/*
+ * Puts a filter (TLS, DEFLATE) on top of the session's bufferevent: the
+ * read timeout moves up to it, the callbacks are ours.
+ */
+static void
+push_filter(struct imap_session *s, struct bufferevent *top)
+{
+	struct timeval tv;
+
+	bufferevent_set_timeouts(s->bev, NULL, NULL);
+	s->bev = top;
+	tv.tv_sec = s->set.idle_timeout_ms / 1000;
+	tv.tv_usec = (s->set.idle_timeout_ms % 1000) * 1000;
+	bufferevent_set_timeouts(top, &tv, NULL);
+	bufferevent_setcb(top, read_cb, write_cb, event_cb, s);
+	bufferevent_enable(top, EV_READ | EV_WRITE);
+}
+
 static void
 cmd_starttls(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 	struct bufferevent *tls;
-	struct timeval tv;
 	SSL *ssl;
 	size_t junk;
 
@@ -807,14 +945,50 @@ cmd_starttls(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		return;
 	}
 	bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
-	s->bev = tls;
 	s->tls = true;
 	s->set.secure = true;
-	tv.tv_sec = s->set.idle_timeout_ms / 1000;
-	tv.tv_usec = (s->set.idle_timeout_ms % 1000) * 1000;
-	bufferevent_set_timeouts(tls, &tv, NULL);
-	bufferevent_setcb(tls, read_cb, write_cb, event_cb, s);
-	bufferevent_enable(tls, EV_READ | EV_WRITE);
+	push_filter(s, tls);
+}
+
+/* --- COMPRESS (RFC 4978) ------------------------------------------------------------ */
+
+static void
+cmd_compress(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	struct bufferevent *under = s->bev, *z;
+
+	if (!s->set.compress) {
+		imap_tagged(s, "BAD", "Unknown command");
+		return;
+	}
+	if (n != 1 || imap_arg_astring(&a[0]) == NULL) {
+		imap_tagged(s, "BAD", "COMPRESS needs a mechanism");
+		return;
+	}
+	if (!imap_arg_is_atom(&a[0], "DEFLATE")) {
+		imap_tagged(s, "NO", "Unknown compression mechanism");
+		return;
+	}
+	if (s->compressed) {
+		imap_tagged(s, "NO", "[COMPRESSIONACTIVE] DEFLATE is active already");
+		return;
+	}
+	/* the OK goes out plain, ahead of everything the filter writes */
+	imap_tagged(s, "OK", "DEFLATE active");
+	z = deflate_filter_new(under, BEV_OPT_DEFER_CALLBACKS);
+	if (z == NULL) {
+		log_error("sid=%s event=imap_compress_failed", s->sid);
+		s->closing = true;
+		return;
+	}
+	s->compressed = true;
+	push_filter(s, z);
+	log_debug("sid=%s event=imap_compress", s->sid);
+	/* bytes the client sent right after the command are compressed
+	   already: let the filter take them */
+	if (evbuffer_get_length(bufferevent_get_input(under)) > 0)
+		bufferevent_trigger(under, EV_READ, BEV_TRIG_IGNORE_WATERMARKS);
 }
 
 /* --- the command table ---------------------------------------------------------------- */
@@ -828,6 +1002,7 @@ static const struct imap_cmd_def commands[] = {
 	{ "LOGIN", cmd_login, CMD_NOT_AUTH },
 	{ "AUTHENTICATE", cmd_authenticate, CMD_NOT_AUTH },
 	{ "ENABLE", cmd_enable, CMD_AUTH },
+	{ "COMPRESS", cmd_compress, CMD_AUTH },
 	{ "NAMESPACE", imap_cmd_namespace, CMD_AUTH },
 	{ "SELECT", imap_cmd_select, CMD_AUTH },
 	{ "EXAMINE", imap_cmd_examine, CMD_AUTH },
@@ -840,6 +1015,12 @@ static const struct imap_cmd_def commands[] = {
 	{ "LSUB", imap_cmd_lsub, CMD_AUTH },
 	{ "STATUS", imap_cmd_status, CMD_AUTH },
 	{ "APPEND", imap_cmd_append, CMD_AUTH },
+	{ "GETQUOTA", imap_cmd_getquota, CMD_AUTH },
+	{ "GETQUOTAROOT", imap_cmd_getquotaroot, CMD_AUTH },
+	{ "SETQUOTA", imap_cmd_setquota, CMD_AUTH },
+	{ "GENURLAUTH", imap_cmd_genurlauth, CMD_AUTH },
+	{ "RESETKEY", imap_cmd_resetkey, CMD_AUTH },
+	{ "URLFETCH", imap_cmd_urlfetch, CMD_AUTH },
 	{ "IDLE", cmd_idle, CMD_AUTH },
 	{ "CHECK", imap_cmd_check, CMD_AUTH | CMD_SELECTED },
 	{ "CLOSE", imap_cmd_close, CMD_AUTH | CMD_SELECTED },
@@ -931,7 +1112,13 @@ static void
 handle_line(struct imap_session *s, char *line, size_t len)
 {
 	if (s->wait == WAIT_IDLE) {
+		struct timeval tv = {
+			.tv_sec = s->set.idle_timeout_ms / 1000,
+			.tv_usec = (s->set.idle_timeout_ms % 1000) * 1000,
+		};
+
 		event_del(s->idle_ev);
+		bufferevent_set_timeouts(s->bev, &tv, NULL);
 		s->wait = WAIT_NONE;
 		if (strcasecmp(line, "DONE") == 0)
 			imap_tagged(s, "OK", "Idle completed.");
@@ -942,13 +1129,38 @@ handle_line(struct imap_session *s, char *line, size_t len)
 	}
 	/* WAIT_AUTH_DATA */
 	s->wait = WAIT_NONE;
-	if (strcmp(line, "*") == 0)
+	if (strcmp(line, "*") == 0) {
+		x_free(&s->auth_login);
 		imap_tagged(s, "BAD", "Authentication aborted");
-	else
+	} else if (s->auth_mech_login) {
+		auth_login_step(s, line);
+	} else {
 		auth_plain(s, line);
+	}
 	str_wipe(line, len);
-	if (s->wait != WAIT_AUTH_HOOK)
+	if (s->wait != WAIT_AUTH_HOOK && s->wait != WAIT_AUTH_DATA)
 		x_free(&s->tag);
+}
+
+/*
+ * An APPEND literal that would take the account over its quota is
+ * refused before the client sends it (RFC 9208 4.2: NO [OVERQUOTA]).
+ */
+static bool
+append_over_quota(struct imap_session *s)
+{
+	const char *name = imap_parser_name(s->parser);
+	const char *tag = imap_parser_tag(s->parser);
+
+	if (s->state == IMAP_STATE_NOT_AUTH || name == NULL || tag == NULL ||
+	    strcasecmp(name, "APPEND") != 0 ||
+	    imap_quota_check(s, NULL, imap_parser_literal_total(s->parser)) == 0)
+		return false;
+	imap_parser_refuse_literal(s->parser);
+	s->tag = xstrdup(tag);
+	imap_tagged(s, "NO", "[OVERQUOTA] Quota exceeded (mailbox for user is full)");
+	x_free(&s->tag);
+	return true;
 }
 
 static void
@@ -990,6 +1202,8 @@ process_input(struct imap_session *s)
 		case IMAP_PARSE_MORE:
 			break;
 		case IMAP_PARSE_CONTINUE:
+			if (append_over_quota(s))
+				break;
 			imap_printf(s, "+ OK\r\n");
 			break;
 		case IMAP_PARSE_DONE:
@@ -1016,12 +1230,13 @@ process_input(struct imap_session *s)
 static bool
 output_drained(struct imap_session *s)
 {
-	struct bufferevent *under = bufferevent_get_underlying(s->bev);
-
-	if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
-		return false;
-	return under == NULL ||
-	    evbuffer_get_length(bufferevent_get_output(under)) == 0;
+	/* every layer: DEFLATE over TLS over the socket */
+	for (struct bufferevent *b = s->bev; b != NULL;
+	    b = bufferevent_get_underlying(b)) {
+		if (evbuffer_get_length(bufferevent_get_output(b)) > 0)
+			return false;
+	}
+	return true;
 }
 
 static void
@@ -1173,6 +1388,11 @@ imap_session_destroy(struct imap_session *s)
 	free(s->recent);
 	free(s->tag);
 	free(s->user);
+	free(s->login);
+	free(s->account);
+	if (s->auth_login != NULL)
+		str_wipe(s->auth_login, strlen(s->auth_login));
+	free(s->auth_login);
 	free(s);
 }
 

@@ -54,6 +54,8 @@ struct imap_settings {
 	uint64_t max_literal;		/* APPEND size (0 = 10240000) */
 	unsigned int idle_timeout_ms;	/* (0 = 30 minutes) */
 	unsigned int idle_poll_ms;	/* IDLE rescan period (0 = 1000) */
+	bool quota;			/* QUOTA offered (ENABLE_QUOTAS) */
+	bool compress;			/* COMPRESS=DEFLATE offered */
 };
 
 struct imap_hooks {
@@ -66,6 +68,18 @@ struct imap_hooks {
 	    const char *password, void *ctx);
 	/* The session is over (LOGOUT, error, timeout, lost connection). */
 	void (*on_disconnect)(struct imap_session *s, void *ctx);
+	/*
+	 * The logged-in account's storage limit in bytes now (it may change
+	 * while the session runs); 0 = none. NULL: no limit.
+	 */
+	uint64_t (*quota)(struct imap_session *s, void *ctx);
+	/*
+	 * URLAUTH: the Maildir root of the account user (any case), malloc'd,
+	 * or NULL when there is no such account. NULL: URLs naming another
+	 * account than the session's are not resolved.
+	 */
+	char *(*account_maildir)(struct imap_session *s, const char *user,
+	    void *ctx);
 };
 
 /* Takes ownership of bev; sends the greeting. */
@@ -74,10 +88,18 @@ struct imap_session *imap_session_new(struct event_base *base,
     const struct imap_hooks *hooks, void *ctx);
 /*
  * The answer to on_auth: ok with the account's Maildir root, or !ok
- * (NO [AUTHENTICATIONFAILED]).
+ * (NO [AUTHENTICATIONFAILED]). The account name is the login as given.
  */
 void imap_session_auth_reply(struct imap_session *s, bool ok,
     const char *maildir);
+/* The same for a login that names an account (user, lower-case): ok. */
+void imap_session_auth_ok(struct imap_session *s, const char *user,
+    const char *maildir);
+/*
+ * The same for a good password that is refused anyway: "NO <resp>", resp
+ * being "[CODE] text" (e.g. "[LIMIT] Too many sessions").
+ */
+void imap_session_auth_refuse(struct imap_session *s, const char *resp);
 /* Ends a session at once (shutdown, tests); on_disconnect is not called. */
 void imap_session_destroy(struct imap_session *s);
 

@@ -1,5 +1,5 @@
 /* A whole IMAP session over a bufferevent_pair, on a real Maildir. */
-#include "imap/session.h"
+#include "imap/test_harness.h"
 #include "lib/buf.h"
 #include "lib/test.h"
 #include "lib/xalloc.h"
@@ -17,188 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
-
-struct harness {
-	struct event_base *base;
-	struct bufferevent *client;
-	struct bufferevent *client_raw;	/* under the client's TLS filter */
-	bool tls_up;
-	struct imap_session *s;
-	const char *root;
-	struct buf in;		/* everything read by the client, not yet taken */
-	bool disconnected;
-	unsigned int auth_calls;
-};
-
-static void
-on_auth(struct imap_session *s, const char *user, const char *pass, void *ctx)
-{
-	struct harness *h = ctx;
-
-	h->auth_calls++;
-	imap_session_auth_reply(s, strcmp(user, "joe@x.test") == 0 &&
-	    strcmp(pass, "secret") == 0, h->root);
-}
-
-static void
-on_disconnect(struct imap_session *s, void *ctx)
-{
-	struct harness *h = ctx;
-
-	h->disconnected = true;
-	h->s = NULL;
-}
-
-static const struct imap_hooks hooks = {
-	.on_auth = on_auth,
-	.on_disconnect = on_disconnect,
-};
-
-static const struct imap_hooks *test_hooks = &hooks;
-
-static void
-client_read(struct bufferevent *bev, void *arg)
-{
-	struct harness *h = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	size_t n = evbuffer_get_length(in);
-	char *tmp = xmalloc(n + 1);
-
-	evbuffer_remove(in, tmp, n);
-	buf_append(&h->in, tmp, n);
-	free(tmp);
-}
-
-static void
-harness_start_tls(struct harness *h, const char *root, uint64_t max_literal,
-    SSL_CTX *ssl_ctx);
-
-static void
-harness_start(struct harness *h, const char *root, uint64_t max_literal)
-{
-	harness_start_tls(h, root, max_literal, NULL);
-}
-
-static void
-harness_start_tls(struct harness *h, const char *root, uint64_t max_literal,
-    SSL_CTX *ssl_ctx)
-{
-	struct bufferevent *pair[2];
-	struct imap_settings set = {
-		.hostname = "mx.test",
-		.secure = true,
-		.max_literal = max_literal,
-		.idle_poll_ms = 100,
-		.ssl_ctx = ssl_ctx,
-	};
-
-	memset(h, 0, sizeof(*h));
-	h->root = root;
-	buf_init(&h->in, BUF_UNLIMITED);
-	h->base = event_base_new();
-	bufferevent_pair_new(h->base, BEV_OPT_CLOSE_ON_FREE, pair);
-	h->client = pair[1];
-	if (ssl_ctx != NULL)
-		set.secure = false;	/* port 143: plain until STARTTLS */
-	bufferevent_setcb(h->client, client_read, NULL, NULL, h);
-	bufferevent_enable(h->client, EV_READ | EV_WRITE);
-	h->s = imap_session_new(h->base, pair[0], &set, test_hooks, h);
-}
-
-static void
-harness_stop(struct harness *h)
-{
-	if (h->s != NULL)
-		imap_session_destroy(h->s);
-	bufferevent_free(h->client);
-	/* libevent finishes freeing bufferevents from the loop */
-	event_base_loop(h->base, EVLOOP_NONBLOCK);
-	event_base_free(h->base);
-	buf_free(&h->in);
-}
-
-static void
-spin(struct harness *h, unsigned int ms)
-{
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
-
-	event_base_loopexit(h->base, &tv);
-	event_base_dispatch(h->base);
-}
-
-/* Is there a line starting with want in the input? */
-static bool
-have_line(struct harness *h, const char *want)
-{
-	const char *p = buf_cstr(&h->in);
-	size_t wl = strlen(want);
-
-	while (p != NULL && *p != '\0') {
-		if (strncmp(p, want, wl) == 0)
-			return true;
-		p = strchr(p, '\n');
-		if (p != NULL)
-			p++;
-	}
-	return false;
-}
-
-/* Runs the loop until a line starting with until arrives; returns all. */
-static char *
-wait_for(struct harness *h, const char *until)
-{
-	for (int i = 0; i < 300 && !have_line(h, until); i++) {
-		event_base_loop(h->base, EVLOOP_NONBLOCK);
-		/* nothing yet: give timers (async hooks, IDLE) a moment */
-		if (!have_line(h, until) && i > 20)
-			spin(h, 5);
-	}
-	{
-		char *all = xstrdup(buf_cstr(&h->in));
-
-		buf_reset(&h->in);
-		return all;
-	}
-}
-
-static char *
-cmd(struct harness *h, const char *text, const char *until)
-{
-	bufferevent_write(h->client, text, strlen(text));
-	return wait_for(h, until);
-}
-
-/* Sends a command, expects output containing each of the wants. */
-static void
-expect(struct harness *h, const char *text, const char *until,
-    const char *const *wants)
-{
-	char *out = cmd(h, text, until);
-
-	for (; *wants != NULL; wants++) {
-		if (strstr(out, *wants) == NULL) {
-			printf("     sent %s     missing \"%s\" in:\n%s\n", text, *wants, out);
-			test_assert(strstr(out, *wants) != NULL);
-		}
-	}
-	free(out);
-}
-#define EXPECT(h, text, until, ...) \
-	expect(h, text, until, (const char *const[]){ __VA_ARGS__, NULL })
-
-static void
-deliver(const char *root, const char *name, const char *content)
-{
-	char *p = xasprintf("%s/new/%s", root, name);
-	FILE *f = fopen(p, "w");
-
-	test_assert(f != NULL);
-	if (f != NULL) {
-		fputs(content, f);
-		fclose(f);
-	}
-	free(p);
-}
 
 static const char msg_nested[] =
 	"From: Alice <alice@example.com>\n"
@@ -522,7 +340,7 @@ test_imap_session_starttls(void)
 	h.client = bufferevent_openssl_filter_new(h.base, h.client_raw,
 	    SSL_new(cctx), BUFFEREVENT_SSL_CONNECTING,
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	bufferevent_setcb(h.client, client_read, NULL, client_tls_event, &h);
+	bufferevent_setcb(h.client, harness_client_read, NULL, client_tls_event, &h);
 	bufferevent_enable(h.client, EV_READ | EV_WRITE);
 	for (int i = 0; i < 100 && !h.tls_up; i++)
 		spin(&h, 10);
@@ -530,7 +348,7 @@ test_imap_session_starttls(void)
 	out = wait_for(&h, "c ");
 	test_assert(strstr(out, "b ") == NULL);
 	free(out);
-	EXPECT(&h, "c CAPABILITY\r\n", "c ", " AUTH=PLAIN\r\n", "c OK");
+	EXPECT(&h, "c CAPABILITY\r\n", "c ", " AUTH=PLAIN AUTH=LOGIN\r\n", "c OK");
 	EXPECT(&h, "d STARTTLS\r\n", "d ", "d BAD TLS is already active");
 	EXPECT(&h, "e LOGIN joe@x.test secret\r\n", "e ", "e OK [CAPABILITY");
 	EXPECT(&h, "f SELECT INBOX\r\n", "f ", "f OK [READ-WRITE]");
@@ -571,7 +389,7 @@ on_auth_later(struct imap_session *s, const char *user, const char *pass,
 
 static const struct imap_hooks hooks_later = {
 	.on_auth = on_auth_later,
-	.on_disconnect = on_disconnect,
+	.on_disconnect = harness_on_disconnect,
 };
 
 static void
@@ -581,9 +399,9 @@ test_imap_session_async_auth(void)
 	char *out;
 
 	test_begin("imap session: asynchronous auth answer, pipelined commands wait");
-	test_hooks = &hooks_later;
+	harness_hooks = &hooks_later;
 	harness_start(&h, test_tmpdir(), 0);
-	test_hooks = &hooks;
+	harness_hooks = &harness_default_hooks;
 	later_auth.ev = evtimer_new(h.base, later_cb, &later_auth);
 	free(wait_for(&h, "* OK"));
 	bufferevent_write(h.client, "a LOGIN u p\r\nb NOOP\r\n", 21);

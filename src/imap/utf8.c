@@ -30,6 +30,7 @@ static const struct {
 	{ "UNSUBSCRIBE", 1 << 0, false }, { "STATUS", 1 << 0, false },
 	{ "APPEND", 1 << 0, false }, { "COPY", 1 << 1, false },
 	{ "MOVE", 1 << 1, false }, { "LIST", 0, true }, { "LSUB", 0, true },
+	{ "GETQUOTAROOT", 1 << 0, false },
 };
 
 static int

@@ -1832,56 +1832,115 @@ store_mailbox_append(struct store_mailbox *box, const void *crlf_data,
     size_t crlf_len, unsigned int flags, const char *keywords,
     time_t internaldate, uint32_t *uid_r, char **error_r)
 {
-	size_t len;
-	char *data = crlf_to_lf(crlf_data, crlf_len, &len);
-	uint64_t vsize = mime_vsize(data, 0, len);
-	char *base = make_base(len, vsize);
-	char *tmp = xasprintf("%s/tmp/%s", box->dir, base);
-	char kwl[STORE_MAX_KEYWORDS + 1];
-	char *kw = kw_normalize(keywords), *path = NULL, *full = NULL;
+	struct store_append m = {
+		.data = crlf_data, .len = crlf_len, .flags = flags,
+		.keywords = keywords, .internaldate = internaldate,
+	};
+
+	return store_mailbox_append_many(box, &m, 1, uid_r, error_r);
+}
+
+/* One message of store_mailbox_append_many on its way in. */
+struct append_file {
+	char *base, *tmp, *path, *full, *kw;
+	uint64_t vsize;
+	time_t date;
+	bool in_cur;
+};
+
+int
+store_mailbox_append_many(struct store_mailbox *box,
+    const struct store_append *msgs, unsigned int count, uint32_t *uids_r,
+    char **error_r)
+{
+	struct append_file *f = xcalloc(count + 1, sizeof(*f));
 	char *cur = xasprintf("%s/cur", box->dir);
+	unsigned int written = 0;
 	int rc, ret = -1;
-	uint32_t uid;
+	bool in_tx = false;
 
 	*error_r = NULL;
-	if (internaldate == 0)
-		internaldate = time(NULL);
-	if (kw_to_letters(box, kw, kwl, error_r) < 0)
-		goto out;
-	if (write_file(tmp, data, len, internaldate) < 0) {
-		*error_r = xasprintf("Cannot write %s: %s", tmp, strerror(errno));
-		goto out;
+	/* 1: every file written and fsync'd in tmp/, where nobody looks */
+	for (; written < count; written++) {
+		struct append_file *a = &f[written];
+		char kwl[STORE_MAX_KEYWORDS + 1];
+		size_t len;
+		char *data = crlf_to_lf(msgs[written].data, msgs[written].len, &len);
+		int r;
+
+		a->vsize = mime_vsize(data, 0, len);
+		a->base = make_base(len, a->vsize);
+		a->tmp = xasprintf("%s/tmp/%s", box->dir, a->base);
+		a->kw = kw_normalize(msgs[written].keywords);
+		a->date = msgs[written].internaldate != 0 ?
+		    msgs[written].internaldate : time(NULL);
+		if (kw_to_letters(box, a->kw, kwl, error_r) < 0) {
+			free(data);
+			goto fail;
+		}
+		a->path = make_path(msgs[written].flags, kwl, a->base);
+		a->full = xasprintf("%s/%s", box->dir, a->path);
+		r = write_file(a->tmp, data, len, a->date);
+		free(data);
+		if (r < 0) {
+			*error_r = xasprintf("Cannot write %s: %s", a->tmp,
+			    strerror(errno));
+			goto fail;
+		}
 	}
-	path = make_path(flags, kwl, base);
-	full = xasprintf("%s/%s", box->dir, path);
+	/* 2: all of them into cur/ under the index lock, then their rows in
+	   one transaction: another session sees all or none */
 	if (begin(box, &rc) < 0) {
 		db_error(box->acct, rc, "append", error_r);
-		(void)unlink(tmp);
-		goto out;
+		goto fail;
 	}
-	if (rename(tmp, full) < 0 || fsync_dir(cur) < 0) {
-		*error_r = xasprintf("Cannot store %s: %s", full, strerror(errno));
-		(void)sqlite3_exec(box->acct->db, "ROLLBACK", NULL, NULL, NULL);
-		(void)unlink(tmp);
-		goto out;
+	in_tx = true;
+	for (unsigned int i = 0; i < count; i++) {
+		if (rename(f[i].tmp, f[i].full) < 0) {
+			*error_r = xasprintf("Cannot store %s: %s", f[i].full,
+			    strerror(errno));
+			goto fail;
+		}
+		f[i].in_cur = true;
 	}
-	uid = box->uidnext++;
-	if (insert_row(box, uid, base, path, flags, kw, ++box->highestmodseq,
-	    internaldate, vsize, &rc) < 0 || commit(box, &rc) < 0) {
-		/* the file is in cur/: the next sync gives it a UID */
-		(void)sqlite3_exec(box->acct->db, "ROLLBACK", NULL, NULL, NULL);
+	if (fsync_dir(cur) < 0) {
+		*error_r = xasprintf("Cannot store in %s: %s", cur, strerror(errno));
+		goto fail;
+	}
+	for (unsigned int i = 0; i < count; i++) {
+		uids_r[i] = box->uidnext++;
+		if (insert_row(box, uids_r[i], f[i].base, f[i].path,
+		    msgs[i].flags, f[i].kw, ++box->highestmodseq, f[i].date,
+		    f[i].vsize, &rc) < 0) {
+			db_error(box->acct, rc, "append", error_r);
+			goto fail;
+		}
+	}
+	if (commit(box, &rc) < 0) {
+		in_tx = false;
 		db_error(box->acct, rc, "append", error_r);
-		goto out;
+		goto fail;
 	}
-	*uid_r = uid;
+	in_tx = false;
 	ret = uidlist_write(box, error_r);
+	goto out;
+fail:
+	if (in_tx)
+		(void)sqlite3_exec(box->acct->db, "ROLLBACK", NULL, NULL, NULL);
+	/* the row reload at the next begin() puts uidnext back */
+	for (unsigned int i = 0; i < written && i < count; i++)
+		(void)unlink(f[i].in_cur ? f[i].full : f[i].tmp);
+	if (written < count && f[written].tmp != NULL)
+		(void)unlink(f[written].tmp);
 out:
-	free(data);
-	free(base);
-	free(tmp);
-	free(kw);
-	free(path);
-	free(full);
+	for (unsigned int i = 0; i <= count; i++) {
+		free(f[i].base);
+		free(f[i].tmp);
+		free(f[i].path);
+		free(f[i].full);
+		free(f[i].kw);
+	}
+	free(f);
 	free(cur);
 	return ret;
 }

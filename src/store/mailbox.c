@@ -20,6 +20,10 @@
 #include <sys/stat.h>
 
 #define SUBSCRIPTIONS_FILE "subscriptions"
+/* CREATE-SPECIAL-USE: the attributes given at CREATE, kept inside the
+   folder's directory so they follow a RENAME and survive an index rebuild */
+#define SPECIAL_USE_FILE "tegami-special-use"
+#define SPECIAL_USE_MAX 256
 #define SUBSCRIPTIONS_MAX (1024 * 1024)
 #define FOLDER_NAME_MAX 255
 
@@ -334,12 +338,49 @@ store_account_close(struct store_account **acctp)
 
 /* --- folders --------------------------------------------------------------- */
 
-static const char *
-special_use_of(const char *name)
+static int remove_tree(const char *path, unsigned int depth);
+
+/*
+ * The folder's special-use attributes (malloc'd, space-separated) or NULL:
+ * what CREATE ... (USE (...)) stored, else the docker-mailserver default
+ * of its name.
+ */
+static char *
+special_use_of(const struct store_account *acct, const char *name)
 {
+	char *dir = store_folder_path(acct, name), *path, *data;
+	size_t len;
+
+	if (dir != NULL) {
+		path = xasprintf("%s/" SPECIAL_USE_FILE, dir);
+		free(dir);
+		if (file_read_all(path, SPECIAL_USE_MAX, &data, &len) == 0) {
+			free(path);
+			str_trim(data);
+			if (*data != '\0')
+				return data;
+			free(data);
+		} else {
+			free(path);
+		}
+	}
 	for (size_t i = 0; i < sizeof(special_folders) / sizeof(special_folders[0]); i++) {
 		if (strcmp(special_folders[i].name, name) == 0)
-			return special_folders[i].use;
+			return xstrdup(special_folders[i].use);
+	}
+	return NULL;
+}
+
+static const char *const special_use_known[] = {
+	"\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash",
+};
+
+const char *
+store_special_use_name(const char *attr)
+{
+	for (size_t i = 0; i < sizeof(special_use_known) / sizeof(special_use_known[0]); i++) {
+		if (strcasecmp(special_use_known[i], attr) == 0)
+			return special_use_known[i];
 	}
 	return NULL;
 }
@@ -357,8 +398,10 @@ folder_cmp(const void *a, const void *b)
 void
 store_folders_free(struct store_folder *list, unsigned int count)
 {
-	for (unsigned int i = 0; i < count; i++)
+	for (unsigned int i = 0; i < count; i++) {
 		free(list[i].name);
+		free(list[i].special_use);
+	}
 	free(list);
 }
 
@@ -427,7 +470,8 @@ store_folder_list(struct store_account *acct, struct store_folder **list_r,
 	for (unsigned int i = 0; i < n; i++) {
 		size_t len = strlen(list[i].name);
 
-		list[i].special_use = special_use_of(list[i].name);
+		if (list[i].exists)
+			list[i].special_use = special_use_of(acct, list[i].name);
 		for (unsigned int j = 0; j < n; j++) {
 			if (list[j].exists && strncmp(list[j].name, list[i].name, len) == 0 &&
 			    list[j].name[len] == '.')
@@ -443,6 +487,13 @@ store_folder_list(struct store_account *acct, struct store_folder **list_r,
 int
 store_folder_create(struct store_account *acct, const char *name,
     char **error_r)
+{
+	return store_folder_create_special(acct, name, NULL, error_r);
+}
+
+int
+store_folder_create_special(struct store_account *acct, const char *name,
+    const char *special_use, char **error_r)
 {
 	char *dir;
 
@@ -464,6 +515,20 @@ store_folder_create(struct store_account *acct, const char *name,
 		*error_r = xasprintf("Cannot create mailbox: %s", strerror(errno));
 		free(dir);
 		return -1;
+	}
+	if (special_use != NULL && *special_use != '\0') {
+		char *path = xasprintf("%s/" SPECIAL_USE_FILE, dir);
+		int r = file_write_atomic(path, special_use, strlen(special_use),
+		    0600);
+
+		free(path);
+		if (r < 0) {
+			*error_r = xasprintf("Cannot create mailbox: %s",
+			    strerror(errno));
+			(void)remove_tree(dir, 0);
+			free(dir);
+			return -1;
+		}
 	}
 	free(dir);
 	return 0;

@@ -75,7 +75,8 @@ struct store_folder {
 	char *name;		/* IMAP name */
 	bool subscribed;
 	bool has_children;
-	const char *special_use; /* "\\Sent", ... or NULL */
+	char *special_use;	/* "\\Sent", "\\Archive \\Junk", ... or NULL
+				   (existing folders only) */
 	bool exists;		/* false: only subscribed */
 };
 
@@ -107,6 +108,19 @@ void store_folders_free(struct store_folder *list, unsigned int count);
 /* 0, or -1: *error_r says why (exists, invalid name, I/O) as an IMAP text. */
 int store_folder_create(struct store_account *acct, const char *name,
     char **error_r);
+/*
+ * The same with special-use attributes (RFC 6154 CREATE-SPECIAL-USE,
+ * space-separated, as store_special_use_name() spells them; NULL = none),
+ * kept in a file inside the folder. A failure leaves no folder behind.
+ */
+int store_folder_create_special(struct store_account *acct, const char *name,
+    const char *special_use, char **error_r);
+/*
+ * A special-use attribute a folder may be given ("\\archive" any case),
+ * spelled as LIST shows it, or NULL when it is not one tegami can assign
+ * (\\All and \\Flagged are virtual folders tegami does not have).
+ */
+const char *store_special_use_name(const char *attr);
 /* Deletes the folder and its messages and index rows (not INBOX). */
 int store_folder_delete(struct store_account *acct, const char *name,
     char **error_r);
@@ -196,6 +210,21 @@ int store_mailbox_expunge(struct store_mailbox *box, const uint32_t *uids,
 int store_mailbox_append(struct store_mailbox *box, const void *data,
     size_t len, unsigned int flags, const char *keywords, time_t internaldate,
     uint32_t *uid_r, char **error_r);
+/*
+ * Several messages at once (MULTIAPPEND, RFC 3502): all are stored or,
+ * on any failure, none (written to tmp/ first, then moved into cur/ and
+ * indexed in one transaction). uids_r[i] is the UID of msgs[i].
+ */
+struct store_append {
+	const void *data;	/* CRLF line ends, as IMAP sends it */
+	size_t len;
+	unsigned int flags;
+	const char *keywords;	/* space-separated, or NULL */
+	time_t internaldate;	/* 0 = now */
+};
+int store_mailbox_append_many(struct store_mailbox *box,
+    const struct store_append *msgs, unsigned int count, uint32_t *uids_r,
+    char **error_r);
 /*
  * Copies messages (by index in src) into dst, hard-linked where the
  * filesystem allows; dst_uids_r[i] is the UID given to the copy of
