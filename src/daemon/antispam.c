@@ -30,9 +30,6 @@ struct antispam_private {
 	struct bayes *bayes;
 	char *bayes_path;
 	double spam_prob;
-	char *ban_path;
-	struct ban_settings ban_set;
-	struct file_stamp ban_stamp;
 	struct clamd_settings clamd;
 	struct rspamd_settings rspamd;
 	const char *hostname;
@@ -42,7 +39,7 @@ struct antispam_private {
 char *
 settings_ban_path(const struct settings *st)
 {
-	return xasprintf("%s/fail2ban-bans", st->tegami_state);
+	return xasprintf("%s/fail2ban.db", st->tegami_state);
 }
 
 char *
@@ -96,6 +93,52 @@ open_resolver(const struct settings *st, struct event_base *base,
 	if (servers != NULL)
 		str_array_free(servers);
 	return as->resolver == NULL ? -1 : 0;
+}
+
+int
+antispam_ban_settings(const struct settings *st, struct ban_settings *bs,
+    char **error_r)
+{
+	*bs = ban_default_settings;
+	bs->maxretry = (unsigned int)config_num(st->cfg, "FAIL2BAN_MAXRETRY");
+	if (antispam_parse_duration(config_str(st->cfg, "FAIL2BAN_FINDTIME"),
+	    &bs->findtime) < 0) {
+		*error_r = xstrdup("FAIL2BAN_FINDTIME: not a duration "
+		    "(600, 10m, 1h, 1d, 1w)");
+		return -1;
+	}
+	if (antispam_parse_duration(config_str(st->cfg, "FAIL2BAN_BANTIME"),
+	    &bs->bantime) < 0) {
+		*error_r = xstrdup("FAIL2BAN_BANTIME: not a duration "
+		    "(600, 10m, 1h, 1d, 1w)");
+		return -1;
+	}
+	return 0;
+}
+
+int
+antispam_ban_open(const struct settings *st, struct ban **ban_r,
+    char **error_r)
+{
+	struct ban_settings bs;
+	char *path, *err = NULL;
+	int r;
+
+	*ban_r = NULL;
+	if (!config_bool(st->cfg, "ENABLE_FAIL2BAN"))
+		return 0;
+	if (antispam_ban_settings(st, &bs, error_r) < 0)
+		return -1;
+	mkdir_p(st->tegami_state, 0700);
+	path = settings_ban_path(st);
+	r = ban_open(path, &bs, time(NULL), ban_r, &err);
+	free(path);
+	if (r < 0) {
+		*error_r = xasprintf("ENABLE_FAIL2BAN: %s", err);
+		free(err);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -176,29 +219,10 @@ antispam_open(const struct settings *st, struct event_base *base,
 		free(path);
 		free(path2);
 	}
-	if (as->ban_on) {
-		p->ban_set = ban_default_settings;
-		p->ban_set.maxretry = (unsigned int)config_num(cfg,
-		    "FAIL2BAN_MAXRETRY");
-		if (antispam_parse_duration(config_str(cfg,
-		    "FAIL2BAN_FINDTIME"), &p->ban_set.findtime) < 0) {
-			*error_r = xstrdup("FAIL2BAN_FINDTIME: not a duration "
-			    "(600, 10m, 1h, 1d, 1w)");
-			goto fail;
-		}
-		if (antispam_parse_duration(config_str(cfg, "FAIL2BAN_BANTIME"),
-		    &p->ban_set.bantime) < 0) {
-			*error_r = xstrdup("FAIL2BAN_BANTIME: not a duration "
-			    "(600, 10m, 1h, 1d, 1w)");
-			goto fail;
-		}
-		p->ban_path = settings_ban_path(st);
-		if (ban_open(p->ban_path, &p->ban_set, time(NULL), &as->ban,
-		    &err) < 0) {
-			*error_r = xasprintf("ENABLE_FAIL2BAN: %s", err);
-			goto fail;
-		}
-		file_stamp_get(p->ban_path, &p->ban_stamp);
+	if (antispam_ban_open(st, &as->ban, &err) < 0) {
+		*error_r = err;
+		err = NULL;
+		goto fail;
 	}
 	p->bayes_path = settings_bayes_path(st);
 	p->spam_prob = (double)config_num(cfg, "TEGAMI_JUNK_SPAM_PERCENT") /
@@ -232,7 +256,6 @@ antispam_close(struct antispam **asp)
 	pthread_mutex_destroy(&p->gl_lock);
 	pthread_mutex_destroy(&p->bayes_lock);
 	free(p->bayes_path);
-	free(p->ban_path);
 	free(p->subject);
 	free(p);
 	free(as);
@@ -244,77 +267,6 @@ antispam_banned(struct antispam *as, const char *ip, time_t *until_r)
 {
 	return as->ban != NULL && ban_is_banned(as->ban, ip, time(NULL),
 	    until_r);
-}
-
-bool
-antispam_login_failed(struct antispam *as, const char *ip)
-{
-	if (as->ban == NULL)
-		return false;
-	if (ban_record_failure(as->ban, ip, time(NULL)) == 1) {
-		/* Our own write: no need to read it back. */
-		file_stamp_get(as->priv->ban_path, &as->priv->ban_stamp);
-		return true;
-	}
-	return false;
-}
-
-void
-antispam_refresh(struct antispam *as)
-{
-	struct antispam_private *p = as->priv;
-	struct file_stamp now_st;
-	struct ban *disk = NULL;
-	struct ban_entry *live, *want;
-	size_t nlive, nwant;
-	time_t now = time(NULL);
-	char *err = NULL;
-
-	if (as->ban == NULL)
-		return;
-	file_stamp_get(p->ban_path, &now_st);
-	if (file_stamp_equal(&now_st, &p->ban_stamp))
-		return;
-	p->ban_stamp = now_st;
-	/* `tegami fail2ban` changed the list: make ours the same. */
-	if (ban_open(p->ban_path, &p->ban_set, now, &disk, &err) < 0) {
-		log_warn("event=ban_reload_failed error=\"%s\"", err);
-		free(err);
-		return;
-	}
-	nwant = ban_list(disk, now, NULL, 0);
-	want = xcalloc(nwant + 1, sizeof(*want));
-	nwant = ban_list(disk, now, want, nwant);
-	nlive = ban_list(as->ban, now, NULL, 0);
-	live = xcalloc(nlive + 1, sizeof(*live));
-	nlive = ban_list(as->ban, now, live, nlive);
-	for (size_t i = 0; i < nwant; i++) {
-		bool have = false;
-
-		for (size_t k = 0; k < nlive && !have; k++)
-			have = strcmp(live[k].ip, want[i].ip) == 0;
-		if (!have && want[i].until > now) {
-			if (ban_add(as->ban, want[i].ip, now,
-			    (unsigned int)(want[i].until - now), &err) < 0)
-				x_free(&err);
-			log_info("event=ban_added ip=%s source=file", want[i].ip);
-		}
-	}
-	for (size_t k = 0; k < nlive; k++) {
-		bool keep = false;
-
-		for (size_t i = 0; i < nwant && !keep; i++)
-			keep = strcmp(live[k].ip, want[i].ip) == 0;
-		if (!keep) {
-			if (ban_remove(as->ban, live[k].ip, now, &err) < 0)
-				x_free(&err);
-			log_info("event=ban_lifted ip=%s source=file", live[k].ip);
-		}
-	}
-	free(want);
-	free(live);
-	ban_close(&disk);
-	file_stamp_get(p->ban_path, &p->ban_stamp);
 }
 
 int
@@ -612,6 +564,7 @@ antispam_message(struct antispam *as, const struct antispam_request *req,
 		spammark_delivery(&as->mark, &r->verdict, &d);
 		if (d.folder != NULL)
 			r->action = ANTISPAM_JUNK;
+		r->seen = d.seen;
 		logf_append(r, " spam=yes reason=%s", r->verdict.reason);
 	}
 }

@@ -6,8 +6,9 @@
  *
  * Threads: antispam_message() and antispam_greylist() block (DNS,
  * SQLite, sockets) and run on pool threads; the SQLite connections are
- * shared behind a lock each. The ban table is thread-safe (filter/ban.h);
- * antispam_refresh() runs on the loop.
+ * shared behind a lock each. The ban table is thread-safe (filter/ban.h):
+ * failures are counted by daemon/authcheck on its pool thread, and the
+ * worker re-reads the table every second on a pool thread.
  */
 #ifndef TEGAMI_ANTISPAM_H
 #define TEGAMI_ANTISPAM_H
@@ -23,6 +24,7 @@ struct settings;
 struct event_base;
 struct dns_resolver;
 struct ban;
+struct ban_settings;
 
 struct antispam {
 	bool spf, dkim, dmarc;
@@ -48,12 +50,20 @@ char *settings_bayes_path(const struct settings *st);
 /* Parses "600", "10m", "1h", "2d", "1w" into seconds. -1 if malformed. */
 int antispam_parse_duration(const char *s, unsigned int *seconds_r);
 
+/*
+ * The shared ban table (filter/ban.h) at STATE_DIR/tegami/fail2ban.db,
+ * with the FAIL2BAN_* limits, when ENABLE_FAIL2BAN=1; else *ban_r is
+ * NULL. Used by the smtp worker (through antispam_open) and by the imap
+ * worker for IMAP and POP3. BLOCKING (opens the file): at start only.
+ */
+int antispam_ban_open(const struct settings *st, struct ban **ban_r,
+    char **error_r);
+/* FAIL2BAN_* into settings; -1 with *error_r naming the key. */
+int antispam_ban_settings(const struct settings *st, struct ban_settings *bs_r,
+    char **error_r);
+
 /* Is ip banned now? (ENABLE_FAIL2BAN) */
 bool antispam_banned(struct antispam *as, const char *ip, time_t *until_r);
-/* One failed login from ip; true if it is banned from now on. */
-bool antispam_login_failed(struct antispam *as, const char *ip);
-/* Loop, every second: re-reads the ban file after `tegami fail2ban`. */
-void antispam_refresh(struct antispam *as);
 
 /* BLOCKING. Greylisting for one recipient: 0 pass, 1 defer, -1 error
  * (the caller lets the mail pass and logs). With SPF on, the sender is
@@ -96,6 +106,7 @@ struct antispam_result {
 	char *authentication_results;
 	struct spammark_verdict verdict;
 	bool mark;			/* rewrite with verdict (X-Spam...) */
+	bool seen;			/* deliver as read (MARK_SPAM_AS_READ) */
 	char log[512];			/* key=value for the summary line */
 };
 

@@ -109,6 +109,7 @@ const struct config_def settings_defs[] = {
 	STR("SPAM_SUBJECT", NULL, NULL),
 	BOOL("TEGAMI_JUNK_FILTER", "1"),
 	NUM("TEGAMI_JUNK_SPAM_PERCENT", "90", 50, 100, "Bayes spam probability (percent) that makes a message spam"),
+	BOOL("TEGAMI_JUNK_TRAIN_IMAP", "1"),
 	BOOL("ENABLE_CLAMAV", "0"),
 	STR("TEGAMI_CLAMD_SOCKET", "/run/clamav/clamd.ctl", "clamd's socket: a path or host:port"),
 	NUM("CLAMAV_MESSAGE_SIZE_LIMIT", "26214400", 1024, 2 * GB, "bytes; larger messages are not scanned"),

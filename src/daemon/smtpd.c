@@ -16,6 +16,7 @@
 #include "daemon/authcheck.h"
 #include "daemon/iptable.h"
 #include "auth/accounts.h"
+#include "filter/ban.h"
 #include "filter/dnsbl.h"
 #include "filter/ratelimit.h"
 #include "lib/file.h"
@@ -68,6 +69,7 @@ struct smtpd {
 	struct iptable ips;
 	struct antispam *as;
 	struct ratelimit *send_limit;	/* recipients per authenticated user */
+	bool ban_refreshing;		/* a ban_refresh job is out */
 	char *incoming_dir;
 };
 
@@ -210,7 +212,7 @@ auth_checked(const struct authcheck_result *r, void *ctx)
 		if (r->result < 0)
 			smtp_session_reply(s, 454, "4.7.0", "Temporary "
 			    "authentication failure");
-		else if (antispam_login_failed(c->d->as, c->ipe->ip)) {
+		else if (r->banned) {
 			log_info("sid=%s event=banned ip=%s", smtp_session_id(s),
 			    c->ipe->ip);
 			smtp_session_reply(s, 421, "4.7.0", "Too many failed "
@@ -232,8 +234,8 @@ on_auth(struct smtp_session *s, const char *mech, const char *authzid,
 		    "must be the login");
 		return;
 	}
-	authcheck_start(c->d->pool, c->d->w->base, c->d->accounts, login,
-	    password, auth_checked, c);
+	authcheck_start(c->d->pool, c->d->w->base, c->d->accounts,
+	    c->d->as->ban, c->ipe->ip, login, password, auth_checked, c);
 }
 
 static void
@@ -604,6 +606,7 @@ commit_work(void *arg)
 	x.fields[1] = j->ar.authentication_results;
 	if (j->ar.action == ANTISPAM_JUNK)
 		x.folder = "Junk";
+	x.seen = j->ar.seen;
 	if (j->ar.mark) {
 		x.mark = &j->c->d->as->mark;
 		x.verdict = &j->ar.verdict;
@@ -846,6 +849,28 @@ expire_done(void *arg)
 	maybe_exit(arg);	/* a stop may have waited for this job */
 }
 
+/* Bans made or lifted by the imap worker or `tegami fail2ban`. */
+static void
+ban_refresh_work(void *arg)
+{
+	struct smtpd *d = arg;
+	char *err = NULL;
+
+	if (ban_refresh(d->as->ban, time(NULL), &err) < 0) {
+		log_warn("event=ban_refresh_failed error=\"%s\"", err);
+		free(err);
+	}
+}
+
+static void
+ban_refresh_done(void *arg)
+{
+	struct smtpd *d = arg;
+
+	d->ban_refreshing = false;
+	maybe_exit(d);
+}
+
 static void
 refresh_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -853,7 +878,10 @@ refresh_cb(evutil_socket_t fd, short what, void *arg)
 	static unsigned int ticks;
 
 	accounts_watch_refresh(d->accounts, false);
-	antispam_refresh(d->as);
+	if (d->as->ban != NULL && !d->ban_refreshing && !d->w->stopping) {
+		d->ban_refreshing = true;
+		pool_submit(d->pool, ban_refresh_work, ban_refresh_done, d);
+	}
 	if (++ticks % 60 == 0)
 		iptable_expire(&d->ips, time(NULL) - GREET_PASS_TTL);
 	/* Old greylist entries go once an hour (the first a minute in). */

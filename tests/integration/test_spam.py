@@ -400,3 +400,237 @@ def test_send_limit_per_user(make_server):
     assert b"4.7.1" in refused["alice@example.test"][1]
     c.quit()
     assert "reason=send_limit" in srv.log_text()
+
+
+# --- bans shared by SMTP AUTH, IMAP and POP3 (one table, two workers) -----
+
+def greeting(port, source="127.0.0.1", tls_ctx=None):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                 source_address=(source, 0))
+    if tls_ctx is not None:
+        s = tls_ctx.wrap_socket(s, server_hostname=HOST)
+    try:
+        data = b""
+        while b"\n" not in data:
+            chunk = s.recv(512)
+            if not chunk:
+                break
+            data += chunk
+        return data.decode()
+    finally:
+        s.close()
+
+
+def imap_login(srv, password):
+    import imaplib
+    c = imaplib.IMAP4("127.0.0.1", srv.ports["IMAP"], timeout=30)
+    try:
+        c.login("alice@example.test", password)
+        return "OK"
+    except imaplib.IMAP4.error as e:
+        return "NO " + str(e)
+    finally:
+        try:
+            c.logout()
+        except Exception:
+            pass
+
+
+def pop3_login(srv, password):
+    import poplib
+    c = poplib.POP3("127.0.0.1", srv.ports["POP3"], timeout=30)
+    try:
+        c.user("alice@example.test")
+        c.pass_(password)
+        return "OK"
+    except poplib.error_proto as e:
+        return e.args[0].decode()
+    finally:
+        try:
+            c.quit()
+        except Exception:
+            pass
+
+
+def test_ban_counts_smtp_imap_and_pop3_together(make_server):
+    import imaplib
+    srv = make_server(env={"ENABLE_FAIL2BAN": "1", "ENABLE_POP3": "1"})
+    # a connection opened before the ban, logged out
+    early = imaplib.IMAP4("127.0.0.1", srv.ports["IMAP"], timeout=30)
+    assert try_login(srv, "wrong") == 535
+    assert try_login(srv, "wrong") == 535
+    assert imap_login(srv, "wrong").startswith("NO ")
+    assert imap_login(srv, "wrong").startswith("NO ")
+    assert pop3_login(srv, "wrong").startswith("-ERR [AUTH] Authentication failed")
+    assert not cli(srv, "fail2ban").stdout.decode().startswith("Banned")
+    # the sixth failure, over IMAP, bans: NO, then BYE
+    r = imap_login(srv, "wrong")
+    assert r.startswith("NO ") and "AUTHENTICATIONFAILED" in r, r
+    srv.wait_log("event=ban ip=127.0.0.1")
+    assert "Banned: 127.0.0.1 until" in cli(srv, "fail2ban").stdout.decode()
+    # every protocol refuses the address, the smtp worker within a second
+    end = time.time() + 3
+    while not banner(srv).startswith("421") and time.time() < end:
+        time.sleep(0.1)
+    assert banner(srv).startswith("421 4.7.0"), banner(srv)
+    g = greeting(srv.ports["IMAP"])
+    assert g.startswith("* BYE [UNAVAILABLE] Too many failed logins"), g
+    g = greeting(srv.ports["IMAPS"], tls_ctx=srv.ssl_context())
+    assert g.startswith("* BYE [UNAVAILABLE] Too many failed logins"), g
+    g = greeting(srv.ports["POP3"])
+    assert g.startswith("-ERR [SYS/TEMP] Too many failed logins"), g
+    assert greeting(srv.ports["IMAP"], source="127.0.0.9").startswith("* OK")
+    # the connection that was already open may not guess either: the
+    # right password is refused and the server says BYE
+    with pytest.raises((imaplib.IMAP4.error, imaplib.IMAP4.abort)):
+        early.login("alice@example.test", "alicepw")
+    with pytest.raises((imaplib.IMAP4.abort, OSError, imaplib.IMAP4.error)):
+        early.noop()
+    # unban by hand: all of them let it in again
+    assert cli(srv, "fail2ban", "unban", "127.0.0.1").returncode == 0
+    end = time.time() + 3
+    while not greeting(srv.ports["IMAP"]).startswith("* OK") and time.time() < end:
+        time.sleep(0.1)
+    assert imap_login(srv, "alicepw") == "OK"
+    assert pop3_login(srv, "alicepw") == "OK"
+    end = time.time() + 3
+    while not banner(srv).startswith("220") and time.time() < end:
+        time.sleep(0.1)
+    assert try_login(srv, "alicepw") == 235
+    log = srv.log_text()
+    assert "alicepw" not in log and "wrong" not in log.replace("wrong_", "")
+
+
+def test_imap_sessions_per_address_limited(make_server):
+    import imaplib
+    srv = make_server(env={"TEGAMI_IMAP_MAX_SESSIONS_PER_IP": "2"})
+    a = imaplib.IMAP4("127.0.0.1", srv.ports["IMAP"], timeout=30)
+    b = imaplib.IMAP4("127.0.0.1", srv.ports["IMAP"], timeout=30)
+    g = greeting(srv.ports["IMAP"])
+    assert g.startswith("* BYE [UNAVAILABLE] Too many connections"), g
+    assert greeting(srv.ports["IMAP"], source="127.0.0.2").startswith("* OK")
+    a.logout()
+    end = time.time() + 3
+    while not greeting(srv.ports["IMAP"]).startswith("* OK") and time.time() < end:
+        time.sleep(0.1)
+    b.logout()
+
+
+# --- junk training from IMAP, MARK_SPAM_AS_READ ---------------------------
+
+def deliver_all(srv, texts, subject_prefix):
+    n0 = len(srv.messages("alice@example.test"))
+    for i, text in enumerate(texts):
+        msg = message("x@example.org", subject=f"{subject_prefix} {i}",
+                      body=text + "\r\n", msgid=f"{subject_prefix}{i}@x")
+        assert send(srv, "x@example.org", msg) is None
+    srv.wait_messages("alice@example.test", n0 + len(texts))
+
+
+def imap_uids(c, criteria):
+    typ, data = c.uid("SEARCH", None, *criteria)
+    assert typ == "OK", data
+    return data[0].split()
+
+
+def test_junk_trained_by_imap_moves(make_server):
+    import imaplib
+    srv = make_server(env={"ENABLE_POP3": "0"})
+    spam = [SPAM[i % 2].format(i) for i in range(12)]
+    ham = [HAM[i % 2].format(i) for i in range(12)]
+    # nothing is trained yet: everything lands in INBOX
+    deliver_all(srv, spam[:8], "offer")
+    deliver_all(srv, ham, "notes")
+    assert srv.messages("alice@example.test", "Junk") == []
+    c = imaplib.IMAP4("127.0.0.1", srv.ports["IMAP"], timeout=30)
+    c.login("alice@example.test", "alicepw")
+    c.select("INBOX")
+    offers = imap_uids(c, ["SUBJECT", "offer"])
+    assert len(offers) == 8
+    # MOVE four, COPY + EXPUNGE four: all eight are spam now
+    typ, _ = c.uid("MOVE", b",".join(offers[:4]).decode(), "Junk")
+    assert typ == "OK"
+    typ, _ = c.uid("COPY", b",".join(offers[4:]).decode(), "Junk")
+    assert typ == "OK"
+    c.uid("STORE", b",".join(offers[4:]).decode(), "+FLAGS", r"(\Deleted)")
+    c.expunge()
+    # four more arrive by APPEND (another account's client moving them in)
+    for text in spam[8:]:
+        m = message("x@example.org", subject="appended", body=text + "\r\n")
+        typ, _ = c.append("Junk", None, None, m)
+        assert typ == "OK"
+    # a ham message put into Junk by mistake and taken back out: ham
+    notes = imap_uids(c, ["SUBJECT", "notes"])
+    c.uid("MOVE", notes[0].decode(), "Junk")
+    c.select("Junk")
+    back = imap_uids(c, ["SUBJECT", "notes"])
+    assert len(back) == 1
+    c.uid("MOVE", back[0].decode(), "INBOX")
+    # Junk -> Trash teaches nothing
+    c.uid("MOVE", imap_uids(c, ["SUBJECT", "appended"])[0].decode(), "Trash")
+    # training is asynchronous; wait until the worker has done it
+    end = time.time() + 10
+    while srv.log_text().count("event=junk_trained") < 6 and time.time() < end:
+        time.sleep(0.1)
+    log = srv.log_text()
+    assert log.count("event=junk_trained account=alice@example.test class=spam") >= 3, log[-3000:]
+    assert "class=ham trained=1" in log, log[-3000:]
+    assert "class=ham trained=0 already=0" not in log
+    # the rest of the ham: out of Junk it goes (APPEND into Junk, then back)
+    c.select("INBOX")
+    c.logout()
+    # teach the remaining ham the same way a user would rescue it
+    c = imaplib.IMAP4("127.0.0.1", srv.ports["IMAP"], timeout=30)
+    c.login("alice@example.test", "alicepw")
+    c.select("INBOX")
+    rest = imap_uids(c, ["SUBJECT", "notes"])
+    c.uid("MOVE", b",".join(rest).decode(), "Junk")
+    c.select("Junk")
+    c.uid("MOVE", b",".join(imap_uids(c, ["SUBJECT", "notes"])).decode(), "INBOX")
+    c.logout()
+    end = time.time() + 10
+    while "class=ham trained=12" not in srv.log_text() and time.time() < end:
+        time.sleep(0.1)
+    assert "class=ham trained=12" in srv.log_text(), srv.log_text()[-3000:]
+    # a new similar spam goes to Junk; new ham stays in INBOX
+    n_inbox = len(srv.messages("alice@example.test"))
+    n_junk = len(srv.messages("alice@example.test", "Junk"))
+    assert send(srv, "win@example.org", message("win@example.org", subject="win",
+                body=SPAM[1].format("new") + "\r\n")) is None
+    got = srv.wait_messages("alice@example.test", n_junk + 1, folder="Junk")
+    assert any(b"Subject: win" in m and b"X-Spam: Yes" in m for m in got)
+    assert send(srv, "bob@example.org", message("bob@example.org", subject="agenda",
+                body=HAM[1].format("new") + "\r\n")) is None
+    got = srv.wait_messages("alice@example.test", n_inbox + 1)
+    assert any(b"Subject: agenda" in m and b"X-Spam: Yes" not in m for m in got)
+
+
+def test_mark_spam_as_read(make_server):
+    import imaplib
+    srv = make_server(env={"MARK_SPAM_AS_READ": "1"})
+    for i in range(12):
+        for cls, texts in (("spam", SPAM), ("ham", HAM)):
+            msg = message("x@example.org", subject=f"{cls} {i}",
+                          body=texts[i % 2].format(i) + "\r\n", msgid=f"{cls}{i}@x")
+            assert cli(srv, "junk", "train", cls, "-", stdin=msg).returncode == 0
+    assert send(srv, "win@example.org", message("win@example.org", subject="seen?",
+                body=SPAM[0].format("again") + "\r\n")) is None
+    srv.wait_messages("alice@example.test", 1, folder="Junk")
+    files = srv.message_files("alice@example.test", "Junk")
+    assert len(files) == 1
+    assert "/cur/" in files[0] and files[0].endswith(":2,S"), files
+    # ham is not marked
+    assert send(srv, "bob@example.org", message("bob@example.org", subject="plain",
+                body=HAM[0].format("again") + "\r\n")) is None
+    srv.wait_messages("alice@example.test", 1)
+    inbox = srv.message_files("alice@example.test")
+    assert len(inbox) == 1 and "/new/" in inbox[0], inbox
+    c = imaplib.IMAP4("127.0.0.1", srv.ports["IMAP"], timeout=30)
+    c.login("alice@example.test", "alicepw")
+    typ, data = c.select("Junk")
+    assert typ == "OK"
+    typ, data = c.fetch("1", "(FLAGS)")
+    assert b"\\Seen" in data[0], data
+    typ, data = c.status("Junk", "(UNSEEN)")
+    assert b"UNSEEN 0" in data[0], data
+    c.logout()
