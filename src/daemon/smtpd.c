@@ -16,6 +16,8 @@
 #include "daemon/authcheck.h"
 #include "daemon/iptable.h"
 #include "auth/accounts.h"
+#include "dns/cache.h"
+#include "dns/dns.h"
 #include "filter/ban.h"
 #include "filter/dnsbl.h"
 #include "filter/ratelimit.h"
@@ -910,11 +912,20 @@ smtpd_status(struct worker *w, char *out, size_t outsize)
 	struct smtpd *d = w->ctx;
 	struct accounts *acc = accounts_watch_get(d->accounts);
 
-	snprintf(out, outsize, "connections=%u transactions=%u accounts=%zu "
+	struct dns_cache_stats cs;
+	int n;
+
+	n = snprintf(out, outsize, "connections=%u transactions=%u accounts=%zu "
 	    "delivered=%llu queued=%llu rejected=%llu", d->nconns, d->ntx,
 	    accounts_count(acc), (unsigned long long)d->delivered,
 	    (unsigned long long)d->queued, (unsigned long long)d->rejected);
 	accounts_unref(acc);
+	if (n > 0 && (size_t)n < outsize && d->as->resolver != NULL &&
+	    dns_resolver_cache_stats(d->as->resolver, &cs))
+		snprintf(out + n, outsize - (size_t)n, " dns_cache_hits=%llu "
+		    "dns_cache_misses=%llu dns_cache_entries=%zu",
+		    (unsigned long long)cs.hits, (unsigned long long)cs.misses,
+		    cs.entries);
 }
 
 static void
