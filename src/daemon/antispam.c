@@ -155,6 +155,15 @@ antispam_open(const struct settings *st, struct event_base *base,
 	pthread_mutex_init(&p->gl_lock, NULL);
 	pthread_mutex_init(&p->bayes_lock, NULL);
 	as->spf = config_bool(cfg, "ENABLE_POLICYD_SPF");
+	{
+		const char *pol = config_str(cfg, "TEGAMI_SPF_REJECT");
+
+		as->spf_reject = strcmp(pol, "off") == 0 ? ANTISPAM_SPF_REJECT_OFF :
+		    strcmp(pol, "softfail") == 0 ? ANTISPAM_SPF_REJECT_SOFTFAIL :
+		    ANTISPAM_SPF_REJECT_FAIL;
+	}
+	as->spf_permerror_reject = config_bool(cfg, "TEGAMI_SPF_PERMERROR_REJECT");
+	as->spf_temperror_defer = config_bool(cfg, "TEGAMI_SPF_TEMPERROR_DEFER");
 	as->dkim = config_bool(cfg, "ENABLE_OPENDKIM");
 	as->dmarc = config_bool(cfg, "ENABLE_OPENDMARC");
 	as->dnsbl_on = config_bool(cfg, "ENABLE_DNSBL");
@@ -269,34 +278,112 @@ antispam_banned(struct antispam *as, const char *ip, time_t *until_r)
 	    until_r);
 }
 
+bool
+antispam_spf_at_rcpt(const struct antispam *as)
+{
+	return as->spf && as->resolver != NULL &&
+	    (as->spf_reject != ANTISPAM_SPF_REJECT_OFF ||
+	    as->spf_permerror_reject || as->spf_temperror_defer ||
+	    as->greylist_on);
+}
+
+static bool
+spf_refuses(const struct antispam *as, enum spf_result r)
+{
+	return (r == SPF_RESULT_FAIL && as->spf_reject != ANTISPAM_SPF_REJECT_OFF) ||
+	    (r == SPF_RESULT_SOFTFAIL &&
+	    as->spf_reject == ANTISPAM_SPF_REJECT_SOFTFAIL);
+}
+
+/* The refusal text: the domain's own explanation (exp=) when it gave one
+ * (RFC 7208 section 8.4), else ours. */
+static void
+spf_refusal(const struct spf_outcome *o, const char *ip, const char *what,
+    struct antispam_reply *r)
+{
+	r->code = 550;
+	str_copy(r->enhanced, sizeof(r->enhanced), "5.7.23");
+	if (o->explanation != NULL && o->explanation[0] != '\0')
+		snprintf(r->text, sizeof(r->text), "Message rejected due to SPF "
+		    "%s: %.160s", spf_result_name(o->result), o->explanation);
+	else
+		snprintf(r->text, sizeof(r->text), "Message rejected due to SPF "
+		    "%s: %s is not allowed to send mail as %s %.100s",
+		    spf_result_name(o->result), ip, what, o->domain);
+}
+
+int
+antispam_spf_rcpt(struct antispam *as, const char *client_ip,
+    const char *helo, const char *sender, struct spf_outcome *mfrom,
+    struct antispam_reply *reply)
+{
+	struct antispam_private *p = as->priv;
+	struct spf_request sr;
+	struct spf_outcome ho;
+
+	memset(mfrom, 0, sizeof(*mfrom));
+	memset(reply, 0, sizeof(*reply));
+	memset(&sr, 0, sizeof(sr));
+	mfrom->result = SPF_RESULT_NONE;
+	if (msgauth_ip_parse(client_ip, &sr.ip) < 0)
+		return 0;
+	sr.sender = sender;
+	sr.helo = helo != NULL ? helo : "";
+	sr.receiver = p->hostname;
+	sr.now = time(NULL);
+	/* HELO first, as policyd-spf does (HELO_reject = Fail) */
+	if (as->spf_reject != ANTISPAM_SPF_REJECT_OFF && *sr.helo != '\0' &&
+	    *sender != '\0') {
+		memset(&ho, 0, sizeof(ho));
+		spf_check_helo(&p->dns, &sr, &ho);
+		log_debug("event=spf_helo ip=%s helo=%s spf=%s", client_ip, sr.helo,
+		    spf_result_name(ho.result));
+		if (spf_refuses(as, ho.result)) {
+			spf_refusal(&ho, client_ip, "HELO", reply);
+			*mfrom = ho;	/* what the log and nobody else sees */
+			return 1;
+		}
+		spf_outcome_free(&ho);
+	}
+	spf_check_mailfrom(&p->dns, &sr, mfrom);
+	if (spf_refuses(as, mfrom->result)) {
+		spf_refusal(mfrom, client_ip, mfrom->identity == SPF_IDENTITY_HELO ?
+		    "HELO" : "MAIL FROM", reply);
+		return 1;
+	}
+	if (mfrom->result == SPF_RESULT_PERMERROR && as->spf_permerror_reject) {
+		reply->code = 550;
+		str_copy(reply->enhanced, sizeof(reply->enhanced), "5.7.24");
+		snprintf(reply->text, sizeof(reply->text), "Message rejected due "
+		    "to SPF permerror for %.100s: %.90s", mfrom->domain,
+		    mfrom->problem);
+		return 1;
+	}
+	if (mfrom->result == SPF_RESULT_TEMPERROR && as->spf_temperror_defer) {
+		reply->code = 451;
+		str_copy(reply->enhanced, sizeof(reply->enhanced), "4.7.24");
+		snprintf(reply->text, sizeof(reply->text), "SPF temporary error "
+		    "for %.100s, try again later", mfrom->domain);
+		return 1;
+	}
+	return 0;
+}
+
 int
 antispam_greylist(struct antispam *as, const char *client_ip,
-    const char *helo, const char *sender, const char *recipient,
+    const char *sender, const char *recipient, const struct spf_outcome *spf,
     unsigned int *wait_r)
 {
 	struct antispam_private *p = as->priv;
 	struct greylist_request req;
-	struct spf_request sr;
-	struct spf_outcome so;
 	enum greylist_verdict v;
 	char *err = NULL;
 	int r;
 
 	memset(&req, 0, sizeof(req));
-	memset(&so, 0, sizeof(so));
-	/* SPF at RCPT: a sender domain verified before is not delayed. */
-	memset(&sr, 0, sizeof(sr));
-	if (as->spf && as->resolver != NULL && *sender != '\0' &&
-	    msgauth_ip_parse(client_ip, &sr.ip) == 0) {
-		sr.sender = sender;
-		sr.helo = helo != NULL ? helo : "";
-		sr.receiver = p->hostname;
-		sr.now = time(NULL);
-		if (spf_check_mailfrom(&p->dns, &sr, &so) == SPF_RESULT_PASS)
-			req.verified_domain = so.domain;
-		log_debug("event=greylist_spf ip=%s from=<%s> spf=%s domain=%s",
-		    client_ip, sender, spf_result_name(so.result), so.domain);
-	}
+	/* a sender domain verified before is not delayed */
+	if (spf != NULL && spf->result == SPF_RESULT_PASS)
+		req.verified_domain = spf->domain;
 	req.client_ip = client_ip;
 	req.sender = sender;
 	req.recipient = recipient;
@@ -304,7 +391,6 @@ antispam_greylist(struct antispam *as, const char *client_ip,
 	pthread_mutex_lock(&p->gl_lock);
 	r = greylist_check(p->gl, &req, &v, wait_r, &err);
 	pthread_mutex_unlock(&p->gl_lock);
-	spf_outcome_free(&so);
 	if (r < 0) {
 		log_warn("event=greylist_failed ip=%s error=\"%s\"", client_ip,
 		    err != NULL ? err : "?");
@@ -376,6 +462,7 @@ check_auth(struct antispam *as, const struct antispam_request *req,
 	mr.check_spf = as->spf;
 	mr.check_dkim = as->dkim;
 	mr.check_dmarc = as->dmarc && p->psl != NULL;
+	mr.spf_done = req->spf;
 	memset(&cr, 0, sizeof(cr));
 	msgauth_check_message(&p->dns, p->psl, &mr, "\r\n", &cr);
 	r->received_spf = cr.received_spf;

@@ -15,6 +15,7 @@
 
 #include "filter/dnsbl.h"
 #include "filter/spammark.h"
+#include "msgauth/spf.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -26,8 +27,26 @@ struct dns_resolver;
 struct ban;
 struct ban_settings;
 
+/* What an SPF result does at RCPT (docker-mailserver runs policyd-spf
+ * with Debian's policyd-spf.conf: HELO_reject and Mail_From_reject =
+ * Fail, PermError_reject and TempError_Defer = False). */
+enum antispam_spf_reject {
+	ANTISPAM_SPF_REJECT_OFF,	/* never: Received-SPF only, DMARC decides */
+	ANTISPAM_SPF_REJECT_FAIL,	/* fail: 550 5.7.23 (the default) */
+	ANTISPAM_SPF_REJECT_SOFTFAIL,	/* softfail and fail */
+};
+
+struct antispam_reply {
+	int code;			/* 0 = no refusal */
+	char enhanced[8];
+	char text[240];
+};
+
 struct antispam {
 	bool spf, dkim, dmarc;
+	enum antispam_spf_reject spf_reject;	/* TEGAMI_SPF_REJECT */
+	bool spf_permerror_reject;		/* TEGAMI_SPF_PERMERROR_REJECT */
+	bool spf_temperror_defer;		/* TEGAMI_SPF_TEMPERROR_DEFER */
 	bool dnsbl_on, greylist_on, ban_on, junk_on, clamav_on, rspamd_on;
 	struct dns_resolver *resolver;
 	struct dnsbl_list dnsbl;
@@ -65,12 +84,28 @@ int antispam_ban_settings(const struct settings *st, struct ban_settings *bs_r,
 /* Is ip banned now? (ENABLE_FAIL2BAN) */
 bool antispam_banned(struct antispam *as, const char *ip, time_t *until_r);
 
+/* Does the RCPT stage need the SPF result (reject policy or greylisting)? */
+bool antispam_spf_at_rcpt(const struct antispam *as);
+/*
+ * BLOCKING. SPF for a transaction at its first RCPT, as policyd-spf does
+ * in docker-mailserver: the HELO name first (a fail refuses), then MAIL
+ * FROM. *mfrom_r gets the MAIL FROM result (the HELO identity for <>),
+ * for greylisting and for the header fields at the end of DATA (free with
+ * spf_outcome_free). Returns 0 to go on, or 1 with the refusal in *reply_r
+ * (550 5.7.23 fail, 550 5.7.24 permerror, 451 4.7.24 temperror, by the
+ * TEGAMI_SPF_* keys).
+ */
+int antispam_spf_rcpt(struct antispam *as, const char *client_ip,
+    const char *helo, const char *sender, struct spf_outcome *mfrom_r,
+    struct antispam_reply *reply_r);
+
 /* BLOCKING. Greylisting for one recipient: 0 pass, 1 defer, -1 error
- * (the caller lets the mail pass and logs). With SPF on, the sender is
- * checked first: a domain that passed SPF and got mail through before
- * (DMARC or SPF pass at the end of DATA) is not delayed. */
+ * (the caller lets the mail pass and logs). spf (NULL: not checked) is
+ * the transaction's MAIL FROM result: a domain that passed SPF and got
+ * mail through before (DMARC or SPF pass at the end of DATA) is not
+ * delayed. */
 int antispam_greylist(struct antispam *as, const char *client_ip,
-    const char *helo, const char *sender, const char *recipient,
+    const char *sender, const char *recipient, const struct spf_outcome *spf,
     unsigned int *wait_r);
 
 /* BLOCKING (pool thread, once an hour): forgets greylist triplets,
@@ -95,6 +130,8 @@ struct antispam_request {
 	const char *queue_id;
 	const char *msg;
 	size_t len;
+	/* the MAIL FROM result from RCPT, or NULL: then it is evaluated here */
+	const struct spf_outcome *spf;
 };
 
 struct antispam_result {

@@ -92,6 +92,10 @@ struct conn {
 	size_t nrcpts;
 	struct delivery *dlv;
 	struct timespec tx_start;
+	/* SPF of the transaction, from its first RCPT (antispam_spf_rcpt) */
+	bool spf_done;
+	struct spf_outcome spf;
+	struct antispam_reply spf_refusal;	/* code 0 = none */
 	struct dnsbl_query *dnsbl;
 	struct conn *prev, *next;
 };
@@ -107,6 +111,11 @@ tx_clear(struct conn *c)
 	}
 	x_free(&c->rcpts);
 	c->nrcpts = 0;
+	if (c->spf_done) {
+		spf_outcome_free(&c->spf);
+		c->spf_done = false;
+	}
+	memset(&c->spf_refusal, 0, sizeof(c->spf_refusal));
 	if (c->dlv != NULL) {
 		delivery_abort(c->dlv);
 		c->dlv = NULL;
@@ -325,33 +334,73 @@ over_quota(struct conn *c, struct smtp_session *s,
 	return false;
 }
 
-/* Greylisting asks SQLite: on a pool thread, not on the loop. */
-struct grey_job {
+/*
+ * The RCPT checks that ask DNS or SQLite, on a pool thread: SPF once per
+ * transaction (its first RCPT; policyd-spf's place in docker-mailserver)
+ * and greylisting per recipient.
+ */
+struct rcpt_job {
 	struct conn *c;
 	struct rcpt r;
 	char *sender, *helo;
 	char ip[64];
+	bool do_spf;			/* evaluate SPF now */
+	bool have_spf;			/* spf holds the transaction's result */
+	struct spf_outcome spf;
+	struct antispam_reply refusal;
+	bool do_grey;
 	int verdict;
 	unsigned int wait;
 };
 
 static void
-grey_work(void *arg)
+rcpt_work(void *arg)
 {
-	struct grey_job *j = arg;
+	struct rcpt_job *j = arg;
+	struct antispam *as = j->c->d->as;
 
-	j->verdict = antispam_greylist(j->c->d->as, j->ip, j->helo, j->sender,
-	    j->r.address, &j->wait);
+	if (j->do_spf) {
+		antispam_spf_rcpt(as, j->ip, j->helo, j->sender, &j->spf,
+		    &j->refusal);
+		j->have_spf = true;
+	}
+	if (j->do_grey && j->refusal.code == 0)
+		j->verdict = antispam_greylist(as, j->ip, j->sender, j->r.address,
+		    j->have_spf ? &j->spf : NULL, &j->wait);
 }
 
 static void
-grey_done(void *arg)
+rcpt_refuse_spf(struct conn *c, struct smtp_session *s, const char *addr)
 {
-	struct grey_job *j = arg;
+	log_info("sid=%s event=reject stage=rcpt to=<%s> ip=%s reason=spf "
+	    "spf=%s domain=%s", smtp_session_id(s), addr, c->ipe->ip,
+	    spf_result_name(c->spf.result), c->spf.domain);
+	c->d->rejected++;
+	smtp_session_reply(s, c->spf_refusal.code, c->spf_refusal.enhanced, "%s",
+	    c->spf_refusal.text);
+}
+
+static void
+rcpt_done(void *arg)
+{
+	struct rcpt_job *j = arg;
 	struct conn *c = j->c;
 	struct smtp_session *s = c->s;
 
-	if (j->verdict == 1) {
+	if (j->do_spf) {
+		c->spf = j->spf;		/* the transaction keeps it */
+		c->spf_done = true;
+		c->spf_refusal = j->refusal;
+		j->have_spf = false;
+		log_debug("sid=%s event=spf_rcpt ip=%s from=<%s> spf=%s domain=%s",
+		    smtp_session_id(s), j->ip, j->sender,
+		    spf_result_name(c->spf.result), c->spf.domain);
+	}
+	if (c->spf_refusal.code != 0) {
+		rcpt_refuse_spf(c, s, j->r.address);
+		free(j->r.address);
+		accounts_resolution_free(&j->r.res);
+	} else if (j->verdict == 1) {
 		log_info("sid=%s event=greylisted ip=%s from=<%s> to=<%s> "
 		    "wait=%us", smtp_session_id(s), j->ip, j->sender,
 		    j->r.address, j->wait);
@@ -365,6 +414,8 @@ grey_done(void *arg)
 		c->rcpts[c->nrcpts++] = j->r;
 		smtp_session_reply(s, 250, "2.1.5", "Ok");
 	}
+	if (j->have_spf)
+		spf_outcome_free(&j->spf);
 	free(j->sender);
 	free(j->helo);
 	free(j);
@@ -454,8 +505,14 @@ on_rcpt(struct smtp_session *s, const struct address *to, void *ctx)
 			goto refuse;
 		}
 	}
-	if (d->as->greylist_on && smtp_session_auth_login(s) == NULL) {
-		struct grey_job *j = xcalloc(1, sizeof(*j));
+	if (smtp_session_auth_login(s) == NULL && c->spf_refusal.code != 0) {
+		rcpt_refuse_spf(c, s, addr);	/* the transaction's SPF said so */
+		goto refuse_quiet;
+	}
+	if (smtp_session_auth_login(s) == NULL &&
+	    ((antispam_spf_at_rcpt(d->as) && !c->spf_done) ||
+	    d->as->greylist_on)) {
+		struct rcpt_job *j = xcalloc(1, sizeof(*j));
 
 		j->c = c;
 		j->r = r;
@@ -463,7 +520,13 @@ on_rcpt(struct smtp_session *s, const struct address *to, void *ctx)
 		str_copy(j->ip, sizeof(j->ip), c->ipe->ip);
 		j->helo = smtp_session_helo(s) != NULL ?
 		    xstrdup(smtp_session_helo(s)) : NULL;
-		pool_submit(d->pool, grey_work, grey_done, j);
+		j->do_spf = antispam_spf_at_rcpt(d->as) && !c->spf_done;
+		if (c->spf_done) {
+			spf_outcome_copy(&j->spf, &c->spf);
+			j->have_spf = true;
+		}
+		j->do_grey = d->as->greylist_on;
+		pool_submit(d->pool, rcpt_work, rcpt_done, j);
 		return;
 	}
 	c->rcpts = xreallocarray(c->rcpts, c->nrcpts + 1, sizeof(*c->rcpts));
@@ -472,6 +535,7 @@ on_rcpt(struct smtp_session *s, const struct address *to, void *ctx)
 	return;
 refuse:
 	d->rejected++;
+refuse_quiet:
 	accounts_resolution_free(&r.res);
 	free(addr);
 }
@@ -581,6 +645,8 @@ struct commit_job {
 	const char **rcpts;
 	struct antispam_result ar;
 	bool checked;
+	bool have_spf;
+	struct spf_outcome spf;		/* from RCPT */
 };
 
 static void
@@ -620,6 +686,8 @@ static void
 commit_job_free(struct commit_job *j)
 {
 	antispam_result_free(&j->ar);
+	if (j->have_spf)
+		spf_outcome_free(&j->spf);
 	free(j->helo);
 	free(j->sender);
 	free(j->login);
@@ -740,6 +808,11 @@ on_data_end(struct smtp_session *s, void *ctx)
 	j->req.account = j->account;
 	j->req.auth_login = j->login;
 	j->req.queue_id = delivery_id(j->dlv);
+	if (c->spf_done) {
+		spf_outcome_copy(&j->spf, &c->spf);
+		j->have_spf = true;
+		j->req.spf = &j->spf;
+	}
 	pool_submit(c->d->pool, commit_work, commit_done, j);
 }
 

@@ -5,6 +5,7 @@ greylisting, brute-force bans with `tegami fail2ban`, the junk filter
 trained with `tegami junk train`, and forged Authentication-Results."""
 import base64
 import os
+import pathlib
 import shutil
 import smtplib
 import socket
@@ -30,43 +31,18 @@ def txt_strings(value, size=200):
     return " ".join('"%s"' % value[i:i + size] for i in range(0, len(value), size))
 
 
-@pytest.fixture(scope="module")
-def dns(tmp_path_factory):
-    """nsd serving spam.test; yields (server address, DKIM private key PEM)."""
+def start_nsd(d, records):
+    """nsd on a free loopback port serving ZONE with these records (and
+    SOA/NS); returns (process, "127.0.0.1@port")."""
     nsd = shutil.which("nsd") or "/usr/sbin/nsd"
     if not os.path.exists(nsd):
         pytest.fail("nsd is not installed (make test-deps)")
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.hazmat.primitives import serialization as ser
-    d = tmp_path_factory.mktemp("nsd")
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.TraditionalOpenSSL,
-                            ser.NoEncryption())
-    der = key.public_key().public_bytes(ser.Encoding.DER,
-                                        ser.PublicFormat.SubjectPublicKeyInfo)
-    many = " ".join(f"a:h{i}.{ZONE}" for i in range(11))
-    records = [
-        f"$ORIGIN {ZONE}.", "$TTL 60",
-        f"@ IN SOA ns.{ZONE}. admin.{ZONE}. 1 3600 600 86400 60",
-        f"@ IN NS ns.{ZONE}.", "ns IN A 127.0.0.1",
-        'pass IN TXT "v=spf1 ip4:127.0.0.0/8 -all"',
-        'fail IN TXT "v=spf1 ip4:192.0.2.1 -all"',
-        'soft IN TXT "v=spf1 ip4:192.0.2.1 ~all"',
-        f'perm IN TXT "v=spf1 {many} -all"',
-        'dk IN TXT "v=spf1 ip4:192.0.2.1 -all"',
-        '_dmarc.dk IN TXT "v=DMARC1; p=reject"',
-        "sel._domainkey.dk IN TXT " + txt_strings(
-            "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()),
-        'rej IN TXT "v=spf1 ip4:192.0.2.1 -all"',
-        '_dmarc.rej IN TXT "v=DMARC1; p=reject"',
-        'qua IN TXT "v=spf1 ip4:192.0.2.1 -all"',
-        '_dmarc.qua IN TXT "v=DMARC1; p=quarantine"',
-        # DNSBL: 127.0.0.2 is listed; 127.0.0.3 gets the "refused" answer
-        "2.0.0.127.bl IN A 127.0.0.2",
-        "3.0.0.127.bl IN A 127.255.255.254",
-        "bl IN A 127.0.0.1",
-    ] + [f"h{i} IN A 192.0.2.{i + 10}" for i in range(11)] + [""]
-    (d / f"{ZONE}.zone").write_text("\n".join(records))
+    d = pathlib.Path(d)
+    d.mkdir(parents=True, exist_ok=True)
+    head = [f"$ORIGIN {ZONE}.", "$TTL 60",
+            f"@ IN SOA ns.{ZONE}. admin.{ZONE}. 1 3600 600 86400 60",
+            f"@ IN NS ns.{ZONE}.", "ns IN A 127.0.0.1"]
+    (d / f"{ZONE}.zone").write_text("\n".join(head + records + [""]))
     port = free_udp_port()
     (d / "nsd.conf").write_text(f'''server:
   ip-address: 127.0.0.1@{port}
@@ -91,7 +67,47 @@ zone:
             break
         time.sleep(0.1)
     time.sleep(0.3)
-    yield f"127.0.0.1@{port}", pem
+    return proc, f"127.0.0.1@{port}"
+
+
+@pytest.fixture(scope="module")
+def dns(tmp_path_factory):
+    """nsd serving spam.test; yields (server address, DKIM private key PEM)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives import serialization as ser
+    d = tmp_path_factory.mktemp("nsd")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.TraditionalOpenSSL,
+                            ser.NoEncryption())
+    der = key.public_key().public_bytes(ser.Encoding.DER,
+                                        ser.PublicFormat.SubjectPublicKeyInfo)
+    many = " ".join(f"a:h{i}.{ZONE}" for i in range(11))
+    records = [
+        'pass IN TXT "v=spf1 ip4:127.0.0.0/8 -all"',
+        'fail IN TXT "v=spf1 ip4:192.0.2.1 -all"',
+        'soft IN TXT "v=spf1 ip4:192.0.2.1 ~all"',
+        f'perm IN TXT "v=spf1 {many} -all"',
+        # neutral SPF (?all): not refused at RCPT, DKIM and DMARC decide
+        'dk IN TXT "v=spf1 ip4:192.0.2.1 ?all"',
+        '_dmarc.dk IN TXT "v=DMARC1; p=reject"',
+        "sel._domainkey.dk IN TXT " + txt_strings(
+            "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()),
+        'rej IN TXT "v=spf1 ip4:192.0.2.1 ?all"',
+        '_dmarc.rej IN TXT "v=DMARC1; p=reject"',
+        'qua IN TXT "v=spf1 ip4:192.0.2.1 ?all"',
+        '_dmarc.qua IN TXT "v=DMARC1; p=quarantine"',
+        # fails SPF, would pass DMARC by DKIM: refused at RCPT by default
+        'fwd IN TXT "v=spf1 ip4:192.0.2.1 -all"',
+        'exp IN TXT "v=spf1 ip4:192.0.2.1 exp=why.exp.spam.test -all"',
+        'why.exp IN TXT "Mail from %{d} must come from our servers, not %{i}"',
+        'helofail IN TXT "v=spf1 -all"',
+        # DNSBL: 127.0.0.2 is listed; 127.0.0.3 gets the "refused" answer
+        "2.0.0.127.bl IN A 127.0.0.2",
+        "3.0.0.127.bl IN A 127.255.255.254",
+        "bl IN A 127.0.0.1",
+    ] + [f"h{i} IN A 192.0.2.{i + 10}" for i in range(11)]
+    proc, addr = start_nsd(d, records)
+    yield addr, pem
     proc.terminate()
     proc.wait(timeout=10)
 
@@ -133,9 +149,11 @@ def header_block(data):
 
 
 def test_spf_results_in_stored_message(make_server, dns):
+    """Docker-mailserver's default (policyd-spf, Mail_From_reject = Fail):
+    a fail is refused at RCPT, softfail and permerror are delivered with
+    their Received-SPF."""
     srv = make_server(env=auth_env(dns[0]))
-    cases = [("pass", "pass"), ("fail", "fail"), ("soft", "softfail"),
-             ("perm", "permerror")]
+    cases = [("pass", "pass"), ("soft", "softfail"), ("perm", "permerror")]
     for i, (dom, result) in enumerate(cases):
         assert send(srv, f"joe@{dom}.{ZONE}", message(f"joe@{dom}.{ZONE}")) is None
         got = srv.wait_messages("alice@example.test", i + 1)
@@ -147,6 +165,78 @@ def test_spf_results_in_stored_message(make_server, dns):
         # trace fields above the message's own header
         assert h.index("Received-SPF:") < h.index("From: joe@"), h
     assert "more than 10 DNS-querying terms" in header_block(got[-1])
+    r = send(srv, f"joe@fail.{ZONE}", message(f"joe@fail.{ZONE}"))
+    assert r is not None and r[0] == 550 and r[1].startswith("5.7.23"), r
+    assert "SPF fail" in r[1] and "127.0.0.1" in r[1], r
+    assert "reason=spf spf=fail" in srv.log_text()
+    # the domain's own explanation (exp=) is what the client is told
+    r = send(srv, f"joe@exp.{ZONE}", message(f"joe@exp.{ZONE}"))
+    assert r is not None and r[0] == 550, r
+    assert f"Mail from exp.{ZONE} must come from our servers, not 127.0.0.1" in r[1], r
+    # a HELO name whose SPF fails is refused too (HELO_reject = Fail)
+    r = send(srv, f"joe@pass.{ZONE}", message(f"joe@pass.{ZONE}"),
+             helo=f"helofail.{ZONE}")
+    assert r is not None and r[0] == 550 and "HELO" in r[1], r
+    assert len(srv.messages("alice@example.test")) == 3
+
+
+def test_spf_reject_policy_is_configurable(make_server, dns):
+    # off: every result is delivered; DMARC alone may refuse
+    srv = make_server(env=auth_env(dns[0], TEGAMI_SPF_REJECT="off"))
+    assert send(srv, f"joe@fail.{ZONE}", message(f"joe@fail.{ZONE}")) is None
+    h = header_block(srv.wait_messages("alice@example.test", 1)[-1])
+    assert "Received-SPF: fail" in h and "spf=fail" in h, h
+    # softfail: ~all is refused as well
+    srv = make_server(env=auth_env(dns[0], TEGAMI_SPF_REJECT="softfail",
+                                   TEGAMI_SPF_PERMERROR_REJECT="1"))
+    for dom, code in (("soft", "5.7.23"), ("fail", "5.7.23"), ("perm", "5.7.24")):
+        r = send(srv, f"joe@{dom}.{ZONE}", message(f"joe@{dom}.{ZONE}"))
+        assert r is not None and r[0] == 550 and r[1].startswith(code), (dom, r)
+    assert send(srv, f"joe@pass.{ZONE}", message(f"joe@pass.{ZONE}")) is None
+    srv.wait_messages("alice@example.test", 1)
+    # a forwarded message (SPF fails, DKIM would carry DMARC): refused by
+    # default, as docker-mailserver's policyd-spf does, before DATA
+    srv = make_server(env=auth_env(dns[0]))
+    c = smtplib.SMTP("127.0.0.1", srv.ports["SMTP"], timeout=30)
+    c.ehlo("client.spam.test")
+    code, _ = c.mail(f"joe@fwd.{ZONE}")
+    assert code == 250
+    code, text = c.rcpt("alice@example.test")
+    assert code == 550 and text.startswith(b"5.7.23"), text
+    c.quit()
+
+
+def test_dns_answers_cached(make_server, tmp_path):
+    """The SPF/DKIM/DMARC lookups are answered from tegami's DNS cache for
+    their TTL: with the name server gone, a second message from the same
+    domain still gets its SPF pass."""
+    proc, addr = start_nsd(tmp_path / "nsd-cache", [
+        'pass IN TXT "v=spf1 ip4:127.0.0.0/8 -all"',
+        '_dmarc.pass IN TXT "v=DMARC1; p=none"'])
+    try:
+        srv = make_server(env=auth_env(addr))
+        assert send(srv, f"joe@pass.{ZONE}", message(f"joe@pass.{ZONE}")) is None
+        assert "Received-SPF: pass" in header_block(
+            srv.wait_messages("alice@example.test", 1)[-1])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    t0 = time.time()
+    assert send(srv, f"ann@pass.{ZONE}", message(f"ann@pass.{ZONE}")) is None
+    h = header_block(srv.wait_messages("alice@example.test", 2)[-1])
+    assert "Received-SPF: pass" in h and "dmarc=pass" in h, h
+    assert time.time() - t0 < 5      # no resolver timeout was waited for
+    # the workers report their counters every second or so
+    end = time.time() + 5
+    while True:
+        st = subprocess.run([BINARY, "status"], env=srv.env, capture_output=True,
+                            text=True, timeout=10).stdout
+        hits = int(st.split("dns_cache_hits=")[1].split()[0]) \
+            if "dns_cache_hits=" in st else 0
+        if hits >= 2 or time.time() > end:
+            break
+        time.sleep(0.2)
+    assert hits >= 2, st
 
 
 def test_dkim_pass_and_body_changed(make_server, dns):
