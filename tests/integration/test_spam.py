@@ -698,11 +698,19 @@ def test_junk_trained_by_imap_moves(make_server):
 def test_mark_spam_as_read(make_server):
     import imaplib
     srv = make_server(env={"MARK_SPAM_AS_READ": "1"})
-    for i in range(12):
-        for cls, texts in (("spam", SPAM), ("ham", HAM)):
-            msg = message("x@example.org", subject=f"{cls} {i}",
-                          body=texts[i % 2].format(i) + "\r\n", msgid=f"{cls}{i}@x")
-            assert cli(srv, "junk", "train", cls, "-", stdin=msg).returncode == 0
+    # trained from directories of message files (a Maildir's cur/, say)
+    for cls, texts in (("spam", SPAM), ("ham", HAM)):
+        d = os.path.join(srv.base, f"train-{cls}")
+        os.makedirs(d)
+        for i in range(12):
+            with open(os.path.join(d, f"{i}.eml"), "wb") as f:
+                f.write(message("x@example.org", subject=f"{cls} {i}",
+                                body=texts[i % 2].format(i) + "\r\n", msgid=f"{cls}{i}@x"))
+        os.makedirs(os.path.join(d, "subdir"))      # not a message: skipped
+        r = cli(srv, "junk", "train", cls, d)
+        assert r.returncode == 0 and b"Trained 12, already trained 0" in r.stdout, r
+    r = cli(srv, "junk", "train", "spam", os.path.join(srv.base, "train-spam"))
+    assert b"Trained 0, already trained 12" in r.stdout, r
     assert send(srv, "win@example.org", message("win@example.org", subject="seen?",
                 body=SPAM[0].format("again") + "\r\n")) is None
     srv.wait_messages("alice@example.test", 1, folder="Junk")
