@@ -30,6 +30,8 @@ struct antispam_private {
 	struct bayes *bayes;
 	char *bayes_path;
 	double spam_prob;
+	char *wl_clients, *wl_recipients;	/* Postgrey's whitelist files */
+	struct file_stamp wl_clients_st, wl_recipients_st;
 	struct clamd_settings clamd;
 	struct rspamd_settings rspamd;
 	const char *hostname;
@@ -220,13 +222,15 @@ antispam_open(const struct settings *st, struct event_base *base,
 		}
 		path = xasprintf("%s/whitelist_clients.local", st->config_dir);
 		path2 = xasprintf("%s/whitelist_recipients", st->config_dir);
+		p->wl_clients = path;
+		p->wl_recipients = path2;
+		file_stamp_get(path, &p->wl_clients_st);
+		file_stamp_get(path2, &p->wl_recipients_st);
 		if (greylist_load_whitelists(p->gl, path, path2, &err) < 0) {
 			log_warn("event=greylist_whitelist_failed error=\"%s\"",
 			    err);
 			x_free(&err);
 		}
-		free(path);
-		free(path2);
 	}
 	if (antispam_ban_open(st, &as->ban, &err) < 0) {
 		*error_r = err;
@@ -265,6 +269,8 @@ antispam_close(struct antispam **asp)
 	pthread_mutex_destroy(&p->gl_lock);
 	pthread_mutex_destroy(&p->bayes_lock);
 	free(p->bayes_path);
+	free(p->wl_clients);
+	free(p->wl_recipients);
 	free(p->subject);
 	free(p);
 	free(as);
@@ -398,6 +404,36 @@ antispam_greylist(struct antispam *as, const char *client_ip,
 		return -1;
 	}
 	return v == GREYLIST_DEFER ? 1 : 0;
+}
+
+void
+antispam_refresh_files(struct antispam *as)
+{
+	struct antispam_private *p = as->priv;
+	struct file_stamp c, r;
+	char *err = NULL;
+	int ret;
+
+	if (p->gl == NULL)
+		return;
+	file_stamp_get(p->wl_clients, &c);
+	file_stamp_get(p->wl_recipients, &r);
+	if (file_stamp_equal(&c, &p->wl_clients_st) &&
+	    file_stamp_equal(&r, &p->wl_recipients_st))
+		return;
+	p->wl_clients_st = c;
+	p->wl_recipients_st = r;
+	pthread_mutex_lock(&p->gl_lock);
+	ret = greylist_load_whitelists(p->gl, p->wl_clients, p->wl_recipients,
+	    &err);
+	pthread_mutex_unlock(&p->gl_lock);
+	if (ret < 0) {
+		/* the old lists stay: a typo must not open the gate */
+		log_warn("event=greylist_whitelist_failed error=\"%s\"", err);
+		free(err);
+	} else {
+		log_info("event=greylist_whitelists_reloaded");
+	}
 }
 
 void

@@ -108,6 +108,11 @@ int antispam_greylist(struct antispam *as, const char *client_ip,
     const char *sender, const char *recipient, const struct spf_outcome *spf,
     unsigned int *wait_r);
 
+/* BLOCKING (pool thread, every second): re-reads whitelist_clients.local
+ * and whitelist_recipients when they changed (a bad file keeps the old
+ * lists, logged). */
+void antispam_refresh_files(struct antispam *as);
+
 /* BLOCKING (pool thread, once an hour): forgets greylist triplets,
  * clients and domains unseen for POSTGREY_MAX_AGE days. */
 void antispam_expire(struct antispam *as);

@@ -924,17 +924,19 @@ expire_done(void *arg)
 	maybe_exit(arg);	/* a stop may have waited for this job */
 }
 
-/* Bans made or lifted by the imap worker or `tegami fail2ban`. */
+/* Every second, off the loop: bans made or lifted by the imap worker or
+ * `tegami fail2ban`, and Postgrey's whitelist files. */
 static void
 ban_refresh_work(void *arg)
 {
 	struct smtpd *d = arg;
 	char *err = NULL;
 
-	if (ban_refresh(d->as->ban, time(NULL), &err) < 0) {
+	if (d->as->ban != NULL && ban_refresh(d->as->ban, time(NULL), &err) < 0) {
 		log_warn("event=ban_refresh_failed error=\"%s\"", err);
 		free(err);
 	}
+	antispam_refresh_files(d->as);
 }
 
 static void
@@ -953,7 +955,8 @@ refresh_cb(evutil_socket_t fd, short what, void *arg)
 	static unsigned int ticks;
 
 	accounts_watch_refresh(d->accounts, false);
-	if (d->as->ban != NULL && !d->ban_refreshing && !d->w->stopping) {
+	if ((d->as->ban != NULL || d->as->greylist_on) && !d->ban_refreshing &&
+	    !d->w->stopping) {
 		d->ban_refreshing = true;
 		pool_submit(d->pool, ban_refresh_work, ban_refresh_done, d);
 	}

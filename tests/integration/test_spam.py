@@ -477,6 +477,41 @@ def test_greylist_spares_a_verified_sender(make_server, dns):
     srv.wait_messages("bob@example.test", 1)
 
 
+def send_to(srv, rcpt, sender="joe@example.org"):
+    c = smtplib.SMTP("127.0.0.1", srv.ports["SMTP"], timeout=30)
+    try:
+        c.ehlo("client.spam.test")
+        c.sendmail(sender, [rcpt], message(sender))
+        return 250
+    except smtplib.SMTPRecipientsRefused as e:
+        return list(e.recipients.values())[0][0]
+    finally:
+        c.quit()
+
+
+def test_greylist_whitelist_files_read_and_reloaded(make_server):
+    srv = make_server(start=False, env={"ENABLE_POSTGREY": "1"},
+                      accounts=(("alice@example.test", "alicepw"),
+                                ("bob@example.test", "bobpw")))
+    # Postgrey's files in CONFIG_DIR, as docker-mailserver mounts them
+    srv.write_config("whitelist_recipients", "# no greylisting for bob\n"
+                     "bob@example.test\npostmaster@\n")
+    srv.start()
+    assert send_to(srv, "bob@example.test") == 250
+    assert send_to(srv, "alice@example.test") == 451
+    srv.wait_messages("bob@example.test", 1)
+    # a client whitelist added while running is read within a second or two
+    srv.write_config("whitelist_clients.local", "# our backup MX\n127.0.0.1\n")
+    srv.wait_log("event=greylist_whitelists_reloaded")
+    assert send_to(srv, "alice@example.test") == 250
+    srv.wait_messages("alice@example.test", 1)
+    # a broken line keeps the lists as they were (never opens the gate wider
+    # nor closes it by accident)
+    srv.write_config("whitelist_clients.local", "/[unclosed/\n")
+    srv.wait_log("event=greylist_whitelist_failed")
+    assert send_to(srv, "alice@example.test") == 250
+
+
 def test_send_limit_per_user(make_server):
     srv = make_server(env={"TEGAMI_SEND_LIMIT": "3"})
     c = smtplib.SMTP("127.0.0.1", srv.ports["SUBMISSION"], timeout=30)
