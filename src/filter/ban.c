@@ -53,6 +53,9 @@ struct ban {
 static const char schema[] =
 	"PRAGMA journal_mode=WAL;"
 	"PRAGMA synchronous=NORMAL;"
+	/* 512 KiB of page cache, not 2 MiB: the kernel's page cache holds
+	 * the file anyway, and each worker has several such connections */
+	"PRAGMA cache_size=-512;"
 	/* times: the latest failures, unix seconds, oldest first */
 	"CREATE TABLE IF NOT EXISTS failures ("
 	"  client TEXT PRIMARY KEY NOT NULL, last INTEGER NOT NULL,"

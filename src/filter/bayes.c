@@ -45,6 +45,9 @@ struct bayes {
 static const char schema[] =
 	"PRAGMA journal_mode=WAL;"
 	"PRAGMA synchronous=NORMAL;"
+	/* 512 KiB of page cache, not 2 MiB: the kernel's page cache holds
+	 * the file anyway, and each worker has several such connections */
+	"PRAGMA cache_size=-512;"
 	"CREATE TABLE IF NOT EXISTS bayes_tokens ("
 	"  account TEXT NOT NULL, token TEXT NOT NULL,"
 	"  spam INTEGER NOT NULL, ham INTEGER NOT NULL, seen INTEGER NOT NULL,"
