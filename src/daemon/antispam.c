@@ -86,6 +86,8 @@ open_resolver(const struct settings *st, struct event_base *base,
 	size_t n = 0;
 
 	memset(&dc, 0, sizeof(dc));
+	dc.cache_bytes = (size_t)config_num(st->cfg, "TEGAMI_DNS_CACHE_SIZE");
+	dc.no_cache = dc.cache_bytes == 0;
 	if (*list != '\0') {
 		servers = str_split(list, ", ", &n);
 		dc.servers = (const char *const *)servers;

@@ -82,6 +82,7 @@ const struct config_def settings_defs[] = {
 	NUM("TEGAMI_QUEUE_DOMAIN_CONCURRENCY", "10", 1, 1000, "connections at once to one destination domain"),
 	NUM("TEGAMI_QUEUE_CONCURRENCY", "100", 1, 10000, "outbound connections at once"),
 	STR("TEGAMI_DNS_SERVERS", NULL, "resolver addresses, comma-separated (default: /etc/resolv.conf)"),
+	NUM("TEGAMI_DNS_CACHE_SIZE", "1048576", 0, 64ULL * 1024 * 1024, "bytes of DNS answers the SPF/DKIM/DMARC checks keep for their TTL (0 = no cache)"),
 	STR("DEFAULT_RELAY_HOST", NULL, "relay host for all outbound mail, e.g. [smtp.example.com]:587"),
 	STR("RELAY_HOST", NULL, "relay host for the local domains' mail"),
 	NUM("RELAY_PORT", "25", 1, 65535, "port of RELAY_HOST"),
