@@ -311,10 +311,14 @@ spf_refusal(const struct spf_outcome *o, const char *ip, const char *what,
 {
 	r->code = 550;
 	str_copy(r->enhanced, sizeof(r->enhanced), "5.7.23");
-	if (o->explanation != NULL && o->explanation[0] != '\0')
+	if (o->explanation != NULL && o->explanation[0] != '\0') {
 		snprintf(r->text, sizeof(r->text), "Message rejected due to SPF "
 		    "%s: %.160s", spf_result_name(o->result), o->explanation);
-	else
+		/* the domain's text, from DNS: one line of printable ASCII */
+		for (char *c = r->text; *c != '\0'; c++)
+			if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+				*c = '?';
+	} else
 		snprintf(r->text, sizeof(r->text), "Message rejected due to SPF "
 		    "%s: %s is not allowed to send mail as %s %.100s",
 		    spf_result_name(o->result), ip, what, o->domain);

@@ -39,7 +39,7 @@ HOSTS = {
     # name: (domain, address)
     "a": ("a.test", f"{NET}.11"),
     "b": ("b.test", f"{NET}.12"),
-    # an outside MTA for the spam scenarios (tests/e2e/test_spam.py)
+    # an outside MTA for the spam scenarios (tests/e2e/test_spam_bed.py)
     "ext": ("ext.test", f"{NET}.21"),
 }
 # More addresses on a host's eth0 (clients the spam scenarios tell apart:

@@ -4,7 +4,7 @@ from a chosen source address:
     ip netns exec <ns> /usr/bin/python3 e2e_clients.py <action> '<json args>'
 
 prints one JSON object with what the server answered. run() in this file
-does that from the test process. Used by test_spam.py to act as a spammer,
+does that from the test process. Used by test_spam_bed.py to act as a spammer,
 a password guesser or a user's mail client on another host."""
 import base64
 import json

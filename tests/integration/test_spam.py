@@ -101,6 +101,9 @@ def dns(tmp_path_factory):
         'exp IN TXT "v=spf1 ip4:192.0.2.1 exp=why.exp.spam.test -all"',
         'why.exp IN TXT "Mail from %{d} must come from our servers, not %{i}"',
         'helofail IN TXT "v=spf1 -all"',
+        # an explanation with line ends and a control byte in it
+        'expctl IN TXT "v=spf1 exp=why.expctl.spam.test -all"',
+        'why.expctl IN TXT "line one\\013\\010250 fake line"',
         # DNSBL: 127.0.0.2 is listed; 127.0.0.3 gets the "refused" answer
         "2.0.0.127.bl IN A 127.0.0.2",
         "3.0.0.127.bl IN A 127.255.255.254",
@@ -173,6 +176,11 @@ def test_spf_results_in_stored_message(make_server, dns):
     r = send(srv, f"joe@exp.{ZONE}", message(f"joe@exp.{ZONE}"))
     assert r is not None and r[0] == 550, r
     assert f"Mail from exp.{ZONE} must come from our servers, not 127.0.0.1" in r[1], r
+    # ... but never one with line ends or control bytes: nothing it holds
+    # becomes a reply line of its own (our own text instead)
+    r = send(srv, f"joe@expctl.{ZONE}", message(f"joe@expctl.{ZONE}"))
+    assert r is not None and r[0] == 550 and r[1].startswith("5.7.23"), r
+    assert "\n" not in r[1] and "fake" not in r[1], r
     # a HELO name whose SPF fails is refused too (HELO_reject = Fail)
     r = send(srv, f"joe@pass.{ZONE}", message(f"joe@pass.{ZONE}"),
              helo=f"helofail.{ZONE}")
