@@ -598,8 +598,16 @@ check_rspamd(struct antispam *as, const struct antispam_request *req,
 		free(err);
 		return;		/* rspamd down: deliver, as its milter does */
 	}
-	logf_append(r, " rspamd=%s rspamd_score=%.2f",
-	    rspamd_action_name(rr.action), rr.score);
+	{
+		char act[32];
+
+		/* "add header" -> add_header: one key=value token */
+		str_copy(act, sizeof(act), rspamd_action_name(rr.action));
+		for (char *c = act; *c != '\0'; c++)
+			if (*c == ' ')
+				*c = '_';
+		logf_append(r, " rspamd=%s rspamd_score=%.2f", act, rr.score);
+	}
 	switch (rr.action) {
 	case RSPAMD_REJECT:
 		set_reply(r, ANTISPAM_REJECT, 554, "5.7.1", "Spam message "
@@ -614,6 +622,12 @@ check_rspamd(struct antispam *as, const struct antispam_request *req,
 		r->verdict.spam = true;
 		r->verdict.score = rr.score;
 		r->verdict.reason = "rspamd";
+		/* rspamd's milter puts its subject in; so do we */
+		if (rr.action == RSPAMD_REWRITE_SUBJECT && rr.subject[0] != '\0') {
+			str_copy(r->rspamd_subject, sizeof(r->rspamd_subject),
+			    rr.subject);
+			r->verdict.subject = r->rspamd_subject;
+		}
 		break;
 	default:
 		break;

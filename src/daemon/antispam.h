@@ -14,6 +14,7 @@
 #define TEGAMI_ANTISPAM_H
 
 #include "filter/dnsbl.h"
+#include "filter/rspamd.h"
 #include "filter/spammark.h"
 #include "msgauth/spf.h"
 
@@ -149,6 +150,7 @@ struct antispam_result {
 	struct spammark_verdict verdict;
 	bool mark;			/* rewrite with verdict (X-Spam...) */
 	bool seen;			/* deliver as read (MARK_SPAM_AS_READ) */
+	char rspamd_subject[RSPAMD_SUBJECT_MAX + 1];	/* verdict.subject */
 	char log[512];			/* key=value for the summary line */
 };
 

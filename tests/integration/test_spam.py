@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tegami_server import BINARY, HOST
+from tegami_server import BINARY, HOST, free_port
 
 ZONE = "spam.test"
 
@@ -775,3 +775,125 @@ def test_mark_spam_as_read(make_server):
     typ, data = c.status("Junk", "(UNSEEN)")
     assert b"UNSEEN 0" in data[0], data
     c.logout()
+
+
+# --- rspamd, for real: its actions as docker-mailserver's milter honours them
+
+RSPAMD_LOCAL = {
+    "worker-normal.inc": 'bind_socket = "127.0.0.1:{port}";\ncount = 1;\n',
+    "worker-controller.inc": 'bind_socket = "127.0.0.1:{cport}";\ncount = 1;\n',
+    "worker-proxy.inc": "enabled = false;\n",
+    "worker-fuzzy.inc": "enabled = false;\n",
+    # no outside DNS here: fail fast; loopback clients are not "local"
+    "options.inc": 'gtube_patterns = "all";\nlocal_addrs = [];\n'
+                   'dns { nameserver = ["127.0.0.1:9"]; timeout = 0.5s; retransmits = 1; }\n',
+    "logging.inc": 'type = "file";\nfilename = "{dir}/rspamd.log";\nlevel = "info";\n',
+    # docker-mailserver's actions.conf, with a subject for rewrite_subject
+    "actions.conf": 'greylist = 4;\nadd_header = 6;\nrewrite_subject = 8;\nreject = 11;\n'
+                    'subject = "***SPAM*** %s";\n',
+    # each test recipient gets one action whatever the score (the settings
+    # module, keyed by the envelope recipient tegami sends in Rcpt:)
+    "settings.conf": "".join(
+        f'{name} {{ priority = high; rcpt = "{name}@example.test"; apply {{ actions {{ '
+        f'{acts} }} }} }}\n' for name, acts in (
+            ("addheader", "reject = 1000; rewrite_subject = 900; add_header = -1000; "
+                          "greylist = -1000;"),
+            ("rewrite", "reject = 1000; rewrite_subject = -1000; add_header = -1000; "
+                        "greylist = -1000;"),
+            ("grey", "reject = 1000; rewrite_subject = 900; add_header = 800; "
+                     "greylist = -1000;"),
+            ("clean", "reject = 1000; rewrite_subject = 900; add_header = 800; "
+                      "greylist = 700;"))),
+}
+
+
+@pytest.fixture(scope="module")
+def rspamd(tmp_path_factory):
+    exe = shutil.which("rspamd")
+    if exe is None:
+        pytest.fail("rspamd is not installed (make test-deps)")
+    d = tmp_path_factory.mktemp("rspamd")
+    for sub in ("db", "run", "log", "local.d"):
+        (d / sub).mkdir()
+    port, cport = free_port(), free_port()
+    for name, text in RSPAMD_LOCAL.items():
+        (d / "local.d" / name).write_text(text.replace("{port}", str(port))
+                              .replace("{cport}", str(cport)).replace("{dir}", str(d)))
+    args = [exe, "-f", "-c", "/etc/rspamd/rspamd.conf", f"--var=LOCAL_CONFDIR={d}",
+            f"--var=DBDIR={d}/db", f"--var=RUNDIR={d}/run", f"--var=LOGDIR={d}/log"]
+    if os.geteuid() == 0:
+        args[2:2] = ["-u", "root", "-g", "root"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        end = time.time() + 90     # the first start compiles its regexps
+        while True:
+            assert proc.poll() is None, (d / "rspamd.log").read_text()[-3000:]
+            try:
+                with socket.create_connection(("127.0.0.1", port), 1) as s:
+                    s.sendall(b"GET /ping HTTP/1.0\r\n\r\n")
+                    s.settimeout(5)
+                    got = b""
+                    while True:
+                        chunk = s.recv(512)
+                        if not chunk:
+                            break
+                        got += chunk
+                    if b"pong" in got:
+                        break
+            except OSError:
+                pass
+            assert time.time() < end, "rspamd did not start"
+            time.sleep(0.5)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+
+def test_rspamd_actions_are_honoured(make_server, rspamd):
+    names = ("addheader", "rewrite", "grey", "clean")
+    srv = make_server(env={"ENABLE_RSPAMD": "1", "TEGAMI_RSPAMD_ADDRESS": rspamd,
+                           "TEGAMI_JUNK_FILTER": "0"},
+                      accounts=[(f"{n}@example.test", "pw") for n in names])
+
+    def send_one(rcpt, body="Just a plain message.\r\n", subject="hello"):
+        c = smtplib.SMTP("127.0.0.1", srv.ports["SMTP"], timeout=60)
+        try:
+            c.ehlo("client.spam.test")
+            c.sendmail("joe@example.org", [rcpt],
+                       message("joe@example.org", subject=subject, body=body))
+            return None
+        except smtplib.SMTPDataError as e:
+            return e.smtp_code, e.smtp_error.decode()
+        finally:
+            c.quit()
+
+    # add header: X-Spam: Yes, into Junk
+    assert send_one("addheader@example.test") is None
+    h = header_block(srv.wait_messages("addheader@example.test", 1, folder="Junk")[0])
+    assert "X-Spam: Yes" in h and "rspamd" in h and "Subject: hello" in h, h
+    # rewrite subject: rspamd's subject, into Junk
+    assert send_one("rewrite@example.test") is None
+    h = header_block(srv.wait_messages("rewrite@example.test", 1, folder="Junk")[0])
+    assert "Subject: ***SPAM*** hello" in h and "X-Spam: Yes" in h, h
+    # greylist: try again later
+    r = send_one("grey@example.test")
+    assert r is not None and r[0] == 451 and r[1].startswith("4.7.1"), r
+    # reject (GTUBE scores over 11): refused
+    r = send_one("clean@example.test", body=GTUBE + "\r\n")
+    assert r is not None and r[0] == 554 and r[1].startswith("5.7.1"), r
+    # no action: the inbox, X-Spam: No
+    assert send_one("clean@example.test") is None
+    h = header_block(srv.wait_messages("clean@example.test", 1)[0])
+    assert "X-Spam: No" in h and "Subject: hello" in h, h
+    log = srv.log_text()
+    for action in ("rspamd=add_header", "rspamd=rewrite_subject", "rspamd=greylist",
+                   "rspamd=reject", "rspamd=no_action"):
+        assert action in log, (action, log[-3000:])
