@@ -14,7 +14,7 @@ BUILD_DEPS = gcc make pkg-config libssl-dev libevent-dev libunbound-dev \
              publicsuffix
 TEST_DEPS  = clang libclang-rt-14-dev python3 python3-pytest swaks libnet-ssleay-perl libio-socket-ssl-perl curl \
              dovecot-core isync nsd dnsutils iproute2 python3-dkim python3-spf \
-             python3-yaml python3-dnspython clamav-daemon
+             python3-yaml python3-dnspython clamav-daemon rspamd
 
 VERSION  ?= 0.1.0
 CFLAGS_BASE = -DTEGAMI_VERSION=\"$(VERSION)\" -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \

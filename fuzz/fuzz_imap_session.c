@@ -48,11 +48,26 @@ on_account_maildir(struct imap_session *s, const char *user, void *ctx)
 	return strcmp(user, "other@x.test") == 0 ? strdup(root) : NULL;
 }
 
+/* junk training's hook: every path handed over must be a string */
+static void
+on_filed(struct imap_session *s, const char *from, const char *to,
+    const char *const *paths, unsigned int n, const char *data, size_t len,
+    void *ctx)
+{
+	size_t sum = strlen(to) + (from != NULL ? strlen(from) : 0) + len;
+
+	for (unsigned int i = 0; paths != NULL && i < n; i++)
+		sum += strlen(paths[i]);
+	if (sum == 0)
+		__builtin_trap();
+}
+
 static const struct imap_hooks hooks = {
 	.on_auth = on_auth,
 	.on_disconnect = on_disconnect,
 	.quota = on_quota,
 	.account_maildir = on_account_maildir,
+	.on_filed = on_filed,
 };
 
 static void

@@ -163,14 +163,15 @@ static const struct cli_cmd commands[] = {
 	  "Lets held entries be tried again.\n" },
 	{ NULL, "fail2ban", cmd_fail2ban,
 	  "fail2ban [ban|unban <IP>]",
-	  "Lists the addresses banned for failed logins, or bans / unbans one by\n"
-	  "hand (STATE_DIR/tegami/fail2ban-bans; the server sees the change within a\n"
-	  "second). A ban by hand lasts FAIL2BAN_BANTIME.\n" },
+	  "Lists the addresses banned for failed logins (SMTP AUTH, IMAP, POP3), or\n"
+	  "bans / unbans one by hand (STATE_DIR/tegami/fail2ban.db; the server sees\n"
+	  "the change within a second). A ban by hand lasts FAIL2BAN_BANTIME.\n" },
 	{ NULL, "junk", cmd_junk,
-	  "junk train spam|ham <FILE|-> [<ACCOUNT>]",
-	  "Trains the junk filter with one message (a file, or - for stdin): the\n"
-	  "global store, and ACCOUNT's own store when given. Training a message again\n"
-	  "as the other class moves it.\n" },
+	  "junk train spam|ham <FILE|DIR|-> [<ACCOUNT>]",
+	  "Trains the junk filter with one message (a file, or - for stdin), or with\n"
+	  "every file of a directory (e.g. a Maildir's .Junk/cur): the global store,\n"
+	  "and ACCOUNT's own store when given. Training a message again as the other\n"
+	  "class moves it.\n" },
 	{ NULL, "help", NULL,
 	  "help [<COMMAND>]",
 	  "Prints this overview, or the help of one command.\n" },

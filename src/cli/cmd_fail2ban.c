@@ -1,7 +1,8 @@
 /*
  * tegami fail2ban [ban|unban <IP>]: docker-mailserver's `setup fail2ban`
- * over tegami's own ban list (STATE_DIR/tegami/fail2ban-bans, filter/ban.h).
- * The running smtp worker notices the file's change within a second.
+ * over tegami's own ban table (STATE_DIR/tegami/fail2ban.db, filter/ban.h),
+ * the one the smtp and imap workers share. They notice a change within a
+ * second.
  */
 #include "cli/cli_int.h"
 #include "daemon/antispam.h"
@@ -27,24 +28,36 @@ give_to_vmail(struct cli *cli, const char *path)
 		cli_note(cli, "warning: cannot chown %s: %m", path);
 }
 
+/* The database and its WAL files: the workers must write them too. */
+static void
+give_db_to_vmail(struct cli *cli, const char *path)
+{
+	static const char *const sfx[] = { "", "-wal", "-shm" };
+
+	for (size_t i = 0; i < 3; i++) {
+		char *p = xasprintf("%s%s", path, sfx[i]);
+
+		if (access(p, F_OK) == 0)
+			give_to_vmail(cli, p);
+		free(p);
+	}
+}
+
 static int
 open_bans(struct cli *cli, const char *path, struct ban **ban_r)
 {
-	struct ban_settings bs = ban_default_settings;
+	struct ban_settings bs;
 	char *err = NULL;
 
 	if (mkdir_p(cli->set->tegami_state, 0700) < 0)
 		return cli_error(cli, "cannot create %s: %m",
 		    cli->set->tegami_state);
 	give_to_vmail(cli, cli->set->tegami_state);
-	bs.maxretry = (unsigned int)config_num(cli->set->cfg,
-	    "FAIL2BAN_MAXRETRY");
-	if (antispam_parse_duration(config_str(cli->set->cfg,
-	    "FAIL2BAN_BANTIME"), &bs.bantime) < 0 ||
-	    antispam_parse_duration(config_str(cli->set->cfg,
-	    "FAIL2BAN_FINDTIME"), &bs.findtime) < 0)
-		return cli_error(cli, "FAIL2BAN_BANTIME or FAIL2BAN_FINDTIME is "
-		    "not a duration (600, 10m, 1h, 1d, 1w)");
+	if (antispam_ban_settings(cli->set, &bs, &err) < 0) {
+		cli_error(cli, "%s", err);
+		free(err);
+		return CLI_FAIL;
+	}
 	if (ban_open(path, &bs, time(NULL), ban_r, &err) < 0) {
 		cli_error(cli, "%s", err);
 		free(err);
@@ -96,7 +109,6 @@ cmd_fail2ban(struct cli *cli, int argc, char **argv)
 			    err != NULL ? err : "not an IP address");
 			free(err);
 		} else {
-			give_to_vmail(cli, path);
 			printf("Banned custom: %s\n", argv[2]);
 		}
 	} else {
@@ -109,11 +121,11 @@ cmd_fail2ban(struct cli *cli, int argc, char **argv)
 		} else if (r == 0) {
 			ret = cli_error(cli, "IP '%s' is not banned", argv[2]);
 		} else {
-			give_to_vmail(cli, path);
 			printf("Unbanned: %s\n", argv[2]);
 		}
 	}
 	ban_close(&ban);
+	give_db_to_vmail(cli, path);
 	free(path);
 	return ret;
 }

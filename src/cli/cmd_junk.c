@@ -1,7 +1,9 @@
 /*
- * tegami junk train spam|ham <file|-> [<ACCOUNT>]: feeds the junk filter
- * (filter/bayes.h, STATE_DIR/tegami/bayes.db), the global store, and with
- * ACCOUNT that account's own store too.
+ * tegami junk train spam|ham <file|dir|-> [<ACCOUNT>]: feeds the junk
+ * filter (filter/bayes.h, STATE_DIR/tegami/bayes.db), the global store,
+ * and with ACCOUNT that account's own store too. A directory (a Maildir's
+ * cur/ or new/, or any folder of message files) trains every regular file
+ * in it, in one transaction per message, one database connection.
  */
 #include "cli/cli_int.h"
 #include "daemon/antispam.h"
@@ -11,8 +13,10 @@
 #include "lib/str.h"
 #include "lib/xalloc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -53,6 +57,65 @@ give_to_vmail(struct cli *cli, const char *path)
 		    strerror(errno));
 }
 
+/* Trains one message; 1 trained, 0 already, -1 error (reported). */
+static int
+train_buf(struct cli *cli, struct bayes *b, const char *account,
+    const struct buf *msg, enum bayes_class cls)
+{
+	char *err = NULL;
+	int r = bayes_train(b, account, msg->data != NULL ? msg->data : "",
+	    msg->len, cls, time(NULL), &err);
+
+	if (r < 0) {
+		cli_error(cli, "%s", err);
+		free(err);
+	}
+	return r;
+}
+
+/* Every regular file of dir; -1 if the directory cannot be read. */
+static int
+train_dir(struct cli *cli, struct bayes *b, const char *account,
+    const char *dir, enum bayes_class cls, unsigned int *trained_r,
+    unsigned int *already_r)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int ret = 0;
+
+	if (d == NULL)
+		return cli_error(cli, "cannot read %s: %s", dir, strerror(errno));
+	while ((e = readdir(d)) != NULL) {
+		char *path;
+		struct stat st;
+		struct buf msg;
+		int r;
+
+		if (e->d_name[0] == '.')
+			continue;
+		path = xasprintf("%s/%s", dir, e->d_name);
+		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+			free(path);
+			continue;
+		}
+		buf_init(&msg, JUNK_MSG_MAX);
+		r = read_input(cli, path, &msg) == CLI_OK ?
+		    train_buf(cli, b, account, &msg, cls) : -1;
+		buf_free(&msg);
+		free(path);
+		if (r < 0) {
+			ret = CLI_FAIL;
+			break;
+		}
+		if (r == 1)
+			(*trained_r)++;
+		else
+			(*already_r)++;
+	}
+	closedir(d);
+	return ret;
+}
+
 int
 cmd_junk(struct cli *cli, int argc, char **argv)
 {
@@ -60,11 +123,13 @@ cmd_junk(struct cli *cli, int argc, char **argv)
 	struct bayes *b = NULL;
 	struct buf msg;
 	char *path, *err = NULL, *account = NULL;
+	struct stat st;
+	bool is_dir;
 	int ret = CLI_OK, r;
 
 	if ((argc != 4 && argc != 5) || strcmp(argv[1], "train") != 0 ||
 	    (strcmp(argv[2], "spam") != 0 && strcmp(argv[2], "ham") != 0)) {
-		fprintf(stderr, "%s: usage: %s junk train spam|ham <FILE|-> "
+		fprintf(stderr, "%s: usage: %s junk train spam|ham <FILE|DIR|-> "
 		    "[<ACCOUNT>]\n", cli->prog, cli->prog);
 		return CLI_FAIL;
 	}
@@ -74,8 +139,10 @@ cmd_junk(struct cli *cli, int argc, char **argv)
 		if (account == NULL)
 			return CLI_FAIL;
 	}
+	is_dir = strcmp(argv[3], "-") != 0 && stat(argv[3], &st) == 0 &&
+	    S_ISDIR(st.st_mode);
 	buf_init(&msg, JUNK_MSG_MAX);
-	if (read_input(cli, argv[3], &msg) != CLI_OK) {
+	if (!is_dir && read_input(cli, argv[3], &msg) != CLI_OK) {
 		buf_free(&msg);
 		free(account);
 		return CLI_FAIL;
@@ -92,14 +159,22 @@ cmd_junk(struct cli *cli, int argc, char **argv)
 		ret = cli_error(cli, "%s", err);
 		goto out;
 	}
-	r = bayes_train(b, account, msg.data != NULL ? msg.data : "", msg.len,
-	    cls, time(NULL), &err);
-	if (r < 0)
-		ret = cli_error(cli, "%s", err);
-	else
-		printf("%s as %s%s%s\n", r == 1 ? "Trained" : "Already trained",
-		    argv[2], account != NULL ? " for " : "",
+	if (is_dir) {
+		unsigned int trained = 0, already = 0;
+
+		ret = train_dir(cli, b, account, argv[3], cls, &trained, &already);
+		printf("Trained %u, already trained %u, as %s%s%s\n", trained,
+		    already, argv[2], account != NULL ? " for " : "",
 		    account != NULL ? account : "");
+	} else {
+		r = train_buf(cli, b, account, &msg, cls);
+		if (r < 0)
+			ret = CLI_FAIL;
+		else
+			printf("%s as %s%s%s\n", r == 1 ? "Trained" :
+			    "Already trained", argv[2], account != NULL ? " for " : "",
+			    account != NULL ? account : "");
+	}
 	bayes_close(&b);
 	{
 		static const char *const sfx[] = { "", "-wal", "-shm" };

@@ -30,9 +30,8 @@ struct antispam_private {
 	struct bayes *bayes;
 	char *bayes_path;
 	double spam_prob;
-	char *ban_path;
-	struct ban_settings ban_set;
-	struct file_stamp ban_stamp;
+	char *wl_clients, *wl_recipients;	/* Postgrey's whitelist files */
+	struct file_stamp wl_clients_st, wl_recipients_st;
 	struct clamd_settings clamd;
 	struct rspamd_settings rspamd;
 	const char *hostname;
@@ -42,7 +41,7 @@ struct antispam_private {
 char *
 settings_ban_path(const struct settings *st)
 {
-	return xasprintf("%s/fail2ban-bans", st->tegami_state);
+	return xasprintf("%s/fail2ban.db", st->tegami_state);
 }
 
 char *
@@ -87,6 +86,8 @@ open_resolver(const struct settings *st, struct event_base *base,
 	size_t n = 0;
 
 	memset(&dc, 0, sizeof(dc));
+	dc.cache_bytes = (size_t)config_num(st->cfg, "TEGAMI_DNS_CACHE_SIZE");
+	dc.no_cache = dc.cache_bytes == 0;
 	if (*list != '\0') {
 		servers = str_split(list, ", ", &n);
 		dc.servers = (const char *const *)servers;
@@ -96,6 +97,52 @@ open_resolver(const struct settings *st, struct event_base *base,
 	if (servers != NULL)
 		str_array_free(servers);
 	return as->resolver == NULL ? -1 : 0;
+}
+
+int
+antispam_ban_settings(const struct settings *st, struct ban_settings *bs,
+    char **error_r)
+{
+	*bs = ban_default_settings;
+	bs->maxretry = (unsigned int)config_num(st->cfg, "FAIL2BAN_MAXRETRY");
+	if (antispam_parse_duration(config_str(st->cfg, "FAIL2BAN_FINDTIME"),
+	    &bs->findtime) < 0) {
+		*error_r = xstrdup("FAIL2BAN_FINDTIME: not a duration "
+		    "(600, 10m, 1h, 1d, 1w)");
+		return -1;
+	}
+	if (antispam_parse_duration(config_str(st->cfg, "FAIL2BAN_BANTIME"),
+	    &bs->bantime) < 0) {
+		*error_r = xstrdup("FAIL2BAN_BANTIME: not a duration "
+		    "(600, 10m, 1h, 1d, 1w)");
+		return -1;
+	}
+	return 0;
+}
+
+int
+antispam_ban_open(const struct settings *st, struct ban **ban_r,
+    char **error_r)
+{
+	struct ban_settings bs;
+	char *path, *err = NULL;
+	int r;
+
+	*ban_r = NULL;
+	if (!config_bool(st->cfg, "ENABLE_FAIL2BAN"))
+		return 0;
+	if (antispam_ban_settings(st, &bs, error_r) < 0)
+		return -1;
+	mkdir_p(st->tegami_state, 0700);
+	path = settings_ban_path(st);
+	r = ban_open(path, &bs, time(NULL), ban_r, &err);
+	free(path);
+	if (r < 0) {
+		*error_r = xasprintf("ENABLE_FAIL2BAN: %s", err);
+		free(err);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -112,6 +159,15 @@ antispam_open(const struct settings *st, struct event_base *base,
 	pthread_mutex_init(&p->gl_lock, NULL);
 	pthread_mutex_init(&p->bayes_lock, NULL);
 	as->spf = config_bool(cfg, "ENABLE_POLICYD_SPF");
+	{
+		const char *pol = config_str(cfg, "TEGAMI_SPF_REJECT");
+
+		as->spf_reject = strcmp(pol, "off") == 0 ? ANTISPAM_SPF_REJECT_OFF :
+		    strcmp(pol, "softfail") == 0 ? ANTISPAM_SPF_REJECT_SOFTFAIL :
+		    ANTISPAM_SPF_REJECT_FAIL;
+	}
+	as->spf_permerror_reject = config_bool(cfg, "TEGAMI_SPF_PERMERROR_REJECT");
+	as->spf_temperror_defer = config_bool(cfg, "TEGAMI_SPF_TEMPERROR_DEFER");
 	as->dkim = config_bool(cfg, "ENABLE_OPENDKIM");
 	as->dmarc = config_bool(cfg, "ENABLE_OPENDMARC");
 	as->dnsbl_on = config_bool(cfg, "ENABLE_DNSBL");
@@ -168,37 +224,20 @@ antispam_open(const struct settings *st, struct event_base *base,
 		}
 		path = xasprintf("%s/whitelist_clients.local", st->config_dir);
 		path2 = xasprintf("%s/whitelist_recipients", st->config_dir);
+		p->wl_clients = path;
+		p->wl_recipients = path2;
+		file_stamp_get(path, &p->wl_clients_st);
+		file_stamp_get(path2, &p->wl_recipients_st);
 		if (greylist_load_whitelists(p->gl, path, path2, &err) < 0) {
 			log_warn("event=greylist_whitelist_failed error=\"%s\"",
 			    err);
 			x_free(&err);
 		}
-		free(path);
-		free(path2);
 	}
-	if (as->ban_on) {
-		p->ban_set = ban_default_settings;
-		p->ban_set.maxretry = (unsigned int)config_num(cfg,
-		    "FAIL2BAN_MAXRETRY");
-		if (antispam_parse_duration(config_str(cfg,
-		    "FAIL2BAN_FINDTIME"), &p->ban_set.findtime) < 0) {
-			*error_r = xstrdup("FAIL2BAN_FINDTIME: not a duration "
-			    "(600, 10m, 1h, 1d, 1w)");
-			goto fail;
-		}
-		if (antispam_parse_duration(config_str(cfg, "FAIL2BAN_BANTIME"),
-		    &p->ban_set.bantime) < 0) {
-			*error_r = xstrdup("FAIL2BAN_BANTIME: not a duration "
-			    "(600, 10m, 1h, 1d, 1w)");
-			goto fail;
-		}
-		p->ban_path = settings_ban_path(st);
-		if (ban_open(p->ban_path, &p->ban_set, time(NULL), &as->ban,
-		    &err) < 0) {
-			*error_r = xasprintf("ENABLE_FAIL2BAN: %s", err);
-			goto fail;
-		}
-		file_stamp_get(p->ban_path, &p->ban_stamp);
+	if (antispam_ban_open(st, &as->ban, &err) < 0) {
+		*error_r = err;
+		err = NULL;
+		goto fail;
 	}
 	p->bayes_path = settings_bayes_path(st);
 	p->spam_prob = (double)config_num(cfg, "TEGAMI_JUNK_SPAM_PERCENT") /
@@ -232,7 +271,8 @@ antispam_close(struct antispam **asp)
 	pthread_mutex_destroy(&p->gl_lock);
 	pthread_mutex_destroy(&p->bayes_lock);
 	free(p->bayes_path);
-	free(p->ban_path);
+	free(p->wl_clients);
+	free(p->wl_recipients);
 	free(p->subject);
 	free(p);
 	free(as);
@@ -247,104 +287,115 @@ antispam_banned(struct antispam *as, const char *ip, time_t *until_r)
 }
 
 bool
-antispam_login_failed(struct antispam *as, const char *ip)
+antispam_spf_at_rcpt(const struct antispam *as)
 {
-	if (as->ban == NULL)
-		return false;
-	if (ban_record_failure(as->ban, ip, time(NULL)) == 1) {
-		/* Our own write: no need to read it back. */
-		file_stamp_get(as->priv->ban_path, &as->priv->ban_stamp);
-		return true;
-	}
-	return false;
+	return as->spf && as->resolver != NULL &&
+	    (as->spf_reject != ANTISPAM_SPF_REJECT_OFF ||
+	    as->spf_permerror_reject || as->spf_temperror_defer ||
+	    as->greylist_on);
 }
 
-void
-antispam_refresh(struct antispam *as)
+static bool
+spf_refuses(const struct antispam *as, enum spf_result r)
+{
+	return (r == SPF_RESULT_FAIL && as->spf_reject != ANTISPAM_SPF_REJECT_OFF) ||
+	    (r == SPF_RESULT_SOFTFAIL &&
+	    as->spf_reject == ANTISPAM_SPF_REJECT_SOFTFAIL);
+}
+
+/* The refusal text: the domain's own explanation (exp=) when it gave one
+ * (RFC 7208 section 8.4), else ours. */
+static void
+spf_refusal(const struct spf_outcome *o, const char *ip, const char *what,
+    struct antispam_reply *r)
+{
+	r->code = 550;
+	str_copy(r->enhanced, sizeof(r->enhanced), "5.7.23");
+	if (o->explanation != NULL && o->explanation[0] != '\0') {
+		snprintf(r->text, sizeof(r->text), "Message rejected due to SPF "
+		    "%s: %.160s", spf_result_name(o->result), o->explanation);
+		/* the domain's text, from DNS: one line of printable ASCII */
+		for (char *c = r->text; *c != '\0'; c++)
+			if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+				*c = '?';
+	} else
+		snprintf(r->text, sizeof(r->text), "Message rejected due to SPF "
+		    "%s: %s is not allowed to send mail as %s %.100s",
+		    spf_result_name(o->result), ip, what, o->domain);
+}
+
+int
+antispam_spf_rcpt(struct antispam *as, const char *client_ip,
+    const char *helo, const char *sender, struct spf_outcome *mfrom,
+    struct antispam_reply *reply)
 {
 	struct antispam_private *p = as->priv;
-	struct file_stamp now_st;
-	struct ban *disk = NULL;
-	struct ban_entry *live, *want;
-	size_t nlive, nwant;
-	time_t now = time(NULL);
-	char *err = NULL;
+	struct spf_request sr;
+	struct spf_outcome ho;
 
-	if (as->ban == NULL)
-		return;
-	file_stamp_get(p->ban_path, &now_st);
-	if (file_stamp_equal(&now_st, &p->ban_stamp))
-		return;
-	p->ban_stamp = now_st;
-	/* `tegami fail2ban` changed the list: make ours the same. */
-	if (ban_open(p->ban_path, &p->ban_set, now, &disk, &err) < 0) {
-		log_warn("event=ban_reload_failed error=\"%s\"", err);
-		free(err);
-		return;
-	}
-	nwant = ban_list(disk, now, NULL, 0);
-	want = xcalloc(nwant + 1, sizeof(*want));
-	nwant = ban_list(disk, now, want, nwant);
-	nlive = ban_list(as->ban, now, NULL, 0);
-	live = xcalloc(nlive + 1, sizeof(*live));
-	nlive = ban_list(as->ban, now, live, nlive);
-	for (size_t i = 0; i < nwant; i++) {
-		bool have = false;
-
-		for (size_t k = 0; k < nlive && !have; k++)
-			have = strcmp(live[k].ip, want[i].ip) == 0;
-		if (!have && want[i].until > now) {
-			if (ban_add(as->ban, want[i].ip, now,
-			    (unsigned int)(want[i].until - now), &err) < 0)
-				x_free(&err);
-			log_info("event=ban_added ip=%s source=file", want[i].ip);
+	memset(mfrom, 0, sizeof(*mfrom));
+	memset(reply, 0, sizeof(*reply));
+	memset(&sr, 0, sizeof(sr));
+	mfrom->result = SPF_RESULT_NONE;
+	if (msgauth_ip_parse(client_ip, &sr.ip) < 0)
+		return 0;
+	sr.sender = sender;
+	sr.helo = helo != NULL ? helo : "";
+	sr.receiver = p->hostname;
+	sr.now = time(NULL);
+	/* HELO first, as policyd-spf does (HELO_reject = Fail) */
+	if (as->spf_reject != ANTISPAM_SPF_REJECT_OFF && *sr.helo != '\0' &&
+	    *sender != '\0') {
+		memset(&ho, 0, sizeof(ho));
+		spf_check_helo(&p->dns, &sr, &ho);
+		log_debug("event=spf_helo ip=%s helo=%s spf=%s", client_ip, sr.helo,
+		    spf_result_name(ho.result));
+		if (spf_refuses(as, ho.result)) {
+			spf_refusal(&ho, client_ip, "HELO", reply);
+			*mfrom = ho;	/* what the log and nobody else sees */
+			return 1;
 		}
+		spf_outcome_free(&ho);
 	}
-	for (size_t k = 0; k < nlive; k++) {
-		bool keep = false;
-
-		for (size_t i = 0; i < nwant && !keep; i++)
-			keep = strcmp(live[k].ip, want[i].ip) == 0;
-		if (!keep) {
-			if (ban_remove(as->ban, live[k].ip, now, &err) < 0)
-				x_free(&err);
-			log_info("event=ban_lifted ip=%s source=file", live[k].ip);
-		}
+	spf_check_mailfrom(&p->dns, &sr, mfrom);
+	if (spf_refuses(as, mfrom->result)) {
+		spf_refusal(mfrom, client_ip, mfrom->identity == SPF_IDENTITY_HELO ?
+		    "HELO" : "MAIL FROM", reply);
+		return 1;
 	}
-	free(want);
-	free(live);
-	ban_close(&disk);
-	file_stamp_get(p->ban_path, &p->ban_stamp);
+	if (mfrom->result == SPF_RESULT_PERMERROR && as->spf_permerror_reject) {
+		reply->code = 550;
+		str_copy(reply->enhanced, sizeof(reply->enhanced), "5.7.24");
+		snprintf(reply->text, sizeof(reply->text), "Message rejected due "
+		    "to SPF permerror for %.100s: %.90s", mfrom->domain,
+		    mfrom->problem);
+		return 1;
+	}
+	if (mfrom->result == SPF_RESULT_TEMPERROR && as->spf_temperror_defer) {
+		reply->code = 451;
+		str_copy(reply->enhanced, sizeof(reply->enhanced), "4.7.24");
+		snprintf(reply->text, sizeof(reply->text), "SPF temporary error "
+		    "for %.100s, try again later", mfrom->domain);
+		return 1;
+	}
+	return 0;
 }
 
 int
 antispam_greylist(struct antispam *as, const char *client_ip,
-    const char *helo, const char *sender, const char *recipient,
+    const char *sender, const char *recipient, const struct spf_outcome *spf,
     unsigned int *wait_r)
 {
 	struct antispam_private *p = as->priv;
 	struct greylist_request req;
-	struct spf_request sr;
-	struct spf_outcome so;
 	enum greylist_verdict v;
 	char *err = NULL;
 	int r;
 
 	memset(&req, 0, sizeof(req));
-	memset(&so, 0, sizeof(so));
-	/* SPF at RCPT: a sender domain verified before is not delayed. */
-	memset(&sr, 0, sizeof(sr));
-	if (as->spf && as->resolver != NULL && *sender != '\0' &&
-	    msgauth_ip_parse(client_ip, &sr.ip) == 0) {
-		sr.sender = sender;
-		sr.helo = helo != NULL ? helo : "";
-		sr.receiver = p->hostname;
-		sr.now = time(NULL);
-		if (spf_check_mailfrom(&p->dns, &sr, &so) == SPF_RESULT_PASS)
-			req.verified_domain = so.domain;
-		log_debug("event=greylist_spf ip=%s from=<%s> spf=%s domain=%s",
-		    client_ip, sender, spf_result_name(so.result), so.domain);
-	}
+	/* a sender domain verified before is not delayed */
+	if (spf != NULL && spf->result == SPF_RESULT_PASS)
+		req.verified_domain = spf->domain;
 	req.client_ip = client_ip;
 	req.sender = sender;
 	req.recipient = recipient;
@@ -352,7 +403,6 @@ antispam_greylist(struct antispam *as, const char *client_ip,
 	pthread_mutex_lock(&p->gl_lock);
 	r = greylist_check(p->gl, &req, &v, wait_r, &err);
 	pthread_mutex_unlock(&p->gl_lock);
-	spf_outcome_free(&so);
 	if (r < 0) {
 		log_warn("event=greylist_failed ip=%s error=\"%s\"", client_ip,
 		    err != NULL ? err : "?");
@@ -360,6 +410,36 @@ antispam_greylist(struct antispam *as, const char *client_ip,
 		return -1;
 	}
 	return v == GREYLIST_DEFER ? 1 : 0;
+}
+
+void
+antispam_refresh_files(struct antispam *as)
+{
+	struct antispam_private *p = as->priv;
+	struct file_stamp c, r;
+	char *err = NULL;
+	int ret;
+
+	if (p->gl == NULL)
+		return;
+	file_stamp_get(p->wl_clients, &c);
+	file_stamp_get(p->wl_recipients, &r);
+	if (file_stamp_equal(&c, &p->wl_clients_st) &&
+	    file_stamp_equal(&r, &p->wl_recipients_st))
+		return;
+	p->wl_clients_st = c;
+	p->wl_recipients_st = r;
+	pthread_mutex_lock(&p->gl_lock);
+	ret = greylist_load_whitelists(p->gl, p->wl_clients, p->wl_recipients,
+	    &err);
+	pthread_mutex_unlock(&p->gl_lock);
+	if (ret < 0) {
+		/* the old lists stay: a typo must not open the gate */
+		log_warn("event=greylist_whitelist_failed error=\"%s\"", err);
+		free(err);
+	} else {
+		log_info("event=greylist_whitelists_reloaded");
+	}
 }
 
 void
@@ -424,6 +504,7 @@ check_auth(struct antispam *as, const struct antispam_request *req,
 	mr.check_spf = as->spf;
 	mr.check_dkim = as->dkim;
 	mr.check_dmarc = as->dmarc && p->psl != NULL;
+	mr.spf_done = req->spf;
 	memset(&cr, 0, sizeof(cr));
 	msgauth_check_message(&p->dns, p->psl, &mr, "\r\n", &cr);
 	r->received_spf = cr.received_spf;
@@ -517,8 +598,16 @@ check_rspamd(struct antispam *as, const struct antispam_request *req,
 		free(err);
 		return;		/* rspamd down: deliver, as its milter does */
 	}
-	logf_append(r, " rspamd=%s rspamd_score=%.2f",
-	    rspamd_action_name(rr.action), rr.score);
+	{
+		char act[32];
+
+		/* "add header" -> add_header: one key=value token */
+		str_copy(act, sizeof(act), rspamd_action_name(rr.action));
+		for (char *c = act; *c != '\0'; c++)
+			if (*c == ' ')
+				*c = '_';
+		logf_append(r, " rspamd=%s rspamd_score=%.2f", act, rr.score);
+	}
 	switch (rr.action) {
 	case RSPAMD_REJECT:
 		set_reply(r, ANTISPAM_REJECT, 554, "5.7.1", "Spam message "
@@ -533,6 +622,12 @@ check_rspamd(struct antispam *as, const struct antispam_request *req,
 		r->verdict.spam = true;
 		r->verdict.score = rr.score;
 		r->verdict.reason = "rspamd";
+		/* rspamd's milter puts its subject in; so do we */
+		if (rr.action == RSPAMD_REWRITE_SUBJECT && rr.subject[0] != '\0') {
+			str_copy(r->rspamd_subject, sizeof(r->rspamd_subject),
+			    rr.subject);
+			r->verdict.subject = r->rspamd_subject;
+		}
 		break;
 	default:
 		break;
@@ -612,6 +707,7 @@ antispam_message(struct antispam *as, const struct antispam_request *req,
 		spammark_delivery(&as->mark, &r->verdict, &d);
 		if (d.folder != NULL)
 			r->action = ANTISPAM_JUNK;
+		r->seen = d.seen;
 		logf_append(r, " spam=yes reason=%s", r->verdict.reason);
 	}
 }

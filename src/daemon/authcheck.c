@@ -1,11 +1,13 @@
 #include "daemon/authcheck.h"
 #include "auth/accounts.h"
+#include "filter/ban.h"
 #include "lib/pool.h"
 #include "lib/str.h"
 #include "lib/xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -14,6 +16,9 @@ struct authcheck {
 	struct accounts *acc;
 	char *login, *password;
 	struct accounts_login li;
+	struct ban *ban;
+	char ip[64];
+	bool banned;
 	int result;
 	const char *error;
 	struct event *delay_ev;
@@ -26,8 +31,21 @@ authcheck_work(void *arg)
 {
 	struct authcheck *a = arg;
 
-	a->result = accounts_authenticate(a->acc, a->login, a->password,
-	    &a->li, &a->error);
+	if (a->ban != NULL && ban_is_banned(a->ban, a->ip, time(NULL), NULL)) {
+		a->banned = true;
+		a->result = 0;
+		a->error = "banned";
+	} else {
+		a->result = accounts_authenticate(a->acc, a->login, a->password,
+		    &a->li, &a->error);
+		/* a wrong password counts; a hash we cannot check does not */
+		if (a->result == 0 && a->ban != NULL) {
+			time_t now = time(NULL);
+
+			a->banned = ban_record_failure(a->ban, a->ip, now) == 1 ||
+			    ban_is_banned(a->ban, a->ip, now, NULL);
+		}
+	}
 	str_wipe(a->password, strlen(a->password));
 }
 
@@ -36,7 +54,7 @@ authcheck_finish(struct authcheck *a)
 {
 	struct authcheck_result r = {
 		.result = a->result, .login = a->login, .user = a->li.user,
-		.master = a->li.master, .error = a->error,
+		.master = a->li.master, .error = a->error, .banned = a->banned,
 	};
 
 	a->done(&r, a->ctx);
@@ -71,11 +89,14 @@ authcheck_checked(void *arg)
 
 void
 authcheck_start(struct pool *pool, struct event_base *base,
-    struct accounts_watch *accounts, const char *login, const char *password,
-    authcheck_done_fn *done, void *ctx)
+    struct accounts_watch *accounts, struct ban *ban, const char *ip,
+    const char *login, const char *password, authcheck_done_fn *done,
+    void *ctx)
 {
 	struct authcheck *a = xcalloc(1, sizeof(*a));
 
+	a->ban = ban;
+	str_copy(a->ip, sizeof(a->ip), ip);
 	a->base = base;
 	a->acc = accounts_watch_get(accounts);
 	a->login = xstrdup(login);

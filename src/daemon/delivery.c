@@ -405,8 +405,9 @@ delivery_commit(struct delivery *dl, const struct delivery_extra *x,
 			r = -1;
 		}
 		if (r == 0)
-			r = maildir_msg_commit(dl->mm, (const char *const *)targets,
-			    dl->nmaildirs, &dl->error);
+			r = maildir_msg_commit_flags(dl->mm,
+			    (const char *const *)targets, dl->nmaildirs,
+			    x != NULL && x->seen ? "S" : NULL, &dl->error);
 		for (size_t i = 0; junk != NULL && i < dl->nmaildirs; i++)
 			free(junk[i]);
 		free(junk);

@@ -63,6 +63,8 @@ struct delivery_extra {
 	const char *fields[4];
 	/* Local copies go to this Maildir++ folder ("Junk") instead of INBOX. */
 	const char *folder;
+	/* Delivered as read: cur/<name>:2,S (MARK_SPAM_AS_READ). */
+	bool seen;
 	/* Spam marking (X-Spam fields, subject); NULL = no rewriting. */
 	const struct spammark_settings *mark;
 	const struct spammark_verdict *verdict;

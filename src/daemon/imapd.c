@@ -10,11 +10,25 @@
  * Plaintext logins: allowed without TLS only from loopback, and only while
  * TEGAMI_POP3_PLAINTEXT_LOOPBACK=1 (the default; the tests turn it off to
  * see the refusal).
+ *
+ * Brute-force bans (ENABLE_FAIL2BAN): the ban table the smtp worker uses
+ * too (filter/ban.h, one SQLite file): failed IMAP and POP3 logins count
+ * towards the same FAIL2BAN_MAXRETRY as failed SMTP AUTH, and a banned
+ * client gets "* BYE" (IMAP) or "-ERR" (POP3) at connect.
+ *
+ * Junk training (TEGAMI_JUNK_FILTER and TEGAMI_JUNK_TRAIN_IMAP): a message
+ * a user puts into Junk (COPY, MOVE, APPEND) is trained as spam for that
+ * account; one taken out of Junk into anything but Trash as ham. The
+ * engine tells us through on_filed; we open the files at once (MOVE
+ * removes them) and train on a pool thread after the reply has gone.
  */
 #include "daemon/worker.h"
 #include "daemon/authcheck.h"
 #include "daemon/iptable.h"
 #include "auth/accounts.h"
+#include "daemon/antispam.h"
+#include "filter/ban.h"
+#include "filter/bayes.h"
 #include "imap/session.h"
 #include "lib/log.h"
 #include "lib/pool.h"
@@ -25,6 +39,8 @@
 #include "store/pop3box.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +55,11 @@
 #include <openssl/ssl.h>
 
 #define AUTH_THREADS 4
+/* Junk training: files read per message, and files held open at once
+ * (a user moving thousands of messages trains on the first ones only). */
+#define TRAIN_READ_MAX (1024 * 1024)
+#define TRAIN_OPEN_MAX 512
+#define BANNED_TEXT "Too many failed logins from your address, try again later"
 
 struct imapd {
 	struct worker *w;
@@ -62,6 +83,15 @@ struct imapd {
 	unsigned int pending_jobs;
 	uint64_t logins, login_failures, retrieved, deleted;
 	struct iptable ips;		/* sessions per address */
+	struct ban *ban;		/* ENABLE_FAIL2BAN, shared with smtp */
+	bool ban_refreshing;
+	/* junk training */
+	bool train;
+	char *bayes_path;
+	pthread_mutex_t bayes_lock;
+	struct bayes *bayes;		/* opened on the first training */
+	unsigned int train_open;	/* files held by queued trainings */
+	uint64_t trained_spam, trained_ham, train_skipped;
 };
 
 struct conn {
@@ -104,6 +134,13 @@ pop3_on_connect(struct pop3_session *s, void *ctx)
 		    "from your address, try again later");
 		return;
 	}
+	if (c->d->ban != NULL && ban_is_banned(c->d->ban, c->ipe->ip,
+	    time(NULL), NULL)) {
+		log_info("sid=%s event=refused service=pop3 ip=%s reason=banned",
+		    pop3_session_id(s), c->ipe->ip);
+		pop3_session_reply(s, false, "[SYS/TEMP] " BANNED_TEXT);
+		return;
+	}
 	log_info("sid=%s event=connect ip=%s service=%s", pop3_session_id(s),
 	    c->ipe->ip, listener_info[c->kind].name);
 	pop3_session_reply(s, true, "ok");
@@ -141,6 +178,8 @@ pop3_auth_checked(const struct authcheck_result *r, void *ctx)
 		if (r->result < 0)
 			pop3_session_reply(s, false, "[SYS/TEMP] Temporary "
 			    "authentication failure");
+		else if (r->banned)
+			pop3_session_reply(s, false, "[AUTH] " BANNED_TEXT);
 		else
 			pop3_session_reply(s, false, "[AUTH] Authentication "
 			    "failed.");
@@ -160,8 +199,8 @@ pop3_on_auth(struct pop3_session *s, const char *mech, const char *authzid,
 		return;
 	}
 	c->d->pending_jobs++;
-	authcheck_start(c->d->pool, c->d->w->base, c->d->accounts, login,
-	    password, pop3_auth_checked, c);
+	authcheck_start(c->d->pool, c->d->w->base, c->d->accounts, c->d->ban,
+	    c->ipe->ip, login, password, pop3_auth_checked, c);
 }
 
 struct open_job {
@@ -436,6 +475,9 @@ imap_auth_checked(const struct authcheck_result *r, void *ctx)
 	if (c->close_after_auth) {
 		imap_session_destroy(c->is);
 		conn_free(c);
+	} else if (r->banned) {
+		log_info("event=banned service=imap ip=%s", c->ipe->ip);
+		imap_session_auth_refuse_bye(c->is, "[UNAVAILABLE] " BANNED_TEXT);
 	} else if (refuse != NULL) {
 		imap_session_auth_refuse(c->is, refuse);
 	} else if (maildir != NULL) {
@@ -497,8 +539,167 @@ imap_on_auth(struct imap_session *s, const char *user, const char *password,
 
 	c->auth_pending = true;
 	c->d->pending_jobs++;
-	authcheck_start(c->d->pool, c->d->w->base, c->d->accounts, user,
-	    password, imap_auth_checked, c);
+	authcheck_start(c->d->pool, c->d->w->base, c->d->accounts, c->d->ban,
+	    c->ipe->ip, user, password, imap_auth_checked, c);
+}
+
+/* ---- junk training ---------------------------------------------------- */
+
+struct train_job {
+	struct imapd *d;
+	char *account;
+	enum bayes_class cls;
+	int *fds;		/* COPY/MOVE: the files, opened on the loop */
+	unsigned int nfds;
+	char *data;		/* APPEND: the message */
+	size_t len;
+	unsigned int trained, already, failed;
+};
+
+/* Up to TRAIN_READ_MAX bytes of fd (the tokenizer looks at no more). */
+static char *
+read_fd(int fd, size_t *len_r)
+{
+	char *buf = xmalloc(TRAIN_READ_MAX);
+	size_t n = 0;
+
+	while (n < TRAIN_READ_MAX) {
+		ssize_t r = read(fd, buf + n, TRAIN_READ_MAX - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	*len_r = n;
+	return buf;
+}
+
+static void
+train_one(struct train_job *j, const char *msg, size_t len)
+{
+	struct imapd *d = j->d;
+	char *err = NULL;
+	int r;
+
+	pthread_mutex_lock(&d->bayes_lock);
+	if (d->bayes == NULL && bayes_open(d->bayes_path, NULL, &d->bayes,
+	    &err) < 0) {
+		log_warn("event=junk_train_failed error=\"%s\"", err);
+		x_free(&err);
+	}
+	r = d->bayes == NULL ? -1 : bayes_train(d->bayes, j->account, msg, len,
+	    j->cls, time(NULL), &err);
+	pthread_mutex_unlock(&d->bayes_lock);
+	if (r < 0) {
+		if (err != NULL)
+			log_warn("event=junk_train_failed account=%s error=\"%s\"",
+			    j->account, err);
+		free(err);
+		j->failed++;
+	} else if (r == 1) {
+		j->trained++;
+	} else {
+		j->already++;
+	}
+}
+
+static void
+train_work(void *arg)
+{
+	struct train_job *j = arg;
+
+	if (j->data != NULL)
+		train_one(j, j->data, j->len);
+	for (unsigned int i = 0; i < j->nfds; i++) {
+		size_t len;
+		char *msg = read_fd(j->fds[i], &len);
+
+		close(j->fds[i]);
+		j->fds[i] = -1;
+		train_one(j, msg, len);
+		free(msg);
+	}
+}
+
+static void
+train_done(void *arg)
+{
+	struct train_job *j = arg;
+	struct imapd *d = j->d;
+
+	d->pending_jobs--;
+	d->train_open -= j->nfds;
+	if (j->cls == BAYES_SPAM)
+		d->trained_spam += j->trained;
+	else
+		d->trained_ham += j->trained;
+	log_info("event=junk_trained account=%s class=%s trained=%u "
+	    "already=%u failed=%u", j->account, j->cls == BAYES_SPAM ? "spam" :
+	    "ham", j->trained, j->already, j->failed);
+	free(j->account);
+	free(j->fds);
+	free(j->data);
+	free(j);
+	maybe_exit(d);
+}
+
+/*
+ * Dovecot's antispam convention (docker-mailserver's RSPAMD_LEARN):
+ * into Junk = spam; out of Junk into anything but Trash = ham; moves
+ * between other folders teach nothing.
+ */
+static void
+imap_on_filed(struct imap_session *s, const char *from, const char *to,
+    const char *const *paths, unsigned int n, const char *data, size_t len,
+    void *ctx)
+{
+	struct conn *c = ctx;
+	struct imapd *d = c->d;
+	bool to_junk = strcmp(to, "Junk") == 0;
+	bool from_junk = from != NULL && strcmp(from, "Junk") == 0;
+	struct train_job *j;
+
+	if (!d->train || c->user == NULL)
+		return;
+	if (to_junk == from_junk || (from_junk && strcmp(to, "Trash") == 0))
+		return;
+	j = xcalloc(1, sizeof(*j));
+	j->d = d;
+	j->account = xstrdup(c->user);
+	j->cls = to_junk ? BAYES_SPAM : BAYES_HAM;
+	if (paths == NULL) {
+		j->data = xmalloc(len + 1);
+		memcpy(j->data, data, len);
+		j->len = len;
+	} else {
+		j->fds = xcalloc(n, sizeof(*j->fds));
+		for (unsigned int i = 0; i < n; i++) {
+			int fd;
+
+			if (d->train_open >= TRAIN_OPEN_MAX) {
+				d->train_skipped += n - i;
+				log_warn("event=junk_train_skipped account=%s "
+				    "messages=%u reason=too_many_at_once",
+				    c->user, n - i);
+				break;
+			}
+			fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				continue;	/* gone meanwhile: nothing to learn */
+			j->fds[j->nfds++] = fd;
+			d->train_open++;
+		}
+		if (j->nfds == 0) {
+			free(j->fds);
+			free(j->account);
+			free(j);
+			return;
+		}
+	}
+	d->pending_jobs++;
+	pool_submit(d->pool, train_work, train_done, j);
 }
 
 static void
@@ -519,6 +720,7 @@ conn_free(struct conn *c)
 
 	if (c->logged_in)
 		d->nlogged_in--;
+	free(c->user);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -555,9 +757,17 @@ imap_accept(struct imapd *d, struct worker_listener *wl, evutil_socket_t fd,
 		if (wl->kind == LISTENER_IMAP && write(fd, bye, sizeof(bye) - 1) < 0)
 			log_debug("event=write_failed ip=%s", ip);
 		close(fd);
-		iptable_release(&d->ips, c->ipe);	/* drops an unused entry */
+		/* not counted: only an entry made just now may go (others'
+		 * sessions still point at this one) */
+		if (c->ipe->sessions == 0)
+			iptable_release(&d->ips, c->ipe);
 		free(c);
 		return;
+	}
+	if (d->ban != NULL && ban_is_banned(d->ban, ip, time(NULL), NULL)) {
+		/* the engine greets with BYE (under TLS on 993) and closes */
+		log_info("event=refused service=imap ip=%s reason=banned", ip);
+		set.greeting_bye = "[UNAVAILABLE] " BANNED_TEXT;
 	}
 	if (wl->kind == LISTENER_IMAPS) {
 		bev = bufferevent_openssl_socket_new(d->w->base, fd,
@@ -574,6 +784,8 @@ imap_accept(struct imapd *d, struct worker_listener *wl, evutil_socket_t fd,
 	}
 	if (bev == NULL) {
 		close(fd);
+		if (c->ipe->sessions == 0)
+			iptable_release(&d->ips, c->ipe);
 		free(c);
 		return;
 	}
@@ -584,8 +796,9 @@ imap_accept(struct imapd *d, struct worker_listener *wl, evutil_socket_t fd,
 	d->conns = c;
 	d->nconns++;
 	d->nimap++;
-	log_info("event=connect service=%s ip=%s", listener_info[wl->kind].name,
-	    ip);
+	if (set.greeting_bye == NULL)
+		log_info("event=connect service=%s ip=%s",
+		    listener_info[wl->kind].name, ip);
 	/* The engine sends the greeting; nothing calls back before it returns. */
 	c->is = imap_session_new(d->w->base, bev, &set, &d->imap_hooks, c);
 }
@@ -654,12 +867,40 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	    (socklen_t)salen);
 }
 
+/* Bans made or lifted by the smtp worker or `tegami fail2ban`. */
+static void
+ban_refresh_work(void *arg)
+{
+	struct imapd *d = arg;
+	char *err = NULL;
+
+	if (ban_refresh(d->ban, time(NULL), &err) < 0) {
+		log_warn("event=ban_refresh_failed error=\"%s\"", err);
+		free(err);
+	}
+}
+
+static void
+ban_refresh_done(void *arg)
+{
+	struct imapd *d = arg;
+
+	d->ban_refreshing = false;
+	d->pending_jobs--;
+	maybe_exit(d);
+}
+
 static void
 refresh_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct imapd *d = arg;
 
 	accounts_watch_refresh(d->accounts, false);
+	if (d->ban != NULL && !d->ban_refreshing && !d->w->stopping) {
+		d->ban_refreshing = true;
+		d->pending_jobs++;
+		pool_submit(d->pool, ban_refresh_work, ban_refresh_done, d);
+	}
 }
 
 static void
@@ -692,10 +933,12 @@ imapd_status(struct worker *w, char *out, size_t outsize)
 
 	snprintf(out, outsize, "connections=%u imap_connections=%u "
 	    "logged_in=%u logins=%llu login_failures=%llu retrieved=%llu "
-	    "deleted=%llu", d->nconns, d->nimap, d->nlogged_in,
-	    (unsigned long long)d->logins,
+	    "deleted=%llu trained_spam=%llu trained_ham=%llu", d->nconns,
+	    d->nimap, d->nlogged_in, (unsigned long long)d->logins,
 	    (unsigned long long)d->login_failures,
-	    (unsigned long long)d->retrieved, (unsigned long long)d->deleted);
+	    (unsigned long long)d->retrieved, (unsigned long long)d->deleted,
+	    (unsigned long long)d->trained_spam,
+	    (unsigned long long)d->trained_ham);
 }
 
 int
@@ -739,6 +982,11 @@ imapd_init(struct worker *w)
 	d->imap_hooks.on_disconnect = imap_on_disconnect;
 	d->imap_hooks.quota = imap_quota;
 	d->imap_hooks.account_maildir = imap_account_maildir;
+	d->imap_hooks.on_filed = imap_on_filed;
+	d->train = config_bool(cfg, "TEGAMI_JUNK_FILTER") &&
+	    config_bool(cfg, "TEGAMI_JUNK_TRAIN_IMAP");
+	d->bayes_path = settings_bayes_path(w->settings);
+	pthread_mutex_init(&d->bayes_lock, NULL);
 	d->pop3_hooks.on_connect = pop3_on_connect;
 	d->pop3_hooks.on_auth = pop3_on_auth;
 	d->pop3_hooks.on_open = pop3_on_open;
@@ -752,6 +1000,11 @@ imapd_init(struct worker *w)
 	d->accounts = accounts_watch_create(&as, &err);
 	if (d->accounts == NULL) {
 		log_error("event=accounts_load_failed error=\"%s\"", err);
+		free(err);
+		return -1;
+	}
+	if (antispam_ban_open(w->settings, &d->ban, &err) < 0) {
+		log_error("event=antispam_config_failed error=\"%s\"", err);
 		free(err);
 		return -1;
 	}

@@ -16,6 +16,9 @@
 #include "daemon/authcheck.h"
 #include "daemon/iptable.h"
 #include "auth/accounts.h"
+#include "dns/cache.h"
+#include "dns/dns.h"
+#include "filter/ban.h"
 #include "filter/dnsbl.h"
 #include "filter/ratelimit.h"
 #include "lib/file.h"
@@ -69,6 +72,7 @@ struct smtpd {
 	struct iptable ips;
 	struct antispam *as;
 	struct ratelimit *send_limit;	/* recipients per authenticated user */
+	bool ban_refreshing;		/* a ban_refresh job is out */
 	char *incoming_dir;
 };
 
@@ -89,6 +93,10 @@ struct conn {
 	size_t nrcpts;
 	struct delivery *dlv;
 	struct timespec tx_start;
+	/* SPF of the transaction, from its first RCPT (antispam_spf_rcpt) */
+	bool spf_done;
+	struct spf_outcome spf;
+	struct antispam_reply spf_refusal;	/* code 0 = none */
 	struct dnsbl_query *dnsbl;
 	struct conn *prev, *next;
 };
@@ -104,6 +112,11 @@ tx_clear(struct conn *c)
 	}
 	x_free(&c->rcpts);
 	c->nrcpts = 0;
+	if (c->spf_done) {
+		spf_outcome_free(&c->spf);
+		c->spf_done = false;
+	}
+	memset(&c->spf_refusal, 0, sizeof(c->spf_refusal));
 	if (c->dlv != NULL) {
 		delivery_abort(c->dlv);
 		c->dlv = NULL;
@@ -211,7 +224,7 @@ auth_checked(const struct authcheck_result *r, void *ctx)
 		if (r->result < 0)
 			smtp_session_reply(s, 454, "4.7.0", "Temporary "
 			    "authentication failure");
-		else if (antispam_login_failed(c->d->as, c->ipe->ip)) {
+		else if (r->banned) {
 			log_info("sid=%s event=banned ip=%s", smtp_session_id(s),
 			    c->ipe->ip);
 			smtp_session_reply(s, 421, "4.7.0", "Too many failed "
@@ -233,8 +246,8 @@ on_auth(struct smtp_session *s, const char *mech, const char *authzid,
 		    "must be the login");
 		return;
 	}
-	authcheck_start(c->d->pool, c->d->w->base, c->d->accounts, login,
-	    password, auth_checked, c);
+	authcheck_start(c->d->pool, c->d->w->base, c->d->accounts,
+	    c->d->as->ban, c->ipe->ip, login, password, auth_checked, c);
 }
 
 static void
@@ -330,33 +343,73 @@ over_quota(struct conn *c, struct smtp_session *s,
 	return false;
 }
 
-/* Greylisting asks SQLite: on a pool thread, not on the loop. */
-struct grey_job {
+/*
+ * The RCPT checks that ask DNS or SQLite, on a pool thread: SPF once per
+ * transaction (its first RCPT; policyd-spf's place in docker-mailserver)
+ * and greylisting per recipient.
+ */
+struct rcpt_job {
 	struct conn *c;
 	struct rcpt r;
 	char *sender, *helo;
 	char ip[64];
+	bool do_spf;			/* evaluate SPF now */
+	bool have_spf;			/* spf holds the transaction's result */
+	struct spf_outcome spf;
+	struct antispam_reply refusal;
+	bool do_grey;
 	int verdict;
 	unsigned int wait;
 };
 
 static void
-grey_work(void *arg)
+rcpt_work(void *arg)
 {
-	struct grey_job *j = arg;
+	struct rcpt_job *j = arg;
+	struct antispam *as = j->c->d->as;
 
-	j->verdict = antispam_greylist(j->c->d->as, j->ip, j->helo, j->sender,
-	    j->r.address, &j->wait);
+	if (j->do_spf) {
+		antispam_spf_rcpt(as, j->ip, j->helo, j->sender, &j->spf,
+		    &j->refusal);
+		j->have_spf = true;
+	}
+	if (j->do_grey && j->refusal.code == 0)
+		j->verdict = antispam_greylist(as, j->ip, j->sender, j->r.address,
+		    j->have_spf ? &j->spf : NULL, &j->wait);
 }
 
 static void
-grey_done(void *arg)
+rcpt_refuse_spf(struct conn *c, struct smtp_session *s, const char *addr)
 {
-	struct grey_job *j = arg;
+	log_info("sid=%s event=reject stage=rcpt to=<%s> ip=%s reason=spf "
+	    "spf=%s domain=%s", smtp_session_id(s), addr, c->ipe->ip,
+	    spf_result_name(c->spf.result), c->spf.domain);
+	c->d->rejected++;
+	smtp_session_reply(s, c->spf_refusal.code, c->spf_refusal.enhanced, "%s",
+	    c->spf_refusal.text);
+}
+
+static void
+rcpt_done(void *arg)
+{
+	struct rcpt_job *j = arg;
 	struct conn *c = j->c;
 	struct smtp_session *s = c->s;
 
-	if (j->verdict == 1) {
+	if (j->do_spf) {
+		c->spf = j->spf;		/* the transaction keeps it */
+		c->spf_done = true;
+		c->spf_refusal = j->refusal;
+		j->have_spf = false;
+		log_debug("sid=%s event=spf_rcpt ip=%s from=<%s> spf=%s domain=%s",
+		    smtp_session_id(s), j->ip, j->sender,
+		    spf_result_name(c->spf.result), c->spf.domain);
+	}
+	if (c->spf_refusal.code != 0) {
+		rcpt_refuse_spf(c, s, j->r.address);
+		free(j->r.address);
+		accounts_resolution_free(&j->r.res);
+	} else if (j->verdict == 1) {
 		log_info("sid=%s event=greylisted ip=%s from=<%s> to=<%s> "
 		    "wait=%us", smtp_session_id(s), j->ip, j->sender,
 		    j->r.address, j->wait);
@@ -370,6 +423,8 @@ grey_done(void *arg)
 		c->rcpts[c->nrcpts++] = j->r;
 		smtp_session_reply(s, 250, "2.1.5", "Ok");
 	}
+	if (j->have_spf)
+		spf_outcome_free(&j->spf);
 	free(j->sender);
 	free(j->helo);
 	free(j);
@@ -459,8 +514,14 @@ on_rcpt(struct smtp_session *s, const struct address *to, void *ctx)
 			goto refuse;
 		}
 	}
-	if (d->as->greylist_on && smtp_session_auth_login(s) == NULL) {
-		struct grey_job *j = xcalloc(1, sizeof(*j));
+	if (smtp_session_auth_login(s) == NULL && c->spf_refusal.code != 0) {
+		rcpt_refuse_spf(c, s, addr);	/* the transaction's SPF said so */
+		goto refuse_quiet;
+	}
+	if (smtp_session_auth_login(s) == NULL &&
+	    ((antispam_spf_at_rcpt(d->as) && !c->spf_done) ||
+	    d->as->greylist_on)) {
+		struct rcpt_job *j = xcalloc(1, sizeof(*j));
 
 		j->c = c;
 		j->r = r;
@@ -468,7 +529,13 @@ on_rcpt(struct smtp_session *s, const struct address *to, void *ctx)
 		str_copy(j->ip, sizeof(j->ip), c->ipe->ip);
 		j->helo = smtp_session_helo(s) != NULL ?
 		    xstrdup(smtp_session_helo(s)) : NULL;
-		pool_submit(d->pool, grey_work, grey_done, j);
+		j->do_spf = antispam_spf_at_rcpt(d->as) && !c->spf_done;
+		if (c->spf_done) {
+			spf_outcome_copy(&j->spf, &c->spf);
+			j->have_spf = true;
+		}
+		j->do_grey = d->as->greylist_on;
+		pool_submit(d->pool, rcpt_work, rcpt_done, j);
 		return;
 	}
 	c->rcpts = xreallocarray(c->rcpts, c->nrcpts + 1, sizeof(*c->rcpts));
@@ -477,6 +544,7 @@ on_rcpt(struct smtp_session *s, const struct address *to, void *ctx)
 	return;
 refuse:
 	d->rejected++;
+refuse_quiet:
 	accounts_resolution_free(&r.res);
 	free(addr);
 }
@@ -587,6 +655,8 @@ struct commit_job {
 	const char **rcpts;
 	struct antispam_result ar;
 	bool checked;
+	bool have_spf;
+	struct spf_outcome spf;		/* from RCPT */
 };
 
 static void
@@ -614,6 +684,7 @@ commit_work(void *arg)
 	x.fields[1] = j->ar.authentication_results;
 	if (j->ar.action == ANTISPAM_JUNK)
 		x.folder = "Junk";
+	x.seen = j->ar.seen;
 	if (j->ar.mark) {
 		x.mark = &j->c->d->as->mark;
 		x.verdict = &j->ar.verdict;
@@ -625,6 +696,8 @@ static void
 commit_job_free(struct commit_job *j)
 {
 	antispam_result_free(&j->ar);
+	if (j->have_spf)
+		spf_outcome_free(&j->spf);
 	free(j->helo);
 	free(j->sender);
 	free(j->login);
@@ -745,6 +818,11 @@ on_data_end(struct smtp_session *s, void *ctx)
 	j->req.account = j->account;
 	j->req.auth_login = j->login;
 	j->req.queue_id = delivery_id(j->dlv);
+	if (c->spf_done) {
+		spf_outcome_copy(&j->spf, &c->spf);
+		j->have_spf = true;
+		j->req.spf = &j->spf;
+	}
 	pool_submit(c->d->pool, commit_work, commit_done, j);
 }
 
@@ -856,6 +934,30 @@ expire_done(void *arg)
 	maybe_exit(arg);	/* a stop may have waited for this job */
 }
 
+/* Every second, off the loop: bans made or lifted by the imap worker or
+ * `tegami fail2ban`, and Postgrey's whitelist files. */
+static void
+ban_refresh_work(void *arg)
+{
+	struct smtpd *d = arg;
+	char *err = NULL;
+
+	if (d->as->ban != NULL && ban_refresh(d->as->ban, time(NULL), &err) < 0) {
+		log_warn("event=ban_refresh_failed error=\"%s\"", err);
+		free(err);
+	}
+	antispam_refresh_files(d->as);
+}
+
+static void
+ban_refresh_done(void *arg)
+{
+	struct smtpd *d = arg;
+
+	d->ban_refreshing = false;
+	maybe_exit(d);
+}
+
 static void
 refresh_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -863,7 +965,11 @@ refresh_cb(evutil_socket_t fd, short what, void *arg)
 	static unsigned int ticks;
 
 	accounts_watch_refresh(d->accounts, false);
-	antispam_refresh(d->as);
+	if ((d->as->ban != NULL || d->as->greylist_on) && !d->ban_refreshing &&
+	    !d->w->stopping) {
+		d->ban_refreshing = true;
+		pool_submit(d->pool, ban_refresh_work, ban_refresh_done, d);
+	}
 	if (++ticks % 60 == 0)
 		iptable_expire(&d->ips, time(NULL) - GREET_PASS_TTL);
 	/* Old greylist entries go once an hour (the first a minute in). */
@@ -892,11 +998,20 @@ smtpd_status(struct worker *w, char *out, size_t outsize)
 	struct smtpd *d = w->ctx;
 	struct accounts *acc = accounts_watch_get(d->accounts);
 
-	snprintf(out, outsize, "connections=%u transactions=%u accounts=%zu "
+	struct dns_cache_stats cs;
+	int n;
+
+	n = snprintf(out, outsize, "connections=%u transactions=%u accounts=%zu "
 	    "delivered=%llu queued=%llu rejected=%llu", d->nconns, d->ntx,
 	    accounts_count(acc), (unsigned long long)d->delivered,
 	    (unsigned long long)d->queued, (unsigned long long)d->rejected);
 	accounts_unref(acc);
+	if (n > 0 && (size_t)n < outsize && d->as->resolver != NULL &&
+	    dns_resolver_cache_stats(d->as->resolver, &cs))
+		snprintf(out + n, outsize - (size_t)n, " dns_cache_hits=%llu "
+		    "dns_cache_misses=%llu dns_cache_entries=%zu",
+		    (unsigned long long)cs.hits, (unsigned long long)cs.misses,
+		    cs.entries);
 }
 
 static void

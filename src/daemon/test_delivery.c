@@ -63,7 +63,7 @@ test_delivery_trace_fields_on_top(void)
 	char *md = xasprintf("%s/md", test_tmpdir()), *got;
 	struct delivery *dl = begin(md, test_tmpdir());
 	struct spammark_settings ms = { true, false, "[SPAM]" };
-	struct spammark_verdict v = { true, -1, "test" };
+	struct spammark_verdict v = { true, -1, "test", NULL };
 	struct delivery_extra x;
 	const char *err;
 	size_t len;

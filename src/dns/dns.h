@@ -102,6 +102,12 @@ struct dns_config {
 	size_t server_count;
 	/* Optional DNSSEC trust anchor file (zone-file format DS/DNSKEY). */
 	const char *trust_anchor_file;
+	/* Answers of dns_lookup_sync() are kept in a cache (dns/cache.h) of
+	   at most cache_bytes (0 = DNS_CACHE_DEFAULT_BYTES, 1 MiB) for their
+	   TTL, at most cache_max_ttl seconds (0 = 3600); no_cache: none. */
+	size_t cache_bytes;
+	unsigned int cache_max_ttl;
+	bool no_cache;
 };
 
 typedef void dns_callback(struct dns_result *result, void *context);
@@ -131,9 +137,16 @@ void dns_lookup_cancel(struct dns_resolver *resolver, int id);
 /* Lookups started and not yet called back or cancelled. */
 unsigned int dns_pending(const struct dns_resolver *resolver);
 
-/* Blocking lookup; always returns a result (free with dns_result_free). */
+/*
+ * Blocking lookup; always returns a result (free with dns_result_free).
+ * Answered from the cache when it has the answer (see dns_config).
+ */
 struct dns_result *dns_lookup_sync(struct dns_resolver *resolver,
     const char *name, enum dns_type type);
+/* The sync cache's counters; false when there is no cache. */
+struct dns_cache_stats;
+bool dns_resolver_cache_stats(struct dns_resolver *resolver,
+    struct dns_cache_stats *st_r);
 
 void dns_result_free(struct dns_result **result);
 

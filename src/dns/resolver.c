@@ -3,15 +3,19 @@
  * libevent loop (asynchronous), one shared by blocking callers on pool
  * threads. Two contexts because an async context owns a worker thread and
  * a pipe read by the loop; blocking ub_resolve() calls are simplest on a
- * context of their own. The price is two caches.
+ * context of their own. The price is two caches. Blocking lookups look
+ * in our own cache first (dns/cache.h says why libunbound's is not
+ * enough for them).
  */
 #include "dns/dns.h"
+#include "dns/cache.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
 #include <unbound.h>
 #include <event2/event.h>
 
@@ -37,6 +41,7 @@ struct dns_resolver {
 	struct dns_config config;	/* copied */
 	struct dns_query *queries;
 	unsigned int pending;
+	struct dns_cache *cache;	/* for dns_lookup_sync, or NULL */
 };
 
 static int
@@ -158,6 +163,9 @@ config_copy(struct dns_config *dst, const struct dns_config *src)
 		servers[i] = xstrdup(src->servers[i]);
 	dst->servers = (const char *const *)servers;
 	dst->server_count = src->server_count;
+	dst->cache_bytes = src->cache_bytes;
+	dst->cache_max_ttl = src->cache_max_ttl;
+	dst->no_cache = src->no_cache;
 	if (src->trust_anchor_file != NULL)
 		dst->trust_anchor_file = xstrdup(src->trust_anchor_file);
 }
@@ -182,6 +190,9 @@ dns_resolver_create(struct event_base *base, const struct dns_config *config,
 	r->base = base;
 	config_copy(&r->config, config);
 	pthread_mutex_init(&r->sync_lock, NULL);
+	if (!r->config.no_cache)
+		r->cache = dns_cache_create(r->config.cache_bytes,
+		    r->config.cache_max_ttl);
 	/*
 	 * Configure a context now even for sync-only use, so a bad setting
 	 * fails at start, not at the first lookup.
@@ -242,6 +253,7 @@ dns_resolver_destroy(struct dns_resolver **resolverp)
 	if (r->sync_ctx != NULL)
 		ub_ctx_delete(r->sync_ctx);
 	pthread_mutex_destroy(&r->sync_lock);
+	dns_cache_destroy(&r->cache);
 	config_free(&r->config);
 	free(r);
 	*resolverp = NULL;
@@ -371,6 +383,13 @@ dns_lookup_sync(struct dns_resolver *r, const char *name, enum dns_type type)
 
 	if (strlen(name) > 253)
 		return result_make(name, type, UB_SYNTAX, NULL);
+	if (r->cache != NULL) {
+		struct dns_result *hit = dns_cache_get(r->cache, name, type,
+		    time(NULL));
+
+		if (hit != NULL)
+			return hit;
+	}
 	pthread_mutex_lock(&r->sync_lock);
 	if (r->sync_ctx == NULL) {
 		char *error = NULL;
@@ -391,5 +410,16 @@ dns_lookup_sync(struct dns_resolver *r, const char *name, enum dns_type type)
 	struct dns_result *res = result_make(name, type, err, ub);
 	if (ub != NULL)
 		ub_resolve_free(ub);
+	if (r->cache != NULL)
+		dns_cache_put(r->cache, res, time(NULL));
 	return res;
+}
+
+bool
+dns_resolver_cache_stats(struct dns_resolver *r, struct dns_cache_stats *st)
+{
+	if (r->cache == NULL)
+		return false;
+	dns_cache_stats(r->cache, st);
+	return true;
 }

@@ -29,6 +29,40 @@ clamd_verdict_name(enum clamd_verdict v)
 }
 
 enum clamd_verdict
+clamd_parse_reply(char *reply, size_t rlen, char *virus, size_t virus_size,
+    char **error_r)
+{
+	const char *msg;
+
+	reply[rlen] = '\0';
+	while (rlen > 0 && (reply[rlen - 1] == '\n' || reply[rlen - 1] == '\0'))
+		reply[--rlen] = '\0';
+	rlen = strlen(reply);
+	/* clamd's words end up in logs and replies: printable only */
+	for (size_t i = 0; i < rlen; i++) {
+		if ((unsigned char)reply[i] < 0x20 || (unsigned char)reply[i] >= 0x7f)
+			reply[i] = '?';
+	}
+	msg = str_has_prefix(reply, "stream: ") ? reply + 8 : reply;
+
+	if (strcmp(msg, "OK") == 0)
+		return CLAMD_CLEAN;
+	if (rlen > 6 && str_has_suffix(msg, " FOUND")) {
+		size_t n = strlen(msg) - 6;
+
+		if (virus_size > 0) {
+			if (n >= virus_size)
+				n = virus_size - 1;
+			memcpy(virus, msg, n);
+			virus[n] = '\0';
+		}
+		return CLAMD_INFECTED;
+	}
+	*error_r = xasprintf("clamd answered \"%.200s\"", reply);
+	return CLAMD_ERROR;
+}
+
+enum clamd_verdict
 clamd_scan(const struct clamd_settings *set, const void *data, size_t len,
     char *virus, size_t virus_size, char **error_r)
 {
@@ -37,7 +71,6 @@ clamd_scan(const struct clamd_settings *set, const void *data, size_t len,
 	size_t max = set->max_size != 0 ? set->max_size : 25 * 1024 * 1024;
 	char reply[REPLY_MAX + 1];
 	size_t rlen = 0, off = 0;
-	const char *msg;
 	int fd;
 
 	if (virus_size > 0)
@@ -83,32 +116,7 @@ clamd_scan(const struct clamd_settings *set, const void *data, size_t len,
 			break;
 	}
 	close(fd);
-	reply[rlen] = '\0';
-	while (rlen > 0 && (reply[rlen - 1] == '\n' || reply[rlen - 1] == '\0'))
-		reply[--rlen] = '\0';
-	rlen = strlen(reply);
-	/* clamd's words end up in logs and replies: printable only */
-	for (size_t i = 0; i < rlen; i++) {
-		if ((unsigned char)reply[i] < 0x20 || (unsigned char)reply[i] >= 0x7f)
-			reply[i] = '?';
-	}
-	msg = str_has_prefix(reply, "stream: ") ? reply + 8 : reply;
-
-	if (strcmp(msg, "OK") == 0)
-		return CLAMD_CLEAN;
-	if (rlen > 6 && str_has_suffix(msg, " FOUND")) {
-		size_t n = strlen(msg) - 6;
-
-		if (virus_size > 0) {
-			if (n >= virus_size)
-				n = virus_size - 1;
-			memcpy(virus, msg, n);
-			virus[n] = '\0';
-		}
-		return CLAMD_INFECTED;
-	}
-	*error_r = xasprintf("clamd answered \"%.200s\"", reply);
-	return CLAMD_ERROR;
+	return clamd_parse_reply(reply, rlen, virus, virus_size, error_r);
 
 send_failed:
 	*error_r = xasprintf("sending to clamd: %m");

@@ -41,4 +41,13 @@ enum clamd_verdict clamd_scan(const struct clamd_settings *settings,
     const void *data, size_t len, char *virus, size_t virus_size,
     char **error_r);
 
+/*
+ * clamd's answer as read (reply[0..rlen), with room for one more byte; it
+ * is cut at its end, and bytes outside printable ASCII become '?'): the
+ * verdict, the signature name for CLAMD_INFECTED, *error_r for anything
+ * else. Apart from clamd_scan() for the fuzzer.
+ */
+enum clamd_verdict clamd_parse_reply(char *reply, size_t rlen, char *virus,
+    size_t virus_size, char **error_r);
+
 #endif

@@ -75,6 +75,9 @@ struct greylist {
 static const char schema[] =
 	"PRAGMA journal_mode=WAL;"
 	"PRAGMA synchronous=NORMAL;"
+	/* 512 KiB of page cache, not 2 MiB: the kernel's page cache holds
+	 * the file anyway, and each worker has several such connections */
+	"PRAGMA cache_size=-512;"
 	"CREATE TABLE IF NOT EXISTS greylist ("
 	"  net TEXT NOT NULL, sender TEXT NOT NULL, rcpt TEXT NOT NULL,"
 	"  first INTEGER NOT NULL, last INTEGER NOT NULL, passed INTEGER NOT NULL,"

@@ -26,6 +26,21 @@ field_is(const char *line, size_t len, const char *name)
 	return k < len && line[k] == ':';
 }
 
+/* "Subject: <text>" with control bytes (a line end from a scanner's
+ * reply) as spaces: one field, whatever the text held. */
+static int
+put_subject(struct buf *out, const char *text, const char *eol)
+{
+	int ret = buf_append_str(out, "Subject: ");
+
+	for (const char *p = text; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		ret |= buf_append_c(out, c < 0x20 || c == 0x7f ? ' ' : (char)c);
+	}
+	return ret | buf_append_str(out, eol);
+}
+
 int
 spammark_rewrite(const char *msg, size_t len,
     const struct spammark_settings *set, const struct spammark_verdict *v,
@@ -36,7 +51,8 @@ spammark_rewrite(const char *msg, size_t len,
 	};
 	const char *nl = memchr(msg, '\n', len);
 	const char *eol = nl != NULL && nl > msg && nl[-1] == '\r' ? "\r\n" : "\n";
-	bool prefix = v->spam && set->subject_prefix != NULL &&
+	bool replace = v->spam && v->subject != NULL && v->subject[0] != '\0';
+	bool prefix = !replace && v->spam && set->subject_prefix != NULL &&
 	    set->subject_prefix[0] != '\0';
 	bool have_subject = false;
 	size_t pos = 0;
@@ -67,8 +83,13 @@ spammark_rewrite(const char *msg, size_t len,
 			pos = end;
 			continue;
 		}
-		if (prefix && !have_subject && field_is(msg + pos, end - pos,
-		    "Subject")) {
+		if (replace && field_is(msg + pos, end - pos, "Subject")) {
+			/* the first Subject becomes ours; any other goes */
+			if (!have_subject)
+				ret |= put_subject(out, v->subject, eol);
+			have_subject = true;
+		} else if (prefix && !have_subject && field_is(msg + pos,
+		    end - pos, "Subject")) {
 			const char *colon = memchr(msg + pos, ':', end - pos);
 			size_t k = (size_t)(colon - msg) + 1;
 
@@ -85,6 +106,8 @@ spammark_rewrite(const char *msg, size_t len,
 	}
 	if (prefix && !have_subject)
 		ret |= buf_printf(out, "Subject: %s%s", set->subject_prefix, eol);
+	if (replace && !have_subject)
+		ret |= put_subject(out, v->subject, eol);
 	if (pos < len)
 		ret |= buf_append(out, msg + pos, len - pos);
 	return ret < 0 ? -1 : 0;

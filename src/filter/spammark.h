@@ -26,6 +26,9 @@ struct spammark_verdict {
 	bool spam;
 	double score;		/* shown in X-Spam-Score when >= 0 */
 	const char *reason;	/* "bayes", "rspamd", ... or NULL */
+	/* spam only: the whole new Subject (rspamd's "rewrite subject"),
+	 * used instead of the SPAM_SUBJECT prefix; NULL = none */
+	const char *subject;
 };
 
 /* Where the store puts it and with which flag. */
@@ -41,7 +44,9 @@ void spammark_delivery(const struct spammark_settings *set,
  * Copies the message (header block and body, CRLF or LF lines; the new
  * fields use the line end the message uses) to out with the X-Spam
  * fields replaced and, for spam with a prefix set, the Subject prefixed
- * (a Subject is added if there was none). -1 if out's limit was hit.
+ * (a Subject is added if there was none), or for spam with v->subject,
+ * the Subject replaced by it (control bytes in it become spaces). -1 if
+ * out's limit was hit.
  */
 int spammark_rewrite(const char *msg, size_t len,
     const struct spammark_settings *set, const struct spammark_verdict *v,

@@ -162,6 +162,21 @@ test_bayes_classify(void)
 	test_assert(bayes_stats(b, NULL, &st, &err) == 0);
 	test_assert(st.spam == 30 && st.ham == 30);
 
+	/* CRLF (an IMAP APPEND) and LF (its Maildir file) are one message */
+	{
+		const char *crlf = "Subject: twin\r\n\r\nthe very same words\r\n";
+		const char *lf = "Subject: twin\n\nthe very same words\n";
+
+		test_assert(bayes_train(b, NULL, crlf, strlen(crlf), BAYES_SPAM,
+		    5003, &err) == 1);
+		test_assert(bayes_train(b, NULL, lf, strlen(lf), BAYES_SPAM,
+		    5004, &err) == 0);
+		test_assert(bayes_train(b, NULL, lf, strlen(lf), BAYES_HAM,
+		    5005, &err) == 1);
+		test_assert(bayes_stats(b, NULL, &st, &err) == 0);
+		test_assert(st.spam == 30 && st.ham == 31);
+	}
+
 	free(spam);
 	free(ham);
 	bayes_close(&b);

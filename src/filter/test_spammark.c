@@ -16,7 +16,7 @@ test_spammark(void)
 	    "\r\n"
 	    "Subject: in the body\r\n";
 	struct spammark_settings set = { true, false, "***SPAM***" };
-	struct spammark_verdict v = { true, 0.987, "bayes" };
+	struct spammark_verdict v = { true, 0.987, "bayes", NULL };
 	struct spammark_delivery d;
 	struct buf out;
 
@@ -64,3 +64,43 @@ test_spammark(void)
 	test_end();
 }
 TEST(test_spammark)
+
+/* rspamd's "rewrite subject": its whole subject, in place of the prefix */
+static void
+test_spammark_subject(void)
+{
+	static const char msg[] =
+	    "From: a@b.example\n"
+	    "Subject: cheap\n"
+	    " pills\n"
+	    "Subject: second\n"
+	    "\n"
+	    "body\n";
+	struct spammark_settings set = { true, false, "***SPAM***" };
+	struct spammark_verdict v = { true, 12.5, "rspamd",
+	    "[rspamd] cheap pills\r\nBcc: x@evil.example" };
+	struct buf out;
+
+	test_begin("spammark: a scanner's subject replaces the field, one line");
+	buf_init(&out, 1 << 16);
+	test_assert(spammark_rewrite(msg, strlen(msg), &set, &v, &out) == 0);
+	test_assert_str(buf_cstr(&out),
+	    "X-Spam: Yes\n"
+	    "X-Spam-Score: 12.50 rspamd\n"
+	    "From: a@b.example\n"
+	    "Subject: [rspamd] cheap pills  Bcc: x@evil.example\n"
+	    "\n"
+	    "body\n");
+	/* no Subject at all: one is added; not spam: untouched */
+	buf_reset(&out);
+	test_assert(spammark_rewrite("From: a@b\n\nx\n", 13, &set, &v, &out) == 0);
+	test_assert(strstr(buf_cstr(&out), "Subject: [rspamd] cheap pills") != NULL);
+	buf_reset(&out);
+	v.spam = false;
+	test_assert(spammark_rewrite(msg, strlen(msg), &set, &v, &out) == 0);
+	test_assert(strstr(buf_cstr(&out), "Subject: cheap\n pills\n") != NULL);
+	test_assert(strstr(buf_cstr(&out), "rspamd]") == NULL);
+	buf_free(&out);
+	test_end();
+}
+TEST(test_spammark_subject)

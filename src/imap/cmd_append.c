@@ -333,6 +333,12 @@ imap_cmd_append(struct imap_session *s, const struct imap_arg *a, unsigned int n
 		free(err);
 		goto out;
 	}
+	/* junk training and the like: each message as the client sent it */
+	if (s->hooks->on_filed != NULL) {
+		for (unsigned int i = 0; i < count; i++)
+			s->hooks->on_filed(s, NULL, store_mailbox_name(box), NULL,
+			    1, sa[i].data, sa[i].len, s->ctx);
+	}
 	imap_sync_selected(s);
 	buf_init(&code, BUF_UNLIMITED);
 	append_uid_set(&code, uids, count);

@@ -256,6 +256,19 @@ copy_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		free(err);
 		goto out;
 	}
+	if (s->hooks->on_filed != NULL) {
+		/* before MOVE's expunge: the source files still exist */
+		char **paths = xcalloc(nidx, sizeof(*paths));
+
+		for (unsigned int i = 0; i < nidx; i++)
+			paths[i] = store_msg_full_path(s->box, &msgs[idx[i]]);
+		s->hooks->on_filed(s, store_mailbox_name(s->box),
+		    store_mailbox_name(dst), (const char *const *)paths, nidx,
+		    NULL, 0, s->ctx);
+		for (unsigned int i = 0; i < nidx; i++)
+			free(paths[i]);
+		free(paths);
+	}
 	buf_init(&code, BUF_UNLIMITED);
 	buf_printf(&code, "COPYUID %u ", store_mailbox_uidvalidity(dst));
 	append_uid_list(&code, src_uids, nidx);

@@ -782,6 +782,25 @@ resume_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * A banned client: NO [AUTHENTICATIONFAILED] to its login, then BYE and
+ * the connection is closed.
+ */
+void
+imap_session_auth_refuse_bye(struct imap_session *s, const char *bye)
+{
+	bool gone = s->closing;
+
+	imap_session_auth_reply(s, false, NULL);
+	if (gone)
+		return;		/* finished already */
+	imap_printf(s, "* BYE %s\r\n", bye);
+	s->state = IMAP_STATE_LOGOUT;
+	s->closing = true;
+	bufferevent_disable(s->bev, EV_READ);
+	bufferevent_enable(s->bev, EV_WRITE);
+}
+
+/*
  * The glue's verdict on a login: user+maildir (logged in), refuse (NO with
  * that text) or neither (wrong credentials).
  */
@@ -1359,6 +1378,13 @@ imap_session_new(struct event_base *base, struct bufferevent *bev,
 	bufferevent_set_timeouts(bev, &tv, NULL);
 	bufferevent_setcb(bev, read_cb, write_cb, event_cb, s);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	if (s->set.greeting_bye != NULL) {
+		imap_printf(s, "* BYE %s\r\n", s->set.greeting_bye);
+		s->state = IMAP_STATE_LOGOUT;
+		s->closing = true;
+		bufferevent_disable(bev, EV_READ);
+		return s;
+	}
 	buf_init(&b, BUF_UNLIMITED);
 	capability_string(s, &b);
 	imap_printf(s, "* OK [CAPABILITY %s] %s ready.\r\n", buf_cstr(&b),

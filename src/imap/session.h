@@ -56,6 +56,9 @@ struct imap_settings {
 	unsigned int idle_poll_ms;	/* IDLE rescan period (0 = 1000) */
 	bool quota;			/* QUOTA offered (ENABLE_QUOTAS) */
 	bool compress;			/* COMPRESS=DEFLATE offered */
+	/* Set: the greeting is "* BYE <text>" and the connection is closed
+	   (a banned client; RFC 9051 7.1.5 allows BYE as a greeting). */
+	const char *greeting_bye;
 };
 
 struct imap_hooks {
@@ -80,6 +83,18 @@ struct imap_hooks {
 	 */
 	char *(*account_maildir)(struct imap_session *s, const char *user,
 	    void *ctx);
+	/*
+	 * Optional, SYNCHRONOUS: must not block (queue the work). Messages
+	 * were put into folder `to` (names as store_mailbox_name gives them):
+	 * by COPY or MOVE from folder `from`, with paths[0..n) the source
+	 * files, which MOVE removes when the hook returns (open them now to
+	 * read them later); or by APPEND (from and paths NULL, n 1), with
+	 * data/len the message as the client sent it. Junk training hangs
+	 * here (daemon/imapd.c).
+	 */
+	void (*on_filed)(struct imap_session *s, const char *from,
+	    const char *to, const char *const *paths, unsigned int n,
+	    const char *data, size_t len, void *ctx);
 };
 
 /* Takes ownership of bev; sends the greeting. */
@@ -100,6 +115,12 @@ void imap_session_auth_ok(struct imap_session *s, const char *user,
  * being "[CODE] text" (e.g. "[LIMIT] Too many sessions").
  */
 void imap_session_auth_refuse(struct imap_session *s, const char *resp);
+/*
+ * The answer to on_auth for a client that may not try again (banned):
+ * NO [AUTHENTICATIONFAILED], then "* BYE <bye>", and the connection is
+ * closed.
+ */
+void imap_session_auth_refuse_bye(struct imap_session *s, const char *bye);
 /* Ends a session at once (shutdown, tests); on_disconnect is not called. */
 void imap_session_destroy(struct imap_session *s);
 

@@ -45,7 +45,10 @@ msgauth_check_message(const struct msgauth_dns *dns, const struct psl *psl,
 
 	authres_init(&ar, id);
 	if (req->check_spf) {
-		spf_check_mailfrom(dns, &req->spf, &r->spf);
+		if (req->spf_done != NULL)
+			spf_outcome_copy(&r->spf, req->spf_done);
+		else
+			spf_check_mailfrom(dns, &req->spf, &r->spf);
 		r->received_spf = spf_received_spf(&req->spf, &r->spf);
 		authres_add_spf(&ar, &r->spf, &req->spf);
 	}

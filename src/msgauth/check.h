@@ -31,6 +31,9 @@ struct msgauth_check_request {
 	bool check_spf;			/* ENABLE_POLICYD_SPF */
 	bool check_dkim;		/* ENABLE_OPENDKIM */
 	bool check_dmarc;		/* ENABLE_OPENDMARC */
+	/* The MAIL FROM result, when it was already evaluated at RCPT (the
+	   reject policy, greylisting): used as is instead of asking again. */
+	const struct spf_outcome *spf_done;
 	/* pct= sampling (NULL: never sampled out) */
 	unsigned int (*random_pct)(void *ctx);
 	void *random_ctx;

@@ -1322,6 +1322,14 @@ spf_outcome_free(struct spf_outcome *o)
 	x_free(&o->explanation);
 }
 
+void
+spf_outcome_copy(struct spf_outcome *dst, const struct spf_outcome *src)
+{
+	*dst = *src;
+	dst->explanation = src->explanation != NULL ?
+	    xstrdup(src->explanation) : NULL;
+}
+
 enum spf_result
 spf_check_host(const struct msgauth_dns *dns, const struct spf_request *req,
     const char *domain, const char *sender, struct spf_outcome *out)

@@ -105,6 +105,8 @@ struct spf_outcome {
 };
 
 void spf_outcome_free(struct spf_outcome *o);
+/* *dst = a copy of *src (explanation duplicated). */
+void spf_outcome_copy(struct spf_outcome *dst, const struct spf_outcome *src);
 
 /*
  * check_host(<ip>, <domain>, <sender>) of RFC 7208 §4: ip and the macro

@@ -157,3 +157,49 @@ test_msgauth_check(void)
 	test_end();
 }
 TEST(test_msgauth_check)
+
+/* The result the RCPT stage computed is used, not asked for again. */
+static void
+test_msgauth_check_spf_done(void)
+{
+	struct psl *psl = NULL;
+	struct msgauth_check_result r;
+	struct msgauth_dns dns;
+	struct spf_outcome done;
+	char *err = NULL;
+	struct fake_rr rows[] = {
+		{ "example.com", "TXT", "v=spf1 -all" },
+		{ "_dmarc.example.com", "TXT", "v=DMARC1; p=reject" },
+	};
+	struct fake_zone z = { rows, 2, NULL, 0, 0 };
+	struct msgauth_check_request req = {
+		.spf = { .sender = "joe@example.com", .helo = "mail.example.com",
+		    .receiver = "mx.ours.example", .now = 1700000100 },
+		.message = plain, .message_len = strlen(plain),
+		.check_spf = true, .check_dmarc = true, .spf_done = &done,
+	};
+
+	test_begin("msgauth check: a MAIL FROM result from RCPT is reused");
+	test_assert(psl_load(PSL_DEFAULT_PATH, &psl, &err) == 0);
+	fake_dns_init(&dns, &z);
+	msgauth_ip_parse("192.0.2.1", &req.spf.ip);
+	memset(&done, 0, sizeof(done));
+	done.result = SPF_RESULT_PASS;
+	done.identity = SPF_IDENTITY_MAILFROM;
+	str_copy(done.domain, sizeof(done.domain), "example.com");
+	done.explanation = xstrdup("kept");
+	msgauth_check_message(&dns, psl, &req, "\r\n", &r);
+	/* only the DMARC record was asked for; the zone's -all never was */
+	test_assert_int(z.queries, 1);
+	test_assert(r.spf.result == SPF_RESULT_PASS);
+	test_assert(r.spf.explanation != NULL && r.spf.explanation != done.explanation);
+	test_assert(r.dmarc.result == DMARC_RESULT_PASS);
+	test_assert(r.action == MSGAUTH_ACCEPT);
+	test_assert(r.received_spf != NULL &&
+	    str_has_prefix(r.received_spf, "Received-SPF: pass"));
+	msgauth_check_result_free(&r);
+	spf_outcome_free(&done);
+	psl_free(&psl);
+	test_end();
+}
+TEST(test_msgauth_check_spf_done)

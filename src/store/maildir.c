@@ -33,8 +33,10 @@ struct maildir_msg {
 	uint64_t lines;		/* LFs stored: vsize = size + lines */
 	bool pending_cr;
 	const char *write_error;
-	/* after commit: the name in new/ per target (NULL for duplicates) */
+	/* after commit: the name in new/ or cur/ per target (NULL for
+	 * duplicates), and which of the two */
 	char **names;
+	const char *sub;
 	size_t name_count;
 	size_t buflen;
 	char buf[WRITE_BUF_SIZE];
@@ -303,7 +305,7 @@ fail:
  */
 static int
 deliver_one(struct maildir_msg *m, const char *root, bool last,
-    char **name_r, char **error_r)
+    const char *flags, char **name_r, char **error_r)
 {
 	bool created = false;
 
@@ -315,10 +317,11 @@ deliver_one(struct maildir_msg *m, const char *root, bool last,
 			memcpy(base, m->base, sizeof(base));
 		else
 			make_base(base, sizeof(base));
-		name = xasprintf("%s,S=%llu,W=%llu", base,
+		name = xasprintf("%s,S=%llu,W=%llu%s%s", base,
 		    (unsigned long long)m->size,
-		    (unsigned long long)(m->size + m->lines));
-		dst = xasprintf("%s/new/%s", root, name);
+		    (unsigned long long)(m->size + m->lines),
+		    flags != NULL ? ":2," : "", flags != NULL ? flags : "");
+		dst = xasprintf("%s/%s/%s", root, m->sub, name);
 		if (last) {
 			/* rename saves the unlink; NOREPLACE keeps it as
 			 * safe as link against a name clash. */
@@ -377,14 +380,43 @@ deliver_one(struct maildir_msg *m, const char *root, bool last,
 	return -1;
 }
 
+/* Maildir info flags: the letters Dovecot and the spec know, in order. */
+static bool
+flags_valid(const char *flags)
+{
+	static const char order[] = "DFPRST";
+	const char *pos = order;
+
+	for (; *flags != '\0'; flags++) {
+		const char *f = strchr(pos, *flags);
+
+		if (f == NULL)
+			return false;
+		pos = f + 1;
+	}
+	return true;
+}
+
 int
 maildir_msg_commit(struct maildir_msg *m, const char *const *maildirs,
     size_t count, char **error_r)
+{
+	return maildir_msg_commit_flags(m, maildirs, count, NULL, error_r);
+}
+
+int
+maildir_msg_commit_flags(struct maildir_msg *m, const char *const *maildirs,
+    size_t count, const char *flags, char **error_r)
 {
 	char **roots = xcalloc(count, sizeof(char *));
 	size_t last = 0, i;
 	int r = -1;
 
+	if (flags != NULL && !flags_valid(flags)) {
+		*error_r = xasprintf("invalid maildir flags: %.16s", flags);
+		goto out_free;
+	}
+	m->sub = flags != NULL ? "cur" : "new";
 	if (count == 0) {
 		*error_r = xstrdup("no maildir to deliver to");
 		goto fail;
@@ -425,7 +457,8 @@ maildir_msg_commit(struct maildir_msg *m, const char *const *maildirs,
 	for (i = 0; i < count; i++) {
 		if (roots[i] == NULL)
 			continue;
-		if (deliver_one(m, roots[i], i == last, &m->names[i], error_r) < 0)
+		if (deliver_one(m, roots[i], i == last, flags, &m->names[i],
+		    error_r) < 0)
 			goto fail;
 	}
 	for (i = 0; i < count; i++) {
@@ -433,7 +466,7 @@ maildir_msg_commit(struct maildir_msg *m, const char *const *maildirs,
 
 		if (roots[i] == NULL)
 			continue;
-		dir = xasprintf("%s/new", roots[i]);
+		dir = xasprintf("%s/%s", roots[i], m->sub);
 		if (fsync_dir(dir) < 0) {
 			*error_r = xasprintf("fsync %s: %s", dir, strerror(errno));
 			free(dir);
@@ -447,7 +480,8 @@ fail:
 	/* Take back what was delivered: never half a delivery. */
 	for (i = 0; m->names != NULL && i < count; i++) {
 		if (m->names[i] != NULL && roots[i] != NULL) {
-			char *p = xasprintf("%s/new/%s", roots[i], m->names[i]);
+			char *p = xasprintf("%s/%s/%s", roots[i], m->sub,
+			    m->names[i]);
 
 			unlink(p);
 			free(p);

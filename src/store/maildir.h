@@ -8,10 +8,12 @@
  *   maildir_msg_write(m, headers, n, &err);   // CRLF in, LF on disk
  *   maildir_msg_write(m, chunk, n, &err);     // as the DATA arrives
  *   maildir_msg_commit(m, maildirs, count, &err);  // pool thread: BLOCKS
+ *   (or maildir_msg_commit_flags(m, maildirs, count, "S", &err): into cur/)
  *   maildir_msg_free(&m);                      // or maildir_msg_abort
  *
  * On disk: the temporary file is <first maildir>/tmp/<base> (mode 0600);
- * the delivered file is <maildir>/new/<base>,S=<size>,W=<vsize> where
+ * the delivered file is <maildir>/new/<base>,S=<size>,W=<vsize> (or, with
+ * flags, <maildir>/cur/<base>,S=<size>,W=<vsize>:2,<flags>) where
  * base = <sec>.M<usec>P<pid>Q<n>.<host>, S = bytes on disk (LF line ends)
  * and W = the size with CRLF line ends (Dovecot's virtual size, RFC 822
  * size for IMAP). Dovecot and any Maildir reader take these files as is.
@@ -90,8 +92,18 @@ int maildir_msg_commit(struct maildir_msg *m, const char *const *maildirs,
     size_t count, char **error_r);
 
 /*
- * The file name used in new/ of maildirs[i] after a successful commit
- * (for logs and tests); NULL otherwise.
+ * The same, delivering with Maildir flags: the file goes to cur/ as
+ * "<name>:2,<flags>" (flags: the letters D F R S T in ASCII order, e.g.
+ * "S" for \Seen, MARK_SPAM_AS_READ) and cur/ is fsync'd instead of new/;
+ * otherwise the same durability and failure rules. flags NULL = new/.
+ * -1 with *error_r for flags that are not such letters in order.
+ */
+int maildir_msg_commit_flags(struct maildir_msg *m, const char *const *maildirs,
+    size_t count, const char *flags, char **error_r);
+
+/*
+ * The file name used in new/ (or cur/) of maildirs[i] after a successful
+ * commit (for logs and tests); NULL otherwise.
  */
 const char *maildir_msg_filename(const struct maildir_msg *m, size_t i);
 

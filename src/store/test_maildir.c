@@ -297,6 +297,98 @@ test_maildir_abort_and_failure(void)
 }
 TEST(test_maildir_abort_and_failure)
 
+/* MARK_SPAM_AS_READ: delivered as seen, straight into cur/ with ":2,S". */
+static void
+test_maildir_cur_flags(void)
+{
+	const char *root = test_tmpdir();
+	char *a = xasprintf("%s/fa", root), *b = xasprintf("%s/fb", root);
+	char *bad = xasprintf("%s/fbad", root), *p, *content = NULL;
+	const char *targets[3];
+	struct maildir_msg *m;
+	char *err = NULL;
+	const char *werr;
+	size_t n;
+	char **names;
+	int fd;
+
+	test_begin("maildir: flags deliver into cur/ as :2,S");
+	m = maildir_msg_create(a, &err);
+	test_assert(m != NULL);
+	test_assert(maildir_msg_write(m, "Subject: s\r\n\r\nspam\r\n", 20,
+	    &werr) == 0);
+	targets[0] = a;
+	targets[1] = b;
+	test_assert(maildir_msg_commit_flags(m, targets, 2, "S", &err) == 0);
+	for (int i = 0; i < 2; i++) {
+		const char *name = maildir_msg_filename(m, (size_t)i);
+		size_t len = name != NULL ? strlen(name) : 0;
+
+		test_assert(name != NULL && len > 4 &&
+		    strcmp(name + len - 4, ":2,S") == 0);
+		test_assert(name != NULL && strstr(name, ",S=17,W=20") != NULL);
+		p = xasprintf("%s/new", targets[i]);
+		test_assert_int(count_dir(p), 0);
+		free(p);
+		p = xasprintf("%s/cur/%s", targets[i], name != NULL ? name : "");
+		test_assert(file_read_all(p, 4096, &content, NULL) == 0);
+		test_assert(content != NULL &&
+		    strcmp(content, "Subject: s\n\nspam\n") == 0);
+		x_free(&content);
+		free(p);
+	}
+	p = xasprintf("%s/tmp", a);
+	test_assert_int(count_dir(p), 0);
+	free(p);
+	maildir_msg_free(&m);
+	test_end();
+
+	test_begin("maildir: flags: bad letters refused, NULL = new/");
+	m = maildir_msg_create(a, &err);
+	test_assert(m != NULL);
+	test_assert(maildir_msg_write(m, "x\r\n", 3, &werr) == 0);
+	err = NULL;
+	test_assert(maildir_msg_commit_flags(m, targets, 1, "SF", &err) == -1);
+	test_assert(err != NULL);
+	x_free(&err);
+	test_assert(maildir_msg_commit_flags(m, targets, 1, "/", &err) == -1);
+	x_free(&err);
+	test_assert(maildir_msg_commit_flags(m, targets, 1, NULL, &err) == 0);
+	p = xasprintf("%s/new", a);
+	test_assert_int(count_dir(p), 1);
+	free(p);
+	maildir_msg_free(&m);
+	test_end();
+
+	test_begin("maildir: flags: a failing target takes back the cur/ copies");
+	test_assert(mkdir(bad, 0700) == 0);
+	p = xasprintf("%s/cur", bad);
+	fd = open(p, O_CREAT | O_WRONLY, 0600);
+	close(fd);
+	free(p);
+	m = maildir_msg_create(b, &err);
+	test_assert(m != NULL);
+	test_assert(maildir_msg_write(m, "y\r\n", 3, &werr) == 0);
+	targets[0] = b;
+	targets[1] = bad;
+	test_assert(maildir_msg_commit_flags(m, targets, 2, "S", &err) == -1);
+	test_assert(err != NULL && strstr(err, "fbad/cur") != NULL);
+	x_free(&err);
+	maildir_msg_free(&m);
+	p = xasprintf("%s/cur", b);
+	names = list_dir(p, &n);
+	test_assert_int(n, 1);		/* only the first message */
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(p);
+	test_end();
+	free(a);
+	free(b);
+	free(bad);
+}
+TEST(test_maildir_cur_flags)
+
 static void
 test_maildir_exdev(void)
 {

@@ -11,6 +11,7 @@ in the root namespace):
     tegami-e2e-<pid>-dns   10.77.0.2   nsd: a.test, b.test, 0.77.10.in-addr.arpa
     tegami-e2e-<pid>-a     10.77.0.11  mx.a.test  (mail host of a.test)
     tegami-e2e-<pid>-b     10.77.0.12  mx.b.test  (mail host of b.test)
+    tegami-e2e-<pid>-ext   10.77.0.21  mx.ext.test (an outside MTA; also .22-.24)
 
 Each host namespace gets /etc/netns/<ns>/resolv.conf (and hosts), which
 `ip netns exec` bind-mounts over /etc/resolv.conf, pointing at nsd.
@@ -38,6 +39,37 @@ HOSTS = {
     # name: (domain, address)
     "a": ("a.test", f"{NET}.11"),
     "b": ("b.test", f"{NET}.12"),
+    # an outside MTA for the spam scenarios (tests/e2e/test_spam_bed.py)
+    "ext": ("ext.test", f"{NET}.21"),
+}
+# More addresses on a host's eth0 (clients the spam scenarios tell apart:
+# listed in the DNSBL, the "refused resolver" answer, a password guesser).
+EXTRA_ADDRS = {
+    "ext": [f"{NET}.22", f"{NET}.23", f"{NET}.24"],
+}
+# Zones for the spam scenarios (s.test: SPF/DKIM/DMARC cases sent from ext;
+# bl.test: a DNSBL). %(x)s is host ext's address; "dk.s.test" gets a DKIM
+# key of its own (bed.spam_dkim) made at start.
+SPAM_ZONES = {
+    "s.test": [
+        'pass IN TXT "v=spf1 ip4:%(x)s -all"',
+        'soft IN TXT "v=spf1 ip4:192.0.2.1 ~all"',
+        'fail IN TXT "v=spf1 ip4:192.0.2.1 -all"',
+        'perm IN TXT "v=spf1 ' + " ".join(f"a:h{i}.s.test" for i in range(11)) + ' -all"',
+        # neutral SPF: DKIM and DMARC decide
+        'dk IN TXT "v=spf1 ?all"',
+        '_dmarc.dk IN TXT "v=DMARC1; p=reject"',
+        'rej IN TXT "v=spf1 ?all"',
+        '_dmarc.rej IN TXT "v=DMARC1; p=reject"',
+        'qua IN TXT "v=spf1 ?all"',
+        '_dmarc.qua IN TXT "v=DMARC1; p=quarantine"',
+    ] + [f"h{i} IN A 192.0.2.{10 + i}" for i in range(11)],
+    "bl.test": [
+        # ext's second address is listed; its third gets the answer Spamhaus
+        # gives a refused (public) resolver
+        "22.0.77.10 IN A 127.0.0.2",
+        "23.0.77.10 IN A 127.255.255.254",
+    ],
 }
 
 
@@ -139,6 +171,7 @@ class Bed:
         self.procs = []
         self.hosts = {n: Host(self, n, d, a) for n, (d, a) in HOSTS.items()}
         self.dns_addr = DNS_ADDR
+        self.spam_dkim = None   # (private key path, TXT value) of dk.s.test
 
     def ns(self, role):
         return f"{self.tag}-{role}"
@@ -169,6 +202,7 @@ class Bed:
         os.makedirs(self.workdir, exist_ok=True)
         self._network()
         self._keys()
+        self._spam_keys()
         self._dns()
 
     def _add_ns(self, role):
@@ -192,6 +226,8 @@ class Bed:
             self.run("br", ["ip", "link", "set", port, "master", "br0"])
             self.run("br", ["ip", "link", "set", port, "up"])
             self.run(role, ["ip", "addr", "add", f"{addr}/24", "dev", "eth0"])
+            for extra in EXTRA_ADDRS.get(role, []):
+                self.run(role, ["ip", "addr", "add", f"{extra}/24", "dev", "eth0"])
             self.run(role, ["ip", "link", "set", "eth0", "up"])
             etc = f"/etc/netns/{ns}"
             os.makedirs(etc, exist_ok=True)
@@ -221,6 +257,25 @@ class Bed:
                 else:
                     value = "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode()
                 h.dkim[sel] = (path, value)
+
+    def _spam_keys(self):
+        path = os.path.join(self.workdir, "dk.s.test.private")
+        sh(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt",
+            "rsa_keygen_bits:2048", "-out", path])
+        der = subprocess.run(["openssl", "pkey", "-in", path, "-pubout", "-outform",
+                              "DER"], capture_output=True, check=True).stdout
+        self.spam_dkim = (path, "v=DKIM1; k=rsa; p=" + base64.b64encode(der).decode())
+
+    def _spam_zone(self, name):
+        lines = [
+            "$TTL 300",
+            f"@ IN SOA ns.{name}. hostmaster.{name}. 1 3600 600 86400 300",
+            f"@ IN NS ns.{name}.",
+            f"ns IN A {DNS_ADDR}",
+        ] + [r % {"x": self.hosts["ext"].addr} for r in SPAM_ZONES[name]]
+        if name == "s.test":
+            lines.append(f"sel._domainkey.dk IN TXT {_txt_strings(self.spam_dkim[1])}")
+        return "\n".join(lines) + "\n"
 
     def _zone(self, h):
         lines = [
@@ -255,6 +310,8 @@ class Bed:
         os.makedirs(d, exist_ok=True)
         zones = {h.domain: self._zone(h) for h in self.hosts.values()}
         zones["0.77.10.in-addr.arpa"] = self._reverse_zone()
+        for name in SPAM_ZONES:
+            zones[name] = self._spam_zone(name)
         conf = [
             "server:",
             f"  ip-address: {DNS_ADDR}",

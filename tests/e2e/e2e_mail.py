@@ -94,25 +94,37 @@ class MailHost:
             f.write(old + f"{address}|{sha512_crypt(password)}\n")
         os.rename(path + ".tmp", path)
 
-    def messages(self, address):
+    def messages(self, address, folder=""):
+        """Messages of the account's INBOX, or of a Maildir++ folder."""
         local, domain = address.split("@")
         out = []
         for sub in ("new", "cur"):
-            p = os.path.join(self.mail_dir, domain, local, sub)
+            p = os.path.join(self.mail_dir, domain, local,
+                             "." + folder if folder else "", sub)
             if os.path.isdir(p):
                 for n in sorted(os.listdir(p)):
                     out.append(open(os.path.join(p, n), "rb").read())
         return out
 
-    def wait_messages(self, address, count, timeout=20):
+    def wait_messages(self, address, count, timeout=20, folder=""):
         end = time.time() + timeout
         while time.time() < end:
-            m = self.messages(address)
+            m = self.messages(address, folder)
             if len(m) >= count:
                 return m
             time.sleep(0.1)
-        raise AssertionError(f"{self.name}: {address} has {len(self.messages(address))} "
-                             f"messages, wanted {count}\n--- log:\n"
+        raise AssertionError(f"{self.name}: {address} has "
+                             f"{len(self.messages(address, folder))} "
+                             f"messages{' in ' + folder if folder else ''}, wanted "
+                             f"{count}\n--- log:\n" + self.log_text()[-5000:])
+
+    def wait_log(self, needle, timeout=20, start=0):
+        end = time.time() + timeout
+        while time.time() < end:
+            if needle in self.log_text()[start:]:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"{self.name}: log never said {needle!r}\n--- log:\n"
                              + self.log_text()[-5000:])
 
     def queue_entries(self):

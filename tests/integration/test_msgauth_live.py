@@ -18,7 +18,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 OBJ = os.path.join(ROOT, "build/obj-san")
 OBJS = ["filter/dnsbl.o", "msgauth/dns_resolver.o", "msgauth/spf.o", "msgauth/dmarc.o", "msgauth/psl.o",
         "msgauth/dns_iface.o", "msgauth/dkim_verify.o", "msgauth/dkim_canon.o",
-        "msgauth/dkim_sign.o", "mail/decode.o", "dns/resolver.o", "dns/dns_wire.o"]
+        "msgauth/dkim_sign.o", "mail/decode.o", "dns/resolver.o", "dns/dns_wire.o",
+        "dns/cache.o"]
 
 DRIVER = r'''
 #include "dns/dns.h"
