@@ -26,6 +26,8 @@ to_buf(void *ctx, const void *p, size_t n)
 	return buf_append(ctx, p, n);
 }
 
+static void leaves_of(const char *data, size_t len, struct buf *out);
+
 static void
 leaves(const char *data, const struct mime_part *p, struct buf *out)
 {
@@ -41,6 +43,20 @@ leaves(const char *data, const struct mime_part *p, struct buf *out)
 		return;
 	}
 	buf_init(&dec, BUF_UNLIMITED);
+	/* message/global may be converted to base64 or quoted-printable
+	 * (RFC 6532 3.5): compare what it holds once decoded */
+	if (p->encoding != NULL && strcasecmp(p->type, "message") == 0 &&
+	    strcasecmp(p->subtype, "global") == 0 &&
+	    (strcasecmp(p->encoding, "base64") == 0 ||
+	    strcasecmp(p->encoding, "quoted-printable") == 0)) {
+		if (strcasecmp(p->encoding, "base64") == 0)
+			decode_base64(data + p->body_offset, p->body_size, &dec);
+		else
+			decode_qp(data + p->body_offset, p->body_size, &dec);
+		leaves_of(dec.data != NULL ? dec.data : "", dec.len, out);
+		buf_free(&dec);
+		return;
+	}
 	if (p->encoding != NULL && strcasecmp(p->encoding, "base64") == 0)
 		decode_base64(data + p->body_offset, p->body_size, &dec);
 	else if (p->encoding != NULL &&
