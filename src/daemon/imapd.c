@@ -730,7 +730,6 @@ conn_free(struct conn *c)
 	iptable_release(&d->ips, c->ipe);
 	d->nconns--;
 	d->nimap--;
-	free(c->user);
 	free(c);
 }
 
