@@ -523,6 +523,23 @@ is_ours(const struct dnscheck_host *host, const struct msgauth_ip *ip)
 	return false;
 }
 
+/*
+ * Sorts record indexes by text: a name's records come in any order from
+ * DNS, and the same zone should give the same report every time.
+ */
+static void
+sort_idx(const struct msgauth_dns_txt *txt, size_t *idx, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		for (size_t k = i; k > 0 &&
+		    strcmp(txt->txt[idx[k - 1]], txt->txt[idx[k]]) > 0; k--) {
+			size_t t = idx[k];
+
+			idx[k] = idx[k - 1];
+			idx[k - 1] = t;
+		}
+}
+
 /* ------------------------------------------------------------------ */
 /* 1. A / AAAA of the host name.                                       */
 
@@ -822,6 +839,8 @@ mx_missing(struct dnscheck_report *rep, const struct msgauth_dns *dns,
 		    "the domain's own address %s", TEMPFAIL_TEXT);
 		dnscheck_fix(it, TEMPFAIL_FIX);
 	} else if (a.count > 0 && addrs_any_ours(host, &a)) {
+		/* Senders reach it as <domain>: the certificate must say so. */
+		add_cert_name(host, domain);
 		it = dnscheck_add(rep, DNSCHECK_WARN, title, "no MX record: "
 		    "mail still arrives through the domain's own address %s "
 		    "(implicit MX), but some senders want an MX", list);
@@ -862,6 +881,7 @@ dnscheck_mx(struct dnscheck_report *rep, const struct msgauth_dns *dns,
 	enum { OTHER, HOST, ALIAS } kind[MSGAUTH_DNS_MAX_RR];
 	int best_ours = -1, best_other = -1;
 	const char *first_other = NULL;
+	char *other_addrs = NULL;
 	struct dnscheck_item *it;
 	enum msgauth_dns_rc rc;
 
@@ -897,22 +917,30 @@ dnscheck_mx(struct dnscheck_report *rep, const struct msgauth_dns *dns,
 		const char *name = mx->name[i];
 		const char *what;
 
+		bool resolved;
+
 		kind[i] = OTHER;
+		memset(&a, 0, sizeof(a));
+		resolved = false;
 		if (dnscheck_name_eq(name, host->name)) {
 			kind[i] = HOST;
 		} else if (name[0] != '\0' && k < MX_CHECK_MAX &&
-		    lookup_addrs(dns, name, &a) == MSGAUTH_DNS_FOUND &&
-		    addrs_any_ours(host, &a)) {
-			/* This server under another name: the certificate
-			 * must name it too. */
-			kind[i] = ALIAS;
-			add_cert_name(host, name);
+		    lookup_addrs(dns, name, &a) == MSGAUTH_DNS_FOUND) {
+			resolved = true;
+			if (addrs_any_ours(host, &a)) {
+				/* This server under another name: the
+				 * certificate must name it too. */
+				kind[i] = ALIAS;
+				add_cert_name(host, name);
+			}
 		}
 		if (kind[i] != OTHER && best_ours < 0)
 			best_ours = mx->pref[i];
 		if (kind[i] == OTHER && best_other < 0) {
 			best_other = mx->pref[i];
 			first_other = name;
+			other_addrs = resolved ? addrs_text(&a) :
+			    xstrdup("no address");
 		}
 		what = kind[i] == HOST ? " (this server)" : kind[i] == ALIAS ?
 		    " (this server's address)" : name[0] == '\0' ?
@@ -930,9 +958,9 @@ dnscheck_mx(struct dnscheck_report *rep, const struct msgauth_dns *dns,
 		it = dnscheck_add(rep, DNSCHECK_WARN, title, "%s: mail goes "
 		    "first to %s, which is not this server", list, first_other);
 	} else {
-		it = dnscheck_add(rep, DNSCHECK_FAIL, title, "points at %s, "
-		    "another host, not at this server (%s)", first_other,
-		    host->name);
+		it = dnscheck_add(rep, DNSCHECK_FAIL, title, "points at %s "
+		    "(%s), another host, not at this server (%s)", first_other,
+		    other_addrs, host->name);
 	}
 	for (size_t k = 0; k < mx->count; k++) {
 		size_t i = order[k][1];
@@ -951,6 +979,7 @@ dnscheck_mx(struct dnscheck_report *rep, const struct msgauth_dns *dns,
 		    "naming %s", domain, DNSCHECK_TTL, DNSCHECK_MX_PRIORITY,
 		    host->name, first_other);
 out:
+	free(other_addrs);
 	free(list);
 	free(mx);
 }
@@ -1041,6 +1070,7 @@ dnscheck_spf(struct dnscheck_report *rep, const struct msgauth_dns *dns,
 		goto out;
 	}
 	if (n > 1) {
+		sort_idx(&txt, idx, n < 8 ? n : 8);
 		it = dnscheck_add(rep, DNSCHECK_FAIL, title, "%zu SPF records: "
 		    "receivers treat more than one as an error (permerror) and "
 		    "ignore them all", n);
@@ -1321,8 +1351,13 @@ dnscheck_dkim(struct dnscheck_report *rep, const struct msgauth_dns *dns,
 			break;
 		}
 	}
+	size_t order[MSGAUTH_DNS_MAX_RR];
+
+	for (size_t i = 0; i < txt.count; i++)
+		order[i] = i;
+	sort_idx(&txt, order, txt.count);
 	for (size_t i = 0; i < txt.count; i++) {
-		char *p = dnscheck_txt_quoted(txt.txt[i]);
+		char *p = dnscheck_txt_quoted(txt.txt[order[i]]);
 
 		dnscheck_published(it, "%s. TXT %s", name, p);
 		free(p);
@@ -1484,6 +1519,7 @@ dnscheck_dmarc(struct dnscheck_report *rep, const struct msgauth_dns *dns,
 		goto out;
 	}
 	if (n > 1) {
+		sort_idx(&txt, idx, n < 8 ? n : 8);
 		it = dnscheck_add(rep, DNSCHECK_FAIL, title, "%zu DMARC records "
 		    "at %s: receivers ignore them all", n, where);
 		for (size_t i = 0; i < n && i < 8; i++) {

@@ -294,7 +294,7 @@ static const struct scenario scenarios[] = {
 	{ "MX to another host", C_MX, V4, NULL, NULL,
 	  { HOST_ROWS, { "example.com", "MX", "10 mail.old.example" },
 	    { "mail.old.example", "A", "198.51.100.20" } },
-	  { "FAIL MX example.com: points at mail.old.example, another host, not at this server (mx.example.com)",
+	  { "FAIL MX example.com: points at mail.old.example (198.51.100.20), another host, not at this server (mx.example.com)",
 	    "published: example.com. MX 10 mail.old.example.\n",
 	    "should be: example.com. MX 10 mx.example.com.\n",
 	    "fix:       publish example.com. 3600 IN MX 10 mx.example.com. instead of the MX naming mail.old.example\n" } },
