@@ -272,8 +272,9 @@ cli_record_domains(struct cli *cli, const char *only_arg, const char *cmd)
 		    cmd);
 		return NULL;
 	}
-	cli_note(cli, "no accounts or aliases yet: showing the records for %s, "
-	    "the host name's domain", cli->set->domain);
+	cli_note(cli, "no accounts or aliases yet: %s %s, the host name's "
+	    "domain", strcmp(cmd, "check") == 0 ? "checking" :
+	    "showing the records for", cli->set->domain);
 	domains = xcalloc(2, sizeof(*domains));
 	domains[0] = xstrdup(cli->set->domain);
 	return domains;

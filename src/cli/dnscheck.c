@@ -90,6 +90,9 @@ dnscheck_report_free(struct dnscheck_report **repp)
 	*repp = NULL;
 }
 
+static char *vformat(const char *fmt, va_list ap)
+	__attribute__((format(printf, 1, 0)));
+
 static char *
 vformat(const char *fmt, va_list ap)
 {
@@ -137,6 +140,9 @@ dnscheck_add(struct dnscheck_report *rep, enum dnscheck_level level,
 	rep->items[rep->count++] = it;
 	return it;
 }
+
+static void add_detail(struct dnscheck_item *it, const char *label,
+    const char *fmt, va_list ap) __attribute__((format(printf, 3, 0)));
 
 static void
 add_detail(struct dnscheck_item *it, const char *label, const char *fmt,
@@ -1037,13 +1043,208 @@ spf_fix_terms(const struct dnscheck_host *host, const bool *passed,
 	}
 }
 
+/* An address of this server does not pass: say why and what to publish. */
+static void
+spf_not_passing(struct dnscheck_report *rep, const char *title,
+    const char *domain, const struct dnscheck_host *host, bool strict,
+    const char *record, size_t reclen, const char *pub, const bool *passed,
+    const struct msgauth_ip *ip, const struct spf_outcome *bad)
+{
+	struct dnscheck_item *it;
+	char t[64], terms[300], why[200], *suggested, *q;
+
+	ip_text(ip, t, sizeof(t));
+	switch (bad->result) {
+	case SPF_RESULT_PERMERROR:
+		it = dnscheck_add(rep, DNSCHECK_FAIL, title, "permerror for %s: "
+		    "%s (%u DNS lookups counted); receivers treat the record as "
+		    "broken", t, bad->problem, bad->dns_lookups);
+		dnscheck_published(it, "%s. TXT %s", domain, pub);
+		dnscheck_expected(it, "a record that evaluates within %d DNS "
+		    "lookups (include, a, mx, ptr, exists, redirect; those of "
+		    "included records count too)", SPF_DNS_LOOKUP_LIMIT);
+		if (strstr(bad->problem, "DNS-querying") != NULL ||
+		    strstr(bad->problem, "void") != NULL)
+			dnscheck_fix(it, "remove the include: terms you do not "
+			    "need, or replace them with the ip4:/ip6: ranges they "
+			    "stand for");
+		else
+			dnscheck_fix(it, "correct the record, e.g. publish %s. %d "
+			    "IN TXT \"%s\"", domain, DNSCHECK_TTL,
+			    dnscheck_expected_spf(strict));
+		return;
+	case SPF_RESULT_TEMPERROR:
+		it = dnscheck_add(rep, DNSCHECK_FAIL, title, "temperror for %s: %s",
+		    t, bad->problem);
+		dnscheck_published(it, "%s. TXT %s", domain, pub);
+		dnscheck_fix(it, TEMPFAIL_FIX);
+		return;
+	default:
+		break;
+	}
+	/* fail, softfail, neutral: put this server's addresses first */
+	spf_fix_terms(host, passed, terms, sizeof(terms));
+	suggested = dnscheck_spf_with(record, reclen, terms);
+	q = dnscheck_txt_quoted(suggested);
+	if (bad->mechanism[0] != '\0' && strcmp(bad->mechanism, "default") != 0)
+		snprintf(why, sizeof(why), " (by \"%s\")", bad->mechanism);
+	else
+		str_copy(why, sizeof(why), " (no term matched)");
+	it = dnscheck_add(rep, DNSCHECK_FAIL, title, "%s for %s%s: receivers "
+	    "may refuse or junk this server's mail", spf_result_name(bad->result),
+	    t, why);
+	dnscheck_published(it, "%s. TXT %s", domain, pub);
+	dnscheck_expected(it, "a record that passes %s", t);
+	dnscheck_fix(it, "publish %s. %d IN TXT %s instead", domain,
+	    DNSCHECK_TTL, q);
+	free(q);
+	free(suggested);
+}
+
+/* The fix for a record that does not say no to other senders. */
+static void
+spf_fix_all(struct dnscheck_item *it, const char *domain, const char *record,
+    size_t reclen)
+{
+	struct spf_record *rec;
+	const char *err;
+	char *fixed = NULL, *q;
+
+	if (reclen > 5 && memcmp(record + reclen - 5, " ?all", 5) == 0)
+		fixed = xasprintf("%.*s ~all", (int)(reclen - 5), record);
+	else if (spf_record_parse(record, reclen, &rec, &err) == 0) {
+		if (!rec->has_all && rec->redirect == NULL)
+			fixed = xasprintf("%.*s ~all", (int)reclen, record);
+		spf_record_free(&rec);
+	}
+	dnscheck_expected(it, "a record ending in ~all (or -all)");
+	if (fixed == NULL) {
+		dnscheck_fix(it, "end the record (or the one it redirects to) "
+		    "with ~all");
+		return;
+	}
+	q = dnscheck_txt_quoted(fixed);
+	dnscheck_fix(it, "publish %s. %d IN TXT %s instead", domain,
+	    DNSCHECK_TTL, q);
+	free(q);
+	free(fixed);
+}
+
+/* Every address of this server passes; what does a forger get? */
+static void
+spf_others(struct dnscheck_report *rep, const struct msgauth_dns *dns,
+    const char *title, const char *domain, const struct dnscheck_host *host,
+    bool strict, const char *record, size_t reclen, const char *pub,
+    const char *passes)
+{
+	const char *fa = host->ip[0].family == 6 ? FOREIGN_V6 : FOREIGN_V4;
+	enum dnscheck_level level = DNSCHECK_OK;
+	struct dnscheck_item *it;
+	struct msgauth_ip foreign;
+	struct spf_outcome o;
+	char others[256];
+
+	msgauth_ip_parse(fa, &foreign);
+	spf_eval(dns, domain, host, &foreign, &o);
+	switch (o.result) {
+	case SPF_RESULT_FAIL:
+	case SPF_RESULT_SOFTFAIL:
+		snprintf(others, sizeof(others), "other senders get %s",
+		    spf_result_name(o.result));
+		break;
+	case SPF_RESULT_PASS:
+		snprintf(others, sizeof(others), "but any address passes (%s "
+		    "too): forgers pass", fa);
+		level = DNSCHECK_FAIL;
+		break;
+	case SPF_RESULT_PERMERROR:
+		snprintf(others, sizeof(others), "but for other senders it is a "
+		    "permerror (%s)", o.problem);
+		level = DNSCHECK_WARN;
+		break;
+	case SPF_RESULT_TEMPERROR:
+		str_copy(others, sizeof(others), "other senders could not be "
+		    "evaluated (DNS)");
+		break;
+	default:
+		str_copy(others, sizeof(others), "but other senders get "
+		    "neutral: the record does not say no to forgers");
+		level = DNSCHECK_WARN;
+		break;
+	}
+	it = dnscheck_add(rep, level, title, "pass for %s; %s", passes, others);
+	if (level != DNSCHECK_OK)
+		dnscheck_published(it, "%s. TXT %s", domain, pub);
+	if (o.result == SPF_RESULT_PASS) {
+		dnscheck_expected(it, "a record that ends in ~all or -all and "
+		    "passes only your servers");
+		dnscheck_fix(it, "publish %s. %d IN TXT \"%s\" instead", domain,
+		    DNSCHECK_TTL, dnscheck_expected_spf(strict));
+	} else if (o.result == SPF_RESULT_PERMERROR) {
+		dnscheck_expected(it, "a record that evaluates within %d DNS "
+		    "lookups for every sender", SPF_DNS_LOOKUP_LIMIT);
+		dnscheck_fix(it, "remove the include: terms you do not need, or "
+		    "replace them with the ip4:/ip6: ranges they stand for");
+	} else if (level != DNSCHECK_OK) {
+		spf_fix_all(it, domain, record, reclen);
+	}
+	spf_outcome_free(&o);
+}
+
+/* The one SPF record, evaluated for each address of this server. */
+static void
+spf_record(struct dnscheck_report *rep, const struct msgauth_dns *dns,
+    const char *title, const char *domain, const struct dnscheck_host *host,
+    bool strict, const char *record, size_t reclen)
+{
+	char *pub = dnscheck_txt_quoted(record), passes[512] = "", t[64];
+	bool passed[DNSCHECK_MAX_IPS] = { false };
+	struct dnscheck_item *it;
+	struct spf_outcome o[DNSCHECK_MAX_IPS];
+	int first_bad = -1;
+
+	if (host->nip == 0) {
+		it = dnscheck_add(rep, DNSCHECK_WARN, title, "%s; tegami knows "
+		    "no address of this server to evaluate it for", pub);
+		dnscheck_fix(it, "set TEGAMI_PUBLIC_IPV4 (and _IPV6) and run "
+		    "this again");
+		free(pub);
+		return;
+	}
+	/* Every address first, so the fix adds all that do not pass. */
+	for (size_t i = 0; i < host->nip; i++) {
+		size_t off = strlen(passes);
+
+		spf_eval(dns, domain, host, &host->ip[i], &o[i]);
+		passed[i] = o[i].result == SPF_RESULT_PASS;
+		ip_text(&host->ip[i], t, sizeof(t));
+		if (passed[i])
+			snprintf(passes + off, sizeof(passes) - off, "%s%s (by "
+			    "\"%s\")", off == 0 ? "" : ", ", t, o[i].mechanism);
+		else if (first_bad < 0)
+			first_bad = (int)i;
+	}
+	if (first_bad >= 0)
+		spf_not_passing(rep, title, domain, host, strict, record, reclen,
+		    pub, passed, &host->ip[first_bad], &o[first_bad]);
+	for (size_t i = 0; i < host->nip; i++)
+		spf_outcome_free(&o[i]);
+	if (first_bad >= 0) {
+		free(pub);
+		return;
+	}
+	spf_others(rep, dns, title, domain, host, strict, record, reclen, pub,
+	    passes);
+	free(pub);
+}
+
 void
 dnscheck_spf(struct dnscheck_report *rep, const struct msgauth_dns *dns,
     const char *domain, const struct dnscheck_host *host, bool strict)
 {
 	struct msgauth_dns_txt txt;
 	struct dnscheck_item *it;
-	char title[MSGAUTH_DNS_NAME_MAX + 8], *q, *suggested;
+	char title[MSGAUTH_DNS_NAME_MAX + 8], *q;
 	size_t idx[8], n;
 	enum msgauth_dns_rc rc;
 
@@ -1053,9 +1254,16 @@ dnscheck_spf(struct dnscheck_report *rep, const struct msgauth_dns *dns,
 	if (rc == MSGAUTH_DNS_TEMPFAIL) {
 		it = dnscheck_add(rep, DNSCHECK_FAIL, title, TEMPFAIL_TEXT);
 		dnscheck_fix(it, TEMPFAIL_FIX);
-		goto out;
+		msgauth_dns_txt_free(&txt);
+		return;
 	}
 	n = rc == MSGAUTH_DNS_FOUND ? dnscheck_spf_records(&txt, idx, 8) : 0;
+	if (n == 1) {
+		spf_record(rep, dns, title, domain, host, strict, txt.txt[idx[0]],
+		    txt.len[idx[0]]);
+		msgauth_dns_txt_free(&txt);
+		return;
+	}
 	q = dnscheck_txt_quoted(dnscheck_expected_spf(strict));
 	if (n == 0) {
 		it = dnscheck_add(rep, DNSCHECK_FAIL, title, "no SPF record: "
@@ -1066,10 +1274,7 @@ dnscheck_spf(struct dnscheck_report *rep, const struct msgauth_dns *dns,
 		dnscheck_expected(it, "one SPF record that passes this server");
 		dnscheck_fix(it, "publish %s. %d IN TXT %s", domain,
 		    DNSCHECK_TTL, q);
-		free(q);
-		goto out;
-	}
-	if (n > 1) {
+	} else {
 		sort_idx(&txt, idx, n < 8 ? n : 8);
 		it = dnscheck_add(rep, DNSCHECK_FAIL, title, "%zu SPF records: "
 		    "receivers treat more than one as an error (permerror) and "
@@ -1085,165 +1290,8 @@ dnscheck_spf(struct dnscheck_report *rep, const struct msgauth_dns *dns,
 		dnscheck_fix(it, "merge them into one and delete the others, "
 		    "e.g. publish only %s. %d IN TXT %s", domain, DNSCHECK_TTL,
 		    q);
-		free(q);
-		goto out;
 	}
 	free(q);
-
-	const char *record = txt.txt[idx[0]];
-	size_t reclen = txt.len[idx[0]];
-	char *pub = dnscheck_txt_quoted(record), passes[512] = "", t[64];
-	bool passed[DNSCHECK_MAX_IPS] = { false };
-	struct spf_outcome o, bad;
-	int bad_i = -1;
-
-	memset(&bad, 0, sizeof(bad));
-	if (host->nip == 0) {
-		it = dnscheck_add(rep, DNSCHECK_WARN, title, "%s; tegami knows "
-		    "no address of this server to evaluate it for", pub);
-		dnscheck_fix(it, "set TEGAMI_PUBLIC_IPV4 (and _IPV6) and run "
-		    "this again");
-		free(pub);
-		goto out;
-	}
-	for (size_t i = 0; i < host->nip; i++) {
-		size_t off = strlen(passes);
-
-		spf_eval(dns, domain, host, &host->ip[i], &o);
-		ip_text(&host->ip[i], t, sizeof(t));
-		if (o.result == SPF_RESULT_PASS) {
-			passed[i] = true;
-			snprintf(passes + off, sizeof(passes) - off, "%s%s (by "
-			    "\"%s\")", off == 0 ? "" : ", ", t, o.mechanism);
-			spf_outcome_free(&o);
-		} else if (bad_i < 0) {
-			bad_i = (int)i;
-			bad = o;
-		} else {
-			spf_outcome_free(&o);
-		}
-	}
-	if (bad_i >= 0) {
-		ip_text(&host->ip[bad_i], t, sizeof(t));
-		switch (bad.result) {
-		case SPF_RESULT_PERMERROR:
-			it = dnscheck_add(rep, DNSCHECK_FAIL, title, "permerror "
-			    "for %s: %s (%u DNS lookups counted); receivers treat "
-			    "the record as broken", t, bad.problem,
-			    bad.dns_lookups);
-			dnscheck_published(it, "%s. TXT %s", domain, pub);
-			dnscheck_expected(it, "a record that evaluates within %d "
-			    "DNS lookups (include, a, mx, ptr, exists, redirect; "
-			    "those of included records count too)",
-			    SPF_DNS_LOOKUP_LIMIT);
-			if (strstr(bad.problem, "DNS-querying") != NULL ||
-			    strstr(bad.problem, "void") != NULL)
-				dnscheck_fix(it, "remove the include: terms you "
-				    "do not need, or replace them with the ip4:/"
-				    "ip6: ranges they stand for");
-			else
-				dnscheck_fix(it, "correct the record, e.g. "
-				    "publish %s. %d IN TXT \"%s\"", domain,
-				    DNSCHECK_TTL, dnscheck_expected_spf(strict));
-			break;
-		case SPF_RESULT_TEMPERROR:
-			it = dnscheck_add(rep, DNSCHECK_FAIL, title, "temperror "
-			    "for %s: %s", t, bad.problem);
-			dnscheck_published(it, "%s. TXT %s", domain, pub);
-			dnscheck_fix(it, TEMPFAIL_FIX);
-			break;
-		default: {
-			char terms[300], why[200] = "";
-
-			spf_fix_terms(host, passed, terms, sizeof(terms));
-			suggested = dnscheck_spf_with(record, reclen, terms);
-			q = dnscheck_txt_quoted(suggested);
-			if (bad.mechanism[0] != '\0' &&
-			    strcmp(bad.mechanism, "default") != 0)
-				snprintf(why, sizeof(why), " (by \"%s\")",
-				    bad.mechanism);
-			else
-				str_copy(why, sizeof(why), " (no term matched)");
-			it = dnscheck_add(rep, DNSCHECK_FAIL, title, "%s for %s%s: "
-			    "receivers may refuse or junk this server's mail",
-			    spf_result_name(bad.result), t, why);
-			dnscheck_published(it, "%s. TXT %s", domain, pub);
-			dnscheck_expected(it, "a record that passes %s", t);
-			dnscheck_fix(it, "publish %s. %d IN TXT %s instead", domain,
-			    DNSCHECK_TTL, q);
-			free(q);
-			free(suggested);
-			break;
-		}
-		}
-		spf_outcome_free(&bad);
-		free(pub);
-		goto out;
-	}
-
-	/* This server passes; what does a forger get? */
-	struct msgauth_ip foreign;
-	const char *others;
-	enum dnscheck_level level = DNSCHECK_OK;
-
-	const char *fa = host->ip[0].family == 6 ? FOREIGN_V6 : FOREIGN_V4;
-	char anyone[96];
-
-	msgauth_ip_parse(fa, &foreign);
-	snprintf(anyone, sizeof(anyone), "but any address passes (%s too): "
-	    "forgers pass", fa);
-	spf_eval(dns, domain, host, &foreign, &o);
-	switch (o.result) {
-	case SPF_RESULT_FAIL:
-		others = "other senders get fail";
-		break;
-	case SPF_RESULT_SOFTFAIL:
-		others = "other senders get softfail";
-		break;
-	case SPF_RESULT_PASS:
-		others = anyone;
-		level = DNSCHECK_FAIL;
-		break;
-	case SPF_RESULT_PERMERROR:
-		others = "but for other senders it is a permerror";
-		level = DNSCHECK_WARN;
-		break;
-	case SPF_RESULT_TEMPERROR:
-		others = "other senders could not be evaluated (DNS)";
-		break;
-	default:
-		others = "but other senders get neutral: the record does not "
-		    "say no to forgers";
-		level = DNSCHECK_WARN;
-		break;
-	}
-	it = dnscheck_add(rep, level, title, "pass for %s; %s%s%s%s", passes,
-	    others, o.result == SPF_RESULT_PERMERROR ? " (" : "",
-	    o.result == SPF_RESULT_PERMERROR ? o.problem : "",
-	    o.result == SPF_RESULT_PERMERROR ? ")" : "");
-	if (level != DNSCHECK_OK) {
-		dnscheck_published(it, "%s. TXT %s", domain, pub);
-		if (o.result == SPF_RESULT_PASS) {
-			dnscheck_expected(it, "a record that ends in ~all or -all "
-			    "and passes only your servers");
-			dnscheck_fix(it, "publish %s. %d IN TXT \"%s\" instead",
-			    domain, DNSCHECK_TTL, dnscheck_expected_spf(strict));
-		} else if (o.result == SPF_RESULT_PERMERROR) {
-			dnscheck_expected(it, "a record that evaluates within %d "
-			    "DNS lookups for every sender", SPF_DNS_LOOKUP_LIMIT);
-			dnscheck_fix(it, "remove the include: terms you do not "
-			    "need, or replace them with the ip4:/ip6: ranges they "
-			    "stand for");
-		} else {
-			dnscheck_expected(it, "a record ending in ~all (or -all)");
-			dnscheck_fix(it, "end the record with ~all: %s. %d IN TXT "
-			    "\"%.*s ~all\"", domain, DNSCHECK_TTL, (int)reclen,
-			    record);
-		}
-	}
-	spf_outcome_free(&o);
-	free(pub);
-out:
 	msgauth_dns_txt_free(&txt);
 }
 

@@ -368,7 +368,28 @@ static const struct scenario scenarios[] = {
 	{ "SPF without all", C_SPF, V4, NULL, NULL,
 	  { HOST4_ROWS, { "example.com", "TXT", "v=spf1 ip4:192.0.2.10" } },
 	  { "WARN SPF example.com: pass for 192.0.2.10 (by \"ip4:192.0.2.10\"); but other senders get neutral",
-	    "fix:       end the record with ~all: example.com. 3600 IN TXT \"v=spf1 ip4:192.0.2.10 ~all\"\n" } },
+	    "fix:       publish example.com. 3600 IN TXT \"v=spf1 ip4:192.0.2.10 ~all\" instead\n" } },
+	{ "SPF ?all", C_SPF, V4, NULL, NULL,
+	  { HOST4_ROWS, { "example.com", "TXT", "v=spf1 ip4:192.0.2.10 ?all" } },
+	  { "WARN SPF example.com: pass for 192.0.2.10 (by \"ip4:192.0.2.10\"); but other senders get neutral",
+	    "fix:       publish example.com. 3600 IN TXT \"v=spf1 ip4:192.0.2.10 ~all\" instead\n" } },
+	{ "SPF redirect to a neutral record", C_SPF, V4, NULL, NULL,
+	  { HOST4_ROWS, { "example.com", "TXT", "v=spf1 ip4:192.0.2.10 redirect=_spf.example.com" },
+	    { "_spf.example.com", "TXT", "v=spf1 ip4:198.51.100.1" } },
+	  { "WARN SPF example.com: pass for 192.0.2.10 (by \"ip4:192.0.2.10\"); but other senders get neutral",
+	    "fix:       end the record (or the one it redirects to) with ~all\n" } },
+	{ "SPF fails one of two addresses", C_SPF, V4, V6, NULL,
+	  { HOST_ROWS, { "example.com", "TXT", "v=spf1 ip4:192.0.2.10 -all" } },
+	  { "FAIL SPF example.com: fail for 2001:db8::10 (by \"-all\")",
+	    "fix:       publish example.com. 3600 IN TXT \"v=spf1 ip6:2001:db8::10 ip4:192.0.2.10 -all\" instead\n" } },
+	{ "SPF fails both addresses", C_SPF, V4, V6, NULL,
+	  { HOST_ROWS, { "example.com", "TXT", "v=spf1 -all" } },
+	  { "FAIL SPF example.com: fail for 192.0.2.10 (by \"-all\")",
+	    "fix:       publish example.com. 3600 IN TXT \"v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 -all\" instead\n" } },
+	{ "SPF syntax error", C_SPF, V4, NULL, NULL,
+	  { HOST4_ROWS, { "example.com", "TXT", "v=spf1 ip4:192.0.2.300 -all" } },
+	  { "FAIL SPF example.com: permerror for 192.0.2.10: SPF record of example.com: ",
+	    "fix:       correct the record, e.g. publish example.com. 3600 IN TXT \"v=spf1 mx ~all\"\n" } },
 	{ "SPF passes us, permerror for others", C_SPF, V4, NULL, NULL,
 	  { HOST4_ROWS, { "example.com", "TXT", "v=spf1 ip4:192.0.2.10 include:none.example -all" } },
 	  { "WARN SPF example.com: pass for 192.0.2.10 (by \"ip4:192.0.2.10\"); but for other senders it is a permerror (included domain none.example has no SPF record)" } },
@@ -661,3 +682,43 @@ test_dnscheck_print(void)
 	test_end();
 }
 TEST(test_dnscheck_print)
+
+static void
+test_dnscheck_cert_names(void)
+{
+	static const struct fake_rr rows[] = {
+		HOST_ROWS,
+		{ "example.com", "MX", "10 mx.example.com" },
+		{ "example.org", "MX", "10 smtp.example.org" },
+		{ "smtp.example.org", "A", V4 },
+		{ "example.net", "A", V4 },		/* implicit MX, this server */
+		{ "example.info", "MX", "10 elsewhere.example" },
+		{ "elsewhere.example", "A", "198.51.100.1" },
+	};
+	struct fake_zone z = { rows, sizeof(rows) / sizeof(rows[0]), NULL, 0, 0 };
+	struct dnscheck_report *rep = dnscheck_report_new();
+	struct dnscheck_host host;
+	struct msgauth_dns dns;
+	const char *domains[] = { "example.com", "example.org", "example.net",
+	    "example.info", "example.com" };
+
+	test_begin("dnscheck: the names the certificate must cover");
+	fake_dns_init(&dns, &z);
+	memset(&host, 0, sizeof(host));
+	host.name = HOST;
+	msgauth_ip_parse(V4, &host.conf_v4);
+	dnscheck_host(rep, &dns, &host);
+	for (size_t i = 0; i < sizeof(domains) / sizeof(domains[0]); i++)
+		dnscheck_mx(rep, &dns, domains[i], &host);
+	test_assert(host.cert_names != NULL &&
+	    str_array_len(host.cert_names) == 3);
+	if (host.cert_names != NULL && str_array_len(host.cert_names) == 3) {
+		test_assert_str(host.cert_names[0], HOST);
+		test_assert_str(host.cert_names[1], "smtp.example.org");
+		test_assert_str(host.cert_names[2], "example.net");
+	}
+	dnscheck_report_free(&rep);
+	dnscheck_host_free(&host);
+	test_end();
+}
+TEST(test_dnscheck_cert_names)
