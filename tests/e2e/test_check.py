@@ -448,3 +448,24 @@ def test_one_domain_and_bad_arguments(bad):
         r = run(bad, args)
         assert r.returncode == 1 and r.stdout == "", args
         assert len(r.stderr.splitlines()) == 1 and "error" in r.stderr, r.stderr
+
+
+def test_check_bed_cleans_up_even_on_failure(tmp_path):
+    """A second check bed that fails inside: namespaces, /etc/netns, nsd
+    and the port 25 listeners are gone afterwards."""
+    if e2e_bed.usable():
+        pytest.skip(e2e_bed.usable())
+    b = CheckBed(str(tmp_path))
+    b.tag += "x"
+    with pytest.raises(RuntimeError):
+        with b:
+            pids = [p.pid for p in b.procs]
+            assert len(pids) == 3  # nsd, two listeners
+            assert any(ns.startswith(b.tag) for ns in e2e_bed.netns_list())
+            raise RuntimeError("test failed")
+    assert not any(ns.startswith(b.tag) for ns in e2e_bed.netns_list())
+    if os.path.isdir("/etc/netns"):
+        assert not any(d.startswith(b.tag) for d in os.listdir("/etc/netns"))
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
