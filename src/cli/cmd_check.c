@@ -185,13 +185,76 @@ mail_targets(const struct msgauth_dns *dns, const char *domain, int family,
 	return n;
 }
 
+/* Where outbound mail goes instead of port 25 of the destination. */
+#define RELAYS_MAX 8
+struct relays {
+	struct relay_target t[RELAYS_MAX];	/* distinct host:port */
+	size_t n;
+	bool domains;	/* every local domain's mail goes through one */
+	bool bounces;	/* and mail from the null sender (DSNs) too */
+};
+
+static void
+relays_add(struct relays *r, const struct relay_target *t)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->t[i].host, t->host) == 0 && r->t[i].port == t->port)
+			return;
+	if (r->n < RELAYS_MAX)
+		r->t[r->n++] = *t;
+}
+
+/* The queue worker's own choice (queue/relay.c), per sender domain. */
+static void
+find_relays(struct check *c, char *const *domains, struct relays *r)
+{
+	const struct config *cfg = c->set->cfg;
+	struct relay_settings rs;
+	struct relay_config *rc;
+	struct relay_target t;
+	char *err = NULL;
+
+	memset(r, 0, sizeof(*r));
+	memset(&rs, 0, sizeof(rs));
+	rs.config_dir = c->set->config_dir;
+	rs.default_relay_host = config_str(cfg, "DEFAULT_RELAY_HOST");
+	rs.relay_host = config_str(cfg, "RELAY_HOST");
+	rs.relay_port = (unsigned int)config_num(cfg, "RELAY_PORT");
+	rs.relay_user = config_str(cfg, "RELAY_USER");
+	rs.relay_password = config_str(cfg, "RELAY_PASSWORD");
+	if ((rc = relay_config_load(&rs, &err)) == NULL) {
+		struct dnscheck_item *it = dnscheck_add(c->rep, DNSCHECK_FAIL,
+		    "relay hosts", "%s", err);
+
+		dnscheck_fix(it, "correct the file; the queue worker does not "
+		    "start like this");
+		free(err);
+		return;
+	}
+	r->domains = true;
+	for (size_t i = 0; domains[i] != NULL; i++) {
+		char *sender = xasprintf("postmaster@%s", domains[i]);
+
+		if (relay_for_sender(rc, sender, &t) == 1)
+			relays_add(r, &t);
+		else
+			r->domains = false;
+		free(sender);
+	}
+	if ((r->bounces = relay_for_sender(rc, "", &t) == 1))
+		relays_add(r, &t);
+	relay_config_free(&rc);
+}
+
 static void
 check_port25_family(struct check *c, const char *domain, int family,
-    const char *relay)
+    const struct relays *relays)
 {
 	struct target t[PORT25_TRIES];
 	struct dnscheck_item *it;
 	enum msgauth_dns_rc rc;
+	enum dnscheck_level level = DNSCHECK_FAIL;
+	const char *but = "";
 	char title[32], ip[64];
 	int errs[PORT25_TRIES];
 	long ms[PORT25_TRIES];
@@ -221,24 +284,27 @@ check_port25_family(struct check *c, const char *domain, int family,
 			return;
 		}
 	}
-	msgauth_ip_format(&t[0].ip, ip, sizeof(ip));
+	if (relays->domains && relays->bounces) {
+		level = DNSCHECK_WARN;
+		but = ", but outbound mail goes through a relay host";
+	} else if (relays->domains) {
+		but = "; your domains' mail goes through a relay host, but "
+		    "bounces go out directly (set DEFAULT_RELAY_HOST too)";
+	}
 	if (errs[0] == ETIMEDOUT)
-		it = dnscheck_add(c->rep, relay ? DNSCHECK_WARN : DNSCHECK_FAIL,
-		    title, "timed out: no answer from port 25 of %s's mail hosts "
-		    "within %d s; the usual sign of a provider that blocks "
-		    "outbound port 25%s", domain, c->timeout_ms / 1000,
-		    relay ? ", but mail goes out through DEFAULT_RELAY_HOST" : "");
+		it = dnscheck_add(c->rep, level, title, "timed out: no answer "
+		    "from port 25 of %s's mail hosts within %d s; the usual sign "
+		    "of a provider that blocks outbound port 25%s", domain,
+		    c->timeout_ms / 1000, but);
 	else if (errs[0] == ECONNREFUSED)
-		it = dnscheck_add(c->rep, relay ? DNSCHECK_WARN : DNSCHECK_FAIL,
-		    title, "refused: %s's mail hosts answered port 25 with a TCP "
-		    "reset, which they do not do; a firewall on the way (your "
-		    "provider's?) rejects port 25%s", domain,
-		    relay ? ", but mail goes out through DEFAULT_RELAY_HOST" : "");
+		it = dnscheck_add(c->rep, level, title, "refused: %s's mail "
+		    "hosts answered port 25 with a TCP reset, which they do not "
+		    "do; a firewall on the way (your provider's?) rejects port "
+		    "25%s", domain, but);
 	else
-		it = dnscheck_add(c->rep, relay ? DNSCHECK_WARN : DNSCHECK_FAIL,
-		    title, "%s: no connection to %s's mail hosts on port 25%s",
-		    probe_error(errs[0]), domain,
-		    relay ? ", but mail goes out through DEFAULT_RELAY_HOST" : "");
+		it = dnscheck_add(c->rep, level, title, "%s: no connection to "
+		    "%s's mail hosts on port 25%s", probe_error(errs[0]), domain,
+		    but);
 	for (size_t i = 0; i < n; i++) {
 		msgauth_ip_format(&t[i].ip, ip, sizeof(ip));
 		dnscheck_detail(it, "tried:", "%s (%s) port 25: %s after %ld ms",
@@ -246,19 +312,18 @@ check_port25_family(struct check *c, const char *domain, int family,
 	}
 	dnscheck_expected(it, "a TCP connection to port 25 of other mail "
 	    "servers, or a relay host");
-	if (relay == NULL)
+	if (level == DNSCHECK_FAIL)
 		dnscheck_fix(it, "ask your provider to open outbound port 25 "
 		    "(many do on request), or send through a relay host: "
 		    "DEFAULT_RELAY_HOST=[smtp.example.net]:587 with RELAY_USER "
 		    "and RELAY_PASSWORD");
 }
 
-/* The relay host, when one is set: can we reach it? */
+/* A relay host the queue worker would use: can we reach it? */
 static void
-check_relay(struct check *c, const char *relay)
+check_relay(struct check *c, const struct relay_target *rt)
 {
-	char host[256], ip[64], title[300];
-	unsigned int port;
+	char ip[64], title[300];
 	struct msgauth_ip addr;
 	struct msgauth_dns_addrs a;
 	struct dnscheck_item *it;
@@ -267,37 +332,32 @@ check_relay(struct check *c, const char *relay)
 	long ms;
 	int err;
 
-	snprintf(title, sizeof(title), "relay %s", relay);
-	if (relay_parse_host(relay, 25, host, sizeof(host), &port) < 0) {
-		it = dnscheck_add(c->rep, DNSCHECK_FAIL, title, "not a host "
-		    "(DEFAULT_RELAY_HOST)");
-		dnscheck_expected(it, "[host]:port, e.g. [smtp.example.net]:587");
-		return;
-	}
+	snprintf(title, sizeof(title), "relay %s:%u", rt->host, rt->port);
 	memset(&a, 0, sizeof(a));
-	if (msgauth_ip_parse(host, &addr) == 0) {
+	if (msgauth_ip_parse(rt->host, &addr) == 0) {
 		a.ip[0] = addr;
 		a.count = 1;
-	} else if (c->dns.a(c->dns.ctx, host, &a) != MSGAUTH_DNS_FOUND &&
-	    c->dns.aaaa(c->dns.ctx, host, &a) != MSGAUTH_DNS_FOUND) {
+	} else if (c->dns.a(c->dns.ctx, rt->host, &a) != MSGAUTH_DNS_FOUND &&
+	    c->dns.aaaa(c->dns.ctx, rt->host, &a) != MSGAUTH_DNS_FOUND) {
 		it = dnscheck_add(c->rep, DNSCHECK_FAIL, title, "%s has no "
-		    "address in DNS", host);
-		dnscheck_fix(it, "check the name in DEFAULT_RELAY_HOST");
+		    "address in DNS", rt->host);
+		dnscheck_fix(it, "check the relay host's name (DEFAULT_RELAY_HOST, "
+		    "RELAY_HOST or postfix-relaymap.cf)");
 		return;
 	}
-	len = ip_sockaddr(&a.ip[0], port, &ss);
+	len = ip_sockaddr(&a.ip[0], rt->port, &ss);
 	msgauth_ip_format(&a.ip[0], ip, sizeof(ip));
 	err = probe((struct sockaddr *)&ss, len, c->timeout_ms, &ms);
 	if (err == 0) {
 		dnscheck_add(c->rep, DNSCHECK_OK, title, "connected to %s (%s) "
-		    "port %u in %ld ms", host, ip, port, ms);
+		    "port %u in %ld ms", rt->host, ip, rt->port, ms);
 		return;
 	}
 	it = dnscheck_add(c->rep, DNSCHECK_FAIL, title, "%s: no connection to "
-	    "%s (%s) port %u, and all outbound mail goes there",
-	    probe_error(err), host, ip, port);
-	dnscheck_fix(it, "check DEFAULT_RELAY_HOST and that your provider "
-	    "lets the server reach that port");
+	    "%s (%s) port %u, and outbound mail goes there", probe_error(err),
+	    rt->host, ip, rt->port);
+	dnscheck_fix(it, "check the relay host's name and port, and that your "
+	    "provider lets the server reach that port");
 }
 
 /* ------------------------------------------------------------------ */
@@ -632,13 +692,14 @@ parse_ip(struct cli *cli, const char *key, int family, struct msgauth_ip *ip)
 int
 cmd_check(struct cli *cli, int argc, char **argv)
 {
-	const char *only_arg = NULL, *relay, *servers, *port25;
+	const char *only_arg = NULL, *servers, *port25;
 	const char *psl_path = config_str(cli->set->cfg, "TEGAMI_PSL_FILE");
 	const char *extra[2] = { cli->set->domain, NULL };
 	struct accounts_settings as;
 	struct dns_resolver *resolver = NULL;
 	struct psl *psl = NULL;
 	struct check c;
+	struct relays relays;
 	bool quiet = false, strict = false;
 	char **domains = NULL, *err = NULL;
 	unsigned int ok, warn, fail;
@@ -725,15 +786,13 @@ cmd_check(struct cli *cli, int argc, char **argv)
 
 	dnscheck_section(c.rep, "TLS and network");
 	check_tls(&c);
-	relay = config_str(cli->set->cfg, "DEFAULT_RELAY_HOST");
-	if (*relay == '\0')
-		relay = NULL;
+	find_relays(&c, domains, &relays);
 	port25 = config_str(cli->set->cfg, "TEGAMI_CHECK_PORT25_DOMAIN");
-	check_port25_family(&c, port25, 4, relay);
+	check_port25_family(&c, port25, 4, &relays);
 	if (c.host.conf_v6.family != 0)
-		check_port25_family(&c, port25, 6, relay);
-	if (relay != NULL)
-		check_relay(&c, relay);
+		check_port25_family(&c, port25, 6, &relays);
+	for (size_t i = 0; i < relays.n; i++)
+		check_relay(&c, &relays.t[i]);
 	check_listeners(&c);
 
 	dnscheck_print(c.rep, stdout, quiet);

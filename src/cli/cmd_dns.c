@@ -386,8 +386,8 @@ cmd_dns(struct cli *cli, int argc, char **argv)
 			char *name, *val;
 
 			add(&rs, "MX", dom, host, xasprintf("priority %d (the "
-			    "form's priority or preference field)", DNSCHECK_MX_PRIORITY),
-			    false);
+			    "form's priority or preference field)",
+			    DNSCHECK_MX_PRIORITY), false);
 			add(&rs, "TXT", dom, dnscheck_expected_spf(strict),
 			    xstrdup(strict ?
 			    "SPF: only the MX hosts send for this domain; other "

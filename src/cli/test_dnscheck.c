@@ -255,7 +255,7 @@ static const struct scenario scenarios[] = {
 	    "     should be: mx.example.com. A 192.0.2.10\n",
 	    "     fix:       publish mx.example.com. 3600 IN A 192.0.2.10 instead\n" } },
 	{ "A missing", C_HOST, V4, NULL, NULL, { { HOST, "TXT", "x" } },
-	  { "FAIL A mx.example.com: no A record: other servers", 
+	  { "FAIL A mx.example.com: no A record: other servers",
 	    "fix:       publish mx.example.com. 3600 IN A 192.0.2.10\n",
 	    "OK   AAAA mx.example.com: none, and TEGAMI_PUBLIC_IPV6 is not set" } },
 	{ "A with extra address", C_HOST, V4, NULL, NULL,

@@ -513,12 +513,13 @@ tls_served_chain(SSL_CTX *server, const char *sni, X509 **leaf_r,
 	    (s = SSL_new(server)) == NULL ||
 	    BIO_new_bio_pair(&cb, 0, &sb, 0) != 1)
 		goto ssl_fail;
+	/* From here the SSLs own the two ends. */
+	SSL_set_bio(c, cb, cb);
+	SSL_set_bio(s, sb, sb);
 	/* Only the certificate is wanted here; it is judged afterwards. */
 	SSL_set_verify(c, SSL_VERIFY_NONE, NULL);
 	if (sni != NULL && SSL_set_tlsext_host_name(c, sni) != 1)
 		goto ssl_fail;
-	SSL_set_bio(c, cb, cb);
-	SSL_set_bio(s, sb, sb);
 	SSL_set_connect_state(c);
 	SSL_set_accept_state(s);
 	/* A handshake is a few flights; bound the loop all the same. */

@@ -92,8 +92,9 @@ def bad(cbed, tmp_path_factory):
 def run(host, args, env=None, exe=BINARY):
     e = dict(host.env)
     e.update(env or {})
+    e["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0"
     r = host.bed.run(host.name, [exe] + list(args), check=False, timeout=60, env=e)
-    assert "AddressSanitizer" not in r.stderr and "runtime error" not in r.stderr, r.stderr
+    assert "Sanitizer" not in r.stderr and "runtime error" not in r.stderr, r.stderr
     return r
 
 
@@ -415,19 +416,19 @@ def test_bad_host_with_a_relay(bad):
     match_lines("\n".join(lines[i:i + 10]), [
         q("WARN port 25 out: timed out: no answer from port 25 of drop.world.test's "
           "mail hosts within 1 s; the usual sign of a provider that blocks outbound "
-          "port 25, but mail goes out through DEFAULT_RELAY_HOST"),
+          "port 25, but outbound mail goes through a relay host"),
         q("     tried:     mx.drop.world.test (10.77.0.23) port 25: timed out after ")
         + r"1\d\d\d ms",
         q("     should be: a TCP connection to port 25 of other mail servers, or a "
           "relay host"),
         q("WARN port 25 out (IPv6): timed out: no answer from port 25 of "
           "drop.world.test's mail hosts within 1 s; the usual sign of a provider that "
-          "blocks outbound port 25, but mail goes out through DEFAULT_RELAY_HOST"),
+          "blocks outbound port 25, but outbound mail goes through a relay host"),
         q("     tried:     mx.drop.world.test (fd77::23) port 25: timed out after ")
         + r"1\d\d\d ms",
         q("     should be: a TCP connection to port 25 of other mail servers, or a "
           "relay host"),
-        q("OK   relay [mx.open.world.test]:25: connected to mx.open.world.test "
+        q("OK   relay mx.open.world.test:25: connected to mx.open.world.test "
           "(10.77.0.21) port 25 in ") + MS,
         q("FAIL listening smtp: nothing answers on any address of "
           "LISTEN_SMTP=10.77.0.12:25: is `tegami serve` running?"),
@@ -436,6 +437,15 @@ def test_bad_host_with_a_relay(bad):
           "the listener"),
     ])
     assert "summary: 2 OK, 3 WARN, 17 FAIL" in r.stdout
+    # RELAY_HOST carries the domains' mail, but bounces still go direct
+    r = run(bad, ["check"], env={"RELAY_HOST": "mx.open.world.test", "RELAY_PORT": "25"})
+    assert r.returncode == 1
+    assert q("FAIL port 25 out: timed out: no answer from port 25 of drop.world.test's "
+             "mail hosts within 1 s; the usual sign of a provider that blocks outbound "
+             "port 25; your domains' mail goes through a relay host, but bounces go out "
+             "directly (set DEFAULT_RELAY_HOST too)\n") in re.escape(r.stdout)
+    assert re.search(q("OK   relay mx.open.world.test:25: connected to mx.open.world.test "
+                       "(10.77.0.21) port 25 in ") + MS, r.stdout)
 
 
 def test_one_domain_and_bad_arguments(bad):
@@ -469,3 +479,36 @@ def test_check_bed_cleans_up_even_on_failure(tmp_path):
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_tls_by_sni_and_expiring(bad, tmp_path):
+    """Two certificates: the daemon's own SNI choice serves the one for the
+    MX names (expiring in days: a warning); clients without SNI get the
+    first one, which names neither (a warning of its own)."""
+    ca, cert, key = make_cert(str(tmp_path), "mx", ["mx.bad.test", "sub.bad.test"], 3)
+    r = run(bad, ["check"], env={"TEGAMI_TLS_EXTRA": f"{cert}:{key}",
+                                 "SSL_CERT_FILE": ca})
+    lines = r.stdout.splitlines()
+    i = next(i for i, l in enumerate(lines) if l.startswith(("OK   TLS", "WARN TLS",
+                                                             "FAIL TLS")))
+    src = q(f"{cert} + {key}")
+    www = q(f"{bad.cert} + {bad.key}")
+    match_lines("\n".join(lines[i:i + 9]), [
+        f"WARN TLS mx\\.bad\\.test: {src} expires on {DATE}, in [23] days",
+        q("     fix:       renew it (certbot renew; is its timer running?); tegami "
+          "picks the new one up by itself"),
+        f"WARN TLS sub\\.bad\\.test: {src} expires on {DATE}, in [23] days",
+        q("     fix:       renew it (certbot renew; is its timer running?); tegami "
+          "picks the new one up by itself"),
+        f"WARN TLS mx\\.bad\\.test without SNI: the certificate served to clients "
+        f"that send no server name \\({www}\\) does not name mx\\.bad\\.test: clients "
+        f"and servers that check it refuse it",
+        q("     served:    www.bad.test, by tegami check CA, until ") + DATE,
+        q("     should be: a certificate naming mx.bad.test"),
+        q("     fix:       get a certificate for these names (e.g. `certbot certonly "
+          "--standalone -d mx.bad.test -d sub.bad.test`) and set SSL_TYPE=letsencrypt "
+          "(or manual with SSL_CERT_PATH/SSL_KEY_PATH)"),
+        q("FAIL port 25 out: timed out: no answer from port 25 of drop.world.test's "
+          "mail hosts within 1 s; the usual sign of a provider that blocks outbound "
+          "port 25"),
+    ])
