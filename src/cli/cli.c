@@ -131,14 +131,35 @@ static const struct cli_cmd commands[] = {
 	  "Sends DOMAIN's mail directly even when RELAY_HOST is set: writes \"@DOMAIN \"\n"
 	  "to postfix-relaymap.cf.\n" },
 	{ NULL, "dns", cmd_dns,
-	  "dns [--strict] [<DOMAIN>]",
+	  "dns [--strict] [--check [--quiet]] [<DOMAIN>]",
 	  "Prints every DNS record to publish for each local domain (or DOMAIN):\n"
 	  "A/AAAA for the host name, MX, SPF, DKIM (from the keys on disk), DMARC, and\n"
 	  "the PTR record your VPS provider must set. Twice: as zone-file lines, and\n"
 	  "as a table (type, host, value) to paste into a registrar's form.\n"
 	  "  --strict  SPF \"v=spf1 mx -all\" (fail) instead of \"~all\" (soft fail)\n"
 	  "The public addresses come from TEGAMI_PUBLIC_IPV4 / TEGAMI_PUBLIC_IPV6; when\n"
-	  "they are not set, a placeholder is printed and a note says how to find them.\n" },
+	  "they are not set, a placeholder is printed and a note says how to find them.\n"
+	  "  --check   check what is published instead (`tegami check`)\n" },
+	{ NULL, "check", cmd_check,
+	  "check [--quiet] [--strict] [<DOMAIN>]",
+	  "Checks what is published against what this server needs, for each local\n"
+	  "domain (or DOMAIN), with the resolver the server uses (TEGAMI_DNS_SERVERS\n"
+	  "or /etc/resolv.conf), and prints one line per check, OK, WARN or FAIL:\n"
+	  "  A/AAAA of the host name = TEGAMI_PUBLIC_IPV4/IPV6; the PTR of each address\n"
+	  "  names the host name and resolves back; the MX points at the host name;\n"
+	  "  one SPF record that passes this server (tegami's own SPF evaluator); each\n"
+	  "  DKIM key on disk published as it is; a valid DMARC record (or the\n"
+	  "  organizational domain's), its report address deliverable; the TLS\n"
+	  "  certificate the server would serve names every MX host name and is in\n"
+	  "  date; outbound port 25 reaches the mail hosts of TEGAMI_CHECK_PORT25_DOMAIN\n"
+	  "  (default gmail.com; TEGAMI_CHECK_TIMEOUT seconds, default 5); the\n"
+	  "  LISTEN_SMTP/SUBMISSION/SUBMISSIONS/IMAPS addresses answer.\n"
+	  "Under every line that is not OK: what is published, what it should be, and\n"
+	  "the record to publish (or what to do) instead.\n"
+	  "  --quiet   only the problems; nothing at all when everything is OK\n"
+	  "  --strict  suggest SPF \"v=spf1 mx -all\" (as `dns --strict`)\n"
+	  "Exit status 0 when nothing FAILs (warnings alone are 0), 1 when something\n"
+	  "does. `dns --check` is the same command.\n" },
 	{ NULL, "status", cmd_status,
 	  "status",
 	  "Shows the running server: the master, its listeners and every worker with\n"

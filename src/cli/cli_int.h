@@ -7,6 +7,7 @@
 
 #include "cli/dbfile.h"
 #include "daemon/settings.h"
+#include "msgauth/dkim_key.h"
 
 #include <stdbool.h>
 
@@ -79,6 +80,30 @@ bool cli_interactive(void);
  */
 char **cli_local_domains(struct cli *cli);
 
+/*
+ * The domains `dns` and `check` cover: only_arg (checked, lower-cased),
+ * else the local domains, else (none yet, with a note) the host name's
+ * domain. NULL after printing an error; cmd names the command in it.
+ */
+char **cli_record_domains(struct cli *cli, const char *only_arg,
+    const char *cmd);
+
+/* A DKIM key on disk: CONFIG_DIR/opendkim/keys/<domain>/<selector>.private. */
+struct cli_dkim_key {
+	char *selector;
+	char *path;
+	char *record;		/* the TXT value, derived from the private key */
+	enum dkim_key_type type;
+	unsigned int bits;
+};
+/*
+ * The usable keys of domain, by selector; a file that is no usable key
+ * gets a note on stderr and is skipped. Free with cli_dkim_keys_free.
+ */
+struct cli_dkim_key *cli_dkim_keys(struct cli *cli, const char *domain,
+    size_t *n_r);
+void cli_dkim_keys_free(struct cli_dkim_key *keys, size_t n);
+
 /* Command handlers: argv[0] is the subcommand's own name ("add", "dkim"). */
 int cmd_email_add(struct cli *cli, int argc, char **argv);
 int cmd_email_update(struct cli *cli, int argc, char **argv);
@@ -99,6 +124,7 @@ int cmd_relay_add_domain(struct cli *cli, int argc, char **argv);
 int cmd_relay_add_auth(struct cli *cli, int argc, char **argv);
 int cmd_relay_exclude_domain(struct cli *cli, int argc, char **argv);
 int cmd_dns(struct cli *cli, int argc, char **argv);
+int cmd_check(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_queue_list(struct cli *cli, int argc, char **argv);
 int cmd_queue_flush(struct cli *cli, int argc, char **argv);

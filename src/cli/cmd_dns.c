@@ -6,6 +6,8 @@
  */
 #include "cli/check.h"
 #include "cli/cli_int.h"
+#include "cli/dnscheck.h"
+#include "dns/dns.h"
 #include "lib/file.h"
 #include "lib/str.h"
 #include "lib/xalloc.h"
@@ -18,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DNS_TTL 3600
-#define MX_PRIORITY 10
 #define PLACEHOLDER_V4 "<your server's public IPv4 address>"
 #define PLACEHOLDER_V6 "<your server's public IPv6 address>"
 
@@ -65,68 +65,35 @@ recset_free(struct recset *s)
 	s->n = 0;
 }
 
-/* A TXT value as zone-file character-strings: "..." "..." (<= 255 each). */
-static char *
-txt_quoted(const char *value)
-{
-	size_t n;
-	char **parts = dkim_txt_split(value, DKIM_TXT_STRING_MAX, &n);
-	char *out = xstrdup("");
-
-	for (size_t i = 0; i < n; i++) {
-		char *q = xmalloc(2 * strlen(parts[i]) + 1), *p = q, *next;
-
-		for (const char *c = parts[i]; *c != '\0'; c++) {
-			if (*c == '"' || *c == '\\')
-				*p++ = '\\';
-			*p++ = *c;
-		}
-		*p = '\0';
-		next = xasprintf("%s%s\"%s\"", out, i == 0 ? "" : " ", q);
-		free(out);
-		free(q);
-		out = next;
-	}
-	str_array_free(parts);
-	return out;
-}
-
 static char *
 reverse_name(const char *ip, bool v6)
 {
-	unsigned char a[16];
-	char *out = xstrdup(""), *next;
+	struct dns_addr a;
+	char name[128];
 
-	if (!v6) {
-		inet_pton(AF_INET, ip, a);
-		free(out);
-		return xasprintf("%u.%u.%u.%u.in-addr.arpa", a[3], a[2], a[1],
-		    a[0]);
-	}
-	inet_pton(AF_INET6, ip, a);
-	for (int i = 15; i >= 0; i--) {
-		next = xasprintf("%s%x.%x.", out, a[i] & 0xf, a[i] >> 4);
-		free(out);
-		out = next;
-	}
-	next = xasprintf("%sip6.arpa", out);
-	free(out);
-	return next;
+	memset(&a, 0, sizeof(a));
+	a.family = v6 ? AF_INET6 : AF_INET;
+	inet_pton(a.family, ip, v6 ? (void *)&a.u.v6 : (void *)&a.u.v4);
+	dns_ptr_name(&a, name, sizeof(name));
+	return xstrdup(name);
 }
 
-/* The selectors with a .private key in CONFIG_DIR/opendkim/keys/<domain>/. */
-static void
-add_dkim(struct cli *cli, struct recset *s, const char *domain, bool *any_r)
+struct cli_dkim_key *
+cli_dkim_keys(struct cli *cli, const char *domain, size_t *n_r)
 {
 	char *dir = xasprintf("%s/opendkim/keys/%s", cli->config_dir, domain);
 	struct dirent **names = NULL;
+	struct cli_dkim_key *keys = NULL;
 	int n = scandir(dir, &names, NULL, alphasort);
 
+	*n_r = 0;
 	for (int i = 0; i < n; i++) {
 		const char *fn = names[i]->d_name;
 		size_t len = strlen(fn);
-		char *sel, *path, *pem = NULL, *record = NULL, *name;
+		char *sel, *path, *pem = NULL, *record = NULL;
 		size_t pemlen = 0;
+		enum dkim_key_type type;
+		unsigned int bits;
 		const char *why;
 
 		if (len <= 8 || strcmp(fn + len - 8, ".private") != 0) {
@@ -140,14 +107,18 @@ add_dkim(struct cli *cli, struct recset *s, const char *domain, bool *any_r)
 			    path, sel);
 		} else if (file_read_all(path, 1024 * 1024, &pem, &pemlen) < 0) {
 			cli_note(cli, "skipping %s: %s", path, strerror(errno));
-		} else if (dkim_key_record(pem, pemlen, &record, NULL, NULL,
+		} else if (dkim_key_record(pem, pemlen, &record, &type, &bits,
 		    &why) < 0) {
 			cli_note(cli, "skipping %s: %s", path, why);
 		} else {
-			name = xasprintf("%s._domainkey.%s", sel, domain);
-			add(s, "TXT", name, record, NULL, false);
-			free(name);
-			*any_r = true;
+			keys = xreallocarray(keys, *n_r + 1, sizeof(*keys));
+			keys[*n_r].selector = sel;
+			keys[*n_r].path = path;
+			keys[*n_r].record = record;
+			keys[*n_r].type = type;
+			keys[*n_r].bits = bits;
+			(*n_r)++;
+			sel = path = record = NULL;
 		}
 		if (pem != NULL) {
 			str_wipe(pem, pemlen);
@@ -160,6 +131,35 @@ add_dkim(struct cli *cli, struct recset *s, const char *domain, bool *any_r)
 	}
 	free(names);
 	free(dir);
+	return keys;
+}
+
+void
+cli_dkim_keys_free(struct cli_dkim_key *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(keys[i].selector);
+		free(keys[i].path);
+		free(keys[i].record);
+	}
+	free(keys);
+}
+
+static void
+add_dkim(struct cli *cli, struct recset *s, const char *domain, bool *any_r)
+{
+	size_t n;
+	struct cli_dkim_key *keys = cli_dkim_keys(cli, domain, &n);
+
+	for (size_t i = 0; i < n; i++) {
+		char *name = xasprintf("%s._domainkey.%s", keys[i].selector,
+		    domain);
+
+		add(s, "TXT", name, keys[i].record, NULL, false);
+		free(name);
+		*any_r = true;
+	}
+	cli_dkim_keys_free(keys, n);
 }
 
 /* Is there an account or alias that receives postmaster@domain? */
@@ -191,15 +191,15 @@ print_zone(const struct recset *s)
 		char *value;
 
 		if (strcmp(r->type, "TXT") == 0)
-			value = txt_quoted(r->value);
+			value = dnscheck_txt_quoted(r->value);
 		else if (strcmp(r->type, "MX") == 0)
-			value = xasprintf("%d %s.", MX_PRIORITY, r->value);
+			value = xasprintf("%d %s.", DNSCHECK_MX_PRIORITY, r->value);
 		else if (strcmp(r->type, "PTR") == 0)
 			value = xasprintf("%s.", r->value);
 		else
 			value = xstrdup(r->value);
 		printf("%s%s.\t%d\tIN\t%s\t%s\n", r->provider ? ";   " : "",
-		    r->name, DNS_TTL, r->type, value);
+		    r->name, DNSCHECK_TTL, r->type, value);
 		free(value);
 	}
 }
@@ -233,13 +233,51 @@ long_txt_note(const char *value)
 	str_array_free(parts);
 	if (strlen(value) <= DKIM_TXT_STRING_MAX)
 		return NULL;
-	quoted = txt_quoted(value);
+	quoted = dnscheck_txt_quoted(value);
 	note = xasprintf("%zu characters: longer than one DNS string (at most "
 	    "255). Most forms split it by themselves; if yours refuses it, "
 	    "enter these %zu quoted strings one after the other, in one "
 	    "value: %s", strlen(value), n, quoted);
 	free(quoted);
 	return note;
+}
+
+char **
+cli_record_domains(struct cli *cli, const char *only_arg, const char *cmd)
+{
+	char **domains;
+
+	if (only_arg != NULL) {
+		char *only = str_lower(xstrdup(only_arg));
+
+		if (!check_domain(only)) {
+			cli_error(cli, "'%s' is not a valid domain (e.g. "
+			    "example.com)", only_arg);
+			free(only);
+			return NULL;
+		}
+		domains = xcalloc(2, sizeof(*domains));
+		domains[0] = only;
+		return domains;
+	}
+	if ((domains = cli_local_domains(cli)) == NULL)
+		return NULL;
+	if (domains[0] != NULL)
+		return domains;
+	str_array_free(domains);
+	if (!check_domain(cli->set->domain)) {
+		cli_error(cli, "no accounts or aliases yet, and the host name "
+		    "'%s' names no domain: add accounts first or name the "
+		    "domain: %s %s example.com", cli->set->hostname, cli->prog,
+		    cmd);
+		return NULL;
+	}
+	cli_note(cli, "no accounts or aliases yet: %s %s, the host name's "
+	    "domain", strcmp(cmd, "check") == 0 ? "checking" :
+	    "showing the records for", cli->set->domain);
+	domains = xcalloc(2, sizeof(*domains));
+	domains[0] = xstrdup(cli->set->domain);
+	return domains;
 }
 
 int
@@ -249,22 +287,24 @@ cmd_dns(struct cli *cli, int argc, char **argv)
 	const char *v6 = config_str(cli->set->cfg, "TEGAMI_PUBLIC_IPV6");
 	const char *host = cli->set->hostname;
 	bool strict = false;
-	char **domains = NULL, *only = NULL, *rev;
+	char **domains = NULL, *rev;
 	const char *only_arg = NULL;
 	unsigned char ipbuf[16];
 	struct recset hostrec = { 0 };
 	int r = CLI_FAIL;
 
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--check") == 0)
+			return cmd_check(cli, argc, argv);
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--strict") == 0)
 			strict = true;
-		else if (only == NULL && argv[i][0] != '-') {
+		else if (only_arg == NULL && argv[i][0] != '-')
 			only_arg = argv[i];
-			only = str_lower(xstrdup(argv[i]));
-		}
 		else {
 			cli_error(cli, "unexpected argument '%s'; usage: %s dns "
-			    "[--strict] [<DOMAIN>]", argv[i], cli->prog);
+			    "[--strict] [--check [--quiet]] [<DOMAIN>]", argv[i],
+			    cli->prog);
 			goto out;
 		}
 	}
@@ -278,33 +318,8 @@ cmd_dns(struct cli *cli, int argc, char **argv)
 		    "(e.g. 2001:db8::5)", v6);
 		goto out;
 	}
-	if (only != NULL) {
-		if (!check_domain(only)) {
-			cli_error(cli, "'%s' is not a valid domain (e.g. "
-			    "example.com)", only_arg);
-			goto out;
-		}
-		domains = xcalloc(2, sizeof(*domains));
-		domains[0] = xstrdup(only);
-	} else {
-		if ((domains = cli_local_domains(cli)) == NULL)
-			goto out;
-		if (domains[0] == NULL) {
-			if (!check_domain(cli->set->domain)) {
-				cli_error(cli, "no accounts or aliases yet, and the "
-				    "host name '%s' names no domain: add accounts "
-				    "first or name the domain: %s dns example.com",
-				    host, cli->prog);
-				goto out;
-			}
-			cli_note(cli, "no accounts or aliases yet: showing the "
-			    "records for %s, the host name's domain",
-			    cli->set->domain);
-			str_array_free(domains);
-			domains = xcalloc(2, sizeof(*domains));
-			domains[0] = xstrdup(cli->set->domain);
-		}
-	}
+	if ((domains = cli_record_domains(cli, only_arg, "dns")) == NULL)
+		goto out;
 
 	printf("; DNS records to publish for tegami, mail host %s\n", host);
 	if (!check_domain(host))
@@ -371,10 +386,10 @@ cmd_dns(struct cli *cli, int argc, char **argv)
 			char *name, *val;
 
 			add(&rs, "MX", dom, host, xasprintf("priority %d (the "
-			    "form's priority or preference field)", MX_PRIORITY),
-			    false);
-			add(&rs, "TXT", dom, strict ? "v=spf1 mx -all" :
-			    "v=spf1 mx ~all", xstrdup(strict ?
+			    "form's priority or preference field)",
+			    DNSCHECK_MX_PRIORITY), false);
+			add(&rs, "TXT", dom, dnscheck_expected_spf(strict),
+			    xstrdup(strict ?
 			    "SPF: only the MX hosts send for this domain; other "
 			    "senders fail" : "SPF: the MX hosts send for this "
 			    "domain; others soft-fail (`tegami dns --strict`: "
@@ -385,8 +400,7 @@ cmd_dns(struct cli *cli, int argc, char **argv)
 				    strstr(rs.r[i].name, "._domainkey.") != NULL)
 					rs.r[i].note = long_txt_note(rs.r[i].value);
 			name = xasprintf("_dmarc.%s", dom);
-			val = xasprintf("v=DMARC1; p=quarantine; adkim=r; aspf=r; "
-			    "rua=mailto:postmaster@%s", dom);
+			val = dnscheck_expected_dmarc(dom);
 			add(&rs, "TXT", name, val, postmaster_exists(cli, dom) ?
 			    xasprintf("DMARC: mail that fails SPF and DKIM "
 			    "alignment goes to spam; daily reports to "
@@ -418,6 +432,5 @@ cmd_dns(struct cli *cli, int argc, char **argv)
 out:
 	recset_free(&hostrec);
 	str_array_free(domains);
-	free(only);
 	return r;
 }

@@ -1,4 +1,5 @@
 #include "daemon/settings.h"
+#include "dns/dns.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "lib/xalloc.h"
@@ -89,6 +90,9 @@ const struct config_def settings_defs[] = {
 	STR("TEGAMI_DNS_SERVERS", NULL, "resolver addresses, comma-separated (default: /etc/resolv.conf)"),
 	STR("TEGAMI_DNS_TRUST_ANCHOR", NULL, "DNSSEC trust anchor file (e.g. /usr/share/dns/root.key): the queue worker's lookups are validated; empty = not validated"),
 	NUM("TEGAMI_DNS_CACHE_SIZE", "1048576", 0, 64ULL * 1024 * 1024, "bytes of DNS answers the SPF/DKIM/DMARC checks keep for their TTL (0 = no cache)"),
+	/* `tegami check` (docs/cli.md) */
+	STR("TEGAMI_CHECK_PORT25_DOMAIN", "gmail.com", "a domain whose MX hosts `tegami check` connects to on port 25"),
+	NUM("TEGAMI_CHECK_TIMEOUT", "5", 1, 60, "seconds `tegami check` waits for a TCP connection"),
 	STR("DEFAULT_RELAY_HOST", NULL, "relay host for all outbound mail, e.g. [smtp.example.com]:587"),
 	STR("RELAY_HOST", NULL, "relay host for the local domains' mail"),
 	NUM("RELAY_PORT", "25", 1, 65535, "port of RELAY_HOST"),
@@ -160,6 +164,28 @@ const struct config_def settings_defs[] = {
 	UNSUP("TZ", "logs are in UTC"),
 	{ NULL, 0, NULL, 0, 0, NULL, NULL }
 };
+
+struct dns_resolver *
+settings_dns_resolver(const struct settings *s, struct event_base *base,
+    char **error_r)
+{
+	const char *list = config_str(s->cfg, "TEGAMI_DNS_SERVERS");
+	struct dns_config dc;
+	struct dns_resolver *r;
+	char **servers = NULL;
+	size_t n = 0;
+
+	memset(&dc, 0, sizeof(dc));
+	if (list != NULL && *list != '\0') {
+		servers = str_split(list, ", ", &n);
+		dc.servers = (const char *const *)servers;
+		dc.server_count = n;
+	}
+	r = dns_resolver_create(base, &dc, error_r);
+	if (servers != NULL)
+		str_array_free(servers);
+	return r;
+}
 
 char *
 settings_domain_from_hostname(const char *fqdn)

@@ -38,6 +38,15 @@ void settings_free(struct settings **s);
 /* Logs, once, every docker-mailserver key that is set but not implemented. */
 void settings_log_ignored(const struct settings *s);
 
+struct event_base;
+struct dns_resolver;
+/*
+ * The resolver tegami uses: TEGAMI_DNS_SERVERS, else /etc/resolv.conf
+ * (dns/dns.h; base NULL for blocking lookups only). NULL with *error_r.
+ */
+struct dns_resolver *settings_dns_resolver(const struct settings *s,
+    struct event_base *base, char **error_r);
+
 /* "mail.example.com" -> "example.com"; two labels or fewer stay as they are. */
 char *settings_domain_from_hostname(const char *fqdn);
 

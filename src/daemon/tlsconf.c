@@ -114,8 +114,9 @@ need_files(const char *key, const char *cert, const char *keyfile,
 	return 0;
 }
 
-int
-tlsconf_resolve(const struct settings *s, struct tlsconf *tc, char **error_r)
+static int
+resolve(const struct settings *s, struct tlsconf *tc, bool make,
+    char **error_r)
 {
 	const char *type = config_str(s->cfg, "SSL_TYPE");
 	const char *extra = config_str(s->cfg, "TEGAMI_TLS_EXTRA");
@@ -171,6 +172,11 @@ tlsconf_resolve(const struct settings *s, struct tlsconf *tc, char **error_r)
 
 		cert = xasprintf("%s/%s-cert.pem", dir, s->hostname);
 		key = xasprintf("%s/%s-key.pem", dir, s->hostname);
+		if (!make && (!exists(cert) || !exists(key))) {
+			/* Not made yet: `tegami serve` will. */
+			free(dir);
+			goto out;
+		}
 		if (!exists(cert) || !exists(key)) {
 			const char *names[2] = { s->hostname, "localhost" };
 
@@ -229,6 +235,18 @@ out:
 	}
 	tlsconf_changed(tc);
 	return 0;
+}
+
+int
+tlsconf_resolve(const struct settings *s, struct tlsconf *tc, char **error_r)
+{
+	return resolve(s, tc, true, error_r);
+}
+
+int
+tlsconf_find(const struct settings *s, struct tlsconf *tc, char **error_r)
+{
+	return resolve(s, tc, false, error_r);
 }
 
 int

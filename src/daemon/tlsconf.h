@@ -29,6 +29,12 @@ struct tlsconf {
  * the key and the file.
  */
 int tlsconf_resolve(const struct settings *s, struct tlsconf *tc, char **error_r);
+/*
+ * The same choice, but nothing is made or logged as made: with SSL_TYPE
+ * empty and no certificate of tegami's own yet, 0 with tc->count == 0
+ * (`tegami check` reports what the server will do).
+ */
+int tlsconf_find(const struct settings *s, struct tlsconf *tc, char **error_r);
 /* Reads every pair; -1 with *error_r. Pairs are freed with tls_pair_clear. */
 int tlsconf_read(const struct tlsconf *tc, struct tls_pair **pairs_r,
     size_t *count_r, char **error_r);

@@ -118,7 +118,8 @@ fake_add_name(void *arg, const char *data)
 		r->truncated = true;
 		return;
 	}
-	if (data[0] >= '0' && data[0] <= '9') {
+	/* "<pref> <name>"; a name that merely starts with a digit has no space */
+	if (data[0] >= '0' && data[0] <= '9' && strchr(data, ' ') != NULL) {
 		pref = (unsigned int)strtoul(data, NULL, 10);
 		name = strchr(data, ' ') + 1;
 	}

@@ -470,3 +470,146 @@ out:
 	EVP_PKEY_free(k);
 	return r;
 }
+
+bool
+tls_pair_is(const struct tls_pair *pair, X509 *x)
+{
+	X509 *mine = pair_cert(pair);
+	bool r = mine != NULL && X509_cmp(mine, x) == 0;
+
+	X509_free(mine);
+	return r;
+}
+
+/* Moves what one side wrote to the other; false on a hard error. */
+static bool
+handshake_step(SSL *ssl, int *done)
+{
+	int r;
+
+	if (*done)
+		return true;
+	r = SSL_do_handshake(ssl);
+	if (r == 1) {
+		*done = 1;
+		return true;
+	}
+	r = SSL_get_error(ssl, r);
+	return r == SSL_ERROR_WANT_READ || r == SSL_ERROR_WANT_WRITE;
+}
+
+int
+tls_served_chain(SSL_CTX *server, const char *sni, X509 **leaf_r,
+    STACK_OF(X509) **chain_r, char **error_r)
+{
+	SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+	SSL *c = NULL, *s = NULL;
+	BIO *cb = NULL, *sb = NULL;
+	STACK_OF(X509) *peer;
+	int cdone = 0, sdone = 0, r = -1;
+	char *err;
+
+	if (cctx == NULL || (c = SSL_new(cctx)) == NULL ||
+	    (s = SSL_new(server)) == NULL ||
+	    BIO_new_bio_pair(&cb, 0, &sb, 0) != 1)
+		goto ssl_fail;
+	/* From here the SSLs own the two ends. */
+	SSL_set_bio(c, cb, cb);
+	SSL_set_bio(s, sb, sb);
+	/* Only the certificate is wanted here; it is judged afterwards. */
+	SSL_set_verify(c, SSL_VERIFY_NONE, NULL);
+	if (sni != NULL && SSL_set_tlsext_host_name(c, sni) != 1)
+		goto ssl_fail;
+	SSL_set_connect_state(c);
+	SSL_set_accept_state(s);
+	/* A handshake is a few flights; bound the loop all the same. */
+	for (int i = 0; i < 64 && !(cdone && sdone); i++) {
+		if (!handshake_step(c, &cdone) || !handshake_step(s, &sdone))
+			goto ssl_fail;
+	}
+	if (!cdone)
+		goto ssl_fail;
+	*leaf_r = SSL_get1_peer_certificate(c);
+	peer = SSL_get_peer_cert_chain(c);
+	*chain_r = peer != NULL ? X509_chain_up_ref(peer) : sk_X509_new_null();
+	if (*leaf_r == NULL) {
+		*error_r = xstrdup("the server sent no certificate");
+		sk_X509_pop_free(*chain_r, X509_free);
+		goto out;
+	}
+	r = 0;
+	goto out;
+ssl_fail:
+	err = ssl_error_text();
+	*error_r = xasprintf("TLS handshake with the configured certificates "
+	    "failed: %s", err);
+	free(err);
+out:
+	SSL_free(c);	/* frees cb */
+	SSL_free(s);	/* frees sb */
+	SSL_CTX_free(cctx);
+	return r;
+}
+
+void
+tls_cert_describe(X509 *leaf, STACK_OF(X509) *chain,
+    struct tls_cert_info *info)
+{
+	GENERAL_NAMES *sans;
+	X509_STORE *store = X509_STORE_new();
+	X509_STORE_CTX *vctx = X509_STORE_CTX_new();
+	const ASN1_TIME *na = X509_get0_notAfter(leaf);
+	struct tm tm;
+	int days = 0, secs = 0, cn;
+	size_t off = 0;
+
+	memset(info, 0, sizeof(*info));
+	sans = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; sans != NULL && i < sk_GENERAL_NAME_num(sans); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(sans, i);
+		const unsigned char *d;
+		int len;
+
+		if (g->type != GEN_DNS)
+			continue;
+		d = ASN1_STRING_get0_data(g->d.dNSName);
+		len = ASN1_STRING_length(g->d.dNSName);
+		if (off < sizeof(info->names))
+			off += (size_t)snprintf(info->names + off,
+			    sizeof(info->names) - off, "%s%.*s",
+			    off == 0 ? "" : ", ", len, (const char *)d);
+	}
+	GENERAL_NAMES_free(sans);
+	if (info->names[0] == '\0' && X509_NAME_get_text_by_NID(
+	    X509_get_subject_name(leaf), NID_commonName, info->names,
+	    sizeof(info->names)) < 0)
+		str_copy(info->names, sizeof(info->names), "(no names)");
+	cn = X509_NAME_get_text_by_NID(X509_get_issuer_name(leaf),
+	    NID_commonName, info->issuer, sizeof(info->issuer));
+	if (cn < 0)
+		X509_NAME_oneline(X509_get_issuer_name(leaf), info->issuer,
+		    sizeof(info->issuer));
+	if (ASN1_TIME_to_tm(na, &tm) == 1)
+		strftime(info->not_after, sizeof(info->not_after), "%Y-%m-%d",
+		    &tm);
+	if (ASN1_TIME_diff(&days, &secs, NULL, na) != 1)
+		days = -1;
+	info->days_left = days < 0 || secs < 0 ? (days < 0 ? days : -1) : days;
+	if (store == NULL || vctx == NULL ||
+	    X509_STORE_set_default_paths(store) != 1 ||
+	    X509_STORE_CTX_init(vctx, store, leaf, chain) != 1) {
+		str_copy(info->why, sizeof(info->why), "cannot set up the "
+		    "verification (OpenSSL)");
+	} else {
+		X509_STORE_CTX_set_purpose(vctx, X509_PURPOSE_SSL_SERVER);
+		if (X509_verify_cert(vctx) == 1)
+			info->trusted = true;
+		else
+			str_copy(info->why, sizeof(info->why),
+			    X509_verify_cert_error_string(
+			    X509_STORE_CTX_get_error(vctx)));
+	}
+	ERR_clear_error();
+	X509_STORE_CTX_free(vctx);
+	X509_STORE_free(store);
+}

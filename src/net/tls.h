@@ -65,5 +65,37 @@ int tls_make_self_signed(const char *const *names, size_t count,
 bool tls_pair_matches(const struct tls_pair *pair, const char *name);
 /* Days until the certificate expires (negative when it has). */
 int tls_pair_days_left(const struct tls_pair *pair);
+/* Is x the leaf certificate of pair? */
+bool tls_pair_is(const struct tls_pair *pair, X509 *x);
+
+/*
+ * The certificate chain a server context really serves to a client that
+ * names sni (NULL: sends no SNI), found by a TLS handshake with it in
+ * memory: whatever rules the context has (SNI choice, RSA or ECDSA) are
+ * the ones applied. *leaf_r and *chain_r (leaf first; sk_X509_pop_free
+ * with X509_free) belong to the caller. -1 with a malloc'd *error_r when
+ * the handshake fails.
+ */
+int tls_served_chain(SSL_CTX *server, const char *sni, X509 **leaf_r,
+    STACK_OF(X509) **chain_r, char **error_r);
+
+/* What an operator wants to know about a certificate. */
+struct tls_cert_info {
+	char names[512];	/* subjectAltName DNS names, ", "-separated
+				 * (the subject CN when there are none) */
+	char issuer[256];	/* issuer CN (or the whole issuer name) */
+	char not_after[32];	/* "2027-03-01" (UTC) */
+	int days_left;		/* negative when expired */
+	bool trusted;		/* verifies against this machine's CAs */
+	char why[128];		/* when not trusted: OpenSSL's reason */
+};
+
+/*
+ * Describes leaf, verifying it with chain (may be NULL) against the
+ * default CA store (which honours SSL_CERT_FILE / SSL_CERT_DIR) for TLS
+ * server use. Host names are not part of the verification.
+ */
+void tls_cert_describe(X509 *leaf, STACK_OF(X509) *chain,
+    struct tls_cert_info *info_r);
 
 #endif

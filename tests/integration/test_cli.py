@@ -462,6 +462,23 @@ def test_dns_without_ip_uses_placeholders_and_says_how(cli):
     cli.fails(1, "dns", "not_a_domain")
 
 
+def test_check_refuses_bad_arguments(cli):
+    """What `tegami check` finds is tested against nsd in tests/e2e/test_check.py;
+    here: arguments and settings it refuses before looking at anything."""
+    cli.ok("email", "add", "a@example.com", "pw")
+    for args, env in ((["check", "--bogus"], None), (["check", "not_a_domain"], None),
+                      (["check", "a.example", "b.example"], None),
+                      (["dns", "--check", "--bogus"], None),
+                      (["check"], {"TEGAMI_PUBLIC_IPV4": "300.1.1.1"}),
+                      (["check"], {"TEGAMI_PUBLIC_IPV6": "10.0.0.1"}),
+                      (["check"], {"OVERRIDE_HOSTNAME": "localhost"})):
+        r = cli.fails(1, *args, env=env)
+        assert r.stdout == "" and "error:" in r.stderr, (args, r.stderr)
+    r = cli.fails(1, "check", "--bogus", setup=True)
+    assert r.stderr.startswith("setup: error: unexpected argument '--bogus'; usage: "
+                               "setup check")
+
+
 # ---------------------------------------------------------------- the tree
 
 
@@ -471,7 +488,7 @@ COMMANDS = [
     ["quota", "set"], ["quota", "del"], ["dovecot-master", "add"],
     ["dovecot-master", "update"], ["dovecot-master", "del"], ["dovecot-master", "list"],
     ["config", "dkim"], ["relay", "add-domain"], ["relay", "add-auth"],
-    ["relay", "exclude-domain"], ["dns"],
+    ["relay", "exclude-domain"], ["dns"], ["check"],
 ]
 
 
