@@ -196,9 +196,10 @@ sni_cb(SSL *ssl, int *alert, void *arg)
 
 	if (set == NULL || name == NULL)
 		return SSL_TLSEXT_ERR_OK;
+	/* ctxs[0] is NULL: the first pair is the default context itself */
 	for (size_t i = 0; i < set->count; i++) {
 		if (X509_check_host(set->certs[i], name, 0, 0, NULL) == 1) {
-			if (set->ctxs[i] != def)
+			if (set->ctxs[i] != NULL && set->ctxs[i] != def)
 				SSL_set_SSL_CTX(ssl, set->ctxs[i]);
 			return SSL_TLSEXT_ERR_OK;
 		}
