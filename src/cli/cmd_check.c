@@ -735,7 +735,7 @@ cmd_check(struct cli *cli, int argc, char **argv)
 		    "of your domains) and run this again", c.host.name);
 	if ((domains = cli_record_domains(cli, only_arg, "check")) == NULL)
 		return CLI_FAIL;
-	if ((resolver = settings_dns_resolver(cli->set, NULL, &err)) == NULL) {
+	if ((resolver = settings_dns_resolver(cli->set, NULL, NULL, &err)) == NULL) {
 		cli_error(cli, "%s; check TEGAMI_DNS_SERVERS or /etc/resolv.conf",
 		    err);
 		free(err);

@@ -80,22 +80,12 @@ static int
 open_resolver(const struct settings *st, struct event_base *base,
     struct antispam *as, char **error_r)
 {
-	const char *list = config_str(st->cfg, "TEGAMI_DNS_SERVERS");
 	struct dns_config dc;
-	char **servers = NULL;
-	size_t n = 0;
 
 	memset(&dc, 0, sizeof(dc));
 	dc.cache_bytes = (size_t)config_num(st->cfg, "TEGAMI_DNS_CACHE_SIZE");
 	dc.no_cache = dc.cache_bytes == 0;
-	if (*list != '\0') {
-		servers = str_split(list, ", ", &n);
-		dc.servers = (const char *const *)servers;
-		dc.server_count = n;
-	}
-	as->resolver = dns_resolver_create(base, &dc, error_r);
-	if (servers != NULL)
-		str_array_free(servers);
+	as->resolver = settings_dns_resolver(st, base, &dc, error_r);
 	return as->resolver == NULL ? -1 : 0;
 }
 

@@ -2075,9 +2075,6 @@ queued_init(struct worker *w)
 	const char *extra[3] = { w->settings->domain, w->settings->hostname,
 	    NULL };
 	struct dns_config dc;
-	const char *servers = config_str(cfg, "TEGAMI_DNS_SERVERS");
-	char **list = NULL;
-	size_t nlist = 0;
 	struct timeval sec = { 1, 0 };
 	char *err = NULL, *envdir, *lockpath;
 
@@ -2115,14 +2112,7 @@ queued_init(struct worker *w)
 	}
 	memset(&dc, 0, sizeof(dc));
 	dc.trust_anchor_file = config_str(cfg, "TEGAMI_DNS_TRUST_ANCHOR");
-	if (servers != NULL && servers[0] != '\0') {
-		list = str_split(servers, ", ", &nlist);
-		dc.servers = (const char *const *)list;
-		dc.server_count = nlist;
-	}
-	d->dns = dns_resolver_create(w->base, &dc, &err);
-	if (list != NULL)
-		str_array_free(list);
+	d->dns = settings_dns_resolver(w->settings, w->base, &dc, &err);
 	if (d->dns == NULL) {
 		log_error("event=dns_failed error=\"%s\" hint=\"check "
 		    "TEGAMI_DNS_SERVERS (or /etc/resolv.conf) and "

@@ -167,7 +167,7 @@ const struct config_def settings_defs[] = {
 
 struct dns_resolver *
 settings_dns_resolver(const struct settings *s, struct event_base *base,
-    char **error_r)
+    const struct dns_config *opts, char **error_r)
 {
 	const char *list = config_str(s->cfg, "TEGAMI_DNS_SERVERS");
 	struct dns_config dc;
@@ -175,7 +175,12 @@ settings_dns_resolver(const struct settings *s, struct event_base *base,
 	char **servers = NULL;
 	size_t n = 0;
 
-	memset(&dc, 0, sizeof(dc));
+	if (opts != NULL)
+		dc = *opts;
+	else
+		memset(&dc, 0, sizeof(dc));
+	dc.servers = NULL;
+	dc.server_count = 0;
 	if (list != NULL && *list != '\0') {
 		servers = str_split(list, ", ", &n);
 		dc.servers = (const char *const *)servers;

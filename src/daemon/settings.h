@@ -40,12 +40,15 @@ void settings_log_ignored(const struct settings *s);
 
 struct event_base;
 struct dns_resolver;
+struct dns_config;
 /*
  * The resolver tegami uses: TEGAMI_DNS_SERVERS, else /etc/resolv.conf
- * (dns/dns.h; base NULL for blocking lookups only). NULL with *error_r.
+ * (dns/dns.h; base NULL for blocking lookups only). opts (may be NULL)
+ * gives the other dns_config fields (cache, trust anchor); its servers
+ * are ignored. NULL with *error_r.
  */
 struct dns_resolver *settings_dns_resolver(const struct settings *s,
-    struct event_base *base, char **error_r);
+    struct event_base *base, const struct dns_config *opts, char **error_r);
 
 /* "mail.example.com" -> "example.com"; two labels or fewer stay as they are. */
 char *settings_domain_from_hostname(const char *fqdn);
