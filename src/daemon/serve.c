@@ -118,6 +118,28 @@ ensure_dir(const char *path, mode_t mode, bool vmail_owned,
 		    strerror(errno));
 }
 
+/*
+ * POSTFIX_INET_PROTOCOLS (SMTP, submission) and DOVECOT_INET_PROTOCOLS
+ * (IMAP, POP3) = ipv4|ipv6 leave out the other family's default
+ * addresses, as docker-mailserver tells Postfix and Dovecot; addresses
+ * given in LISTEN_* are bound as given.
+ */
+static bool
+family_wanted(const struct settings *s, int kind, int family)
+{
+	const char *key = kind <= LISTENER_SUBMISSIONS ?
+	    "POSTFIX_INET_PROTOCOLS" : "DOVECOT_INET_PROTOCOLS";
+	const char *want = config_str(s->cfg, key);
+
+	if (config_is_set(s->cfg, listener_info[kind].key))
+		return true;
+	if (strcmp(want, "ipv4") == 0)
+		return family == AF_INET;
+	if (strcmp(want, "ipv6") == 0)
+		return family == AF_INET6;
+	return true;
+}
+
 static void
 bind_listeners(struct master *m)
 {
@@ -140,7 +162,17 @@ bind_listeners(struct master *m)
 			fatal("event=config_error key=%s source=%s error=\"%s\"",
 			    key, config_source(s->cfg, key), err);
 		for (size_t i = 0; i < n; i++) {
-			int fd = listen_bind(&addrs[i], 1024);
+			int fd;
+
+			if (!family_wanted(s, k, addrs[i].ss.ss_family)) {
+				log_info("event=listen_skipped key=%s addr=%s "
+				    "reason=\"%s\"", key, addrs[i].text,
+				    k <= LISTENER_SUBMISSIONS ?
+				    "POSTFIX_INET_PROTOCOLS" :
+				    "DOVECOT_INET_PROTOCOLS");
+				continue;
+			}
+			fd = listen_bind(&addrs[i], 1024);
 
 			if (fd < 0 && errno == EAFNOSUPPORT &&
 			    addrs[i].ss.ss_family == AF_INET6) {
