@@ -12,6 +12,7 @@
  *        on the control socket.
  */
 #include "daemon/serve.h"
+#include "daemon/compat.h"
 #include "daemon/settings.h"
 #include "daemon/tlsconf.h"
 #include "daemon/worker.h"
@@ -118,28 +119,6 @@ ensure_dir(const char *path, mode_t mode, bool vmail_owned,
 		    strerror(errno));
 }
 
-/*
- * POSTFIX_INET_PROTOCOLS (SMTP, submission) and DOVECOT_INET_PROTOCOLS
- * (IMAP, POP3) = ipv4|ipv6 leave out the other family's default
- * addresses, as docker-mailserver tells Postfix and Dovecot; addresses
- * given in LISTEN_* are bound as given.
- */
-static bool
-family_wanted(const struct settings *s, int kind, int family)
-{
-	const char *key = kind <= LISTENER_SUBMISSIONS ?
-	    "POSTFIX_INET_PROTOCOLS" : "DOVECOT_INET_PROTOCOLS";
-	const char *want = config_str(s->cfg, key);
-
-	if (config_is_set(s->cfg, listener_info[kind].key))
-		return true;
-	if (strcmp(want, "ipv4") == 0)
-		return family == AF_INET;
-	if (strcmp(want, "ipv6") == 0)
-		return family == AF_INET6;
-	return true;
-}
-
 static void
 bind_listeners(struct master *m)
 {
@@ -164,7 +143,8 @@ bind_listeners(struct master *m)
 		for (size_t i = 0; i < n; i++) {
 			int fd;
 
-			if (!family_wanted(s, k, addrs[i].ss.ss_family)) {
+			if (!settings_listen_family(s, listener_info[k].key,
+			    k <= LISTENER_SUBMISSIONS, addrs[i].ss.ss_family)) {
 				log_info("event=listen_skipped key=%s addr=%s "
 				    "reason=\"%s\"", key, addrs[i].text,
 				    k <= LISTENER_SUBMISSIONS ?
@@ -802,6 +782,7 @@ serve_main(int argc, char **argv)
 	    m.settings->domain, m.settings->config_dir, m.settings->mail_dir,
 	    m.settings->state_dir, m.settings->dev ? " mode=development" : "");
 	settings_log_ignored(m.settings);
+	compat_log_unused(m.settings);
 	ensure_dir(m.settings->config_dir, 0755, false, m.settings);
 	ensure_dir(m.settings->mail_dir, 0755, true, m.settings);
 	ensure_dir(m.settings->state_dir, 0755, false, m.settings);

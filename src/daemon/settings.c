@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -369,6 +370,22 @@ settings_load(const char *env_file, char *const *env, char **error_r)
 	else
 		s->control_path = xasprintf("%s/control.sock", s->tegami_state);
 	return s;
+}
+
+bool
+settings_listen_family(const struct settings *s, const char *listen_key,
+    bool smtp, int family)
+{
+	const char *want = config_str(s->cfg, smtp ? "POSTFIX_INET_PROTOCOLS" :
+	    "DOVECOT_INET_PROTOCOLS");
+
+	if (config_is_set(s->cfg, listen_key))
+		return true;
+	if (strcmp(want, "ipv4") == 0)
+		return family == AF_INET;
+	if (strcmp(want, "ipv6") == 0)
+		return family == AF_INET6;
+	return true;
 }
 
 void

@@ -38,6 +38,16 @@ void settings_free(struct settings **s);
 /* Logs, once, every docker-mailserver key that is set but not implemented. */
 void settings_log_ignored(const struct settings *s);
 
+/*
+ * Is an address of family (AF_INET, AF_INET6) from listen_key (LISTEN_SMTP)
+ * to be bound? POSTFIX_INET_PROTOCOLS (smtp: ports 25/587/465) and
+ * DOVECOT_INET_PROTOCOLS (IMAP, POP3) = ipv4|ipv6 leave out the other
+ * family's default addresses, as docker-mailserver tells Postfix and
+ * Dovecot; addresses given in LISTEN_* are always bound.
+ */
+bool settings_listen_family(const struct settings *s, const char *listen_key,
+    bool smtp, int family);
+
 /* "mail.example.com" -> "example.com"; two labels or fewer stay as they are. */
 char *settings_domain_from_hostname(const char *fqdn);
 

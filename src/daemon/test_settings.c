@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /*
  * Every variable docker-mailserver reads (its mailserver.env template,
@@ -436,3 +437,37 @@ test_settings_dms_template(void)
 	test_end();
 }
 TEST(test_settings_dms_template)
+
+static void
+test_settings_inet_protocols(void)
+{
+	char *env[] = { "CONFIG_DIR=/nonexistent/config",
+	    "OVERRIDE_HOSTNAME=mail.example.test", NULL };
+	struct settings *s;
+	char *err;
+
+	test_begin("settings: POSTFIX_/DOVECOT_INET_PROTOCOLS pick the default listeners");
+	s = load_text("POSTFIX_INET_PROTOCOLS=ipv4\nDOVECOT_INET_PROTOCOLS=IPv6\n"
+	    "LISTEN_SUBMISSION=[::1]:587\n", env, &err);
+	test_assert(s != NULL);
+	if (s != NULL) {
+		test_assert(settings_listen_family(s, "LISTEN_SMTP", true, AF_INET));
+		test_assert(!settings_listen_family(s, "LISTEN_SMTP", true, AF_INET6));
+		/* given explicitly: bound as given */
+		test_assert(settings_listen_family(s, "LISTEN_SUBMISSION", true, AF_INET6));
+		test_assert(!settings_listen_family(s, "LISTEN_IMAPS", false, AF_INET));
+		test_assert(settings_listen_family(s, "LISTEN_IMAPS", false, AF_INET6));
+		settings_free(&s);
+	} else {
+		free(err);
+	}
+	s = load_text("POSTFIX_INET_PROTOCOLS=\n", env, &err);
+	test_assert(s != NULL && settings_listen_family(s, "LISTEN_SMTP", true, AF_INET6) &&
+	    settings_listen_family(s, "LISTEN_SMTP", true, AF_INET));
+	settings_free(&s);
+	s = load_text("POSTFIX_INET_PROTOCOLS=ipx\n", env, &err);
+	test_assert(s == NULL && err != NULL && strstr(err, "all|ipv4|ipv6") != NULL);
+	free(err);
+	test_end();
+}
+TEST(test_settings_inet_protocols)
