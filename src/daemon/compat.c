@@ -326,8 +326,8 @@ scan_sieve(struct findings *f, const char *mail_dir)
 {
 	size_t nd;
 	char **domains = list_dir(mail_dir, &nd);
-	unsigned int active = 0, scripts = 0, seen = 0;
-	char *example = NULL;
+	unsigned int active = 0, scripts = 0, seen = 0, dbox = 0;
+	char *example = NULL, *dbox_example = NULL;
 
 	for (size_t d = 0; domains != NULL && d < nd && seen < SCAN_MAX_ACCOUNTS; d++) {
 		char *ddir = xasprintf("%s/%s", mail_dir, domains[d]);
@@ -348,6 +348,20 @@ scan_sieve(struct findings *f, const char *mail_dir)
 			char **sv;
 
 			seen++;
+			/* DOVECOT_MAILBOX_FORMAT=sdbox|mdbox: the mail is in the
+			   home (mailboxes/, storage/), which tegami cannot read */
+			for (int k = 0; k < 2; k++) {
+				char *box = xasprintf("%s/%s", home, k == 0 ?
+				    "mailboxes" : "storage");
+
+				if (stat(box, &st) == 0 && S_ISDIR(st.st_mode)) {
+					if (dbox_example == NULL)
+						dbox_example = xstrdup(box);
+					dbox++;
+					k = 2;
+				}
+				free(box);
+			}
 			if (lstat(act, &st) == 0 && (S_ISREG(st.st_mode) ||
 			    S_ISLNK(st.st_mode))) {
 				active++;
@@ -371,8 +385,15 @@ scan_sieve(struct findings *f, const char *mail_dir)
 		free(ddir);
 	}
 	str_array_free(domains);
-	if (active == 0 && scripts == 0)
+	if (dbox > 0)
+		add(f, "dbox", dbox_example, dbox, NULL, "this mail is in "
+		    "Dovecot's sdbox/mdbox format, which tegami does not read: "
+		    "convert it to Maildir before moving (doveadm sync -u <user> "
+		    "maildir:/var/mail/<domain>/<user>, docs/migration.md)");
+	if (active == 0 && scripts == 0) {
+		free(example);
 		return;
+	}
 	add(f, "sieve", example, active > 0 ? active : 1,
 	    xasprintf("accounts_with_active_script=%u scripts=%u", active, scripts),
 	    "no Sieve: these users' filters, vacation replies and redirects do "
@@ -430,6 +451,12 @@ compat_log_unused(const struct settings *s)
 		if (strcmp(f[i].what, "sieve") == 0) {
 			log_warn("event=sieve_ignored %s example=%s instead=\"%s\"",
 			    f[i].detail, f[i].path, f[i].instead);
+			continue;
+		}
+		if (strcmp(f[i].what, "dbox") == 0) {
+			log_warn("event=mail_format_unsupported accounts=%u "
+			    "example=%s instead=\"%s\"", f[i].count, f[i].path,
+			    f[i].instead);
 			continue;
 		}
 		if (f[i].count > 1)

@@ -84,6 +84,7 @@ test_compat_scan(void)
 	put(mail, "example.com/b/home/.dovecot.sieve", "keep;\n");
 	put(mail, "example.com/c/cur/1.eml", "x\n");
 	put(mail, "example.org/d/home/sieve/notes.txt", "x\n");
+	put(mail, "example.org/e/home/mailboxes/INBOX/dbox-Mails/u.1", "x\n");
 	link = xasprintf("%s/example.com/a/home/.dovecot.sieve", mail);
 	test_assert(symlink("sieve/main.sieve", link) == 0);
 	put(le, "acme.json", "{}\n");
@@ -96,7 +97,7 @@ test_compat_scan(void)
 		{ "fetchmail.cf", 1 }, { "ldap-*.cf", 2 },
 		{ "fail2ban-jail.cf", 1 }, { "dhparams.pem", 1 },
 		{ "rspamd/dkim", 1 }, { "rspamd", 2 }, { "acme.json", 1 },
-		{ "sieve", 2 },
+		{ "dbox", 1 }, { "sieve", 2 },
 	};
 	test_assert_int(n, sizeof(want) / sizeof(want[0]));
 	for (size_t i = 0; i < n && i < sizeof(want) / sizeof(want[0]); i++) {
