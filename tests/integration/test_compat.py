@@ -164,3 +164,20 @@ def test_smtp_only_serves_no_imap(make_server):
     with smtplib.SMTP("127.0.0.1", srv.ports["SMTP"], timeout=10) as s:
         s.sendmail("a@remote.test", ["alice@example.test"], MSG)
     srv.wait_messages("alice@example.test", 1)
+
+
+def test_migration_doc_lists_every_variable():
+    """docs/migration.md has a row for every docker-mailserver variable the
+    unit test declares (src/daemon/test_settings.c), and every config file
+    tegami reports is in its files table."""
+    root = os.path.dirname(os.path.dirname(HERE))
+    c = open(os.path.join(root, "src", "daemon", "test_settings.c")).read()
+    names = re.findall(r'^\t"([A-Z0-9_]+)",$',
+                       c.split("dms_variables[] = {", 1)[1].split("};", 1)[0], re.M)
+    assert len(names) > 130
+    doc = open(os.path.join(root, "docs", "migration.md")).read()
+    rows = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", doc, re.M))
+    assert sorted(set(names) - rows) == []
+    compat = open(os.path.join(root, "src", "daemon", "compat.c")).read()
+    for what in re.findall(r'^\t\{ "([^"]+)", RULE_', compat, re.M):
+        assert f"`{what}`" in doc or what.replace("*", "") in doc, what
