@@ -305,15 +305,10 @@ validate(struct config_value *v, char **error_r)
 		str_array_free(choices);
 		if (!ok) {
 			*error_r = xasprintf("%s=%s (%s): not one of %s; set %s to "
-			    "one of those%s%s", d->name, v->value, v->source,
+			    "one of those%s%s%s", d->name, v->value, v->source,
 			    d->choices, d->name, d->help != NULL ? " (" : "",
-			    d->help != NULL ? d->help : "");
-			if (d->help != NULL) {
-				char *full = xasprintf("%s)", *error_r);
-
-				free(*error_r);
-				*error_r = full;
-			}
+			    d->help != NULL ? d->help : "",
+			    d->help != NULL ? ")" : "");
 			return -1;
 		}
 		return 0;
