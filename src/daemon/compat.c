@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 /* Bounds that keep the start cheap on a folder with many accounts. */
 #define SCAN_MAX_ACCOUNTS 200000
@@ -321,7 +322,7 @@ scan_rspamd(struct findings *f, const char *config_dir)
  * of home/sieve/ (ManageSieve's scripts), in Dovecot 2.3's and 2.4's
  * layout alike.
  */
-static void
+static unsigned int
 scan_sieve(struct findings *f, const char *mail_dir)
 {
 	size_t nd;
@@ -392,12 +393,13 @@ scan_sieve(struct findings *f, const char *mail_dir)
 		    "maildir:/var/mail/<domain>/<user>, docs/migration.md)");
 	if (active == 0 && scripts == 0) {
 		free(example);
-		return;
+		return seen;
 	}
 	add(f, "sieve", example, active > 0 ? active : 1,
 	    xasprintf("accounts_with_active_script=%u scripts=%u", active, scripts),
 	    "no Sieve: these users' filters, vacation replies and redirects do "
 	    "not run; their mail goes to INBOX (spam to Junk)");
+	return seen;
 }
 
 struct compat_finding *
@@ -405,6 +407,10 @@ compat_scan(const char *config_dir, const char *mail_dir, const char *ssl_type,
     const char *letsencrypt_dir, size_t *count_r)
 {
 	struct findings f = { NULL, 0 };
+	struct timespec t0, t1;
+	unsigned int accounts = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 
 	if (config_dir != NULL) {
 		scan_config(&f, config_dir);
@@ -422,7 +428,11 @@ compat_scan(const char *config_dir, const char *mail_dir, const char *ssl_type,
 			free(acme);
 	}
 	if (mail_dir != NULL)
-		scan_sieve(&f, mail_dir);
+		accounts = scan_sieve(&f, mail_dir);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	log_debug("event=compat_scanned accounts=%u findings=%zu ms=%.1f",
+	    accounts, f.n, (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 	*count_r = f.n;
 	return f.v;
 }
