@@ -294,6 +294,42 @@ add_domain(struct accounts *acc, const char *domain)
 		strmap_put(&acc->domains, domain, (void *)1);
 }
 
+/*
+ * The third field of an account line is passed to Dovecot's userdb by
+ * docker-mailserver (userdb_mail=..., userdb_quota_rule=...); tegami has
+ * no userdb, so the names (never the values) are logged once.
+ */
+static void
+extra_fields_ignored(const struct line_iter *it, const char *address,
+    const char *extra)
+{
+	char names[256] = "";
+	size_t o = 0;
+
+	for (const char *p = extra; *p != '\0' && o + 4 < sizeof(names); ) {
+		size_t w;
+
+		p += strspn(p, " \t");
+		w = strcspn(p, "= \t");
+		if (w == 0)
+			break;
+		if (o > 0)
+			names[o++] = ',';
+		for (size_t i = 0; i < w && o + 4 < sizeof(names); i++) {
+			unsigned char c = (unsigned char)p[i];
+
+			names[o++] = c > ' ' && c < 0x7f && c != '"' ? (char)c : '?';
+		}
+		p += w;
+		p += strcspn(p, " \t");
+	}
+	names[o] = '\0';
+	log_warn("event=accounts_extra_ignored file=%s line=%u account=%s "
+	    "fields=%s instead=\"Dovecot userdb fields are not used: the "
+	    "Maildir is MAIL_DIR/<domain>/<user>/, quotas come from "
+	    "dovecot-quotas.cf\"", it->file, it->lineno, address, names);
+}
+
 static void
 parse_accounts(struct accounts *acc, struct line_iter *it, const char *mail_dir)
 {
@@ -332,6 +368,8 @@ parse_accounts(struct accounts *acc, struct line_iter *it, const char *mail_dir)
 		a->address = xstrdup(line);
 		a->hash = xstrdup(hash);
 		a->extra = extra != NULL ? xstrdup(str_trim(extra)) : NULL;
+		if (a->extra != NULL && *a->extra != '\0' && !it->quiet)
+			extra_fields_ignored(it, a->address, a->extra);
 		*at = '\0';
 		a->maildir = xasprintf("%s%s%s/%s/", mail_dir,
 		    str_has_suffix(mail_dir, "/") ? "" : "/", at + 1, line);

@@ -449,6 +449,10 @@ test_accounts_malformed_logged(void)
 	    strstr(log, "postfix-regexp.cf line=3 ") != NULL);
 	test_assert(strstr(log, "postfix-regexp.cf line=4 ") != NULL);
 	test_assert(strstr(log, "dovecot-quotas.cf line=5 ") != NULL);
+	/* userdb fields: their names, never their values */
+	test_assert(strstr(log, "event=accounts_extra_ignored file=") != NULL &&
+	    strstr(log, "line=4 account=c@example.com fields=userdb_mail ") != NULL);
+	test_assert(strstr(log, "maildir:~/x") == NULL);
 	test_assert(strstr(log, "masterpw") == NULL);
 	test_assert(strstr(log, "duplicate") != NULL);
 	free(log);
