@@ -131,7 +131,7 @@ list_dir(const char *path, size_t *n_r)
 	DIR *d = opendir(path);
 	struct dirent *de;
 	char **names = NULL;
-	size_t n = 0;
+	size_t n = 0, cap = 0;
 
 	*n_r = 0;
 	if (d == NULL)
@@ -139,7 +139,10 @@ list_dir(const char *path, size_t *n_r)
 	while ((de = readdir(d)) != NULL && n < SCAN_MAX_ENTRIES) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		names = xreallocarray(names, n + 2, sizeof(*names));
+		if (n + 2 > cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			names = xreallocarray(names, cap, sizeof(*names));
+		}
 		names[n++] = xstrdup(de->d_name);
 		names[n] = NULL;
 	}
