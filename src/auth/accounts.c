@@ -4,6 +4,7 @@
  */
 #include "auth/accounts.h"
 #include "auth/password.h"
+#include "lib/buf.h"
 #include "lib/file.h"
 #include "lib/log.h"
 #include "lib/str.h"
@@ -34,6 +35,7 @@ enum acc_file {
 	FILE_MASTERS,
 	FILE_SEND_ACCESS,
 	FILE_RECEIVE_ACCESS,
+	FILE_LOCAL_ALIASES,
 	FILE_COUNT
 };
 
@@ -45,7 +47,11 @@ static const char *const file_names[FILE_COUNT] = {
 	[FILE_MASTERS] = "dovecot-masters.cf",
 	[FILE_SEND_ACCESS] = "postfix-send-access.cf",
 	[FILE_RECEIVE_ACCESS] = "postfix-receive-access.cf",
+	[FILE_LOCAL_ALIASES] = "postfix-aliases.cf",
 };
+
+/* A local alias target that throws the mail away (aliases(5)). */
+#define DISCARD_TARGET "/dev/null"
 
 /* A string-keyed hash table with linear probing; it owns its keys. */
 struct strmap_slot {
@@ -85,6 +91,9 @@ struct accounts {
 	struct strmap masters;		/* name -> char *hash */
 	struct strmap send_access;	/* key -> char *action */
 	struct strmap receive_access;
+	struct strmap local_aliases;	/* local part -> struct alias */
+	struct strmap local_domains;	/* domain -> (void *)1 */
+	char *hostname;			/* for bare names in local aliases */
 	struct regexp_alias *regexps;
 	size_t regexp_count;
 	size_t alias_count;
@@ -285,6 +294,42 @@ add_domain(struct accounts *acc, const char *domain)
 		strmap_put(&acc->domains, domain, (void *)1);
 }
 
+/*
+ * The third field of an account line is passed to Dovecot's userdb by
+ * docker-mailserver (userdb_mail=..., userdb_quota_rule=...); tegami has
+ * no userdb, so the names (never the values) are logged once.
+ */
+static void
+extra_fields_ignored(const struct line_iter *it, const char *address,
+    const char *extra)
+{
+	char names[256] = "";
+	size_t o = 0;
+
+	for (const char *p = extra; *p != '\0' && o + 4 < sizeof(names); ) {
+		size_t w;
+
+		p += strspn(p, " \t");
+		w = strcspn(p, "= \t");
+		if (w == 0)
+			break;
+		if (o > 0)
+			names[o++] = ',';
+		for (size_t i = 0; i < w && o + 4 < sizeof(names); i++) {
+			unsigned char c = (unsigned char)p[i];
+
+			names[o++] = c > ' ' && c < 0x7f && c != '"' ? (char)c : '?';
+		}
+		p += w;
+		p += strcspn(p, " \t");
+	}
+	names[o] = '\0';
+	log_warn("event=accounts_extra_ignored file=%s line=%u account=%s "
+	    "fields=%s instead=\"Dovecot userdb fields are not used: the "
+	    "Maildir is MAIL_DIR/<domain>/<user>/, quotas come from "
+	    "dovecot-quotas.cf\"", it->file, it->lineno, address, names);
+}
+
 static void
 parse_accounts(struct accounts *acc, struct line_iter *it, const char *mail_dir)
 {
@@ -323,6 +368,8 @@ parse_accounts(struct accounts *acc, struct line_iter *it, const char *mail_dir)
 		a->address = xstrdup(line);
 		a->hash = xstrdup(hash);
 		a->extra = extra != NULL ? xstrdup(str_trim(extra)) : NULL;
+		if (a->extra != NULL && *a->extra != '\0' && !it->quiet)
+			extra_fields_ignored(it, a->address, a->extra);
 		*at = '\0';
 		a->maildir = xasprintf("%s%s%s/%s/", mail_dir,
 		    str_has_suffix(mail_dir, "/") ? "" : "/", at + 1, line);
@@ -658,6 +705,152 @@ parse_access(struct strmap *map, struct line_iter *it)
 	}
 }
 
+/*
+ * One local alias "name: target, target" (aliases(5)). Targets: an
+ * address; a bare name, which is name@<host name> (so it is looked up
+ * again, as Postfix's local delivery does); /dev/null (discard). Pipes,
+ * files and :include: are not supported: logged and skipped.
+ */
+static void
+local_alias_add(struct accounts *acc, const char *file, unsigned int lineno,
+    bool quiet, char *name, char *list)
+{
+	size_t n, k = 0;
+	char **t;
+	struct alias *a;
+
+	name = str_lower(str_trim(name));
+	if (name[0] == '"' && name[1] != '\0' && name[strlen(name) - 1] == '"') {
+		name[strlen(name) - 1] = '\0';
+		name++;
+	}
+	if (!name_ok(name, strlen(name)) || strchr(name, '@') != NULL) {
+		if (!quiet)
+			log_warn("event=accounts_bad_line file=%s line=%u "
+			    "reason=\"local alias name is not a local part\"",
+			    file, lineno);
+		return;
+	}
+	if (strmap_get(&acc->local_aliases, name) != NULL) {
+		/* postalias keeps the first, so root: POSTMASTER_ADDRESS wins */
+		if (!quiet)
+			log_warn("event=accounts_bad_line file=%s line=%u "
+			    "reason=\"local alias '%s' given twice, the first one "
+			    "is used%s\"", file, lineno, name,
+			    strcmp(name, "root") == 0 ?
+			    " (root is POSTMASTER_ADDRESS)" : "");
+		return;
+	}
+	t = str_split(list, ",", &n);
+	for (size_t i = 0; i < n; i++) {
+		char *v = str_trim(t[i]), *target = NULL;
+
+		if (*v == '"' && v[1] != '\0' && v[strlen(v) - 1] == '"') {
+			v[strlen(v) - 1] = '\0';
+			v++;
+		}
+		if (*v == '\0')
+			continue;
+		if (strcmp(v, DISCARD_TARGET) == 0)
+			target = xstrdup(DISCARD_TARGET);
+		else if (*v == '|' || *v == '/' || strncasecmp(v, ":include:", 9) == 0) {
+			if (!quiet)
+				log_warn("event=accounts_unsupported file=%s line=%u "
+				    "alias=%s target=\"%.100s\" reason=\"pipes, files "
+				    "and :include: are not delivered to; the target "
+				    "is skipped\"", file, lineno, name, v);
+		} else if (strchr(v, '@') != NULL) {
+			target = str_lower(xstrdup(v));
+		} else if (acc->hostname != NULL) {
+			target = str_lower(xasprintf("%s@%s", v, acc->hostname));
+		}
+		if (target != NULL && strcmp(target, DISCARD_TARGET) != 0 &&
+		    !address_ok(target)) {
+			if (!quiet)
+				log_warn("event=accounts_bad_line file=%s line=%u "
+				    "reason=\"local alias target is not an address, "
+				    "skipped\"", file, lineno);
+			x_free(&target);
+		}
+		free(t[i]);
+		if (target != NULL)
+			t[k++] = target;
+	}
+	t[k] = NULL;
+	if (k == 0) {
+		str_array_free(t);
+		return;
+	}
+	a = xcalloc(1, sizeof(*a));
+	a->targets = t;
+	strmap_put(&acc->local_aliases, name, a);
+}
+
+/*
+ * postfix-aliases.cf in aliases(5) form: "name: targets"; a line that
+ * starts with white space continues the one before; # starts a comment
+ * line. docker-mailserver appends it to "root: ${POSTMASTER_ADDRESS}".
+ */
+static void
+parse_local_aliases(struct accounts *acc, struct line_iter *it)
+{
+	char *name = NULL;
+	struct buf list;
+	unsigned int first = 0;
+
+	buf_init(&list, ACCOUNTS_MAX_FILE_SIZE);
+	while (it->p <= it->end) {
+		char *line = it->p, *nl, *lend;
+		bool cont, at_end = it->p == it->end;
+
+		if (!at_end) {
+			nl = memchr(line, '\n', (size_t)(it->end - line));
+			lend = nl != NULL ? nl : it->end;
+			it->p = nl != NULL ? nl + 1 : it->end;
+			it->lineno++;
+			if (lend > line && lend[-1] == '\r')
+				lend--;
+			*lend = '\0';
+			if (memchr(line, '\0', (size_t)(lend - line)) != NULL ||
+			    *str_trim(line) == '#' || *str_trim(line) == '\0')
+				continue;
+			cont = line[0] == ' ' || line[0] == '\t';
+		} else {
+			cont = false;
+			line = NULL;
+		}
+		if (cont && name != NULL) {
+			buf_append_str(&list, ",");
+			buf_append_str(&list, line);
+			continue;
+		}
+		if (name != NULL) {
+			buf_append_c(&list, '\0');
+			local_alias_add(acc, it->file, first, it->quiet, name,
+			    list.data);
+			x_free(&name);
+			buf_reset(&list);
+		}
+		if (at_end)
+			break;
+		{
+			char *colon = strchr(line, ':');
+
+			if (cont || colon == NULL) {
+				bad_line(it, cont ? "continuation line without an alias" :
+				    "no ':' after the alias name");
+				continue;
+			}
+			*colon = '\0';
+			name = xstrdup(line);
+			first = it->lineno;
+			buf_append_str(&list, colon + 1);
+		}
+	}
+	free(name);
+	buf_free(&list);
+}
+
 static void
 free_string(void *p)
 {
@@ -675,12 +868,52 @@ accounts_free(struct accounts *acc)
 	strmap_free(&acc->masters, free_string);
 	strmap_free(&acc->send_access, free);
 	strmap_free(&acc->receive_access, free);
+	strmap_free(&acc->local_aliases, alias_free);
+	strmap_free(&acc->local_domains, NULL);
+	free(acc->hostname);
 	for (size_t i = 0; i < acc->regexp_count; i++) {
 		regfree(&acc->regexps[i].re);
 		str_array_free(acc->regexps[i].targets);
 	}
 	free(acc->regexps);
 	free(acc);
+}
+
+/*
+ * Postfix's mydestination in docker-mailserver: the host name,
+ * localhost.<mail domain> and localhost take local aliases, with root
+ * going to POSTMASTER_ADDRESS.
+ */
+static void
+local_setup(struct accounts *acc, const struct accounts_settings *set)
+{
+	const char *dot;
+	char *names[3];
+
+	if (set->hostname == NULL || *set->hostname == '\0')
+		return;
+	acc->hostname = str_lower(xstrdup(set->hostname));
+	dot = strchr(acc->hostname, '.');
+	names[0] = xstrdup(acc->hostname);
+	/* mydomain: the host name without its first label when it has
+	   three or more (settings_domain_from_hostname) */
+	names[1] = dot != NULL && strchr(dot + 1, '.') != NULL ?
+	    xasprintf("localhost.%s", dot + 1) :
+	    xasprintf("localhost.%s", acc->hostname);
+	names[2] = xstrdup("localhost");
+	for (int i = 0; i < 3; i++) {
+		if (strmap_get(&acc->local_domains, names[i]) == NULL)
+			strmap_put(&acc->local_domains, names[i], (void *)1);
+		add_domain(acc, names[i]);
+		free(names[i]);
+	}
+	if (set->postmaster != NULL && *set->postmaster != '\0') {
+		char *list = xstrdup(set->postmaster), *name = xstrdup("root");
+
+		local_alias_add(acc, "POSTMASTER_ADDRESS", 0, false, name, list);
+		free(name);
+		free(list);
+	}
 }
 
 /* quiet[f]: do not log file f's bad lines again (it did not change). */
@@ -690,6 +923,7 @@ load(const struct accounts_settings *set, const bool *quiet, char **error_r)
 	struct accounts *acc = xcalloc(1, sizeof(*acc));
 
 	atomic_init(&acc->refcount, 1);
+	local_setup(acc, set);
 	/* Accounts first: the quotas attach to them. */
 	for (int f = 0; f < FILE_COUNT; f++) {
 		char *path = xasprintf("%s/%s", set->config_dir, file_names[f]);
@@ -734,6 +968,10 @@ load(const struct accounts_settings *set, const bool *quiet, char **error_r)
 			break;
 		case FILE_RECEIVE_ACCESS:
 			parse_access(&acc->receive_access, &it);
+			break;
+		case FILE_LOCAL_ALIASES:
+			if (acc->hostname != NULL)
+				parse_local_aliases(acc, &it);
 			break;
 		case FILE_COUNT:
 			panic("accounts: bad file index");
@@ -947,7 +1185,10 @@ expand(struct resolve_ctx *ctx, const char *key, char **targets,
 	}
 	ctx->path[ctx->depth++] = key;
 	for (char **t = targets; *t != NULL && r == 0; t++) {
-		if ((*t)[0] == '@') {
+		if (strcmp(*t, DISCARD_TARGET) == 0) {
+			/* a local alias to /dev/null: accepted, thrown away */
+			r = add_target(ctx, ACCOUNTS_TARGET_DISCARD, key, NULL);
+		} else if ((*t)[0] == '@') {
 			/* "@dom @other": the same local part elsewhere. */
 			char *addr = xasprintf("%s%s", local, *t);
 
@@ -1029,6 +1270,12 @@ resolve_addr(struct resolve_ctx *ctx, const char *addr)
 
 		if (al == NULL && ulocal != NULL)
 			al = strmap_get(&acc->aliases, ulocal);
+		/* local aliases (postfix-aliases.cf) at the host's own names */
+		if (al == NULL && strmap_get(&acc->local_domains, at + 1) != NULL) {
+			al = strmap_get(&acc->local_aliases, local);
+			if (al == NULL && ulocal != NULL)
+				al = strmap_get(&acc->local_aliases, ulocal);
+		}
 		if (al == NULL)
 			al = strmap_get(&acc->aliases, catch);
 		if (al != NULL) {
@@ -1224,6 +1471,8 @@ accounts_receive_restricted(const struct accounts *acc, const char *address)
 struct accounts_watch {
 	char *config_dir;
 	char *mail_dir;
+	char *hostname;
+	char *postmaster;
 	char **extra_domains;
 	struct accounts *cur;
 	struct file_stamp stamps[FILE_COUNT];
@@ -1247,6 +1496,8 @@ watch_load(struct accounts_watch *w, const bool *quiet, char **error_r)
 		.config_dir = w->config_dir,
 		.mail_dir = w->mail_dir,
 		.extra_domains = (const char *const *)w->extra_domains,
+		.hostname = w->hostname,
+		.postmaster = w->postmaster,
 	};
 
 	return load(&set, quiet, error_r);
@@ -1260,6 +1511,8 @@ accounts_watch_create(const struct accounts_settings *set, char **error_r)
 
 	w->config_dir = xstrdup(set->config_dir);
 	w->mail_dir = xstrdup(set->mail_dir);
+	w->hostname = set->hostname != NULL ? xstrdup(set->hostname) : NULL;
+	w->postmaster = set->postmaster != NULL ? xstrdup(set->postmaster) : NULL;
 	while (set->extra_domains != NULL && set->extra_domains[n] != NULL)
 		n++;
 	w->extra_domains = xcalloc(n + 1, sizeof(char *));
@@ -1289,6 +1542,8 @@ accounts_watch_free(struct accounts_watch **wp)
 	accounts_unref(w->cur);
 	free(w->config_dir);
 	free(w->mail_dir);
+	free(w->hostname);
+	free(w->postmaster);
 	str_array_free(w->extra_domains);
 	free(w);
 	*wp = NULL;

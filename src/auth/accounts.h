@@ -10,6 +10,8 @@
  *   dovecot-masters.cf         name|{SCHEME}hash
  *   postfix-send-access.cf     addr REJECT   (setup email restrict send)
  *   postfix-receive-access.cf  addr REJECT   (setup email restrict receive)
+ *   postfix-aliases.cf         name: target[, target...]   aliases(5), local
+ *                              aliases of the host's own names (below)
  *
  * Parsing follows DMS: CRLF is LF, blank lines and lines whose first
  * non-blank character is '#' are skipped, there are no inline comments.
@@ -26,6 +28,14 @@
  *   4. when "user+tag@dom" matched none of 1-3, the same steps for
  *      "user@dom" (sub-addressing, '+' is the delimiter);
  *   5. a bare local-part alias "user" (it applies at every local domain);
+ *   5b. at the host's own names (Postfix's mydestination in
+ *      docker-mailserver: the host name, localhost.<mail domain>,
+ *      localhost), a local alias "user" from postfix-aliases.cf, with
+ *      "root" going to POSTMASTER_ADDRESS as in docker-mailserver's
+ *      /etc/aliases (the first entry of a name wins, as with postalias).
+ *      Its targets: addresses, bare names (name@<host name>, looked up
+ *      again) and /dev/null (a DISCARD target); pipes, files and
+ *      :include: are logged and skipped;
  *   6. the catch-all "@dom", ONLY when none of the above matched: unlike
  *      Postfix it never swallows mail for an existing account or alias
  *      (docker-mailserver #3022). A target "@other" keeps the local part.
@@ -38,7 +48,8 @@
  * counted); when nothing is left the recipient is unknown.
  *
  * Local domains: the domain of every account, of every alias key that has
- * one (the DMS vhost rule), and the extra domains given in the settings.
+ * one (the DMS vhost rule), the extra domains given in the settings, and
+ * the host's own names when a host name is given.
  *
  * Regular expressions are POSIX extended with REG_ICASE (DMS uses PCRE):
  * \d \w \s \D \W \S outside brackets are translated, (?...) and lazy
@@ -69,6 +80,10 @@ struct accounts_settings {
 	/* NULL-terminated, may be NULL: domains local besides the vhost rule
 	 * (the server's own mail domain). */
 	const char *const *extra_domains;
+	/* The FQDN; NULL = no local aliases (postfix-aliases.cf, root). */
+	const char *hostname;
+	/* root's local alias (POSTMASTER_ADDRESS); NULL = none. */
+	const char *postmaster;
 };
 
 struct accounts;
@@ -95,6 +110,8 @@ bool accounts_exists(const struct accounts *acc, const char *address);
 enum accounts_target_kind {
 	ACCOUNTS_TARGET_LOCAL,	/* an account: deliver to maildir */
 	ACCOUNTS_TARGET_REMOTE,	/* an address outside our domains: queue */
+	ACCOUNTS_TARGET_DISCARD, /* a local alias to /dev/null: accept, drop;
+				    address is the alias */
 };
 
 struct accounts_target {

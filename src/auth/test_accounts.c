@@ -243,6 +243,116 @@ test_accounts_resolve(void)
 }
 TEST(test_accounts_resolve)
 
+/* postfix-aliases.cf: local aliases at the host's own names */
+static const char local_aliases_cf[] =
+	"# local aliases, aliases(5)\n"
+	"devnull: /dev/null\n"
+	"Abuse: a@example.com,\n"
+	"  b@example.com\r\n"
+	"\tfriend@gmail.com\n"
+	"webmaster: abuse\n"
+	"ops: root, \"c@example.com\"\n"
+	"cron: |/usr/bin/logger, /var/log/cron.mail, :include:/etc/x, a@example.com\n"
+	"self: self\n"
+	"root: d@other.org\n"
+	"noop: |/bin/true\n"
+	"no colon here\n"
+	"  orphan@example.com\n"
+	"bad@name: a@example.com\n";
+
+static const struct resolve_case local_cases[] = {
+	/* root is POSTMASTER_ADDRESS, which the file cannot override */
+	{ "root@mail.example.com", 1, { "L:a@example.com" } },
+	{ "ROOT@localhost", 1, { "L:a@example.com" } },
+	{ "root@localhost.example.com", 1, { "L:a@example.com" } },
+	{ "root+cron@mail.example.com", 1, { "L:a@example.com" } },
+	{ "devnull@mail.example.com", 1, { "D:devnull@mail.example.com" } },
+	/* continuation lines, CRLF, remote targets */
+	{ "abuse@mail.example.com", 1, { "L:a@example.com", "L:b@example.com",
+	    "R:friend@gmail.com" } },
+	/* a bare name is a local alias again */
+	{ "webmaster@localhost", 1, { "L:a@example.com", "L:b@example.com",
+	    "R:friend@gmail.com" } },
+	/* c@example.com's virtual self-alias forwards a copy */
+	{ "ops@mail.example.com", 1, { "L:a@example.com", "L:c@example.com",
+	    "R:friend@gmail.com" } },
+	/* pipes, files and :include: are skipped */
+	{ "cron@mail.example.com", 1, { "L:a@example.com" } },
+	{ "noop@mail.example.com", 0, { NULL } },
+	/* a name that points at itself has no Unix mailbox here */
+	{ "self@mail.example.com", 0, { NULL } },
+	/* local aliases are not virtual: the mail domains do not take them */
+	{ "root@example.com", 1, { "L:catchall@example.com" } },
+	{ "abuse@other.org", 0, { NULL } },
+	{ "nobody@mail.example.com", 0, { NULL } },
+	/* virtual aliases and accounts still come first */
+	{ "postmaster@mail.example.com", 1, { "L:a@example.com" } },
+	{ "orphan@example.com", 1, { "L:catchall@example.com" } },
+};
+
+static void
+test_accounts_local_aliases(void)
+{
+	char *dir = xstrdup(test_tmpdir()), *error = NULL;
+	struct accounts_settings set = {
+		.config_dir = dir, .mail_dir = "/var/mail",
+		.hostname = "Mail.Example.com", .postmaster = "A@example.com",
+	};
+	struct accounts *acc;
+
+	test_begin("accounts: postfix-aliases.cf, root and the host's names");
+	write_file(dir, "postfix-accounts.cf", accounts_cf);
+	write_file(dir, "postfix-virtual.cf", virtual_cf);
+	write_file(dir, "postfix-aliases.cf", local_aliases_cf);
+	acc = accounts_load(&set, &error);
+	test_assert(acc != NULL);
+	for (size_t i = 0; acc != NULL && i < sizeof(local_cases) / sizeof(local_cases[0]); i++) {
+		const struct resolve_case *c = &local_cases[i];
+		struct accounts_resolution res;
+		const char *err = NULL;
+		int r = accounts_resolve(acc, c->rcpt, &res, &err);
+		size_t n = 0;
+
+		if (r != c->ret)
+			printf("     case %s: got %d want %d\n", c->rcpt, r, c->ret);
+		test_assert_int(r, c->ret);
+		while (n < 6 && c->targets[n] != NULL)
+			n++;
+		if (r == 1) {
+			if (res.count != n)
+				printf("     case %s: %zu targets\n", c->rcpt, res.count);
+			test_assert_int(res.count, n);
+			for (size_t k = 0; k < n && k < res.count; k++) {
+				enum accounts_target_kind kd = res.targets[k].kind;
+				char *got = xasprintf("%c:%s",
+				    kd == ACCOUNTS_TARGET_LOCAL ? 'L' :
+				    kd == ACCOUNTS_TARGET_REMOTE ? 'R' : 'D',
+				    res.targets[k].address);
+
+				if (strcmp(got, c->targets[k]) != 0)
+					printf("     case %s #%zu\n", c->rcpt, k);
+				test_assert_str(got, c->targets[k]);
+				free(got);
+			}
+		}
+		accounts_resolution_free(&res);
+	}
+	if (acc != NULL) {
+		test_assert(accounts_is_local_domain(acc, "localhost"));
+		test_assert(accounts_is_local_domain(acc, "localhost.example.com"));
+		test_assert(accounts_is_local_domain(acc, "MAIL.example.com"));
+	}
+	accounts_unref(acc);
+	/* without a host name (the CLI, IMAP) the file is not read */
+	set.hostname = NULL;
+	acc = accounts_load(&set, &error);
+	test_assert(acc != NULL && !accounts_is_local_domain(acc, "localhost"));
+	accounts_unref(acc);
+	test_end();
+	free(dir);
+}
+TEST(test_accounts_local_aliases)
+
 static void
 test_accounts_auth(void)
 {
@@ -339,6 +449,10 @@ test_accounts_malformed_logged(void)
 	    strstr(log, "postfix-regexp.cf line=3 ") != NULL);
 	test_assert(strstr(log, "postfix-regexp.cf line=4 ") != NULL);
 	test_assert(strstr(log, "dovecot-quotas.cf line=5 ") != NULL);
+	/* userdb fields: their names, never their values */
+	test_assert(strstr(log, "event=accounts_extra_ignored file=") != NULL &&
+	    strstr(log, "line=4 account=c@example.com fields=userdb_mail ") != NULL);
+	test_assert(strstr(log, "maildir:~/x") == NULL);
 	test_assert(strstr(log, "masterpw") == NULL);
 	test_assert(strstr(log, "duplicate") != NULL);
 	free(log);

@@ -102,7 +102,7 @@ static const struct cli_cmd commands[] = {
 	  "Lists the master users.\n" },
 	{ "config", "dkim", cmd_config_dkim,
 	  "config dkim [keysize <BITS>] [selector <SELECTOR>] [domain '<D1>,<D2>']\n"
-	  "                   [keytype rsa|ed25519]",
+	  "                   [keytype rsa|ed25519] [help]",
 	  "Makes a DKIM key for every domain that has accounts or aliases (or for the\n"
 	  "domains given), in the OpenDKIM layout docker-mailserver uses:\n"
 	  "  CONFIG_DIR/opendkim/keys/<domain>/<selector>.private   private key (PEM, 0600)\n"
@@ -116,6 +116,7 @@ static const struct cli_cmd commands[] = {
 	  "            and also an Ed25519 key (RFC 8463) with selector SELECTOR-ed25519,\n"
 	  "            so mail is signed twice and receivers that do not know Ed25519\n"
 	  "            still find a signature they can check.\n"
+	  "  help      this text (anywhere among the options, as docker-mailserver)\n"
 	  "`tegami dns` prints the records to publish.\n" },
 	{ "relay", "add-domain", cmd_relay_add_domain,
 	  "relay add-domain <DOMAIN> <HOST> [<PORT>]",
@@ -183,10 +184,26 @@ static const struct cli_cmd commands[] = {
 	  "queue release <ID>...",
 	  "Lets held entries be tried again.\n" },
 	{ NULL, "fail2ban", cmd_fail2ban,
-	  "fail2ban [ban|unban <IP>]",
+	  "fail2ban [ban|unban <IP>|status|log]",
 	  "Lists the addresses banned for failed logins (SMTP AUTH, IMAP, POP3), or\n"
 	  "bans / unbans one by hand (STATE_DIR/tegami/fail2ban.db; the server sees\n"
-	  "the change within a second). A ban by hand lasts FAIL2BAN_BANTIME.\n" },
+	  "the change within a second). A ban by hand lasts FAIL2BAN_BANTIME.\n"
+	  "  status  the rule and the bans, laid out as fail2ban-client status\n"
+	  "  log     there is no fail2ban.log: says where the ban lines are logged\n" },
+	{ "debug", "show-mail-logs", cmd_debug_show_mail_logs,
+	  "debug show-mail-logs",
+	  "tegami keeps no /var/log/mail/mail.log: this says where its log is (it\n"
+	  "writes to standard error: docker logs, journalctl) and exits 1.\n" },
+	{ "debug", "login", cmd_debug_login,
+	  "debug login [<COMMAND>...]",
+	  "Opens a shell (bash, else sh) with CONFIG_DIR, MAIL_DIR and STATE_DIR set\n"
+	  "as tegami reads them, or runs the words given as one command line in it.\n" },
+	{ "debug", "fetchmail", cmd_debug_fetchmail,
+	  "debug fetchmail",
+	  "tegami has no fetchmail: says so and exits 1.\n" },
+	{ "debug", "getmail", cmd_debug_fetchmail,
+	  "debug getmail",
+	  "tegami has no getmail: says so and exits 1.\n" },
 	{ NULL, "junk", cmd_junk,
 	  "junk train spam|ham <FILE|DIR|-> [<ACCOUNT>]",
 	  "Trains the junk filter with one message (a file, or - for stdin), or with\n"
@@ -357,6 +374,14 @@ cli_main(int argc, char **argv, int as_setup)
 	}
 	if (c == NULL || c->fn == NULL)
 		return unknown(prog, argc - 1, argv + 1);
+	/* config dkim's options come in "name value" pairs, and a "help" in
+	   a name's place prints the help (docker-mailserver's open-dkim) */
+	if (c->fn == cmd_config_dkim)
+		for (int i = sub + 1; i < argc; i += 2)
+			if (strcmp(argv[i], "help") == 0) {
+				print_command_help(stdout, prog, c);
+				return CLI_OK;
+			}
 	if (wants_help(argc - sub - 1, argv + sub + 1)) {
 		print_command_help(stdout, prog, c);
 		return CLI_OK;

@@ -131,6 +131,9 @@ int cmd_queue_flush(struct cli *cli, int argc, char **argv);
 int cmd_queue_entry(struct cli *cli, int argc, char **argv);
 int cmd_fail2ban(struct cli *cli, int argc, char **argv);
 int cmd_junk(struct cli *cli, int argc, char **argv);
+int cmd_debug_fetchmail(struct cli *cli, int argc, char **argv);
+int cmd_debug_show_mail_logs(struct cli *cli, int argc, char **argv);
+int cmd_debug_login(struct cli *cli, int argc, char **argv);
 
 /* The files, as docker-mailserver names them in CONFIG_DIR. */
 #define DB_ACCOUNTS "postfix-accounts.cf"

@@ -458,9 +458,14 @@ cmd_email_list(struct cli *cli, int argc, char **argv)
 			long q = dbfile_find(quota, key, 0);
 			char ub[32], lb[32];
 
-			if (q >= 0 && check_quota(dbfile_value(quota, (size_t)q),
+			if (q < 0 || check_quota(dbfile_value(quota, (size_t)q),
 			    &limit) < 0)
-				limit = 0;
+				/* what the servers enforce for an account
+				   without a quota line */
+				limit = config_num(cli->set->cfg,
+				    "POSTFIX_MAILBOX_SIZE_LIMIT");
+			/* Dovecot reports whole KiB: 0 until the first 1024 */
+			used -= used % 1024;
 			printf(" ( %s / %s ) [%llu%%]",
 			    check_format_iec(used, ub, sizeof(ub)),
 			    limit > 0 ? check_format_iec(limit, lb, sizeof(lb)) : "~",

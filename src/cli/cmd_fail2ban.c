@@ -1,8 +1,8 @@
 /*
- * tegami fail2ban [ban|unban <IP>]: docker-mailserver's `setup fail2ban`
- * over tegami's own ban table (STATE_DIR/tegami/fail2ban.db, filter/ban.h),
- * the one the smtp and imap workers share. They notice a change within a
- * second.
+ * tegami fail2ban [ban|unban <IP>|status|log]: docker-mailserver's
+ * `setup fail2ban` over tegami's own ban table (STATE_DIR/tegami/fail2ban.db,
+ * filter/ban.h), the one the smtp and imap workers share. They notice a
+ * change within a second.
  */
 #include "cli/cli_int.h"
 #include "daemon/antispam.h"
@@ -75,10 +75,18 @@ cmd_fail2ban(struct cli *cli, int argc, char **argv)
 	char *err = NULL;
 	int ret = CLI_OK;
 
+	if (argc == 2 && strcmp(argv[1], "log") == 0) {
+		/* docker-mailserver cats /var/log/mail/fail2ban.log */
+		free(path);
+		return cli_error(cli, "tegami keeps no fail2ban.log: bans are "
+		    "logged by the smtp worker to standard error (docker logs "
+		    "<container> 2>&1 | grep -E 'event=(banned|ban_added|"
+		    "ban_lifted)|reason=banned', or journalctl -u tegami)");
+	}
 	if (argc != 1 && !(argc == 2 && strcmp(argv[1], "status") == 0) &&
 	    !(argc == 3 && (strcmp(argv[1], "ban") == 0 ||
 	    strcmp(argv[1], "unban") == 0))) {
-		fprintf(stderr, "%s: usage: %s fail2ban [ban|unban <IP>]\n",
+		fprintf(stderr, "%s: usage: %s fail2ban [ban|unban <IP>|status|log]\n",
 		    cli->prog, cli->prog);
 		free(path);
 		return CLI_FAIL;
@@ -87,7 +95,27 @@ cmd_fail2ban(struct cli *cli, int argc, char **argv)
 		free(path);
 		return CLI_FAIL;
 	}
-	if (argc <= 2) {
+	if (argc == 2) {
+		/* fail2ban-client status <jail>, for tegami's one "jail" */
+		size_t n = ban_list(ban, now, NULL, 0);
+		struct ban_entry *e = xcalloc(n + 1, sizeof(*e));
+
+		n = ban_list(ban, now, e, n);
+		printf("Status for the jail: tegami\n"
+		    "|- Filter\n"
+		    "|  `- Rule:\t%u failed logins within %s\n"
+		    "`- Actions\n"
+		    "   |- Currently banned:\t%zu\n"
+		    "   |- Ban time:\t%s\n"
+		    "   `- Banned IP list:\t",
+		    (unsigned int)config_num(cli->set->cfg, "FAIL2BAN_MAXRETRY"),
+		    config_str(cli->set->cfg, "FAIL2BAN_FINDTIME"), n,
+		    config_str(cli->set->cfg, "FAIL2BAN_BANTIME"));
+		for (size_t i = 0; i < n; i++)
+			printf("%s%s", i > 0 ? " " : "", e[i].ip);
+		printf("\n\n");
+		free(e);
+	} else if (argc == 1) {
 		size_t n = ban_list(ban, now, NULL, 0);
 		struct ban_entry *e = xcalloc(n + 1, sizeof(*e));
 

@@ -2104,6 +2104,8 @@ queued_init(struct worker *w)
 	as.config_dir = w->settings->config_dir;
 	as.mail_dir = w->settings->mail_dir;
 	as.extra_domains = extra;
+	as.hostname = w->settings->hostname;
+	as.postmaster = config_str(w->settings->cfg, "POSTMASTER_ADDRESS");
 	d->accounts = accounts_watch_create(&as, &err);
 	if (d->accounts == NULL) {
 		log_error("event=accounts_load_failed error=\"%s\"", err);

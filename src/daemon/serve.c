@@ -12,6 +12,7 @@
  *        on the control socket.
  */
 #include "daemon/serve.h"
+#include "daemon/compat.h"
 #include "daemon/settings.h"
 #include "daemon/tlsconf.h"
 #include "daemon/worker.h"
@@ -140,7 +141,18 @@ bind_listeners(struct master *m)
 			fatal("event=config_error key=%s source=%s error=\"%s\"",
 			    key, config_source(s->cfg, key), err);
 		for (size_t i = 0; i < n; i++) {
-			int fd = listen_bind(&addrs[i], 1024);
+			int fd;
+
+			if (!settings_listen_family(s, listener_info[k].key,
+			    k <= LISTENER_SUBMISSIONS, addrs[i].ss.ss_family)) {
+				log_info("event=listen_skipped key=%s addr=%s "
+				    "reason=\"%s\"", key, addrs[i].text,
+				    k <= LISTENER_SUBMISSIONS ?
+				    "POSTFIX_INET_PROTOCOLS" :
+				    "DOVECOT_INET_PROTOCOLS");
+				continue;
+			}
+			fd = listen_bind(&addrs[i], 1024);
 
 			if (fd < 0 && errno == EAFNOSUPPORT &&
 			    addrs[i].ss.ss_family == AF_INET6) {
@@ -770,6 +782,7 @@ serve_main(int argc, char **argv)
 	    m.settings->domain, m.settings->config_dir, m.settings->mail_dir,
 	    m.settings->state_dir, m.settings->dev ? " mode=development" : "");
 	settings_log_ignored(m.settings);
+	compat_log_unused(m.settings);
 	ensure_dir(m.settings->config_dir, 0755, false, m.settings);
 	ensure_dir(m.settings->mail_dir, 0755, true, m.settings);
 	ensure_dir(m.settings->state_dir, 0755, false, m.settings);

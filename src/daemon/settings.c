@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #define KB 1024ULL
 #define GB (1024ULL * 1024 * 1024)
@@ -19,7 +21,12 @@
 #define NUM(n, d, lo, hi, h) { n, CONFIG_NUM, d, lo, hi, NULL, h }
 #define BOOL(n, d) { n, CONFIG_BOOL, d, 0, 0, NULL, NULL }
 #define ENUM(n, d, c) { n, CONFIG_ENUM, d, 0, 0, c, NULL }
+#define SIZE(n, d, lo, hi, h) { n, CONFIG_SIZE, d, lo, hi, NULL, h }
 #define UNSUP(n, instead) { n, CONFIG_UNSUPPORTED, NULL, 0, 0, NULL, instead }
+#define UNSUP_Q(n, quiet, instead) { n, CONFIG_UNSUPPORTED, NULL, 0, 0, quiet, instead }
+#define UNSUP_IF(n, when, instead) { n, CONFIG_UNSUPPORTED, when, 0, 0, NULL, instead }
+#define OFF "0|no|false|off"
+#define LDAP "ACCOUNT_PROVISIONER=LDAP"
 
 const struct config_def settings_defs[] = {
 	/* identity and directories */
@@ -33,7 +40,10 @@ const struct config_def settings_defs[] = {
 	STR("TEGAMI_PUBLIC_IPV4", NULL, "the server's public IPv4 address, for `tegami dns`"),
 	STR("TEGAMI_PUBLIC_IPV6", NULL, "the server's public IPv6 address, for `tegami dns`"),
 	ENUM("LOG_LEVEL", "info", "trace|debug|info|warn|error"),
-	ENUM("ACCOUNT_PROVISIONER", "FILE", "FILE"),
+	{ "ACCOUNT_PROVISIONER", CONFIG_ENUM, "FILE", 0, 0, "FILE",
+	  "tegami reads accounts from postfix-accounts.cf only: LDAP and OIDC are not implemented" },
+	STR("TZ", NULL, "the time zone of the Date header added to submissions, e.g. Europe/Berlin (logs and Received headers stay in UTC)"),
+	BOOL("SMTP_ONLY", "0"),
 
 	/* SMTP policy */
 	NUM("POSTFIX_MESSAGE_SIZE_LIMIT", "10240000", 1024, 2 * GB,
@@ -71,6 +81,10 @@ const struct config_def settings_defs[] = {
 
 	/* listeners: comma-separated addr:port, empty = off */
 	STR("LISTEN_SMTP", "0.0.0.0:25,[::]:25", NULL),
+	/* all|ipv4|ipv6: which default LISTEN_* addresses are bound
+	   (POSTFIX_: 25/587/465, DOVECOT_: IMAP and POP3) */
+	ENUM("POSTFIX_INET_PROTOCOLS", "all", "all|ipv4|ipv6"),
+	ENUM("DOVECOT_INET_PROTOCOLS", "all", "all|ipv4|ipv6"),
 	STR("LISTEN_SUBMISSION", "0.0.0.0:587,[::]:587", NULL),
 	STR("LISTEN_SUBMISSIONS", "0.0.0.0:465,[::]:465", NULL),
 	STR("LISTEN_IMAP", "0.0.0.0:143,[::]:143", NULL),
@@ -121,47 +135,118 @@ const struct config_def settings_defs[] = {
 	BOOL("MOVE_SPAM_TO_JUNK", "1"),
 	BOOL("MARK_SPAM_AS_READ", "0"),
 	STR("SPAM_SUBJECT", NULL, NULL),
+	STR("SA_SPAM_SUBJECT", NULL, "docker-mailserver's old name of SPAM_SUBJECT"),
 	BOOL("TEGAMI_JUNK_FILTER", "1"),
 	NUM("TEGAMI_JUNK_SPAM_PERCENT", "90", 50, 100, "Bayes spam probability (percent) that makes a message spam"),
 	BOOL("TEGAMI_JUNK_TRAIN_IMAP", "1"),
 	BOOL("ENABLE_CLAMAV", "0"),
 	STR("TEGAMI_CLAMD_SOCKET", "/run/clamav/clamd.ctl", "clamd's socket: a path or host:port"),
-	NUM("CLAMAV_MESSAGE_SIZE_LIMIT", "26214400", 1024, 2 * GB, "bytes; larger messages are not scanned"),
+	SIZE("CLAMAV_MESSAGE_SIZE_LIMIT", "26214400", 1024, 2 * GB, "bytes (25M as docker-mailserver writes it); larger messages are not scanned"),
 	BOOL("ENABLE_RSPAMD", "0"),
 	STR("TEGAMI_RSPAMD_ADDRESS", "127.0.0.1:11333", "rspamd's normal worker: host:port or a socket path"),
 	NUM("TEGAMI_SEND_LIMIT", "1000", 0, 10000000, "recipients one authenticated user may send to per TEGAMI_SEND_LIMIT_WINDOW (0 = no limit)"),
 	NUM("TEGAMI_SEND_LIMIT_WINDOW", "3600", 60, 86400 * 7, "seconds"),
 	STR("TEGAMI_PSL_FILE", "/usr/share/publicsuffix/public_suffix_list.dat", "the Public Suffix List, for DMARC"),
 
-	/* docker-mailserver keys tegami does not implement (yet) */
-	UNSUP("ENABLE_AMAVIS", "no Amavis: tegami's own filters run in-process"),
-	UNSUP("ENABLE_SPAMASSASSIN", "no SpamAssassin: tegami has a built-in junk filter"),
-	UNSUP("ENABLE_SPAMASSASSIN_KAM", "no SpamAssassin rules"),
-	UNSUP("SPAMASSASSIN_SPAM_TO_INBOX", "no SpamAssassin"),
-	UNSUP("SA_TAG", "no SpamAssassin"),
-	UNSUP("SA_TAG2", "no SpamAssassin"),
-	UNSUP("SA_KILL", "no SpamAssassin"),
-	UNSUP("ENABLE_RSPAMD_REDIS", "no rspamd"),
-	UNSUP("ENABLE_MANAGESIEVE", "no ManageSieve"),
-	UNSUP("ENABLE_FETCHMAIL", "no fetchmail"),
-	UNSUP("ENABLE_GETMAIL", "no getmail"),
-	UNSUP("ENABLE_SASLAUTHD", "accounts come from postfix-accounts.cf"),
-	UNSUP("ENABLE_OAUTH2", "password logins only"),
-	UNSUP("ENABLE_SRS", "no SRS rewriting"),
-	UNSUP("ENABLE_MTA_STS", "not yet: no MTA-STS"),
-	UNSUP("ENABLE_UPDATE_CHECK", "no update check"),
-	UNSUP("SMTP_ONLY", "IMAP is controlled by ENABLE_IMAP"),
-	UNSUP("POSTFIX_DAGENT", "tegami delivers in-line to Maildir"),
-	UNSUP("POSTFIX_INET_PROTOCOLS", "use the LISTEN_* keys"),
-	UNSUP("DOVECOT_INET_PROTOCOLS", "use the LISTEN_* keys"),
-	UNSUP("DOVECOT_MAILBOX_FORMAT", "Maildir only"),
-	UNSUP("POSTSCREEN_ACTION", "not yet"),
-	UNSUP("LOGROTATE_INTERVAL", "logs go to stderr; rotate them there"),
-	UNSUP("PFLOGSUMM_TRIGGER", "no pflogsumm reports"),
-	UNSUP("LOGWATCH_INTERVAL", "no logwatch reports"),
-	UNSUP("SUPERVISOR_LOGLEVEL", "no supervisord: LOG_LEVEL applies"),
-	UNSUP("NETWORK_INTERFACE", "use the LISTEN_* keys"),
-	UNSUP("TZ", "logs are in UTC"),
+	/*
+	 * docker-mailserver keys tegami does not implement, each with what
+	 * tegami does instead (docs/migration.md has the whole table). A key
+	 * is reported once at start when its value asks for something tegami
+	 * lacks: not when it is empty or a quiet value (OFF: a switch that is
+	 * off; else docker-mailserver's own default), and for UNSUP_IF keys
+	 * only when the switch they belong to is on.
+	 */
+	UNSUP_Q("ENABLE_AMAVIS", OFF, "no Amavis: tegami's own filters run in-process (SPF/DKIM/DMARC, DNSBL, greylisting, junk filter, clamd, rspamd)"),
+	UNSUP_Q("AMAVIS_LOGLEVEL", "0", "no Amavis; LOG_LEVEL applies"),
+	UNSUP_Q("ENABLE_SPAMASSASSIN", OFF, "no SpamAssassin: tegami has a built-in Bayesian junk filter (TEGAMI_JUNK_FILTER, tegami junk train)"),
+	UNSUP_Q("ENABLE_SPAMASSASSIN_KAM", OFF, "no SpamAssassin rules"),
+	UNSUP_IF("SPAMASSASSIN_SPAM_TO_INBOX", "ENABLE_SPAMASSASSIN", "no SpamAssassin: spam is delivered, to Junk with MOVE_SPAM_TO_JUNK=1"),
+	UNSUP_IF("SA_TAG", "ENABLE_SPAMASSASSIN", "no SpamAssassin scores: the junk filter's threshold is TEGAMI_JUNK_SPAM_PERCENT"),
+	UNSUP_IF("SA_TAG2", "ENABLE_SPAMASSASSIN", "no SpamAssassin scores: the junk filter's threshold is TEGAMI_JUNK_SPAM_PERCENT"),
+	UNSUP_IF("SA_KILL", "ENABLE_SPAMASSASSIN", "no SpamAssassin scores and no quarantine: spam is delivered (to Junk)"),
+	UNSUP_IF("SA_SHORTCIRCUIT_BAYES_SPAM", "ENABLE_SPAMASSASSIN", "no SpamAssassin"),
+	UNSUP_IF("SA_SHORTCIRCUIT_BAYES_HAM", "ENABLE_SPAMASSASSIN", "no SpamAssassin"),
+	UNSUP_Q("VIRUSMAILS_DELETE_DELAY", "7", "no quarantine: a virus found by clamd is refused during SMTP (554 5.7.1), nothing is kept"),
+	UNSUP_Q("ENABLE_RSPAMD_REDIS", OFF, "tegami starts neither rspamd nor Redis: it talks to the rspamd at TEGAMI_RSPAMD_ADDRESS, which keeps its own storage"),
+	UNSUP_Q("RSPAMD_LEARN", OFF, "rspamd is not taught from IMAP moves; train tegami's junk filter with `tegami junk train`"),
+	UNSUP_Q("RSPAMD_CHECK_AUTHENTICATED", "0", "authenticated submissions are never sent to rspamd"),
+	UNSUP_Q("RSPAMD_GREYLISTING", OFF, "rspamd's greylisting answer is honoured (451) but tegami does not configure rspamd; ENABLE_POSTGREY greylists in tegami"),
+	UNSUP_Q("RSPAMD_HFILTER", "1", "tegami does not write rspamd's configuration: rspamd's own settings decide"),
+	UNSUP_Q("RSPAMD_HFILTER_HOSTNAME_UNKNOWN_SCORE", "6", "tegami does not write rspamd's configuration: rspamd's own settings decide"),
+	UNSUP_Q("RSPAMD_NEURAL", OFF, "tegami does not write rspamd's configuration: rspamd's own settings decide"),
+	UNSUP_IF("FAIL2BAN_BLOCKTYPE", "ENABLE_FAIL2BAN", "no firewall rules: a banned address gets 421 and is disconnected by tegami itself (SMTP)"),
+	UNSUP_Q("POSTSCREEN_ACTION", "enforce", "a DNSBL-listed client is answered 554 in the greeting and an early talker is refused; there is no drop/ignore choice"),
+	UNSUP_Q("POSTFIX_REJECT_UNKNOWN_CLIENT_HOSTNAME", OFF, "not yet: clients without a matching PTR record are not refused"),
+	UNSUP_Q("ENABLE_MANAGESIEVE", OFF, "no ManageSieve (port 4190) and no Sieve: user filters do not run"),
+	UNSUP_Q("ENABLE_FETCHMAIL", OFF, "no fetchmail: remote mailboxes are not fetched (run fetchmail beside tegami, delivering over SMTP)"),
+	UNSUP_IF("FETCHMAIL_POLL", "ENABLE_FETCHMAIL", "no fetchmail"),
+	UNSUP_IF("FETCHMAIL_PARALLEL", "ENABLE_FETCHMAIL", "no fetchmail"),
+	UNSUP_Q("ENABLE_GETMAIL", OFF, "no getmail: remote mailboxes are not fetched (run getmail beside tegami, delivering over SMTP)"),
+	UNSUP_IF("GETMAIL_POLL", "ENABLE_GETMAIL", "no getmail"),
+	UNSUP_Q("ENABLE_SASLAUTHD", OFF, "no saslauthd: logins are checked against postfix-accounts.cf"),
+	UNSUP_IF("SASLAUTHD_MECHANISMS", "ENABLE_SASLAUTHD", "no saslauthd"),
+	UNSUP_IF("SASLAUTHD_MECH_OPTIONS", "ENABLE_SASLAUTHD", "no saslauthd"),
+	UNSUP_IF("SASLAUTHD_LDAP_SERVER", "ENABLE_SASLAUTHD", "no saslauthd"),
+	UNSUP_IF("SASLAUTHD_LDAP_BIND_DN", "ENABLE_SASLAUTHD", "no saslauthd"),
+	UNSUP_IF("SASLAUTHD_LDAP_PASSWORD", "ENABLE_SASLAUTHD", "no saslauthd"),
+	UNSUP_IF("SASLAUTHD_LDAP_SEARCH_BASE", "ENABLE_SASLAUTHD", "no saslauthd"),
+	UNSUP_IF("SASLAUTHD_LDAP_FILTER", "ENABLE_SASLAUTHD", "no saslauthd"),
+	UNSUP_IF("SASLAUTHD_LDAP_START_TLS", "ENABLE_SASLAUTHD", "no saslauthd"),
+	UNSUP_IF("SASLAUTHD_LDAP_TLS_CHECK_PEER", "ENABLE_SASLAUTHD", "no saslauthd"),
+	UNSUP_IF("SASLAUTHD_LDAP_TLS_CACERT_FILE", "ENABLE_SASLAUTHD", "no saslauthd"),
+	UNSUP_IF("SASLAUTHD_LDAP_TLS_CACERT_DIR", "ENABLE_SASLAUTHD", "no saslauthd"),
+	UNSUP_IF("SASLAUTHD_LDAP_PASSWORD_ATTR", "ENABLE_SASLAUTHD", "no saslauthd"),
+	UNSUP_IF("SASLAUTHD_LDAP_AUTH_METHOD", "ENABLE_SASLAUTHD", "no saslauthd"),
+	UNSUP_IF("SASLAUTHD_LDAP_MECH", "ENABLE_SASLAUTHD", "no saslauthd"),
+	UNSUP_Q("ENABLE_OAUTH2", OFF, "password logins only (PLAIN/LOGIN); no OAUTHBEARER/XOAUTH2"),
+	UNSUP_IF("OAUTH2_INTROSPECTION_URL", "ENABLE_OAUTH2", "password logins only"),
+	UNSUP_Q("ENABLE_LDAP", OFF, "renamed ACCOUNT_PROVISIONER=LDAP by docker-mailserver v13; tegami has no LDAP: accounts come from postfix-accounts.cf"),
+	/* LDAP: only read with ACCOUNT_PROVISIONER=LDAP, which tegami refuses */
+	UNSUP_IF("LDAP_SERVER_HOST", LDAP, "no LDAP"),
+	UNSUP_IF("LDAP_SEARCH_BASE", LDAP, "no LDAP"),
+	UNSUP_IF("LDAP_BIND_DN", LDAP, "no LDAP"),
+	UNSUP_IF("LDAP_BIND_PW", LDAP, "no LDAP"),
+	UNSUP_IF("LDAP_START_TLS", LDAP, "no LDAP"),
+	UNSUP_IF("LDAP_QUERY_FILTER_USER", LDAP, "no LDAP"),
+	UNSUP_IF("LDAP_QUERY_FILTER_GROUP", LDAP, "no LDAP"),
+	UNSUP_IF("LDAP_QUERY_FILTER_ALIAS", LDAP, "no LDAP"),
+	UNSUP_IF("LDAP_QUERY_FILTER_DOMAIN", LDAP, "no LDAP"),
+	UNSUP_IF("LDAP_QUERY_FILTER_SENDERS", LDAP, "no LDAP"),
+	UNSUP_IF("DOVECOT_TLS", LDAP, "no LDAP"),
+	UNSUP_IF("DOVECOT_BASE", LDAP, "no LDAP"),
+	UNSUP_IF("DOVECOT_DN", LDAP, "no LDAP"),
+	UNSUP_IF("DOVECOT_DNPASS", LDAP, "no LDAP"),
+	UNSUP_IF("DOVECOT_URIS", LDAP, "no LDAP"),
+	UNSUP_IF("DOVECOT_LDAP_VERSION", LDAP, "no LDAP"),
+	UNSUP_IF("DOVECOT_USER_FILTER", LDAP, "no LDAP"),
+	UNSUP_IF("DOVECOT_PASS_FILTER", LDAP, "no LDAP"),
+	UNSUP_IF("DOVECOT_USER_ATTRS", LDAP, "no LDAP"),
+	UNSUP_IF("DOVECOT_PASS_ATTRS", LDAP, "no LDAP"),
+	UNSUP_IF("DOVECOT_AUTH_BIND", LDAP, "no LDAP"),
+	UNSUP_IF("DOVECOT_DEFAULT_PASS_SCHEME", LDAP, "no LDAP"),
+	UNSUP_Q("ENABLE_SRS", OFF, "no SRS: mail an alias forwards to another domain keeps its envelope sender, so the next hop's SPF check may fail for it"),
+	UNSUP_IF("SRS_SENDER_CLASSES", "ENABLE_SRS", "no SRS"),
+	UNSUP_IF("SRS_EXCLUDE_DOMAINS", "ENABLE_SRS", "no SRS"),
+	UNSUP_IF("SRS_SECRET", "ENABLE_SRS", "no SRS"),
+	UNSUP_IF("SRS_DOMAINNAME", "ENABLE_SRS", "no SRS"),
+	UNSUP_Q("ENABLE_MTA_STS", OFF, "not yet: outbound STARTTLS is opportunistic, no MTA-STS policy is fetched"),
+	UNSUP_Q("ENABLE_UPDATE_CHECK", OFF, "no update check: nothing is mailed when a release comes out"),
+	UNSUP_Q("UPDATE_CHECK_INTERVAL", "1d", "no update check"),
+	UNSUP("POSTFIX_DAGENT", "tegami delivers in-line to Maildir: no LMTP or other delivery agent"),
+	UNSUP_Q("DOVECOT_MAILBOX_FORMAT", "maildir", "Maildir only (no sdbox/mdbox)"),
+	UNSUP_Q("DMS_CONFIG_POLL", "2", "nothing to set: tegami notices changed account and alias files within about a second"),
+	UNSUP_Q("LOGROTATE_INTERVAL", "weekly", "logs go to stderr (docker logs); rotate them there"),
+	UNSUP_Q("LOGROTATE_COUNT", "4", "logs go to stderr (docker logs); rotate them there"),
+	UNSUP_Q("PFLOGSUMM_TRIGGER", "none", "no pflogsumm reports"),
+	UNSUP("PFLOGSUMM_RECIPIENT", "no pflogsumm reports"),
+	UNSUP("PFLOGSUMM_SENDER", "no pflogsumm reports"),
+	UNSUP_Q("LOGWATCH_INTERVAL", "none", "no logwatch reports"),
+	UNSUP("LOGWATCH_RECIPIENT", "no logwatch reports"),
+	UNSUP("LOGWATCH_SENDER", "no logwatch reports"),
+	UNSUP("REPORT_RECIPIENT", "no reports are mailed (pflogsumm, logwatch, update check)"),
+	UNSUP("REPORT_SENDER", "no reports are mailed (pflogsumm, logwatch, update check)"),
+	UNSUP_Q("SUPERVISOR_LOGLEVEL", "warn", "no supervisord: LOG_LEVEL applies to every process"),
+	UNSUP_Q("NETWORK_INTERFACE", "eth0", "only used by docker-mailserver to find PERMIT_DOCKER's network; tegami binds the LISTEN_* addresses"),
 	{ NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
@@ -238,6 +323,40 @@ env_has(char *const *env, const char *name)
 	return false;
 }
 
+/*
+ * What docker-mailserver derives from other keys (variables-stack.sh),
+ * done once here so every process sees the same values.
+ */
+static void
+derive_dms_defaults(struct settings *s)
+{
+	const char *tz = config_str(s->cfg, "TZ");
+
+	if (*config_str(s->cfg, "POSTMASTER_ADDRESS") == '\0') {
+		char *pm = xasprintf("postmaster@%s", s->domain);
+
+		config_set(s->cfg, "POSTMASTER_ADDRESS", pm);
+		free(pm);
+	}
+	/* the old name still works, as docker-mailserver copies it over */
+	if (*config_str(s->cfg, "SA_SPAM_SUBJECT") != '\0' &&
+	    !config_is_set(s->cfg, "SPAM_SUBJECT"))
+		config_set(s->cfg, "SPAM_SUBJECT",
+		    config_str(s->cfg, "SA_SPAM_SUBJECT"));
+	/* SMTP_ONLY=1: no Dovecot there, so no IMAP, POP3 or quotas here */
+	if (config_bool(s->cfg, "SMTP_ONLY")) {
+		config_set(s->cfg, "ENABLE_IMAP", "0");
+		config_set(s->cfg, "ENABLE_POP3", "0");
+		if (!config_is_set(s->cfg, "ENABLE_QUOTAS"))
+			config_set(s->cfg, "ENABLE_QUOTAS", "0");
+	}
+	/* TZ from the env file too (the environment's is used anyway) */
+	if (*tz != '\0') {
+		setenv("TZ", tz, 1);
+		tzset();
+	}
+}
+
 struct settings *
 settings_load(const char *env_file, char *const *env, char **error_r)
 {
@@ -276,6 +395,7 @@ settings_load(const char *env_file, char *const *env, char **error_r)
 	host = config_str(s->cfg, "OVERRIDE_HOSTNAME");
 	s->hostname = *host != '\0' ? str_lower(xstrdup(host)) : system_fqdn();
 	s->domain = settings_domain_from_hostname(s->hostname);
+	derive_dms_defaults(s);
 	s->config_dir = config_str(s->cfg, "CONFIG_DIR");
 	s->mail_dir = config_str(s->cfg, "MAIL_DIR");
 	s->state_dir = config_str(s->cfg, "STATE_DIR");
@@ -286,6 +406,22 @@ settings_load(const char *env_file, char *const *env, char **error_r)
 	else
 		s->control_path = xasprintf("%s/control.sock", s->tegami_state);
 	return s;
+}
+
+bool
+settings_listen_family(const struct settings *s, const char *listen_key,
+    bool smtp, int family)
+{
+	const char *want = config_str(s->cfg, smtp ? "POSTFIX_INET_PROTOCOLS" :
+	    "DOVECOT_INET_PROTOCOLS");
+
+	if (config_is_set(s->cfg, listen_key))
+		return true;
+	if (strcmp(want, "ipv4") == 0)
+		return family == AF_INET;
+	if (strcmp(want, "ipv6") == 0)
+		return family == AF_INET6;
+	return true;
 }
 
 void
@@ -320,5 +456,29 @@ log_ignored(const char *name, const char *source, const char *instead,
 void
 settings_log_ignored(const struct settings *s)
 {
+	const char *tz = config_str(s->cfg, "TZ");
+
 	config_foreach_ignored(s->cfg, log_ignored, NULL);
+	if (*config_str(s->cfg, "SA_SPAM_SUBJECT") != '\0')
+		log_warn("event=config_renamed key=SA_SPAM_SUBJECT source=%s "
+		    "now=SPAM_SUBJECT hint=\"%s\"",
+		    config_source(s->cfg, "SA_SPAM_SUBJECT"),
+		    config_is_set(s->cfg, "SPAM_SUBJECT") ?
+		    "SPAM_SUBJECT is set too and wins" :
+		    "its value is used as SPAM_SUBJECT; rename it");
+	if (config_bool(s->cfg, "SMTP_ONLY"))
+		log_info("event=smtp_only source=%s hint=\"SMTP_ONLY=1: no IMAP "
+		    "or POP3 listeners%s\"", config_source(s->cfg, "SMTP_ONLY"),
+		    config_bool(s->cfg, "ENABLE_QUOTAS") ? "" : ", no quotas");
+	/* A zone name glibc cannot find silently means UTC. */
+	if (*tz != '\0' && *tz != ':' && strpbrk(tz, "0123456789") == NULL) {
+		char *path = xasprintf("/usr/share/zoneinfo/%s", tz);
+		struct stat st;
+
+		if (stat(path, &st) < 0)
+			log_warn("event=config_warning key=TZ value=%s source=%s "
+			    "hint=\"no %s (install tzdata?): times are in UTC\"",
+			    tz, config_source(s->cfg, "TZ"), path);
+		free(path);
+	}
 }

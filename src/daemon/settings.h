@@ -49,6 +49,15 @@ struct dns_config;
  */
 struct dns_resolver *settings_dns_resolver(const struct settings *s,
     struct event_base *base, const struct dns_config *opts, char **error_r);
+/*
+ * Is an address of family (AF_INET, AF_INET6) from listen_key (LISTEN_SMTP)
+ * to be bound? POSTFIX_INET_PROTOCOLS (smtp: ports 25/587/465) and
+ * DOVECOT_INET_PROTOCOLS (IMAP, POP3) = ipv4|ipv6 leave out the other
+ * family's default addresses, as docker-mailserver tells Postfix and
+ * Dovecot; addresses given in LISTEN_* are always bound.
+ */
+bool settings_listen_family(const struct settings *s, const char *listen_key,
+    bool smtp, int family);
 
 /* "mail.example.com" -> "example.com"; two labels or fewer stay as they are. */
 char *settings_domain_from_hostname(const char *fqdn);

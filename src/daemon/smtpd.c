@@ -587,7 +587,7 @@ on_data_begin(struct smtp_session *s, void *ctx)
 				lmd = xreallocarray(lmd, nl + 1, sizeof(*lmd));
 				laddr[nl] = t->address;
 				lmd[nl++] = t->maildir;
-			} else {
+			} else if (t->kind == ACCOUNTS_TARGET_REMOTE) {
 				for (size_t j = 0; j < nr; j++)
 					seen |= strcmp(remote[j], t->address) == 0;
 				if (seen)
@@ -724,6 +724,7 @@ log_summary(struct conn *c, struct delivery *dlv, const char *status,
 		for (size_t k = 0; k < res->count; k++) {
 			const struct accounts_target *t = &res->targets[k];
 			bool local = t->kind == ACCOUNTS_TARGET_LOCAL;
+			bool discard = t->kind == ACCOUNTS_TARGET_DISCARD;
 
 			log_info("sid=%s msgid=%s from=<%s> to=<%s>%s%s%s "
 			    "status=%s relay=%s delay=%.3fs size=%llu%s%s%s",
@@ -732,12 +733,13 @@ log_summary(struct conn *c, struct delivery *dlv, const char *status,
 			    != 0 ? " orig_to=<" : "", strcmp(t->address,
 			    c->rcpts[i].address) != 0 ? c->rcpts[i].address : "",
 			    strcmp(t->address, c->rcpts[i].address) != 0 ? ">" : "",
-			    strcmp(status, "ok") != 0 ? status : local ?
-			    "delivered" : "queued", local ? "maildir" : "queue",
+			    strcmp(status, "ok") != 0 ? status : discard ?
+			    "discarded" : local ? "delivered" : "queued",
+			    discard ? "none" : local ? "maildir" : "queue",
 			    delay, (unsigned long long)delivery_size(dlv),
 			    error != NULL ? " error=\"" : "",
 			    error != NULL ? error : "", error != NULL ? "\"" : "");
-			if (strcmp(status, "ok") == 0) {
+			if (strcmp(status, "ok") == 0 && !discard) {
 				if (local)
 					c->d->delivered++;
 				else
@@ -1077,6 +1079,8 @@ smtpd_init(struct worker *w)
 	as.config_dir = w->settings->config_dir;
 	as.mail_dir = w->settings->mail_dir;
 	as.extra_domains = extra;
+	as.hostname = w->settings->hostname;
+	as.postmaster = config_str(w->settings->cfg, "POSTMASTER_ADDRESS");
 	d->accounts = accounts_watch_create(&as, &err);
 	if (d->accounts == NULL) {
 		log_error("event=accounts_load_failed error=\"%s\"", err);

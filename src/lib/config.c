@@ -181,35 +181,103 @@ read_secret(const char *path, char **value_r, char **error_r)
 	return 0;
 }
 
+/* "25M" -> 26214400 (k, M, G: powers of 1024); a plain number is bytes. */
+static int
+parse_size(const char *s, unsigned long long *v_r)
+{
+	size_t len = strlen(s);
+	unsigned int shift = 0;
+	char num[32];
+
+	if (len == 0 || len >= sizeof(num))
+		return -1;
+	switch (s[len - 1]) {
+	case 'k': case 'K':
+		shift = 10;
+		break;
+	case 'm': case 'M':
+		shift = 20;
+		break;
+	case 'g': case 'G':
+		shift = 30;
+		break;
+	}
+	if (shift > 0)
+		len--;
+	memcpy(num, s, len);
+	num[len] = '\0';
+	if (str_to_ullong(num, v_r) < 0)
+		return -1;
+	if (shift > 0 && (*v_r >> (64 - shift)) != 0)
+		return -1;
+	*v_r <<= shift;
+	return 0;
+}
+
+/*
+ * An empty number, switch or choice is its default (docker-mailserver's
+ * ${KEY:=default}); the source still says where the empty value was.
+ */
+static void
+empty_is_default(struct config_value *v)
+{
+	if (*v->value != '\0' || v->def->def == NULL || *v->def->def == '\0')
+		return;
+	free(v->value);
+	v->value = xstrdup(v->def->def);
+}
+
+static bool
+in_choices(const char *choices, const char *value)
+{
+	char **list;
+	bool found = false;
+
+	if (choices == NULL)
+		return false;
+	list = str_split(choices, "|", NULL);
+	for (char **c = list; *c != NULL && !found; c++)
+		found = strcasecmp(*c, value) == 0;
+	str_array_free(list);
+	return found;
+}
+
 static int
 validate(struct config_value *v, char **error_r)
 {
 	const struct config_def *d = v->def;
 	char **choices;
 	bool ok = false;
+	int r;
 
 	switch (d->type) {
 	case CONFIG_STR:
 	case CONFIG_UNSUPPORTED:
 		return 0;
 	case CONFIG_NUM:
-		if (*v->value == '\0' && !v->set) {
+	case CONFIG_SIZE:
+		empty_is_default(v);
+		if (*v->value == '\0') {
 			v->num = d->min;
 			return 0;
 		}
-		if (str_to_ullong(v->value, &v->num) < 0 ||
-		    v->num < d->min || v->num > d->max) {
-			*error_r = xasprintf("%s=%s (%s): not a number from %llu "
-			    "to %llu; set %s to a whole number in that range%s%s",
-			    d->name, v->value, v->source, d->min, d->max,
-			    d->name, d->help != NULL ? ": " : "",
+		r = d->type == CONFIG_SIZE ? parse_size(v->value, &v->num) :
+		    str_to_ullong(v->value, &v->num);
+		if (r < 0 || v->num < d->min || v->num > d->max) {
+			*error_r = xasprintf("%s=%s (%s): not a %s from %llu "
+			    "to %llu; set %s to a whole number in that range%s%s%s",
+			    d->name, v->value, v->source, d->type == CONFIG_SIZE ?
+			    "size in bytes" : "number", d->min, d->max, d->name,
+			    d->type == CONFIG_SIZE ? " (or with k, M or G)" : "",
+			    d->help != NULL ? ": " : "",
 			    d->help != NULL ? d->help : "");
 			return -1;
 		}
 		return 0;
 	case CONFIG_BOOL:
+		empty_is_default(v);
 		if (*v->value == '\0') {
-			/* DMS leaves many switches empty to mean "off". */
+			/* no default: off, as docker-mailserver's empty switches */
 			v->b = false;
 			return 0;
 		}
@@ -223,6 +291,7 @@ validate(struct config_value *v, char **error_r)
 	case CONFIG_ENUM:
 		if (*v->value == '\0' && d->choices[0] == '|')
 			return 0;	/* the empty choice is allowed */
+		empty_is_default(v);
 		choices = str_split(d->choices, "|", NULL);
 		for (char **c = choices; *c != NULL; c++) {
 			if (strcasecmp(*c, v->value) == 0) {
@@ -236,8 +305,10 @@ validate(struct config_value *v, char **error_r)
 		str_array_free(choices);
 		if (!ok) {
 			*error_r = xasprintf("%s=%s (%s): not one of %s; set %s to "
-			    "one of those", d->name, v->value, v->source,
-			    d->choices, d->name);
+			    "one of those%s%s%s", d->name, v->value, v->source,
+			    d->choices, d->name, d->help != NULL ? " (" : "",
+			    d->help != NULL ? d->help : "",
+			    d->help != NULL ? ")" : "");
 			return -1;
 		}
 		return 0;
@@ -259,8 +330,9 @@ config_load(const struct config_def *defs, const char *file, bool must_exist,
 	cfg->count = n;
 	for (size_t i = 0; i < n; i++) {
 		cfg->values[i].def = &defs[i];
-		cfg->values[i].value = xstrdup(defs[i].def != NULL ?
-		    defs[i].def : "");
+		/* an unsupported key's def is the switch it belongs to */
+		cfg->values[i].value = xstrdup(defs[i].def != NULL &&
+		    defs[i].type != CONFIG_UNSUPPORTED ? defs[i].def : "");
 		cfg->values[i].source = xstrdup("default");
 	}
 	if (file != NULL && load_file(cfg, file, must_exist, error_r) < 0)
@@ -372,6 +444,33 @@ config_set(struct config *cfg, const char *name, const char *value)
 		free(err);
 }
 
+/*
+ * An unsupported key's condition (its def): NULL = always; "KEY" = the
+ * switch KEY is on; "KEY=VALUE" = KEY has that value (any case).
+ */
+static bool
+condition_holds(const struct config *cfg, const char *cond)
+{
+	const char *eq;
+	const struct config_value *v;
+	char name[128];
+	bool on;
+
+	if (cond == NULL)
+		return true;
+	eq = strchr(cond, '=');
+	if (str_copy(name, sizeof(name), cond) < 0)
+		return true;
+	if (eq != NULL)
+		name[eq - cond] = '\0';
+	v = config_find(cfg, name);
+	if (v == NULL)
+		return true;
+	if (eq != NULL)
+		return strcasecmp(v->value, eq + 1) == 0;
+	return config_parse_bool(v->value, &on) == 0 && on;
+}
+
 void
 config_foreach_ignored(const struct config *cfg,
     void (*fn)(const char *, const char *, const char *, void *), void *ctx)
@@ -380,7 +479,8 @@ config_foreach_ignored(const struct config *cfg,
 		const struct config_value *v = &cfg->values[i];
 
 		if (v->def->type == CONFIG_UNSUPPORTED && v->set &&
-		    *v->value != '\0')
+		    *v->value != '\0' && !in_choices(v->def->choices, v->value) &&
+		    condition_holds(cfg, v->def->def))
 			fn(v->def->name, v->source, v->def->help, ctx);
 	}
 	for (size_t i = 0; i < cfg->extra_count; i++)

@@ -10,6 +10,11 @@
  *
  * config_load() validates everything up front: a bad value fails the load
  * with one line naming the key, where it came from, and how to fix it.
+ *
+ * An empty value of a number, switch or choice means its default, as
+ * docker-mailserver's ${KEY:=default} reads it: its mailserver.env template
+ * leaves most keys empty ("DMS_VMAIL_UID="), and it must load unchanged.
+ * An empty text value stays empty (LISTEN_SMTP= turns a listener off).
  */
 #ifndef TEGAMI_CONFIG_H
 #define TEGAMI_CONFIG_H
@@ -20,6 +25,8 @@
 enum config_type {
 	CONFIG_STR,		/* any text */
 	CONFIG_NUM,		/* unsigned decimal within [min, max] */
+	CONFIG_SIZE,		/* CONFIG_NUM in bytes, with an optional k/K, m/M or
+				   g/G suffix (powers of 1024, as ClamAV's "25M") */
 	CONFIG_BOOL,		/* 0/1 (also no/yes, false/true, off/on) */
 	CONFIG_ENUM,		/* one of choices, "a|b|c" (case-insensitive) */
 	CONFIG_UNSUPPORTED,	/* a docker-mailserver key tegami does not implement */
@@ -28,9 +35,20 @@ enum config_type {
 struct config_def {
 	const char *name;
 	enum config_type type;
-	const char *def;		/* default as text; NULL = empty */
+	/*
+	 * Default as text; NULL = empty. CONFIG_UNSUPPORTED: the condition
+	 * for reporting it, NULL = always, "KEY" = when the switch KEY is on,
+	 * "KEY=VALUE" = when KEY has that value.
+	 */
+	const char *def;
 	unsigned long long min, max;	/* CONFIG_NUM */
-	const char *choices;		/* CONFIG_ENUM */
+	/*
+	 * CONFIG_ENUM: the allowed values, "a|b|c". CONFIG_UNSUPPORTED: the
+	 * values that ask for nothing tegami lacks ("0" for a switch that is
+	 * off, docker-mailserver's default of a companion key), which are not
+	 * reported; NULL = every non-empty value is reported.
+	 */
+	const char *choices;
 	/*
 	 * CONFIG_UNSUPPORTED: what tegami does instead (logged once at start
 	 * when the key is set). Other types: a short description for errors.
@@ -60,8 +78,9 @@ const char *config_source(const struct config *cfg, const char *name);
 void config_set(struct config *cfg, const char *name, const char *value);
 
 /*
- * Calls fn for every CONFIG_UNSUPPORTED key that is set, and for every key
- * in the file that the table does not know.
+ * Calls fn for every CONFIG_UNSUPPORTED key that is set to a value other
+ * than empty or one of its quiet values (config_def.choices), and for
+ * every key in the file that the table does not know.
  */
 void config_foreach_ignored(const struct config *cfg,
     void (*fn)(const char *name, const char *source, const char *instead,

@@ -168,6 +168,139 @@ test_config_load(void)
 }
 TEST(test_config_load)
 
+/* docker-mailserver's reading of values: empty = default, sizes, reports */
+static const struct config_def dms_defs[] = {
+	{ "UID", CONFIG_NUM, "5000", 1, 100000, NULL, NULL },
+	{ "LIMIT", CONFIG_SIZE, "1024", 1024, 1ULL << 40, NULL, NULL },
+	{ "IMAP", CONFIG_BOOL, "1", 0, 0, NULL, NULL },
+	{ "POP3", CONFIG_BOOL, "0", 0, 0, NULL, NULL },
+	{ "LEVEL", CONFIG_ENUM, "modern", 0, 0, "modern|intermediate", NULL },
+	{ "PROV", CONFIG_ENUM, "FILE", 0, 0, "FILE", "no LDAP here" },
+	{ "LISTEN", CONFIG_STR, "0.0.0.0:25", 0, 0, NULL, NULL },
+	{ "FETCH", CONFIG_UNSUPPORTED, NULL, 0, 0, "0|no", "no fetchmail" },
+	{ "POLL", CONFIG_UNSUPPORTED, "FETCH", 0, 0, NULL, "no fetchmail" },
+	{ "LDAP_HOST", CONFIG_UNSUPPORTED, "PROV=LDAP", 0, 0, NULL, "no LDAP" },
+	{ "BANTYPE", CONFIG_UNSUPPORTED, "IMAP", 0, 0, NULL, "no nftables" },
+	{ NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+
+struct ignored_names {
+	char list[256];
+};
+
+static void
+collect_ignored(const char *name, const char *source, const char *instead,
+    void *ctx)
+{
+	struct ignored_names *n = ctx;
+
+	if (n->list[0] != '\0')
+		strncat(n->list, " ", sizeof(n->list) - strlen(n->list) - 1);
+	strncat(n->list, name, sizeof(n->list) - strlen(n->list) - 1);
+}
+
+static struct config *
+dms_load(const char *text, char **err_r)
+{
+	char *file = xasprintf("%s/dms.env", test_tmpdir());
+	FILE *fp = fopen(file, "w");
+	struct config *cfg;
+
+	fputs(text, fp);
+	fclose(fp);
+	*err_r = NULL;
+	cfg = config_load(dms_defs, file, true, NULL, err_r);
+	free(file);
+	return cfg;
+}
+
+static void
+test_config_dms_values(void)
+{
+	struct ignored_names got;
+	struct config *cfg;
+	char *err;
+
+	test_begin("config: an empty number, switch or choice is its default");
+	cfg = dms_load("UID=\nLIMIT=\nIMAP=\nPOP3=\nLEVEL=\nPROV=\nLISTEN=\n", &err);
+	test_assert(cfg != NULL);
+	if (cfg != NULL) {
+		test_assert_int(config_num(cfg, "UID"), 5000);
+		test_assert_int(config_num(cfg, "LIMIT"), 1024);
+		test_assert(config_bool(cfg, "IMAP"));
+		test_assert(!config_bool(cfg, "POP3"));
+		test_assert_str(config_str(cfg, "LEVEL"), "modern");
+		test_assert_str(config_str(cfg, "PROV"), "FILE");
+		/* an empty text value stays empty: LISTEN_*= turns a port off */
+		test_assert_str(config_str(cfg, "LISTEN"), "");
+		test_assert(config_is_set(cfg, "UID"));
+		config_free(&cfg);
+	}
+	free(err);
+	test_end();
+
+	test_begin("config: sizes with k, M and G (ClamAV's 25M)");
+	cfg = dms_load("LIMIT=25M\n", &err);
+	test_assert(cfg != NULL && config_num(cfg, "LIMIT") == 25ULL << 20);
+	config_free(&cfg);
+	cfg = dms_load("LIMIT=2g\n", &err);
+	test_assert(cfg != NULL && config_num(cfg, "LIMIT") == 2ULL << 30);
+	config_free(&cfg);
+	cfg = dms_load("LIMIT=4096\n", &err);
+	test_assert(cfg != NULL && config_num(cfg, "LIMIT") == 4096);
+	config_free(&cfg);
+	static const char *const bad[] = {
+		"LIMIT=25X\n", "LIMIT=M\n", "LIMIT=-1M\n", "LIMIT=512\n",
+		"LIMIT=99999999999999999999G\n", "LIMIT=17179869184G\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cfg = dms_load(bad[i], &err);
+		test_assert(cfg == NULL && err != NULL &&
+		    strstr(err, "LIMIT=") != NULL);
+		config_free(&cfg);
+		free(err);
+	}
+	test_end();
+
+	test_begin("config: a refused choice says why (the key's help)");
+	cfg = dms_load("PROV=LDAP\n", &err);
+	test_assert(cfg == NULL && err != NULL &&
+	    strstr(err, "PROV=LDAP") != NULL && strstr(err, "no LDAP here") != NULL);
+	free(err);
+	test_end();
+
+	test_begin("config: unsupported keys: quiet values and conditions");
+	static const struct { const char *text, *want; } cases[] = {
+		{ "FETCH=0\nPOLL=300\n", "" },
+		{ "FETCH=NO\n", "" },
+		{ "FETCH=1\nPOLL=300\n", "FETCH POLL" },
+		{ "FETCH=\nPOLL=300\n", "" },
+		{ "LDAP_HOST=ldap://x\n", "" },
+		{ "PROV=FILE\nLDAP_HOST=ldap://x\n", "" },
+		/* the condition's switch at its default (on) */
+		{ "BANTYPE=drop\n", "BANTYPE" },
+		{ "IMAP=0\nBANTYPE=drop\n", "" },
+		{ "IMAP=\nBANTYPE=drop\nWHAT=1\n", "BANTYPE WHAT" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cfg = dms_load(cases[i].text, &err);
+		test_assert(cfg != NULL);
+		if (cfg == NULL) {
+			free(err);
+			continue;
+		}
+		memset(&got, 0, sizeof(got));
+		config_foreach_ignored(cfg, collect_ignored, &got);
+		test_assert_str(got.list, cases[i].want);
+		/* an unsupported key's value is what was given, never its condition */
+		test_assert_str(config_str(cfg, "LDAP_HOST"),
+		    strstr(cases[i].text, "LDAP_HOST") != NULL ? "ldap://x" : "");
+		config_free(&cfg);
+	}
+	test_end();
+}
+TEST(test_config_dms_values)
+
 static void
 test_file_atomic(void)
 {

@@ -182,6 +182,29 @@ def test_email_list_as_dms_prints_it(cli):
     assert r.stdout.startswith("* a@example.com\n    [ aliases")
 
 
+def test_email_list_figures_as_dovecot_reports_them(cli):
+    """Dovecot's quota is whole KiB (so a few bytes show as 0), and an
+    account without a quota line has POSTFIX_MAILBOX_SIZE_LIMIT, the limit
+    the servers enforce for it."""
+    cli.ok("email", "add", "a@example.com", "pw")
+    cli.ok("email", "add", "b@example.com", "pw")
+    cli.ok("quota", "set", "b@example.com", "0")
+    box = os.path.join(cli.mail, "example.com", "a", "cur")
+    os.makedirs(box)
+    with open(os.path.join(box, "1.x,S=600:2,S"), "wb") as f:
+        f.write(b"x" * 600)
+    env = {"POSTFIX_MAILBOX_SIZE_LIMIT": str(2 * 1024 * 1024)}
+    assert cli.ok("email", "list", env=env).stdout == (
+        "* a@example.com ( 0 / 2.0M ) [0%]\n\n"
+        "* b@example.com ( 0 / ~ ) [0%]\n\n")
+    with open(os.path.join(box, "2.x,S=5000:2,S"), "wb") as f:
+        f.write(b"x" * 5000)
+    # 5600 bytes are 5 KiB: 5120 -> numfmt 5.0K; 5120*100/2 MiB = 0%
+    assert cli.ok("email", "list", env=env).stdout.startswith(
+        "* a@example.com ( 5.0K / 2.0M ) [0%]\n\n")
+    assert cli.ok("email", "list").stdout.startswith("* a@example.com ( 5.0K / ~ ) [0%]\n\n")
+
+
 def test_email_restrict(cli):
     cli.ok("email", "restrict", "add", "send", "Bad@example.com")
     assert cli.read("postfix-send-access.cf") == "bad@example.com \t\t REJECT\n"
@@ -382,6 +405,20 @@ def test_config_dkim_options_and_ed25519(cli):
         "*@example.net s2024-ed25519._domainkey.example.net\n")
 
 
+def test_config_dkim_help_among_options(cli):
+    """docker-mailserver's open-dkim prints its help for a `help` in an
+    option's place, after other options too, and makes no key."""
+    for args in (["help"], ["keysize", "1024", "help"],
+                 ["selector", "s1", "domain", "example.com", "help"]):
+        r = cli.ok("config", "dkim", *args, setup=True)
+        assert r.stdout.startswith("usage: setup config dkim"), args
+    assert not os.path.exists(os.path.join(cli.config, "opendkim"))
+    # as a value it is a value: a selector named help
+    cli.ok("config", "dkim", "selector", "help", "domain", "example.com")
+    assert os.path.exists(os.path.join(cli.config, "opendkim", "keys",
+                                       "example.com", "help.private"))
+
+
 def test_config_dkim_bad_input(cli):
     cli.fails(1, "config", "dkim", "keysize", "123", "domain", "example.com")
     cli.fails(1, "config", "dkim", "keytype", "dsa", "domain", "example.com")
@@ -488,7 +525,8 @@ COMMANDS = [
     ["quota", "set"], ["quota", "del"], ["dovecot-master", "add"],
     ["dovecot-master", "update"], ["dovecot-master", "del"], ["dovecot-master", "list"],
     ["config", "dkim"], ["relay", "add-domain"], ["relay", "add-auth"],
-    ["relay", "exclude-domain"], ["dns"], ["check"],
+    ["relay", "exclude-domain"], ["dns"], ["check"], ["fail2ban"], ["debug", "show-mail-logs"],
+    ["debug", "login"], ["debug", "fetchmail"], ["debug", "getmail"],
 ]
 
 
@@ -512,9 +550,50 @@ def test_help_lists_every_command(cli):
         assert f"tegami {' '.join(c)}" in doc, c
 
 
+def test_fail2ban_status_and_log(cli):
+    cli.env["STATE_DIR"] = os.path.join(cli.tmp, "state")
+    r = cli.ok("fail2ban", "status", setup=True)
+    assert r.stdout == (
+        "Status for the jail: tegami\n"
+        "|- Filter\n"
+        "|  `- Rule:\t6 failed logins within 1w\n"
+        "`- Actions\n"
+        "   |- Currently banned:\t0\n"
+        "   |- Ban time:\t1w\n"
+        "   `- Banned IP list:\t\n\n")
+    cli.ok("fail2ban", "ban", "192.0.2.7")
+    cli.ok("fail2ban", "ban", "2001:db8::1")
+    out = cli.ok("fail2ban", "status", env={"FAIL2BAN_MAXRETRY": "3"}).stdout
+    assert "\t3 failed logins within 1w\n" in out
+    assert "Currently banned:\t2\n" in out
+    # an IPv6 address is banned as its /64 (filter/ban.h)
+    assert re.search(r"Banned IP list:\t(192\.0\.2\.7 2001:db8::/64|2001:db8::/64 192\.0\.2\.7)\n", out), out
+    # no fail2ban.log: one line that says where the ban lines are
+    r = cli.fails(1, "fail2ban", "log", setup=True)
+    assert "event=(banned|" in r.stderr and "docker logs" in r.stderr
+    cli.fails(1, "fail2ban", "frobnicate")
+
+
+def test_debug_commands(cli):
+    cli.env["STATE_DIR"] = os.path.join(cli.tmp, "state")
+    r = cli.fails(1, "debug", "show-mail-logs", setup=True)
+    assert "standard error" in r.stderr and "docker logs" in r.stderr
+    for what in ("fetchmail", "getmail"):
+        r = cli.fails(1, "debug", what, setup=True)
+        assert f"no {what}" in r.stderr
+    # login: a shell that sees the folders tegami reads
+    r = cli.run("debug", "login", "echo", "$CONFIG_DIR", "$MAIL_DIR;", "exit", "7",
+                setup=True)
+    assert r.returncode == 7 and r.stdout == f"{cli.config} {cli.mail}\n", r
+    r = cli.run("debug", "login", setup=True, input="echo hi $STATE_DIR\n")
+    assert r.returncode == 0 and r.stdout.startswith("hi "), r
+    cli.fails(2, "debug")
+    cli.fails(2, "debug", "frobnicate")
+
+
 def test_unknown_commands_exit_2(cli):
     for args in (["frobnicate"], ["email"], ["email", "frobnicate"], ["config", "spf"],
-                 ["postscreen"], ["status-of-nothing"]):
+                 ["postscreen"], ["status-of-nothing"], ["debug"], ["debug", "sieve"]):
         r = cli.fails(2, *args)
         assert "unknown command" in r.stderr
     r = cli.fails(2, "email", "frob", setup=True)
