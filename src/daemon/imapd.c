@@ -39,6 +39,9 @@
 #include <openssl/ssl.h>
 
 #define AUTH_THREADS 4
+/* APPEND's fsyncs: threads wait on the disk, and many fsyncs in flight
+   are what the filesystem can group */
+#define IO_THREADS 16
 
 struct imapd {
 	struct worker *w;
@@ -50,6 +53,7 @@ struct imapd {
 	unsigned int imap_max_per_ip;
 	struct evconnlistener **listeners;
 	struct pool *pool;
+	struct pool *io_pool;		/* blocking store work of sessions */
 	struct accounts_watch *accounts;
 	struct event *refresh_ev;
 	struct conn *conns;
@@ -594,9 +598,9 @@ imapd_stop(struct worker *w)
 		} else if (c->auth_pending) {
 			c->close_after_auth = true;
 		} else {
-			/* IMAP commits every change as it is made: close now. */
-			imap_session_destroy(c->is);
-			conn_free(c);
+			/* IMAP commits every change as it is made: close now,
+			   or once an APPEND being fsync'd has its UID */
+			imap_session_shutdown(c->is);
 		}
 	}
 	maybe_exit(d);
@@ -661,6 +665,8 @@ imapd_init(struct worker *w)
 		return -1;
 	}
 	d->pool = pool_create(w->base, AUTH_THREADS);
+	d->io_pool = pool_create(w->base, IO_THREADS);
+	d->imap_set.pool = d->io_pool;
 	d->refresh_ev = event_new(w->base, -1, EV_PERSIST, refresh_cb, d);
 	event_add(d->refresh_ev, &sec);
 	d->listeners = xcalloc(w->nlisteners + 1, sizeof(*d->listeners));

@@ -34,8 +34,8 @@ mailbox_arg(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 static void
 deselect(struct imap_session *s)
 {
+	imap_watch_selected(s, false);
 	store_mailbox_close(&s->box);
-	x_free(&s->view);
 	x_free(&s->keywords_known);
 	x_free(&s->recent);
 	s->nrecent = 0;
@@ -74,10 +74,9 @@ select_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	}
 	s->readonly = readonly;
 	s->state = IMAP_STATE_SELECTED;
+	imap_watch_selected(s, true);
 	msgs = store_mailbox_msgs(s->box, &count);
-	s->view = xcalloc(count + 1, sizeof(*s->view));
 	for (unsigned int i = 0; i < count; i++) {
-		s->view[i] = msgs[i].uid;
 		(void)imap_keywords_learn(s, msgs[i].keywords);
 		if (unseen == 0 && (msgs[i].flags & STORE_FLAG_SEEN) == 0)
 			unseen = i + 1;

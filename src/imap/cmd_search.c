@@ -226,8 +226,7 @@ match_set(struct search_ctx *c, const char *setstr, bool uid)
 		return false;
 	}
 	if (uid) {
-		imap_seqset_normalize(&set, c->s->nview > 0 ?
-		    c->s->view[c->s->nview - 1] : 0);
+		imap_seqset_normalize(&set, imap_view_last_uid(c->s));
 		r = imap_seqset_contains(&set, c->m->uid);
 	} else {
 		imap_seqset_normalize(&set, c->s->nview);

@@ -311,16 +311,59 @@ parse_date_time(const char *s)
 	}
 }
 
+/* An APPEND whose message is being written and fsync'd on the pool. */
+struct append_job {
+	struct store_account *acct;	/* our reference: the session may go */
+	struct store_mailbox *box;
+	struct store_append *ap;
+};
+
+static void
+append_job_free(struct append_job *job)
+{
+	store_mailbox_close(&job->box);
+	store_account_close(&job->acct);
+	free(job);
+}
+
+static void
+append_work(void *arg)
+{
+	struct append_job *job = arg;
+
+	store_append_write(job->ap);
+}
+
+static void
+append_done(struct imap_session *s, void *arg)
+{
+	struct append_job *job = arg;
+	char *err = NULL;
+	uint32_t newuid;
+
+	/* durable now: it gets its UID even if the client has gone */
+	if (store_append_finish(&job->ap, &newuid, &err) < 0) {
+		if (s != NULL)
+			imap_tagged(s, "NO", "%s", err);
+		free(err);
+	} else if (s != NULL) {
+		imap_sync_selected(s);
+		imap_tagged(s, "OK", "[APPENDUID %u %u] Append completed.",
+		    store_mailbox_uidvalidity(job->box), newuid);
+	}
+	append_job_free(job);
+}
+
 void
 imap_cmd_append(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
+	struct append_job *job;
 	const char *name = n >= 2 ? imap_arg_astring(&a[0]) : NULL;
 	unsigned int i = 1, flags = 0;
 	char *kw = NULL, *err = NULL;
 	time_t date = 0;
 	struct store_mailbox *box;
-	uint32_t newuid;
 
 	if (name == NULL) {
 		imap_tagged(s, "BAD", "APPEND needs a mailbox and a message");
@@ -353,15 +396,17 @@ imap_cmd_append(struct imap_session *s, const struct imap_arg *a, unsigned int n
 		imap_tagged(s, "NO", "[TRYCREATE] Mailbox doesn't exist");
 		return;
 	}
-	if (store_mailbox_append(box, a[i].str, a[i].len, flags, kw, date,
-	    &newuid, &err) < 0) {
+	job = xcalloc(1, sizeof(*job));
+	job->box = box;
+	job->acct = store_account_ref(s->acct);
+	if (store_append_begin(box, a[i].str, a[i].len, flags, kw, date,
+	    &job->ap, &err) < 0) {
 		imap_tagged(s, "NO", "%s", err);
 		free(err);
+		append_job_free(job);
 	} else {
-		imap_sync_selected(s);
-		imap_tagged(s, "OK", "[APPENDUID %u %u] Append completed.",
-		    store_mailbox_uidvalidity(box), newuid);
+		/* the file's and cur/'s fsyncs: off the loop */
+		imap_run_blocking(s, append_work, append_done, job);
 	}
-	store_mailbox_close(&box);
 	free(kw);
 }

@@ -6,6 +6,7 @@
 #include "imap/session-private.h"
 
 #include "lib/log.h"
+#include "lib/pool.h"
 #include "lib/str.h"
 #include "lib/xalloc.h"
 
@@ -114,6 +115,69 @@ imap_cont_done(struct imap_session *s)
 	x_free(&s->tag);
 	/* commands the client pipelined meanwhile */
 	event_active(s->resume_ev, EV_TIMEOUT, 0);
+}
+
+/* --- blocking store work ------------------------------------------------------ */
+
+struct imap_job {
+	struct imap_session *s;		/* NULL once the session is gone */
+	void (*work)(void *arg);
+	void (*done)(struct imap_session *s, void *arg);
+	void *arg;
+};
+
+static void
+job_work(void *arg)
+{
+	struct imap_job *j = arg;
+
+	j->work(j->arg);
+}
+
+static void
+job_done(void *arg)
+{
+	struct imap_job *j = arg;
+	struct imap_session *s = j->s;
+
+	if (s == NULL) {
+		j->done(NULL, j->arg);
+		free(j);
+		return;
+	}
+	s->job = NULL;
+	s->wait = WAIT_NONE;
+	j->done(s, j->arg);
+	free(j);
+	x_free(&s->tag);
+	if (s->closing) {
+		/* finish() was asked for while we waited */
+		finish(s);
+		return;
+	}
+	/* commands the client pipelined meanwhile */
+	event_active(s->resume_ev, EV_TIMEOUT, 0);
+}
+
+void
+imap_run_blocking(struct imap_session *s, void (*work)(void *arg),
+    void (*done)(struct imap_session *s, void *arg), void *arg)
+{
+	struct imap_job *j;
+
+	if (s->set.pool == NULL) {
+		work(arg);
+		done(s, arg);
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->s = s;
+	j->work = work;
+	j->done = done;
+	j->arg = arg;
+	s->job = j;
+	s->wait = WAIT_JOB;
+	pool_submit(s->set.pool, job_work, job_done, j);
 }
 
 /* --- the view of the selected mailbox -------------------------------------- */
@@ -261,33 +325,35 @@ imap_append_flags(struct buf *out, const struct store_msg *m, bool recent)
 int
 imap_view_find_uid(const struct imap_session *s, uint32_t uid)
 {
-	unsigned int lo = 0, hi = s->nview;
-
-	while (lo < hi) {
-		unsigned int mid = lo + (hi - lo) / 2;
-
-		if (s->view[mid] == uid)
-			return (int)mid;
-		if (s->view[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
+	return s->box != NULL ? store_mailbox_find_uid(s->box, uid) : -1;
 }
 
-static void
-view_load(struct imap_session *s)
+uint32_t
+imap_view_last_uid(const struct imap_session *s)
 {
 	const struct store_msg *msgs;
 	unsigned int n;
 
+	if (s->box == NULL)
+		return 0;
 	msgs = store_mailbox_msgs(s->box, &n);
-	free(s->view);
-	s->view = xcalloc(n + 1, sizeof(*s->view));
-	for (unsigned int i = 0; i < n; i++)
-		s->view[i] = msgs[i].uid;
-	s->nview = n;
+	return n > 0 ? msgs[n - 1].uid : 0;
+}
+
+void
+imap_append_uid_set(struct buf *b, const uint32_t *uids, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		unsigned int j = i;
+
+		/* runs of consecutive UIDs as a:b */
+		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+			j++;
+		buf_printf(b, "%s%u", i > 0 ? "," : "", uids[i]);
+		if (j > i)
+			buf_printf(b, ":%u", uids[j]);
+		i = j;
+	}
 }
 
 void
@@ -301,23 +367,29 @@ imap_sync_selected(struct imap_session *s)
 	if (s->box == NULL)
 		return;
 	if (store_mailbox_sync(s->box, &ch, &err) < 0) {
-		log_warn("event=imap_sync_failed error=\"%s\"", err);
+		log_warn("sid=%s event=imap_sync_failed error=\"%s\"", s->sid, err);
 		free(err);
 		return;
 	}
-	for (unsigned int i = 0; i < ch.nexpunged; i++) {
-		int seq = imap_view_find_uid(s, ch.expunged[i]);
+	if (ch.nexpunged > 0 && s->qresync) {
+		/* RFC 7162 3.2.10: one VANISHED instead of the EXPUNGEs */
+		struct buf b;
 
-		if (seq < 0)
-			continue;
-		imap_printf(s, "* %d EXPUNGE\r\n", seq + 1);
-		memmove(s->view + seq, s->view + seq + 1,
-		    (s->nview - (unsigned int)seq - 1) * sizeof(*s->view));
-		s->nview--;
+		buf_init(&b, BUF_UNLIMITED);
+		buf_append_str(&b, "* VANISHED ");
+		imap_append_uid_set(&b, ch.expunged, ch.nexpunged);
+		buf_append_str(&b, "\r\n");
+		imap_write(s, b.data, b.len);
+		buf_free(&b);
+	} else {
+		/* each EXPUNGE renumbers the messages after it */
+		for (unsigned int i = 0; i < ch.nexpunged; i++)
+			imap_printf(s, "* %u EXPUNGE\r\n", ch.expunged_pos[i] - i + 1);
 	}
+	s->nview -= ch.nexpunged;
 	msgs = store_mailbox_msgs(s->box, &n);
 	if (ch.nnew > 0 || n != s->nview) {
-		view_load(s);
+		s->nview = n;
 		imap_printf(s, "* %u EXISTS\r\n", n);
 		if (ch.nnew > 0)
 			imap_printf(s, "* %u RECENT\r\n", imap_recent_update(s));
@@ -361,9 +433,12 @@ imap_resolve_set(struct imap_session *s, const char *setstr, bool uid,
 	}
 	idx = xcalloc(s->nview + 1, sizeof(*idx));
 	if (uid) {
-		imap_seqset_normalize(&set, s->nview > 0 ? s->view[s->nview - 1] : 0);
+		unsigned int count;
+		const struct store_msg *msgs = store_mailbox_msgs(s->box, &count);
+
+		imap_seqset_normalize(&set, imap_view_last_uid(s));
 		for (unsigned int i = 0; i < s->nview; i++) {
-			if (imap_seqset_contains(&set, s->view[i]))
+			if (imap_seqset_contains(&set, msgs[i].uid))
 				idx[n++] = i;
 		}
 	} else {
@@ -694,18 +769,127 @@ imap_session_auth_reply(struct imap_session *s, bool ok, const char *maildir)
 	event_active(s->resume_ev, EV_TIMEOUT, 0);
 }
 
-/* --- IDLE ------------------------------------------------------------------------ */
+/* --- pushed changes and IDLE ------------------------------------------------------ */
+
+/*
+ * One reader of the store's inotify descriptor per event base, shared by
+ * every session that has a mailbox selected; the store tells the sessions
+ * concerned (notify_cb), so nothing polls per session.
+ */
+struct watch_reader {
+	struct event_base *base;
+	struct event *ev;
+	unsigned int refs;
+};
+static struct watch_reader readers[4];
+
+static void
+watch_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	store_watch_dispatch();
+}
+
+static void
+watch_ref(struct imap_session *s)
+{
+	int fd = store_watch_fd();
+	struct watch_reader *free_slot = NULL;
+
+	if (fd < 0)
+		return;
+	for (size_t i = 0; i < sizeof(readers) / sizeof(readers[0]); i++) {
+		if (readers[i].refs > 0 && readers[i].base == s->base) {
+			readers[i].refs++;
+			s->watching = true;
+			return;
+		}
+		if (readers[i].refs == 0 && free_slot == NULL)
+			free_slot = &readers[i];
+	}
+	if (free_slot == NULL)
+		return;		/* more loops than slots: those poll */
+	free_slot->base = s->base;
+	free_slot->ev = event_new(s->base, fd, EV_READ | EV_PERSIST,
+	    watch_read_cb, NULL);
+	event_add(free_slot->ev, NULL);
+	free_slot->refs = 1;
+	s->watching = true;
+}
+
+static void
+watch_unref(struct imap_session *s)
+{
+	for (size_t i = 0; i < sizeof(readers) / sizeof(readers[0]); i++) {
+		struct watch_reader *r = &readers[i];
+
+		if (r->refs > 0 && r->base == s->base) {
+			if (--r->refs == 0) {
+				event_free(r->ev);
+				memset(r, 0, sizeof(*r));
+			}
+			break;
+		}
+	}
+	s->watching = false;
+}
+
+/* From inside the store: only schedule. */
+static void
+notify_cb(void *ctx)
+{
+	struct imap_session *s = ctx;
+
+	if (s->wait == WAIT_IDLE)
+		event_active(s->notify_ev, EV_TIMEOUT, 0);
+}
+
+static void
+notify_ev_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session *s = arg;
+
+	if (s->wait == WAIT_IDLE && s->box != NULL && !s->closing)
+		imap_sync_selected(s);
+}
+
+void
+imap_watch_selected(struct imap_session *s, bool on)
+{
+	if (on && s->box != NULL) {
+		store_mailbox_set_notify(s->box, notify_cb, s);
+		if (!s->watching)
+			watch_ref(s);
+	} else {
+		if (s->box != NULL)
+			store_mailbox_set_notify(s->box, NULL, NULL);
+		if (s->watching)
+			watch_unref(s);
+	}
+}
+
+/* Are changes pushed to this session, or must IDLE poll? */
+static bool
+idle_pushed(const struct imap_session *s)
+{
+	return s->box == NULL || (s->watching && store_mailbox_watched(s->box));
+}
+
+static unsigned int
+idle_tick_ms(const struct imap_session *s)
+{
+	return idle_pushed(s) ? IDLE_KEEPALIVE_MS : s->set.idle_poll_ms;
+}
 
 static void
 idle_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct imap_session *s = arg;
 
-	/* a poll costs two stats and a PRAGMA unless something changed */
-	if (s->box != NULL && store_mailbox_changed(s->box))
+	/* polling (no inotify): cheap unless something changed */
+	if (!idle_pushed(s) && store_mailbox_changed(s->box))
 		imap_sync_selected(s);
 	/* a line every two minutes keeps NAT and firewall state alive */
-	if (++s->idle_polls * s->set.idle_poll_ms >= IDLE_KEEPALIVE_MS) {
+	if (++s->idle_polls * idle_tick_ms(s) >= IDLE_KEEPALIVE_MS) {
 		s->idle_polls = 0;
 		imap_printf(s, "* OK Still here\r\n");
 	}
@@ -715,16 +899,17 @@ static void
 cmd_idle(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
-	struct timeval tv = {
-		.tv_sec = s->set.idle_poll_ms / 1000,
-		.tv_usec = (s->set.idle_poll_ms % 1000) * 1000,
-	};
+	unsigned int ms = idle_tick_ms(s);
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
 
 	imap_sync_selected(s);
 	imap_printf(s, "+ idling\r\n");
 	s->wait = WAIT_IDLE;
 	s->idle_polls = 0;
 	event_add(s->idle_ev, &tv);
+	/* a change between the sync above and now */
+	if (s->box != NULL && idle_pushed(s) && store_mailbox_changed(s->box))
+		event_active(s->notify_ev, EV_TIMEOUT, 0);
 }
 
 /* --- STARTTLS ----------------------------------------------------------------------- */
@@ -920,7 +1105,8 @@ process_input(struct imap_session *s)
 		enum imap_parse_result r;
 		size_t consumed;
 
-		if (s->wait == WAIT_AUTH_HOOK || s->wait == WAIT_OUTPUT)
+		if (s->wait == WAIT_AUTH_HOOK || s->wait == WAIT_OUTPUT ||
+		    s->wait == WAIT_JOB)
 			return;
 		if (s->wait == WAIT_IDLE || s->wait == WAIT_AUTH_DATA) {
 			size_t len;
@@ -1098,6 +1284,7 @@ imap_session_new(struct event_base *base, struct bufferevent *bev,
 	log_debug("sid=%s event=imap_connect", s->sid);
 	s->resume_ev = event_new(base, -1, 0, resume_cb, s);
 	s->idle_ev = event_new(base, -1, EV_PERSIST, idle_cb, s);
+	s->notify_ev = event_new(base, -1, 0, notify_ev_cb, s);
 	tv.tv_sec = s->set.idle_timeout_ms / 1000;
 	tv.tv_usec = (s->set.idle_timeout_ms % 1000) * 1000;
 	bufferevent_set_timeouts(bev, &tv, NULL);
@@ -1112,10 +1299,21 @@ imap_session_new(struct event_base *base, struct bufferevent *bev,
 }
 
 void
+imap_session_shutdown(struct imap_session *s)
+{
+	s->state = IMAP_STATE_LOGOUT;
+	finish(s);
+}
+
+void
 imap_session_destroy(struct imap_session *s)
 {
+	/* work on the pool finishes without us */
+	if (s->job != NULL)
+		s->job->s = NULL;
 	if (s->cont.free_fn != NULL)
 		s->cont.free_fn(s->cont.state);
+	imap_watch_selected(s, false);
 	store_mailbox_close(&s->box);
 	store_account_close(&s->acct);
 	if (s->set.ssl_ctx != NULL)
@@ -1123,10 +1321,10 @@ imap_session_destroy(struct imap_session *s)
 	imap_parser_free(&s->parser);
 	event_free(s->resume_ev);
 	event_free(s->idle_ev);
+	event_free(s->notify_ev);
 	if (s->drain_ev != NULL)
 		event_free(s->drain_ev);
 	bufferevent_free(s->bev);
-	free(s->view);
 	free(s->keywords_known);
 	free(s->recent);
 	free(s->tag);
@@ -1140,8 +1338,8 @@ finish(struct imap_session *s)
 	const struct imap_hooks *hooks = s->hooks;
 	void *ctx = s->ctx;
 
-	if (s->wait == WAIT_AUTH_HOOK) {
-		/* the glue still owes us an answer: wait for it */
+	if (s->wait == WAIT_AUTH_HOOK || s->wait == WAIT_JOB) {
+		/* the glue or the pool still owes us an answer: wait for it */
 		s->closing = true;
 		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 		return;
