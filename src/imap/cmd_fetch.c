@@ -17,10 +17,13 @@
 #include "mail/header.h"
 #include "mail/mime.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_FETCH_ITEMS 64
 #define MESSAGE_MAX (1024u * 1024 * 1024)
@@ -44,6 +47,7 @@ struct fetch_ctx {
 	bool need_msg;
 	bool sets_seen;
 	bool has_flags, has_uid, has_modseq;
+	bool batch;		/* cache writes of this step in one transaction */
 };
 
 static bool
@@ -337,15 +341,128 @@ append_internaldate(struct buf *out, time_t t)
 }
 
 static void
-cache_put(struct imap_session *s, uint32_t uid, const char *env, const char *bs)
+cache_put(struct imap_session *s, struct fetch_ctx *c, uint32_t uid,
+    const char *env, const char *bs, const char *body)
 {
+	struct store_msg_cache mc = { (char *)env, (char *)bs, (char *)body };
 	char *err = NULL;
 
+	/* one transaction for the step, not one per message */
+	if (!c->batch && store_batch_begin(s->box, &err) == 0)
+		c->batch = true;
+	x_free(&err);
 	/* a cache that cannot be written costs speed, not correctness */
-	if (store_msg_cache_set(s->box, uid, env, bs, &err) < 0) {
+	if (store_msg_cache_store(s->box, uid, &mc, &err) < 0) {
 		log_debug("event=imap_cache_failed error=\"%s\"", err);
 		free(err);
 	}
+}
+
+static void
+cache_flush(struct imap_session *s, struct fetch_ctx *c)
+{
+	char *err = NULL;
+
+	if (!c->batch)
+		return;
+	c->batch = false;
+	if (store_batch_end(s->box, &err) < 0) {
+		log_debug("event=imap_cache_failed error=\"%s\"", err);
+		free(err);
+	}
+}
+
+/*
+ * What of the message file an item needs: nothing (index or cache), its
+ * header only, the whole file split into header and body, or the whole
+ * MIME tree. Cheaper levels save reading big bodies and parsing parts.
+ */
+enum need {
+	NEED_NONE,
+	NEED_HEADER,
+	NEED_SPLIT,
+	NEED_TREE,
+};
+
+static enum need
+item_need(const struct fetch_item *it, const struct store_msg_cache *mc)
+{
+	const char *sec = it->section;
+
+	switch (it->kind) {
+	case F_UID: case F_FLAGS: case F_INTERNALDATE: case F_SIZE: case F_MODSEQ:
+		return NEED_NONE;
+	case F_ENVELOPE:
+		return mc->envelope != NULL ? NEED_NONE : NEED_HEADER;
+	case F_BODYSTRUCTURE:
+		return mc->bodystructure != NULL ? NEED_NONE : NEED_TREE;
+	case F_BODY:
+		return mc->body != NULL ? NEED_NONE : NEED_TREE;
+	case F_RFC822_HEADER:
+		return NEED_HEADER;
+	case F_RFC822: case F_RFC822_TEXT:
+		return NEED_SPLIT;
+	case F_SECTION:
+		if (strcasecmp(sec, "HEADER") == 0 ||
+		    strncasecmp(sec, "HEADER.FIELDS", 13) == 0)
+			return NEED_HEADER;
+		if (*sec == '\0' || strcasecmp(sec, "TEXT") == 0)
+			return NEED_SPLIT;
+		return NEED_TREE;
+	}
+	return NEED_TREE;
+}
+
+/* The top-level header and the body as one opaque part. */
+static const struct mime_limits top_only_limits = {
+	.max_depth = 1,
+	.max_parts = 1,
+	.max_params = 64,
+	.max_value = 64 * 1024,
+};
+
+/*
+ * Reads a message file up to and including the blank line after its
+ * header (all of it when there is none). -1 with errno.
+ */
+static int
+read_header(const char *path, char **data_r, size_t *len_r)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct buf b;
+	char chunk[8192];
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	buf_init(&b, MESSAGE_MAX);
+	buf_append_str(&b, "");
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
+		size_t end;
+
+		if (buf_append(&b, chunk, (size_t)n) < 0) {
+			errno = EFBIG;
+			n = -1;
+			break;
+		}
+		end = mail_header_block_end(b.data, 0, b.len);
+		/* the blank line is in: the header is complete */
+		if (end < b.len || (end == b.len && end >= 1 &&
+		    b.data[end - 1] == '\n' && (end == 1 || b.data[end - 2] == '\n' ||
+		    (end >= 3 && b.data[end - 2] == '\r' && b.data[end - 3] == '\n')))) {
+			b.len = end;
+			b.data[end] = '\0';
+			break;
+		}
+	}
+	close(fd);
+	if (n < 0) {
+		buf_free(&b);
+		return -1;
+	}
+	*len_r = b.len;
+	*data_r = buf_steal(&b);
+	return 0;
 }
 
 /* One message's FETCH response. -1: the message file is gone. */
@@ -356,7 +473,8 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 	const struct store_msg *msgs;
 	const struct store_msg *m;
 	unsigned int count;
-	char *data = NULL, *env = NULL, *bs = NULL;
+	char *data = NULL;
+	struct store_msg_cache mc = { NULL, NULL, NULL };
 	size_t len = 0;
 	struct mime_message *msg = NULL;
 	struct buf out, tmp;
@@ -375,33 +493,36 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 		m = &msgs[idx];
 	}
 	if (c->need_msg) {
-		bool need_file = false;
+		enum need need = NEED_NONE;
+		char *path;
+		int r;
 
-		for (unsigned int i = 0; i < c->n; i++) {
+		for (unsigned int i = 0; i < c->n && need < NEED_HEADER; i++) {
 			enum fetch_kind k = c->items[i].kind;
 
-			if (k != F_ENVELOPE && k != F_BODYSTRUCTURE && k != F_UID &&
-			    k != F_FLAGS && k != F_INTERNALDATE && k != F_SIZE)
-				need_file = true;
+			if (k == F_ENVELOPE || k == F_BODYSTRUCTURE || k == F_BODY)
+				need = NEED_HEADER;	/* look in the cache */
 		}
-		if (!need_file && store_msg_cache_get(s->box, m->uid, &env, &bs) < 0)
-			need_file = true;
+		if (need != NEED_NONE && store_msg_cache_load(s->box, m->uid, &mc) < 0)
+			memset(&mc, 0, sizeof(mc));
+		need = NEED_NONE;
 		for (unsigned int i = 0; i < c->n; i++) {
-			if ((c->items[i].kind == F_ENVELOPE && env == NULL) ||
-			    (c->items[i].kind == F_BODYSTRUCTURE && bs == NULL))
-				need_file = true;
-		}
-		if (need_file) {
-			char *path = store_msg_full_path(s->box, m);
+			enum need n2 = item_need(&c->items[i], &mc);
 
-			if (file_read_all(path, MESSAGE_MAX, &data, &len) < 0) {
-				free(path);
-				free(env);
-				free(bs);
+			if (n2 > need)
+				need = n2;
+		}
+		if (need != NEED_NONE) {
+			path = store_msg_full_path(s->box, m);
+			r = need == NEED_HEADER ? read_header(path, &data, &len) :
+			    file_read_all(path, MESSAGE_MAX, &data, &len);
+			free(path);
+			if (r < 0) {
+				store_msg_cache_free(&mc);
 				return -1;
 			}
-			free(path);
-			msg = mime_parse(data, len, &mime_default_limits);
+			msg = mime_parse(data, len, need == NEED_TREE ?
+			    &mime_default_limits : &top_only_limits);
 		}
 	}
 	if (c->has_flags || set_seen)
@@ -439,25 +560,30 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 			break;
 		case F_ENVELOPE:
 			buf_append_str(&out, "ENVELOPE ");
-			if (env == NULL) {
+			if (mc.envelope == NULL) {
 				imap_envelope_render(&tmp, data, 0, msg->root->hdr_size, false);
-				env = xstrdup(buf_cstr(&tmp));
-				cache_put(s, m->uid, env, NULL);
+				mc.envelope = xstrdup(buf_cstr(&tmp));
+				cache_put(s, c, m->uid, mc.envelope, NULL, NULL);
 			}
-			buf_append_str(&out, env);
+			buf_append_str(&out, mc.envelope);
 			break;
 		case F_BODYSTRUCTURE:
 			buf_append_str(&out, "BODYSTRUCTURE ");
-			if (bs == NULL) {
+			if (mc.bodystructure == NULL) {
 				imap_bodystructure_render(&tmp, msg, msg->root, true, false);
-				bs = xstrdup(buf_cstr(&tmp));
-				cache_put(s, m->uid, NULL, bs);
+				mc.bodystructure = xstrdup(buf_cstr(&tmp));
+				cache_put(s, c, m->uid, NULL, mc.bodystructure, NULL);
 			}
-			buf_append_str(&out, bs);
+			buf_append_str(&out, mc.bodystructure);
 			break;
 		case F_BODY:
 			buf_append_str(&out, "BODY ");
-			imap_bodystructure_render(&out, msg, msg->root, false, false);
+			if (mc.body == NULL) {
+				imap_bodystructure_render(&tmp, msg, msg->root, false, false);
+				mc.body = xstrdup(buf_cstr(&tmp));
+				cache_put(s, c, m->uid, NULL, NULL, mc.body);
+			}
+			buf_append_str(&out, mc.body);
 			break;
 		case F_RFC822:
 			append_crlf(&tmp, data, 0, len);
@@ -500,8 +626,7 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 	buf_free(&tmp);
 	mime_message_free(&msg);
 	free(data);
-	free(env);
-	free(bs);
+	store_msg_cache_free(&mc);
 	return 0;
 }
 
@@ -534,11 +659,13 @@ fetch_continue(struct imap_session *s)
 		/* a client that does not read must not make us buffer the
 		   whole mailbox: go on when it has read most of it */
 		if (r->pos < r->nidx && imap_output_pending(s) > IMAP_OUTPUT_HIGH) {
+			cache_flush(s, &r->c);
 			if (s->cont.fn == NULL)
 				imap_cont_set(s, fetch_continue, fetch_run_free, r);
 			return;
 		}
 	}
+	cache_flush(s, &r->c);
 	if (r->gone)
 		imap_tagged(s, "NO", "[EXPUNGEISSUED] Some of the requested messages no longer exist.");
 	else
