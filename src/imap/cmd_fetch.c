@@ -48,7 +48,55 @@ struct fetch_ctx {
 	bool sets_seen;
 	bool has_flags, has_uid, has_modseq;
 	bool batch;		/* cache writes of this step in one transaction */
+	/* the cache of the next messages, read in one query */
+	uint32_t *win_uid;
+	struct store_msg_cache *win;
+	unsigned int win_n, win_pos;
+	uint32_t win_lo, win_hi;
+	uint32_t ahead_hi;	/* set by the caller: read ahead up to this UID */
 };
+
+#define CACHE_AHEAD 64		/* messages read ahead from the cache */
+
+static void
+win_free(struct fetch_ctx *c)
+{
+	for (unsigned int i = 0; i < c->win_n; i++)
+		store_msg_cache_free(&c->win[i]);
+	x_free(&c->win);
+	x_free(&c->win_uid);
+	c->win_n = c->win_pos = 0;
+	c->win_lo = c->win_hi = 0;
+}
+
+/* The cached renderings of uid (moved out of the window into *mc). */
+static void
+win_take(struct imap_session *s, struct fetch_ctx *c, uint32_t uid,
+    struct store_msg_cache *mc)
+{
+	memset(mc, 0, sizeof(*mc));
+	if (c->win_uid == NULL || uid < c->win_lo || uid > c->win_hi) {
+		uint32_t hi = c->ahead_hi > uid ? c->ahead_hi : uid;
+
+		win_free(c);
+		/* a sparse set would read rows nobody asked for */
+		if (hi - uid > 4 * CACHE_AHEAD)
+			hi = uid;
+		if (store_msg_cache_load_range(s->box, uid, hi, &c->win_uid,
+		    &c->win, &c->win_n) < 0)
+			return;
+		if (c->win_uid == NULL)
+			c->win_uid = xcalloc(1, sizeof(*c->win_uid));
+		c->win_lo = uid;
+		c->win_hi = hi;
+	}
+	while (c->win_pos < c->win_n && c->win_uid[c->win_pos] < uid)
+		c->win_pos++;
+	if (c->win_pos < c->win_n && c->win_uid[c->win_pos] == uid) {
+		*mc = c->win[c->win_pos];
+		memset(&c->win[c->win_pos], 0, sizeof(c->win[c->win_pos]));
+	}
+}
 
 static bool
 add_item(struct fetch_ctx *c, enum fetch_kind kind)
@@ -134,6 +182,7 @@ fetch_ctx_free(struct fetch_ctx *c)
 {
 	for (unsigned int i = 0; i < c->n; i++)
 		free(c->items[i].section);
+	win_free(c);
 }
 
 static int
@@ -324,7 +373,9 @@ append_literal(struct buf *out, const struct buf *data, const struct fetch_item 
 		if (it->length < len)
 			len = (size_t)it->length;
 	}
-	buf_printf(out, "{%zu}\r\n", len);
+	buf_append_c(out, '{');
+	buf_append_uint(out, len);
+	buf_append_str(out, "}\r\n");
 	buf_append(out, data->data != NULL ? data->data + off : "", len);
 }
 
@@ -503,8 +554,8 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 			if (k == F_ENVELOPE || k == F_BODYSTRUCTURE || k == F_BODY)
 				need = NEED_HEADER;	/* look in the cache */
 		}
-		if (need != NEED_NONE && store_msg_cache_load(s->box, m->uid, &mc) < 0)
-			memset(&mc, 0, sizeof(mc));
+		if (need != NEED_NONE)
+			win_take(s, c, m->uid, &mc);
 		need = NEED_NONE;
 		for (unsigned int i = 0; i < c->n; i++) {
 			enum need n2 = item_need(&c->items[i], &mc);
@@ -529,11 +580,14 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 		imap_keywords_announce(s, m->keywords);
 	buf_init(&out, BUF_UNLIMITED);
 	buf_init(&tmp, BUF_UNLIMITED);
-	buf_printf(&out, "* %u FETCH (", idx + 1);
+	buf_append_str(&out, "* ");
+	buf_append_uint(&out, idx + 1);
+	buf_append_str(&out, " FETCH (");
 #define SEP() do { if (!first) buf_append_c(&out, ' '); first = false; } while (0)
 	if (uid && !c->has_uid) {
 		SEP();
-		buf_printf(&out, "UID %u", m->uid);
+		buf_append_str(&out, "UID ");
+		buf_append_uint(&out, m->uid);
 	}
 	for (unsigned int i = 0; i < c->n; i++) {
 		const struct fetch_item *it = &c->items[i];
@@ -542,7 +596,8 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 		buf_reset(&tmp);
 		switch (it->kind) {
 		case F_UID:
-			buf_printf(&out, "UID %u", m->uid);
+			buf_append_str(&out, "UID ");
+			buf_append_uint(&out, m->uid);
 			break;
 		case F_FLAGS:
 			buf_append_str(&out, "FLAGS ");
@@ -553,10 +608,13 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 			append_internaldate(&out, m->internaldate);
 			break;
 		case F_SIZE:
-			buf_printf(&out, "RFC822.SIZE %llu", (unsigned long long)m->size);
+			buf_append_str(&out, "RFC822.SIZE ");
+			buf_append_uint(&out, m->size);
 			break;
 		case F_MODSEQ:
-			buf_printf(&out, "MODSEQ (%llu)", (unsigned long long)m->modseq);
+			buf_append_str(&out, "MODSEQ (");
+			buf_append_uint(&out, m->modseq);
+			buf_append_c(&out, ')');
 			break;
 		case F_ENVELOPE:
 			buf_append_str(&out, "ENVELOPE ");
@@ -654,6 +712,12 @@ fetch_continue(struct imap_session *s)
 	struct fetch_run *r = s->cont.state;
 
 	while (r->pos < r->nidx) {
+		unsigned int count, ahead = r->pos + CACHE_AHEAD - 1;
+		const struct store_msg *msgs = store_mailbox_msgs(s->box, &count);
+
+		if (ahead >= r->nidx)
+			ahead = r->nidx - 1;
+		r->c.ahead_hi = msgs[r->idx[ahead]].uid;
 		if (fetch_one(s, &r->c, r->idx[r->pos++], r->uid) < 0)
 			r->gone = true;
 		/* a client that does not read must not make us buffer the

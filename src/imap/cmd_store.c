@@ -217,7 +217,7 @@ copy_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	}
 	if (imap_resolve_set(s, a[0].str, uid, &idx, &nidx) < 0)
 		return;
-	if (store_mailbox_open(s->acct, name, false, &dst, &err) < 0) {
+	if (store_mailbox_open_target(s->acct, name, &dst, &err) < 0) {
 		free(idx);
 		free(err);
 		imap_tagged(s, "NO", "[TRYCREATE] Mailbox doesn't exist");
@@ -390,7 +390,7 @@ imap_cmd_append(struct imap_session *s, const struct imap_arg *a, unsigned int n
 		imap_tagged(s, "BAD", "APPEND needs the message as a literal");
 		return;
 	}
-	if (store_mailbox_open(s->acct, name, false, &box, &err) < 0) {
+	if (store_mailbox_open_target(s->acct, name, &box, &err) < 0) {
 		free(kw);
 		free(err);
 		imap_tagged(s, "NO", "[TRYCREATE] Mailbox doesn't exist");

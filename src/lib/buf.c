@@ -100,6 +100,19 @@ buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 }
 
 int
+buf_append_uint(struct buf *b, unsigned long long v)
+{
+	char tmp[24];
+	size_t n = sizeof(tmp);
+
+	do {
+		tmp[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	return buf_append(b, tmp + n, sizeof(tmp) - n);
+}
+
+int
 buf_printf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;

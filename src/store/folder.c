@@ -859,6 +859,8 @@ row_create(struct store_folder_state *f, struct uidlist *ul, int *rc_r)
 
 /* --- transactions ------------------------------------------------------------------ */
 
+static int recent_store(struct store_folder_state *f, int *rc_r);
+
 static void
 rollback(struct store_account *acct)
 {
@@ -910,7 +912,7 @@ f_end(struct store_folder_state *f, bool ok, int *rc_r)
 	struct store_account *acct = f->acct;
 	int rc = SQLITE_OK;
 
-	if (ok && row_store(f, &rc) < 0)
+	if (ok && (row_store(f, &rc) < 0 || recent_store(f, &rc) < 0))
 		ok = false;
 	if (acct->batch > 0) {
 		if (!ok)
@@ -1024,6 +1026,9 @@ f_reload(struct store_folder_state *f, int *rc_r)
 	snap_unref(&f->cur);
 	f->cur = snap_ref(s);
 	f->need_reload = false;
+	/* another connection may have claimed \Recent messages */
+	if (!f->recent_dirty)
+		f->recent_loaded = false;
 	return 0;
 }
 
@@ -1569,6 +1574,7 @@ f_full_sync(struct store_folder_state *f, bool readonly, int *rc_r,
 		created = true;
 	}
 	kw_load(f);
+	f->kw_loaded = true;
 	if (sync_disk(f, readonly, &ul, &wrote, rc_r, error_r) < 0)
 		goto fail_tx;
 	/* also when read-only: UIDs given must survive an index rebuild */
@@ -1856,6 +1862,13 @@ f_put(struct store_folder_state **fp)
 	*fp = NULL;
 	if (--f->refs > 0)
 		return;
+	if (f->recent_dirty && f->loaded && f->acct->batch == 0) {
+		int rc;
+
+		/* the last claims, before the state goes */
+		if (f_begin(f, &rc) == 0)
+			(void)f_end(f, true, &rc);
+	}
 	f_unlink(f);
 	store_watch_remove(f);
 	snap_unref(&f->cur);
@@ -1931,6 +1944,57 @@ store_mailbox_open(struct store_account *acct, const char *name,
 	box->snap = snap_ref(box->f->cur);
 	box->count = box->f->cur->count;
 	box->seen_modseq = box->f->highestmodseq;
+	*box_r = box;
+	return 0;
+}
+
+int
+store_mailbox_open_target(struct store_account *acct, const char *name,
+    struct store_mailbox **box_r, char **error_r)
+{
+	struct store_mailbox *box;
+	struct store_folder_state *f;
+	char *dir = store_folder_path(acct, name), *cur;
+	struct stat st;
+	bool found;
+	int rc;
+
+	*error_r = NULL;
+	if (dir == NULL) {
+		*error_r = xstrdup("Invalid mailbox name");
+		return -1;
+	}
+	cur = xasprintf("%s/cur", dir);
+	if (stat(cur, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		free(cur);
+		free(dir);
+		*error_r = xstrdup("[NONEXISTENT] Mailbox doesn't exist");
+		return -1;
+	}
+	free(cur);
+	f = f_get(acct, name, dir);
+	if (!f->loaded) {
+		/* a folder seen for the first time gets its row, its
+		   UIDVALIDITY and its UIDs the usual way */
+		if (row_reload(f, &found, &rc) < 0 || !found) {
+			f_put(&f);
+			return store_mailbox_open(acct, name, false, box_r, error_r);
+		}
+		if (!f->kw_loaded) {
+			kw_load(f);
+			f->kw_loaded = true;
+		}
+	}
+	box = xcalloc(1, sizeof(*box));
+	box->acct = acct;
+	box->f = f;
+	box->next_handle = f->handles;
+	f->handles = box;
+	if (f->cur != NULL) {
+		box->snap = snap_ref(f->cur);
+		box->count = f->cur->count;
+	}
+	box->seen_modseq = f->highestmodseq;
 	*box_r = box;
 	return 0;
 }
@@ -2076,13 +2140,13 @@ const struct store_msg *
 store_mailbox_msgs(const struct store_mailbox *box, unsigned int *count_r)
 {
 	*count_r = box->count;
-	return box->snap->msgs;
+	return box->snap != NULL ? box->snap->msgs : NULL;
 }
 
 int
 store_mailbox_find_uid(const struct store_mailbox *box, uint32_t uid)
 {
-	return snap_find(box->snap, box->count, uid);
+	return box->snap != NULL ? snap_find(box->snap, box->count, uid) : -1;
 }
 
 char *
@@ -2102,11 +2166,15 @@ store_msg_full_path(const struct store_mailbox *box, const struct store_msg *msg
 /* the first UID not yet claimed as recent; kept in meta under the folder's
    GUID (a folder id may be used again after a delete) */
 static int
-recent_get(struct store_folder_state *f, uint32_t *first_r, int *rc_r)
+recent_load(struct store_folder_state *f, int *rc_r)
 {
-	sqlite3_stmt *st = store_stmt(f->acct, ST_RECENT_GET, rc_r);
+	sqlite3_stmt *st;
 	unsigned long long v = 1;
 
+	*rc_r = SQLITE_OK;
+	if (f->recent_loaded)
+		return 0;
+	st = store_stmt(f->acct, ST_RECENT_GET, rc_r);
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, f->id);
@@ -2122,7 +2190,31 @@ recent_get(struct store_folder_state *f, uint32_t *first_r, int *rc_r)
 	}
 	sqlite3_reset(st);
 	*rc_r = SQLITE_OK;
-	*first_r = (uint32_t)v;
+	f->recent_first = (uint32_t)v;
+	f->recent_loaded = true;
+	return 0;
+}
+
+/* Inside a write transaction: the claims made since the last one. */
+static int
+recent_store(struct store_folder_state *f, int *rc_r)
+{
+	sqlite3_stmt *st;
+
+	*rc_r = SQLITE_OK;
+	if (!f->recent_dirty)
+		return 0;
+	st = store_stmt(f->acct, ST_RECENT_SET, rc_r);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, f->id);
+	sqlite3_bind_int64(st, 2, f->recent_first);
+	*rc_r = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (*rc_r != SQLITE_DONE)
+		return -1;
+	*rc_r = SQLITE_OK;
+	f->recent_dirty = false;
 	return 0;
 }
 
@@ -2131,39 +2223,21 @@ store_mailbox_recent(struct store_mailbox *box, bool claim, uint32_t *first_r,
     char **error_r)
 {
 	struct store_folder_state *f = box->f;
-	sqlite3_stmt *st;
 	uint32_t next;
 	int rc;
 
 	*error_r = NULL;
-	if (recent_get(f, first_r, &rc) < 0)
+	if (recent_load(f, &rc) < 0)
 		return store_db_error(box->acct, rc, "recent", error_r);
+	*first_r = f->recent_first;
 	/* only what this session has in its view: mail that arrived since
 	   its last sync stays recent for whoever syncs it first */
 	next = box->count > 0 ? box->snap->msgs[box->count - 1].uid + 1 : 1;
-	if (!claim || box->readonly || next <= *first_r)
-		return 0;
-	if (f_begin(f, &rc) < 0)
-		return store_db_error(box->acct, rc, "recent", error_r);
-	if (recent_get(f, first_r, &rc) < 0)
-		goto fail;
-	if (next > *first_r) {
-		st = store_stmt(f->acct, ST_RECENT_SET, &rc);
-		if (st == NULL)
-			goto fail;
-		sqlite3_bind_int64(st, 1, f->id);
-		sqlite3_bind_int64(st, 2, next);
-		rc = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (rc != SQLITE_DONE)
-			goto fail;
+	if (claim && !box->readonly && next > f->recent_first) {
+		f->recent_first = next;
+		f->recent_dirty = true;
 	}
-	if (f_end(f, true, &rc) < 0)
-		return store_db_error(box->acct, rc, "recent", error_r);
 	return 0;
-fail:
-	(void)f_end(f, false, NULL);
-	return store_db_error(box->acct, rc, "recent", error_r);
 }
 
 /* --- changes ----------------------------------------------------------------------- */
@@ -2676,7 +2750,8 @@ store_append_finish(struct store_append **app, uint32_t *uid_r, char **error_r)
 		append_free(ap);
 		return -1;
 	}
-	if (r == 0)
+	/* a folder nobody views has no array yet: its first sync loads it */
+	if (r == 0 && f->cur != NULL)
 		snap_push(f->cur, &m);
 	*uid_r = m.uid;
 	store_folder_state_notify(f, ap->box);
@@ -2810,7 +2885,7 @@ store_mailbox_copy(struct store_mailbox *src, const unsigned int *indexes,
 		store_db_error(dst->acct, rc, "copy", error_r);
 		goto unlink_made;
 	}
-	for (unsigned int i = 0; i < nmade; i++)
+	for (unsigned int i = 0; i < nmade && df->cur != NULL; i++)
 		snap_push(df->cur, &made[i]);
 	store_folder_state_notify(df, dst);
 	ret = 0;

@@ -97,6 +97,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_CACHE_SET] = "UPDATE message SET envelope=coalesce(?3, envelope),"
 	    " bodystructure=coalesce(?4, bodystructure), body=coalesce(?5, body)"
 	    " WHERE mailbox=?1 AND uid=?2",
+	[ST_CACHE_RANGE] = "SELECT uid, envelope, bodystructure, body FROM message"
+	    " WHERE mailbox=?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid",
 	[ST_META_GET] = "SELECT value FROM meta WHERE key=?1",
 	[ST_META_SET] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)",
 	[ST_RECENT_GET] = "SELECT value FROM meta WHERE key="
@@ -455,6 +457,51 @@ store_msg_cache_store(struct store_mailbox *box, uint32_t uid,
 		sqlite3_bind_text(st, 5, c->body, -1, SQLITE_STATIC);
 	return step_done(st, &rc) == 0 ? 0 :
 	    store_db_error(box->acct, rc, "cache", error_r);
+}
+
+int
+store_msg_cache_load_range(struct store_mailbox *box, uint32_t lo, uint32_t hi,
+    uint32_t **uids_r, struct store_msg_cache **c_r, unsigned int *n_r)
+{
+	sqlite3_stmt *st;
+	uint32_t *uids = NULL;
+	struct store_msg_cache *c = NULL;
+	unsigned int n = 0, cap = 0;
+	int rc;
+
+	*uids_r = NULL;
+	*c_r = NULL;
+	*n_r = 0;
+	st = store_stmt(box->acct, ST_CACHE_RANGE, &rc);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, box->f->id);
+	sqlite3_bind_int64(st, 2, lo);
+	sqlite3_bind_int64(st, 3, hi);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			uids = xreallocarray(uids, cap, sizeof(*uids));
+			c = xreallocarray(c, cap, sizeof(*c));
+		}
+		uids[n] = (uint32_t)sqlite3_column_int64(st, 0);
+		c[n].envelope = col_dup(st, 1);
+		c[n].bodystructure = col_dup(st, 2);
+		c[n].body = col_dup(st, 3);
+		n++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		for (unsigned int i = 0; i < n; i++)
+			store_msg_cache_free(&c[i]);
+		free(uids);
+		free(c);
+		return -1;
+	}
+	*uids_r = uids;
+	*c_r = c;
+	*n_r = n;
+	return 0;
 }
 
 void

@@ -37,6 +37,7 @@ enum store_stmt {
 	ST_TOMB_PRUNE,
 	ST_CACHE_GET,
 	ST_CACHE_SET,
+	ST_CACHE_RANGE,
 	ST_META_GET,
 	ST_META_SET,
 	ST_RECENT_GET,
@@ -99,6 +100,12 @@ struct store_folder_state {
 	bool need_reload;	/* another connection wrote the index */
 	bool stamp_valid;
 	struct timespec new_mtime, cur_mtime;
+	/* \Recent: the first UID no session has claimed; claims are kept
+	   here and written with the folder's next commit (a crash before
+	   that only makes a few messages \Recent once more) */
+	uint32_t recent_first;
+	bool recent_loaded, recent_dirty;
+	bool kw_loaded;
 	/* dovecot-uidlist: lines for messages that are gone */
 	unsigned int uidlist_stale;
 	unsigned int expunges_since_prune;

@@ -137,6 +137,13 @@ int store_subscribe(struct store_account *acct, const char *name, bool on,
 int store_mailbox_open(struct store_account *acct, const char *name,
     bool readonly, struct store_mailbox **box_r, char **error_r);
 void store_mailbox_close(struct store_mailbox **box);
+/*
+ * A handle only to add messages to (APPEND, COPY/MOVE target): no sync
+ * and no message array unless some handle has the folder open anyway, so
+ * filing into a big Sent folder does not scan it. Its view is empty.
+ */
+int store_mailbox_open_target(struct store_account *acct, const char *name,
+    struct store_mailbox **box_r, char **error_r);
 
 /*
  * Brings the index up to date with the Maildir: moves new/ to cur/,
@@ -288,6 +295,14 @@ int store_msg_cache_load(struct store_mailbox *box, uint32_t uid,
 int store_msg_cache_store(struct store_mailbox *box, uint32_t uid,
     const struct store_msg_cache *c, char **error_r);
 void store_msg_cache_free(struct store_msg_cache *c);
+/*
+ * The cache of every message with a UID in lo..hi, in one query (a FETCH
+ * over many messages): ascending *uids_r and (*c_r)[i] for uids[i], both
+ * malloc'd. 0 or -1.
+ */
+int store_msg_cache_load_range(struct store_mailbox *box, uint32_t lo,
+    uint32_t hi, uint32_t **uids_r, struct store_msg_cache **c_r,
+    unsigned int *n_r);
 
 /* Maildir file name helpers (exposed for tests). */
 unsigned int store_flags_from_letters(const char *letters);
