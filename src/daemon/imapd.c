@@ -22,9 +22,12 @@
 #include "lib/xalloc.h"
 #include "net/listen.h"
 #include "pop3/server.h"
+#include "store/dbmem.h"
+#include "store/mailbox.h"
 #include "store/pop3box.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +45,7 @@
 /* APPEND's fsyncs: threads wait on the disk, and many fsyncs in flight
    are what the filesystem can group */
 #define IO_THREADS 16
+#define INDEX_IDLE_SECS 10
 
 struct imapd {
 	struct worker *w;
@@ -581,6 +585,10 @@ refresh_cb(evutil_socket_t fd, short what, void *arg)
 	struct imapd *d = arg;
 
 	accounts_watch_refresh(d->accounts, false);
+	/* an account whose sessions all sit in IDLE gives back its index
+	   connection (most of what it costs); the next command reopens it */
+	if (store_accounts_idle(INDEX_IDLE_SECS) > 0)
+		malloc_trim(0);	/* give the freed pages back to the system */
 }
 
 static void
@@ -632,6 +640,9 @@ imapd_init(struct worker *w)
 
 	imapd = d;
 	d->w = w;
+	/* before any SQLite call: index connections of idle accounts are
+	   closed, and their memory must really go back */
+	(void)store_dbmem_install();
 	w->ctx = d;
 	w->stop = imapd_stop;
 	w->status = imapd_status;

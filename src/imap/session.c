@@ -1108,6 +1108,9 @@ process_input(struct imap_session *s)
 		if (s->wait == WAIT_AUTH_HOOK || s->wait == WAIT_OUTPUT ||
 		    s->wait == WAIT_JOB)
 			return;
+		/* the last command is over: its arguments can go */
+		if (s->wait == WAIT_NONE)
+			imap_parser_release(s->parser);
 		if (s->wait == WAIT_IDLE || s->wait == WAIT_AUTH_DATA) {
 			size_t len;
 			char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);

@@ -1882,6 +1882,17 @@ f_put(struct store_folder_state **fp)
 }
 
 void
+store_folders_flush(struct store_account *acct)
+{
+	for (struct store_folder_state *f = acct->folders; f != NULL; f = f->next) {
+		int rc;
+
+		if (f->recent_dirty && f->loaded && f_begin(f, &rc) == 0)
+			(void)f_end(f, true, &rc);
+	}
+}
+
+void
 store_folder_forget(struct store_account *acct, const char *name)
 {
 	const char *iname = store_index_name(name);

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BUSY_TIMEOUT_MS 10000
@@ -154,6 +155,9 @@ db_try_open(const char *path, sqlite3 **db_r, int *rc_r)
 	    SQLITE_OPEN_CREATE, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+		/* closing an idle account must not checkpoint (an fsync on the
+		   event loop); the next writer's autocheckpoint does it */
+		sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 		rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL;"
 		    "PRAGMA synchronous=NORMAL;"
 		    "PRAGMA cache_size=-" STR(CACHE_KIB) ";",
@@ -261,10 +265,46 @@ store_index_rebuild(struct store_account *acct, char **error_r)
 	return store_index_open(acct, error_r);
 }
 
+static time_t
+now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+/*
+ * The connection, opened again if it was closed while idle
+ * (store_accounts_idle): what other connections did meanwhile is unknown,
+ * so data_version starts afresh and the folders load again.
+ */
+static int
+db_ensure(struct store_account *acct, int *rc_r)
+{
+	char *err = NULL;
+
+	acct->last_used = now_mono();
+	if (acct->db != NULL)
+		return 0;
+	if (store_index_open(acct, &err) < 0) {
+		log_error("event=index_reopen_failed root=%s error=\"%s\"",
+		    acct->root, err);
+		free(err);
+		*rc_r = SQLITE_CANTOPEN;
+		return -1;
+	}
+	return 0;
+}
+
 sqlite3_stmt *
 store_stmt(struct store_account *acct, enum store_stmt id, int *rc_r)
 {
-	sqlite3_stmt *st = acct->st[id];
+	sqlite3_stmt *st;
+
+	if (db_ensure(acct, rc_r) < 0)
+		return NULL;
+	st = acct->st[id];
 
 	if (st == NULL) {
 		*rc_r = sqlite3_prepare_v3(acct->db, stmt_sql[id], -1,
@@ -283,6 +323,8 @@ store_stmt(struct store_account *acct, enum store_stmt id, int *rc_r)
 int
 store_db_exec(struct store_account *acct, const char *sql, int *rc_r)
 {
+	if (db_ensure(acct, rc_r) < 0)
+		return -1;
 	*rc_r = sqlite3_exec(acct->db, sql, NULL, NULL, NULL);
 	return *rc_r == SQLITE_OK ? 0 : -1;
 }
@@ -362,6 +404,8 @@ store_index_forget_mailbox(struct store_account *acct, const char *name,
 	};
 
 	store_folder_forget(acct, name);
+	if (db_ensure(acct, &rc) < 0)
+		return store_db_error(acct, rc, "forget", error_r);
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
 		rc = sqlite3_prepare_v2(acct->db, sql[i], -1, &st, NULL);
 		if (rc != SQLITE_OK)
@@ -386,6 +430,8 @@ store_index_rename_mailbox(struct store_account *acct, const char *from,
 	if (store_index_forget_mailbox(acct, to, error_r) < 0)
 		return -1;
 	store_folder_forget(acct, from);
+	if (db_ensure(acct, &rc) < 0)
+		return store_db_error(acct, rc, "rename", error_r);
 	rc = sqlite3_prepare_v2(acct->db, "UPDATE mailbox SET name=?2"
 	    " WHERE name=?1", -1, &st, NULL);
 	if (rc != SQLITE_OK)

@@ -62,6 +62,7 @@ struct store_account {
 	unsigned int batch;	/* store_batch_begin() depth */
 	bool batch_failed;
 	int64_t data_version;	/* PRAGMA data_version at our last look */
+	time_t last_used;	/* CLOCK_MONOTONIC seconds of the last query */
 	struct store_folder_state *folders;
 	struct store_account *next;
 };
@@ -158,6 +159,8 @@ const char *store_index_name(const char *name);
 bool store_index_data_changed(struct store_account *acct);
 
 /* folder.c */
+/* Writes what folders keep in memory for their next commit. */
+void store_folders_flush(struct store_account *acct);
 void store_folder_forget(struct store_account *acct, const char *name);
 void store_folder_state_notify(struct store_folder_state *f,
     const struct store_mailbox *except);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -385,6 +386,25 @@ store_account_open_private(const char *root, struct store_account **acct_r,
     char **error_r)
 {
 	return account_open(root, false, acct_r, error_r);
+}
+
+unsigned int
+store_accounts_idle(unsigned int idle_secs)
+{
+	struct timespec ts;
+	unsigned int n = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	for (struct store_account *a = registry; a != NULL; a = a->next) {
+		if (a->db == NULL || a->batch > 0 ||
+		    ts.tv_sec - a->last_used < (time_t)idle_secs)
+			continue;
+		/* the claims of \Recent still in memory are written first */
+		store_folders_flush(a);
+		store_index_close(a);
+		n++;
+	}
+	return n;
 }
 
 struct store_account *

@@ -100,6 +100,13 @@ int store_account_open(const char *root, struct store_account **acct_r,
 /* The same, but never shared (a pool thread, a test of two processes). */
 int store_account_open_private(const char *root,
     struct store_account **acct_r, char **error_r);
+/*
+ * Closes the SQLite connection of every shared account not queried for
+ * idle_secs (sessions idle in IDLE hold no connection, which is most of
+ * what an account costs in memory); the next query opens it again.
+ * Returns how many were closed. Call it from a timer.
+ */
+unsigned int store_accounts_idle(unsigned int idle_secs);
 /* Another reference to the same account. */
 struct store_account *store_account_ref(struct store_account *acct);
 /* Drops this reference; the last one closes the index. */
