@@ -1762,6 +1762,8 @@ out_nobegin:
 	return ret;
 }
 
+static void f_wake(struct store_folder_state *f);
+
 /* Brings f up to date, as cheaply as what is known to have changed allows. */
 static int
 f_refresh(struct store_folder_state *f, bool readonly, char **error_r)
@@ -1770,6 +1772,8 @@ f_refresh(struct store_folder_state *f, bool readonly, char **error_r)
 	int rc = SQLITE_OK, r = 0;
 
 	*error_r = NULL;
+	if (f->asleep)
+		f_wake(f);
 	/* watched before the first scan: nothing delivered during it is lost */
 	if (!f->loaded && f->wd_cur < 0 && acct->shared)
 		(void)store_watch_add(f);
@@ -1919,6 +1923,129 @@ store_folder_state_notify(struct store_folder_state *f,
 	}
 }
 
+/* --- sleep and wake --------------------------------------------------------------- */
+
+static void
+h_sleep(struct store_mailbox *h)
+{
+	const struct store_snap *s = h->snap;
+	unsigned int n = 0;
+
+	if (s == NULL || h->ranges != NULL)
+		return;
+	h->ranges = xcalloc(2 * (h->count + 1), sizeof(*h->ranges));
+	for (unsigned int i = 0; i < h->count; i++) {
+		uint32_t uid = s->msgs[i].uid;
+
+		if (n > 0 && h->ranges[2 * n - 1] + 1 == uid) {
+			h->ranges[2 * n - 1] = uid;
+		} else {
+			h->ranges[2 * n] = uid;
+			h->ranges[2 * n + 1] = uid;
+			n++;
+		}
+	}
+	h->ranges = xreallocarray(h->ranges, 2 * (n + 1), sizeof(*h->ranges));
+	h->nranges = n;
+	snap_unref(&h->snap);
+}
+
+void
+store_folders_sleep(struct store_account *acct)
+{
+	for (struct store_folder_state *f = acct->folders; f != NULL; f = f->next) {
+		if (!f->loaded || f->cur == NULL || f->asleep)
+			continue;
+		for (struct store_mailbox *h = f->handles; h != NULL; h = h->next_handle)
+			h_sleep(h);
+		snap_unref(&f->cur);
+		f->asleep = true;
+	}
+}
+
+/* A handle's view again, from its UID ranges and the folder's array. */
+static void
+h_wake(struct store_mailbox *h)
+{
+	struct store_folder_state *f = h->f;
+	struct store_snap *s;
+	unsigned int k = 0, j = 0;
+	bool same;
+
+	if (h->ranges == NULL)
+		return;
+	/* the usual case: the folder has exactly the messages of the view */
+	same = f->cur->count == h->count;
+	for (unsigned int r = 0; r < h->nranges && same; r++) {
+		for (uint32_t u = h->ranges[2 * r]; same; u++) {
+			same = f->cur->msgs[k++].uid == u;
+			if (u == h->ranges[2 * r + 1])
+				break;
+		}
+	}
+	if (same) {
+		h->snap = snap_ref(f->cur);
+	} else {
+		s = snap_new(h->count + 1);
+		for (unsigned int r = 0; r < h->nranges; r++) {
+			for (uint32_t u = h->ranges[2 * r]; ; u++) {
+				struct store_msg *m = &s->msgs[s->count++];
+
+				while (j < f->cur->count && f->cur->msgs[j].uid < u)
+					j++;
+				if (j < f->cur->count && f->cur->msgs[j].uid == u) {
+					msg_copy(m, &f->cur->msgs[j]);
+				} else {
+					/* gone meanwhile: the next sync reports it */
+					memset(m, 0, sizeof(*m));
+					m->uid = u;
+					store_msg_set_strings(m, "", "", "");
+				}
+				if (u == h->ranges[2 * r + 1])
+					break;
+			}
+		}
+		h->snap = snap_ref(s);
+	}
+	x_free(&h->ranges);
+	h->nranges = 0;
+}
+
+/* The folder's array and every handle's view, loaded again if asleep. */
+static void
+f_wake(struct store_folder_state *f)
+{
+	struct store_snap *s;
+	int rc;
+
+	if (!f->asleep)
+		return;
+	if (snap_load(f, &s, &rc) < 0) {
+		log_error("event=index_wake_failed folder=%s error=\"%s\"", f->name,
+		    sqlite3_errstr(rc));
+		s = snap_new(16);
+		f->need_reload = true;
+	}
+	f->cur = snap_ref(s);
+	f->asleep = false;
+	for (struct store_mailbox *h = f->handles; h != NULL; h = h->next_handle)
+		h_wake(h);
+	/* what was just loaded is current: no second load for the connection
+	   that was opened again */
+	if (!f->need_reload && store_index_data_changed(f->acct)) {
+		for (struct store_folder_state *o = f->acct->folders; o != NULL; o = o->next)
+			if (o != f)
+				o->need_reload = true;
+	}
+}
+
+static void
+box_wake(const struct store_mailbox *box)
+{
+	if (box->f->asleep)
+		f_wake(box->f);
+}
+
 /* --- handles --------------------------------------------------------------------- */
 
 int
@@ -2024,6 +2151,7 @@ store_mailbox_close(struct store_mailbox **boxp)
 		}
 	}
 	snap_unref(&box->snap);
+	free(box->ranges);
 	f_put(&box->f);
 	free(box);
 	*boxp = NULL;
@@ -2074,6 +2202,7 @@ store_mailbox_sync(struct store_mailbox *box,
 {
 	if (changes_r != NULL)
 		memset(changes_r, 0, sizeof(*changes_r));
+	box_wake(box);
 	if (f_refresh(box->f, box->readonly, error_r) < 0)
 		return -1;
 	catch_up(box, changes_r);
@@ -2094,6 +2223,7 @@ store_mailbox_changed(struct store_mailbox *box)
 {
 	struct store_folder_state *f = box->f;
 
+	box_wake(box);
 	store_watch_read();
 	if (!f->loaded || f->need_rescan || f->need_new || f->need_reload)
 		return true;
@@ -2150,6 +2280,7 @@ store_mailbox_highestmodseq(const struct store_mailbox *box)
 const struct store_msg *
 store_mailbox_msgs(const struct store_mailbox *box, unsigned int *count_r)
 {
+	box_wake(box);
 	*count_r = box->count;
 	return box->snap != NULL ? box->snap->msgs : NULL;
 }
@@ -2157,15 +2288,18 @@ store_mailbox_msgs(const struct store_mailbox *box, unsigned int *count_r)
 int
 store_mailbox_find_uid(const struct store_mailbox *box, uint32_t uid)
 {
+	box_wake(box);
 	return box->snap != NULL ? snap_find(box->snap, box->count, uid) : -1;
 }
 
 char *
 store_msg_full_path(const struct store_mailbox *box, const struct store_msg *msg)
 {
-	const struct store_snap *cur = box->f->cur;
+	const struct store_snap *cur;
 	int i;
 
+	box_wake(box);
+	cur = box->f->cur;
 	/* the handle's copy may predate a rename by another session */
 	if (cur != box->snap && (i = snap_find(cur, cur->count, msg->uid)) >= 0)
 		msg = &cur->msgs[i];
@@ -2237,6 +2371,7 @@ store_mailbox_recent(struct store_mailbox *box, bool claim, uint32_t *first_r,
 	uint32_t next;
 	int rc;
 
+	box_wake(box);
 	*error_r = NULL;
 	if (recent_load(f, &rc) < 0)
 		return store_db_error(box->acct, rc, "recent", error_r);
@@ -2358,6 +2493,7 @@ store_msg_change_flags(struct store_mailbox *box, unsigned int i, char op,
 	uint32_t uid;
 	int rc, r, ret = -1;
 
+	box_wake(box);
 	*error_r = NULL;
 	if (readonly_error(box, error_r) < 0)
 		return -1;
@@ -2471,6 +2607,7 @@ store_mailbox_expunge(struct store_mailbox *box, const uint32_t *uids,
 	unsigned int ndone = 0;
 	int rc;
 
+	box_wake(box);
 	*error_r = NULL;
 	if (readonly_error(box, error_r) < 0)
 		return -1;
@@ -2718,6 +2855,7 @@ store_append_finish(struct store_append **app, uint32_t *uid_r, char **error_r)
 
 	*app = NULL;
 	*error_r = NULL;
+	box_wake(ap->box);
 	pending_remove(f, ap->base);
 	if (ap->err != 0) {
 		store_watch_own(f, 'U', "cur", ap->path + 4);
@@ -2822,6 +2960,8 @@ store_mailbox_copy(struct store_mailbox *src, const unsigned int *indexes,
 	int rc, ret = -1;
 
 	*error_r = NULL;
+	box_wake(src);
+	box_wake(dst);
 	if (readonly_error(dst, error_r) < 0)
 		goto out;
 	if (f_begin(df, &rc) < 0) {

@@ -89,6 +89,7 @@ struct store_folder_state {
 	uint64_t vanished_from;	/* the expunge log is complete above this */
 	char uidl_scheme;	/* POP3: 'b' base name, 'd' Dovecot %08X%08X */
 	bool loaded;
+	bool asleep;		/* cur dropped while the account is idle */
 	struct store_snap *cur;
 	/* dovecot-keywords: letter 'a' + i is kw[i] */
 	char *kw[STORE_MAX_KEYWORDS];
@@ -123,6 +124,10 @@ struct store_mailbox {
 	/* the view: the first count messages of snap */
 	struct store_snap *snap;
 	unsigned int count;
+	/* asleep (the account idle): the view as UID ranges (lo, hi pairs)
+	   instead of snap, which is NULL */
+	uint32_t *ranges;
+	unsigned int nranges;
 	/* every flag change with a modseq up to here has been reported */
 	uint64_t seen_modseq;
 	void (*notify)(void *ctx);
@@ -161,6 +166,12 @@ bool store_index_data_changed(struct store_account *acct);
 /* folder.c */
 /* Writes what folders keep in memory for their next commit. */
 void store_folders_flush(struct store_account *acct);
+/*
+ * An idle account's folders drop their message arrays; handles keep their
+ * views as UID ranges. Everything that needs the array wakes the folder
+ * (loaded again from the index) first.
+ */
+void store_folders_sleep(struct store_account *acct);
 void store_folder_forget(struct store_account *acct, const char *name);
 void store_folder_state_notify(struct store_folder_state *f,
     const struct store_mailbox *except);

@@ -401,6 +401,7 @@ store_accounts_idle(unsigned int idle_secs)
 			continue;
 		/* the claims of \Recent still in memory are written first */
 		store_folders_flush(a);
+		store_folders_sleep(a);
 		store_index_close(a);
 		n++;
 	}

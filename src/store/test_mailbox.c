@@ -613,3 +613,99 @@ test_store_recent(void)
 	test_end();
 }
 TEST(test_store_recent)
+
+static void
+test_store_sleep_wake(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct;
+	struct store_mailbox *box, *box2;
+	struct store_sync_changes ch;
+	const struct store_msg *msgs;
+	unsigned int n;
+	char *err = NULL, *path;
+
+	test_begin("store: an idle account closes its index and sleeps; the next use wakes it");
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	for (int i = 1; i <= 5; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "170000000%d.M1P1Q1.host,S=2,W=3", i);
+		deliver(root, name, "a\n");
+	}
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box, &err) == 0);
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box2, &err) == 0);
+	test_assert(store_msg_set_flags(box, 1, STORE_FLAG_FLAGGED, NULL, &err) == 0);
+	test_assert(store_mailbox_sync(box2, &ch, &err) == 0);
+	store_sync_changes_free(&ch);
+	/* box2 has not seen the expunge of UID 3 by box when both sleep */
+	test_assert(store_mailbox_expunge(box, (uint32_t[]){ 3 }, 1, &err) == 0);
+	test_assert(store_mailbox_sync(box, NULL, &err) == 0);
+	test_assert(store_accounts_idle(0) >= 1);
+	/* another process removes UID 5 meanwhile */
+	path = xasprintf("%s/cur/1700000005.M1P1Q1.host,S=2,W=3:2,", root);
+	test_assert(unlink(path) == 0);
+	free(path);
+	/* box2's view is still the five messages, with their flags */
+	msgs = store_mailbox_msgs(box2, &n);
+	test_assert(n == 5 && msgs[2].uid == 3 && msgs[4].uid == 5);
+	test_assert(msgs[1].flags == STORE_FLAG_FLAGGED);
+	test_assert(store_mailbox_sync(box2, &ch, &err) == 0);
+	test_assert(ch.nexpunged == 2 && ch.expunged[0] == 3 && ch.expunged[1] == 5);
+	test_assert(ch.expunged_pos[0] == 2 && ch.expunged_pos[1] == 4);
+	store_sync_changes_free(&ch);
+	msgs = store_mailbox_msgs(box2, &n);
+	test_assert(n == 3 && msgs[2].uid == 4);
+	/* and box, which had seen the first expunge, only the second */
+	test_assert(store_mailbox_sync(box, &ch, &err) == 0);
+	test_assert(ch.nexpunged == 1 && ch.expunged[0] == 5 && ch.expunged_pos[0] == 3);
+	store_sync_changes_free(&ch);
+	/* asleep again, a change wakes it too */
+	test_assert(store_accounts_idle(0) >= 1);
+	test_assert(store_msg_change_flags(box, 0, '+', STORE_FLAG_SEEN, NULL, &err) == 0);
+	msgs = store_mailbox_msgs(box, &n);
+	test_assert(n == 3 && msgs[0].flags == STORE_FLAG_SEEN);
+	store_mailbox_close(&box);
+	store_mailbox_close(&box2);
+	store_account_close(&acct);
+	test_end();
+}
+TEST(test_store_sleep_wake)
+
+static void
+test_store_open_target(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct;
+	struct store_mailbox *t, *box;
+	const struct store_msg *msgs;
+	unsigned int n;
+	uint32_t uid;
+	char *err = NULL;
+
+	test_begin("store: a target handle appends without the folder's array");
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	/* first sight: the row is made the usual way */
+	test_assert(store_mailbox_open_target(acct, "Sent", &t, &err) == 0);
+	test_assert(store_mailbox_append(t, "a\r\n", 3, 0, NULL, 0, &uid, &err) == 0);
+	test_assert(uid == 1);
+	store_mailbox_close(&t);
+	test_assert(store_mailbox_open_target(acct, "Sent", &t, &err) == 0);
+	msgs = store_mailbox_msgs(t, &n);
+	test_assert(n == 0);
+	test_assert(store_mailbox_append(t, "b\r\n", 3, STORE_FLAG_SEEN, "kw", 0,
+	    &uid, &err) == 0);
+	test_assert(uid == 2);
+	store_mailbox_close(&t);
+	test_assert(store_mailbox_open_target(acct, "Nope", &t, &err) < 0);
+	x_free(&err);
+	test_assert(store_mailbox_open(acct, "Sent", false, &box, &err) == 0);
+	msgs = store_mailbox_msgs(box, &n);
+	test_assert(n == 2 && msgs[1].uid == 2 && msgs[1].flags == STORE_FLAG_SEEN);
+	test_assert_str(msgs[1].keywords, "kw");
+	test_assert(store_mailbox_uidnext(box) == 3);
+	store_mailbox_close(&box);
+	store_account_close(&acct);
+	test_end();
+}
+TEST(test_store_open_target)
