@@ -746,7 +746,7 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	struct fetch_run *r = xcalloc(1, sizeof(*r));
 
 	uint64_t changedsince = 0;
-	bool filter = false;
+	bool filter = false, vanished = false;
 
 	if ((n != 2 && n != 3) || a[0].type != IMAP_ARG_ATOM) {
 		free(r);
@@ -759,17 +759,27 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		return;
 	}
 	if (n == 3) {
-		/* RFC 7162 §3.1.4: (CHANGEDSINCE <mod-sequence>) */
+		/* RFC 7162 §3.1.4: (CHANGEDSINCE <mod-sequence>), and with
+		   QRESYNC on UID FETCH, VANISHED after it (§3.2.6) */
 		unsigned long long v;
+		const struct imap_arg *mods = a[2].list;
+		unsigned int nmods = a[2].type == IMAP_ARG_LIST ? a[2].count : 0;
 
-		if (a[2].type != IMAP_ARG_LIST || a[2].count != 2 ||
-		    !imap_arg_is_atom(&a[2].list[0], "CHANGEDSINCE") ||
-		    a[2].list[1].type != IMAP_ARG_ATOM ||
-		    str_to_ullong(a[2].list[1].str, &v) < 0) {
+		if ((nmods != 2 && nmods != 3) ||
+		    !imap_arg_is_atom(&mods[0], "CHANGEDSINCE") ||
+		    mods[1].type != IMAP_ARG_ATOM ||
+		    str_to_ullong(mods[1].str, &v) < 0 ||
+		    (nmods == 3 && !imap_arg_is_atom(&mods[2], "VANISHED"))) {
 			fetch_run_free(r);
 			imap_tagged(s, "BAD", "Invalid FETCH modifier");
 			return;
 		}
+		if (nmods == 3 && (!uid || !s->qresync)) {
+			fetch_run_free(r);
+			imap_tagged(s, "BAD", "VANISHED needs UID FETCH and ENABLE QRESYNC");
+			return;
+		}
+		vanished = nmods == 3;
 		changedsince = v;
 		filter = true;
 		if (!r->c.has_modseq && !add_item(&r->c, F_MODSEQ)) {
@@ -802,6 +812,18 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	if (imap_resolve_set(s, a[0].str, uid, &r->idx, &r->nidx) < 0) {
 		fetch_run_free(r);
 		return;
+	}
+	if (vanished) {
+		/* the client's UID set as it sent it: expunged UIDs in it are
+		   by definition no longer in the view */
+		struct imap_seqset set;
+		const char *err;
+
+		if (imap_seqset_parse(a[0].str, 10000, &set, &err) == 0) {
+			imap_seqset_normalize(&set, store_mailbox_uidnext(s->box) - 1);
+			imap_send_vanished_earlier(s, &set, changedsince);
+			imap_seqset_free(&set);
+		}
 	}
 	if (filter) {
 		unsigned int count, out = 0;

@@ -119,7 +119,9 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 				imap_keywords_announce(s, m->keywords);
 			buf_init(&b, BUF_UNLIMITED);
 			buf_printf(&b, "* %u FETCH (", idx[i] + 1);
-			if (uid)
+			/* with CONDSTORE every FETCH a STORE causes names its
+			   UID (RFC 7162 3.1) */
+			if (uid || s->condstore)
 				buf_printf(&b, "UID %u ", m->uid);
 			if (!silent) {
 				buf_append_str(&b, "FLAGS ");

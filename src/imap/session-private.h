@@ -143,6 +143,14 @@ uint32_t imap_view_last_uid(const struct imap_session *s);
 void imap_watch_selected(struct imap_session *s, bool on);
 /* "1:3,7" for ascending UIDs. */
 void imap_append_uid_set(struct buf *b, const uint32_t *uids, unsigned int n);
+/*
+ * QRESYNC (RFC 7162 3.2.5, 3.2.6): "* VANISHED (EARLIER) ..." for the UIDs
+ * expunged with a modseq above modseq, within set (normalized UIDs; NULL =
+ * any). When the expunge log does not reach back that far, every UID of
+ * set (or below UIDNEXT) that is not in the view, as the RFC allows.
+ */
+void imap_send_vanished_earlier(struct imap_session *s,
+    const struct imap_seqset *set, uint64_t modseq);
 /* Flags of a message as an IMAP list "(\Seen $Junk)". */
 void imap_append_flags(struct buf *out, const struct store_msg *m, bool recent);
 /* Is uid \Recent in this session? */

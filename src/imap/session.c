@@ -78,7 +78,7 @@ static void
 capability_string(const struct imap_session *s, struct buf *b)
 {
 	buf_append_str(b, "IMAP4rev1 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT"
-	    " UIDPLUS MOVE CHILDREN SPECIAL-USE CONDSTORE");
+	    " UIDPLUS MOVE CHILDREN SPECIAL-USE CONDSTORE QRESYNC");
 	buf_printf(b, " APPENDLIMIT=%llu",
 	    (unsigned long long)s->set.max_literal);
 	if (s->state == IMAP_STATE_NOT_AUTH) {
@@ -356,6 +356,117 @@ imap_append_uid_set(struct buf *b, const uint32_t *uids, unsigned int n)
 	}
 }
 
+/* Appends "a:b" (or "a") to a set being built, with a comma between. */
+static void
+set_add(struct buf *b, bool *first, uint32_t lo, uint32_t hi)
+{
+	if (!*first)
+		buf_append_c(b, ',');
+	*first = false;
+	buf_append_uint(b, lo);
+	if (hi > lo) {
+		buf_append_c(b, ':');
+		buf_append_uint(b, hi);
+	}
+}
+
+/* The parts of lo..hi that no message of the view has, as ranges. */
+static void
+set_add_gaps(struct imap_session *s, struct buf *b, bool *first, uint32_t lo,
+    uint32_t hi)
+{
+	unsigned int n, i = 0;
+	const struct store_msg *msgs = store_mailbox_msgs(s->box, &n);
+
+	/* the first message at or above lo */
+	{
+		unsigned int l = 0, h = n;
+
+		while (l < h) {
+			unsigned int mid = l + (h - l) / 2;
+
+			if (msgs[mid].uid < lo)
+				l = mid + 1;
+			else
+				h = mid;
+		}
+		i = l;
+	}
+	while (lo <= hi) {
+		uint32_t next = i < n ? msgs[i].uid : UINT32_MAX;
+
+		if (next > hi) {
+			set_add(b, first, lo, hi);
+			return;
+		}
+		if (next > lo)
+			set_add(b, first, lo, next - 1);
+		if (next == UINT32_MAX)
+			return;
+		lo = next + 1;
+		i++;
+	}
+}
+
+void
+imap_send_vanished_earlier(struct imap_session *s,
+    const struct imap_seqset *set, uint64_t modseq)
+{
+	uint32_t *uids = NULL, top;
+	unsigned int n = 0;
+	bool complete = false, first = true;
+	char *err = NULL;
+	struct buf b;
+
+	if (s->box == NULL)
+		return;
+	if (store_mailbox_expunged_since(s->box, modseq, &uids, &n, &complete,
+	    &err) < 0) {
+		log_warn("sid=%s event=imap_vanished_failed error=\"%s\"", s->sid,
+		    err);
+		free(err);
+		complete = false;
+	}
+	buf_init(&b, BUF_UNLIMITED);
+	buf_append_str(&b, "* VANISHED (EARLIER) ");
+	if (complete) {
+		for (unsigned int i = 0; i < n; i++) {
+			uint32_t hi = uids[i];
+			unsigned int j = i;
+
+			if ((set != NULL && !imap_seqset_contains(set, uids[i])) ||
+			    store_mailbox_find_uid(s->box, uids[i]) >= 0)
+				continue;
+			/* consecutive ones as a:b */
+			while (j + 1 < n && uids[j + 1] == hi + 1 &&
+			    (set == NULL || imap_seqset_contains(set, hi + 1)) &&
+			    store_mailbox_find_uid(s->box, hi + 1) < 0)
+				hi = uids[++j];
+			set_add(&b, &first, uids[i], hi);
+			i = j;
+		}
+	} else {
+		/* no log that far back: whatever is missing may be gone */
+		top = store_mailbox_uidnext(s->box) - 1;
+		if (set == NULL && top > 0) {
+			set_add_gaps(s, &b, &first, 1, top);
+		} else if (set != NULL) {
+			for (unsigned int r = 0; r < set->count; r++) {
+				uint32_t hi = set->ranges[r].hi < top ? set->ranges[r].hi : top;
+
+				if (set->ranges[r].lo <= hi)
+					set_add_gaps(s, &b, &first, set->ranges[r].lo, hi);
+			}
+		}
+	}
+	if (!first) {
+		buf_append_str(&b, "\r\n");
+		imap_write(s, b.data, b.len);
+	}
+	buf_free(&b);
+	free(uids);
+}
+
 void
 imap_sync_selected(struct imap_session *s)
 {
@@ -579,7 +690,7 @@ static void
 cmd_enable(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
-	bool now_condstore = false;
+	bool now_condstore = false, now_qresync = false;
 
 	if (n == 0) {
 		imap_tagged(s, "BAD", "Missing capability");
@@ -589,10 +700,16 @@ cmd_enable(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		if (imap_arg_is_atom(&a[i], "CONDSTORE") && !s->condstore) {
 			s->condstore = true;
 			now_condstore = true;
+		} else if (imap_arg_is_atom(&a[i], "QRESYNC") && !s->qresync) {
+			/* QRESYNC implies CONDSTORE (RFC 7162 3.2.3) */
+			s->qresync = true;
+			s->condstore = true;
+			now_qresync = true;
 		}
 	}
 	/* only what this command newly enabled is listed (RFC 5161) */
-	imap_printf(s, "* ENABLED%s\r\n", now_condstore ? " CONDSTORE" : "");
+	imap_printf(s, "* ENABLED%s%s\r\n", now_condstore ? " CONDSTORE" : "",
+	    now_qresync ? " QRESYNC" : "");
 	imap_tagged(s, "OK", "Enabled.");
 }
 
