@@ -1777,7 +1777,10 @@ f_refresh(struct store_folder_state *f, bool readonly, char **error_r)
 	/* watched before the first scan: nothing delivered during it is lost */
 	if (!f->loaded && f->wd_cur < 0 && acct->shared)
 		(void)store_watch_add(f);
-	store_watch_read();
+	/* the inotify queue is the loop thread's (private accounts may be
+	   on a pool thread) */
+	if (acct->shared)
+		store_watch_read();
 	if (store_index_data_changed(acct)) {
 		for (struct store_folder_state *o = acct->folders; o != NULL; o = o->next)
 			o->need_reload = true;
@@ -2224,7 +2227,8 @@ store_mailbox_changed(struct store_mailbox *box)
 	struct store_folder_state *f = box->f;
 
 	box_wake(box);
-	store_watch_read();
+	if (box->acct->shared)
+		store_watch_read();
 	if (!f->loaded || f->need_rescan || f->need_new || f->need_reload)
 		return true;
 	if (f->wd_cur < 0 && stamps_changed(f))
@@ -2695,6 +2699,64 @@ store_mailbox_expunged_since(struct store_mailbox *box, uint64_t modseq,
 	}
 	*uids_r = uids;
 	*count_r = n;
+	return 0;
+}
+
+/* A UIDL RFC 1939 allows: 1..70 characters 0x21..0x7E. */
+static bool
+uidl_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 70)
+		return false;
+	for (; *s != '\0'; s++) {
+		if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e)
+			return false;
+	}
+	return true;
+}
+
+int
+store_mailbox_pop3_uidls(struct store_mailbox *box, char ***uidls_r,
+    char **error_r)
+{
+	struct store_folder_state *f = box->f;
+	const struct store_msg *msgs;
+	sqlite3_stmt *st;
+	unsigned int n;
+	char **u;
+	int rc;
+
+	*error_r = NULL;
+	msgs = store_mailbox_msgs(box, &n);
+	u = xcalloc(n + 1, sizeof(*u));
+	/* Dovecot's default pop3_uidl_format %08Xu%08Xv, for the folders it
+	   wrote the uidlist of */
+	for (unsigned int i = 0; i < n && f->uidl_scheme == 'd'; i++)
+		u[i] = xasprintf("%08x%08x", msgs[i].uid, f->uidvalidity);
+	/* a UIDL Dovecot kept per message (its "P" field) wins: that is
+	   what Dovecot itself answered */
+	st = store_stmt(box->acct, ST_POP3_UIDLS, &rc);
+	if (st == NULL) {
+		for (unsigned int i = 0; i < n; i++)
+			free(u[i]);
+		free(u);
+		return store_db_error(box->acct, rc, "uidl", error_r);
+	}
+	sqlite3_bind_int64(st, 1, f->id);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(st, 1);
+		int i = store_mailbox_find_uid(box,
+		    (uint32_t)sqlite3_column_int64(st, 0));
+
+		if (i >= 0 && v != NULL && uidl_ok(v)) {
+			free(u[i]);
+			u[i] = xstrdup(v);
+		}
+	}
+	sqlite3_reset(st);
+	*uidls_r = u;
 	return 0;
 }
 

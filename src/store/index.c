@@ -110,6 +110,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_UIDLIST] = "SELECT uid, base FROM message WHERE mailbox=?1"
 	    " ORDER BY uid",
 	[ST_GUID] = "SELECT guid FROM mailbox WHERE id=?1",
+	[ST_POP3_UIDLS] = "SELECT uid, pop3_uidl FROM message WHERE mailbox=?1"
+	    " AND pop3_uidl IS NOT NULL ORDER BY uid",
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",

@@ -274,6 +274,18 @@ int store_mailbox_expunged_since(struct store_mailbox *box, uint64_t modseq,
     char **error_r);
 
 /*
+ * POP3 UIDLs that match what Dovecot gave for a folder migrated from it:
+ * (*uidls_r)[i] for message i of the view is malloc'd, or NULL where the
+ * folder keeps tegami's own UIDLs (the base name, pop3box.h). A folder is
+ * Dovecot's when tegami first saw it with a dovecot-uidlist it had not
+ * written: then the UID and UIDVALIDITY in hex (Dovecot's default
+ * pop3_uidl_format %08Xu%08Xv, which it writes in lower case), or the
+ * UIDL Dovecot kept for the message ("P" in the uidlist). Free each and the array.
+ */
+int store_mailbox_pop3_uidls(struct store_mailbox *box, char ***uidls_r,
+    char **error_r);
+
+/*
  * Copies messages (by index in src) into dst, hard-linked where the
  * filesystem allows; dst_uids_r[i] is the UID given to the copy of
  * indexes[i] (COPYUID). Flags and keywords come along.

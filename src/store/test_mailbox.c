@@ -211,6 +211,14 @@ test_store_sync(void)
 	test_assert(strstr(s, "\n1 :1700000001.M1P1Q1.host,S=6,W=8\n2 :1700000002") != NULL);
 	free(s);
 	free(path);
+	{
+		char **u;
+
+		/* a folder tegami made keeps the base-name POP3 UIDLs */
+		test_assert(store_mailbox_pop3_uidls(box, &u, &err) == 0);
+		test_assert(u[0] == NULL && u[1] == NULL && u[2] == NULL);
+		free(u);
+	}
 	test_end();
 
 	test_begin("store: flags and keywords go into file names");
@@ -412,7 +420,7 @@ test_store_sync(void)
 		sub = xasprintf("%s/dovecot-uidlist", dir);
 		put_file(sub, "3 V1234567 N50 G0123456789abcdef0123456789abcdef\n"
 		    "7 :1600000001.M1P1.old,S=3,W=4\n"
-		    "9 W4 :1600000002.M1P1.old,S=3\n"
+		    "9 W4 Pkept-by-dovecot :1600000002.M1P1.old,S=3\n"
 		    "12 :1600000003.M1P1.gone\n");
 		free(sub);
 		sub = xasprintf("%s/cur/1600000001.M1P1.old,S=3,W=4:2,S", dir);
@@ -438,8 +446,22 @@ test_store_sync(void)
 		s = slurp(sub);
 		test_assert(strncmp(s, "3 V1234567 N51 G", 16) == 0);
 		test_assert(strstr(s, "\n7 :1600000001.M1P1.old,S=3,W=4\n9 :1600000002.M1P1.old,S=3\n50 :1600000004.M1P1.old\n") != NULL);
+		/* rewritten with our mark: a rebuild will know it is ours */
+		test_assert(strstr(s, " Xtegami\n") != NULL);
 		free(s);
 		free(sub);
+		{
+			char **u;
+
+			/* POP3: Dovecot's %08Xu%08Xv; its "P" field wins */
+			test_assert(store_mailbox_pop3_uidls(box, &u, &err) == 0);
+			test_assert_str(u[0], "000000070012d687");
+			test_assert_str(u[1], "kept-by-dovecot");
+			test_assert_str(u[2], "000000320012d687");
+			for (int i = 0; i < 3; i++)
+				free(u[i]);
+			free(u);
+		}
 		store_mailbox_close(&box);
 		store_account_close(&acct);
 		free(dir);
