@@ -580,15 +580,74 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 }
 
 static void
+checkpoint_work(void *arg)
+{
+	char *err = NULL;
+
+	if (store_index_checkpoint(arg, &err) < 0) {
+		log_warn("event=index_checkpoint_failed error=\"%s\"", err);
+		free(err);
+	}
+}
+
+static void
+checkpoint_done(void *arg)
+{
+	store_checkpoint_done(arg);
+	free(arg);
+	imapd->pending_jobs--;
+	maybe_exit(imapd);
+}
+
+static void
+trash_work(void *arg)
+{
+	char **paths = arg;
+
+	for (size_t i = 0; paths[i] != NULL; i++)
+		(void)unlink(paths[i]);
+}
+
+static void
+trash_done(void *arg)
+{
+	char **paths = arg;
+
+	for (size_t i = 0; paths[i] != NULL; i++)
+		free(paths[i]);
+	free(paths);
+	imapd->pending_jobs--;
+	maybe_exit(imapd);
+}
+
+static void
 refresh_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct imapd *d = arg;
 
+	char **ckpt, **trash;
+
 	accounts_watch_refresh(d->accounts, false);
 	/* an account whose sessions all sit in IDLE gives back its index
 	   connection (most of what it costs); the next command reopens it */
-	if (store_accounts_idle(INDEX_IDLE_SECS) > 0)
-		malloc_trim(0);	/* give the freed pages back to the system */
+	if (store_accounts_idle(INDEX_IDLE_SECS) > 0) {
+		/* give the freed pages back to the system */
+		store_dbmem_trim();
+		malloc_trim(0);
+	}
+	/* expunged files: unlinked on the I/O pool */
+	trash = store_trash_take();
+	if (trash != NULL) {
+		d->pending_jobs++;
+		pool_submit(d->io_pool, trash_work, trash_done, trash);
+	}
+	/* index checkpoints fsync: on the I/O pool, never on the loop */
+	ckpt = store_checkpoints_wanted();
+	for (size_t i = 0; ckpt != NULL && ckpt[i] != NULL; i++) {
+		d->pending_jobs++;
+		pool_submit(d->io_pool, checkpoint_work, checkpoint_done, ckpt[i]);
+	}
+	free(ckpt);
 }
 
 static void

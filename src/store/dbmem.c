@@ -191,12 +191,6 @@ mem_free(void *p)
 			list_remove(s);
 		nslabs--;
 		munmap(s, SLAB_SIZE);
-	} else if (s->live == 0) {
-		/* the one kept for its class: its pages go back all the same
-		   (they read as zeros again, so its blocks start afresh) */
-		s->free = NULL;
-		s->bump = 0;
-		(void)madvise((char *)s + 4096, SLAB_SIZE - 4096, MADV_DONTNEED);
 	} else if (was_full) {
 		list_push(s);
 	}
@@ -270,6 +264,26 @@ store_dbmem_install(void)
 		return -1;
 	}
 	return 0;
+}
+
+void
+store_dbmem_trim(void)
+{
+	pthread_mutex_lock(&lock);
+	for (unsigned int c = 0; c < NCLASSES; c++) {
+		struct slab *s = lists[c];
+
+		/* the empty slab kept for a class: its pages go back (they
+		   read as zeros again, so its blocks start afresh). Not on
+		   every free: a class that empties and fills again would
+		   fault its pages in each time */
+		if (s != NULL && s->live == 0) {
+			s->free = NULL;
+			s->bump = 0;
+			(void)madvise((char *)s + 4096, SLAB_SIZE - 4096, MADV_DONTNEED);
+		}
+	}
+	pthread_mutex_unlock(&lock);
 }
 
 unsigned int

@@ -11,6 +11,8 @@
 #define TEGAMI_STORE_DBMEM_H
 
 int store_dbmem_install(void);
+/* Gives back the pages of the empty slabs kept for reuse (from a timer). */
+void store_dbmem_trim(void);
 /* Slabs mapped now (for tests). */
 unsigned int store_dbmem_slabs(void);
 /* The allocator's functions, for its unit test (sqlite3_mem_methods). */

@@ -1117,6 +1117,15 @@ msg_delete(struct store_folder_state *f, uint32_t uid, uint64_t modseq,
 	sqlite3_reset(st);
 	if (*rc_r != SQLITE_DONE)
 		return -1;
+	st = store_stmt(f->acct, ST_CACHE_DELETE, rc_r);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, f->id);
+	sqlite3_bind_int64(st, 2, uid);
+	*rc_r = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (*rc_r != SQLITE_DONE)
+		return -1;
 	st = store_stmt(f->acct, ST_TOMB_INSERT, rc_r);
 	if (st == NULL)
 		return -1;
@@ -1285,6 +1294,21 @@ move_to_cur(struct store_folder_state *f, const char *name, char **to_r)
 	return r;
 }
 
+#define TRASH_PREFIX ".expunged."
+
+/* Is this trash name waiting for the janitor (not a crash leftover)? */
+static bool
+trash_pending(const struct store_account *acct, const char *name)
+{
+	for (unsigned int i = 0; i < acct->ntrash; i++) {
+		const char *slash = strrchr(acct->trash[i], '/');
+
+		if (slash != NULL && strcmp(slash + 1, name) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* Lists cur/ (and new/, moving its files into cur/ unless readonly). */
 static int
 disk_scan(struct store_folder_state *f, bool readonly, struct disk_list *dl,
@@ -1308,6 +1332,15 @@ disk_scan(struct store_folder_state *f, bool readonly, struct disk_list *dl,
 		while ((de = readdir(d)) != NULL) {
 			char *to;
 
+			if (strncmp(de->d_name, TRASH_PREFIX, strlen(TRASH_PREFIX)) == 0 &&
+			    !trash_pending(f->acct, de->d_name)) {
+				/* expunged before a crash, never unlinked */
+				char *p = xasprintf("%s/%s", dirpath, de->d_name);
+
+				(void)unlink(p);
+				free(p);
+				continue;
+			}
 			if (de->d_name[0] == '.')
 				continue;
 			if (s == 0 && !readonly) {
@@ -2602,6 +2635,46 @@ store_msg_set_flags(struct store_mailbox *box, unsigned int i,
 	return r;
 }
 
+/*
+ * Takes an expunged message out of the folder: a rename to a dot name in
+ * the same directory (which every Maildir reader skips), and the unlink
+ * later, off the event loop (store_trash_take()): freeing a file's blocks
+ * can wait on the disk for milliseconds. Where nobody takes the trash,
+ * or too much of it waits, it is unlinked at once.
+ */
+#define TRASH_MAX 4096
+
+static int
+trash(struct store_folder_state *f, const char *sub, const char *name,
+    const char *full)
+{
+	struct store_account *acct = f->acct;
+	char *to;
+
+	if (!acct->shared || acct->ntrash >= TRASH_MAX)
+		return unlink(full);
+	to = xasprintf("%s/%s/" TRASH_PREFIX "%s", f->dir, sub, name);
+	if (rename(full, to) < 0) {
+		free(to);
+		return -1;
+	}
+	acct->trash = xreallocarray(acct->trash, acct->ntrash + 1,
+	    sizeof(*acct->trash));
+	acct->trash[acct->ntrash++] = to;
+	return 0;
+}
+
+void
+store_trash_flush(struct store_account *acct)
+{
+	for (unsigned int i = 0; i < acct->ntrash; i++) {
+		(void)unlink(acct->trash[i]);
+		free(acct->trash[i]);
+	}
+	x_free(&acct->trash);
+	acct->ntrash = 0;
+}
+
 int
 store_mailbox_expunge(struct store_mailbox *box, const uint32_t *uids,
     unsigned int count, char **error_r)
@@ -2628,7 +2701,7 @@ store_mailbox_expunge(struct store_mailbox *box, const uint32_t *uids,
 		split_path(f->cur->msgs[i].path, sub, &name);
 		full = xasprintf("%s/%s", f->dir, f->cur->msgs[i].path);
 		store_watch_own(f, 'F', sub, name);
-		if (unlink(full) < 0 && errno != ENOENT) {
+		if (trash(f, sub, name, full) < 0 && errno != ENOENT) {
 			*error_r = xasprintf("Cannot expunge %s: %s", full,
 			    strerror(errno));
 			store_watch_own(f, 'U', sub, name);

@@ -13,7 +13,9 @@
  * touching what was there, mailbox.vanished_from (the expunge log is
  * complete for modseqs above it), mailbox.pop3_uidl (the POP3 UIDL
  * scheme of the folder), message.pop3_uidl (a UIDL imported from a
- * Dovecot uidlist) and message.body (the cached FETCH BODY). A version 1 index is upgraded in place on open; an
+ * Dovecot uidlist) and the table msgcache (the cached ENVELOPE,
+ * BODYSTRUCTURE and BODY, keyed by mailbox << 32 | uid, moved out of the
+ * message rows). A version 1 index is upgraded in place on open; an
  * unknown version is treated like a corrupt index and rebuilt.
  */
 #include "store/mailbox-private.h"
@@ -60,7 +62,15 @@ static const char upgrade_2_sql[] =
 	"ALTER TABLE mailbox ADD COLUMN vanished_from INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE mailbox ADD COLUMN pop3_uidl TEXT NOT NULL DEFAULT 'b';"
 	"ALTER TABLE message ADD COLUMN pop3_uidl TEXT;"
-	"ALTER TABLE message ADD COLUMN body TEXT;"
+	/* the cached renderings move out of the rows STORE rewrites: a
+	   flag change then writes a small row, not kilobytes of text */
+	"CREATE TABLE msgcache(key INTEGER PRIMARY KEY, envelope TEXT,"
+	" bodystructure TEXT, body TEXT);"
+	"INSERT INTO msgcache SELECT (mailbox << 32) | uid, envelope,"
+	" bodystructure, NULL FROM message"
+	" WHERE envelope IS NOT NULL OR bodystructure IS NOT NULL;"
+	"UPDATE message SET envelope=NULL, bodystructure=NULL"
+	" WHERE envelope IS NOT NULL OR bodystructure IS NOT NULL;"
 	"CREATE INDEX IF NOT EXISTS expunged_modseq ON expunged(mailbox, modseq);"
 	"UPDATE meta SET value='2' WHERE key='schema';";
 
@@ -93,13 +103,17 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_TOMB_NTH] = "SELECT modseq FROM expunged WHERE mailbox=?1"
 	    " ORDER BY modseq LIMIT 1 OFFSET ?2",
 	[ST_TOMB_PRUNE] = "DELETE FROM expunged WHERE mailbox=?1 AND modseq<=?2",
-	[ST_CACHE_GET] = "SELECT envelope, bodystructure, body FROM message"
-	    " WHERE mailbox=?1 AND uid=?2",
-	[ST_CACHE_SET] = "UPDATE message SET envelope=coalesce(?3, envelope),"
-	    " bodystructure=coalesce(?4, bodystructure), body=coalesce(?5, body)"
-	    " WHERE mailbox=?1 AND uid=?2",
-	[ST_CACHE_RANGE] = "SELECT uid, envelope, bodystructure, body FROM message"
-	    " WHERE mailbox=?1 AND uid BETWEEN ?2 AND ?3 ORDER BY uid",
+	[ST_CACHE_GET] = "SELECT envelope, bodystructure, body FROM msgcache"
+	    " WHERE key=(?1 << 32) | ?2",
+	[ST_CACHE_SET] = "INSERT INTO msgcache(key, envelope, bodystructure, body)"
+	    " VALUES((?1 << 32) | ?2, ?3, ?4, ?5) ON CONFLICT(key) DO UPDATE SET"
+	    " envelope=coalesce(excluded.envelope, envelope),"
+	    " bodystructure=coalesce(excluded.bodystructure, bodystructure),"
+	    " body=coalesce(excluded.body, body)",
+	[ST_CACHE_RANGE] = "SELECT key & 4294967295, envelope, bodystructure, body"
+	    " FROM msgcache WHERE key BETWEEN (?1 << 32) | ?2 AND (?1 << 32) | ?3"
+	    " ORDER BY key",
+	[ST_CACHE_DELETE] = "DELETE FROM msgcache WHERE key=(?1 << 32) | ?2",
 	[ST_META_GET] = "SELECT value FROM meta WHERE key=?1",
 	[ST_META_SET] = "INSERT OR REPLACE INTO meta(key, value) VALUES(?1, ?2)",
 	[ST_RECENT_GET] = "SELECT value FROM meta WHERE key="
@@ -214,6 +228,59 @@ db_move_aside(const char *path)
 	free(shm);
 }
 
+/* Pages in the WAL past which a checkpoint is asked for (SQLite's own
+   autocheckpoint size). */
+#define CHECKPOINT_PAGES 1000
+
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct store_account *acct = arg;
+
+	if (pages >= CHECKPOINT_PAGES)
+		acct->ckpt_wanted = true;
+	/* nobody takes the checkpoints (a process without the pool, or
+	   one far behind): the WAL must not grow without bound */
+	if (pages >= 20 * CHECKPOINT_PAGES)
+		(void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE,
+		    NULL, NULL);
+	return SQLITE_OK;
+}
+
+int
+store_index_checkpoint(const char *path, char **error_r)
+{
+	sqlite3 *db = NULL;
+	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+		sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+		/* PASSIVE: copies what it can without waiting for anyone */
+		rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE,
+		    NULL, NULL);
+	}
+	if (rc != SQLITE_OK)
+		*error_r = xasprintf("Cannot checkpoint %s: %s", path,
+		    db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+	sqlite3_close(db);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+/*
+ * A shared account's connection lives on the event loop: its WAL is not
+ * checkpointed there (that fsyncs), but on a pool thread, when the hook
+ * says the WAL is big (store_checkpoints_wanted()).
+ */
+static void
+loop_connection(struct store_account *acct)
+{
+	if (!acct->shared)
+		return;
+	(void)sqlite3_exec(acct->db, "PRAGMA wal_autocheckpoint=0;", NULL, NULL, NULL);
+	sqlite3_wal_hook(acct->db, wal_hook, acct);
+}
+
 int
 store_index_open(struct store_account *acct, char **error_r)
 {
@@ -239,6 +306,7 @@ store_index_open(struct store_account *acct, char **error_r)
 	}
 	free(path);
 	acct->data_version = -1;
+	loop_connection(acct);
 	return 0;
 }
 
@@ -401,6 +469,8 @@ store_index_forget_mailbox(struct store_account *acct, const char *name,
 		"DELETE FROM message WHERE mailbox IN"
 		" (SELECT id FROM mailbox WHERE name=?1)",
 		"DELETE FROM expunged WHERE mailbox IN"
+		" (SELECT id FROM mailbox WHERE name=?1)",
+		"DELETE FROM msgcache WHERE key >> 32 IN"
 		" (SELECT id FROM mailbox WHERE name=?1)",
 		"DELETE FROM mailbox WHERE name=?1",
 	};

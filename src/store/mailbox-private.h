@@ -38,6 +38,7 @@ enum store_stmt {
 	ST_CACHE_GET,
 	ST_CACHE_SET,
 	ST_CACHE_RANGE,
+	ST_CACHE_DELETE,
 	ST_META_GET,
 	ST_META_SET,
 	ST_RECENT_GET,
@@ -64,6 +65,13 @@ struct store_account {
 	bool batch_failed;
 	int64_t data_version;	/* PRAGMA data_version at our last look */
 	time_t last_used;	/* CLOCK_MONOTONIC seconds of the last query */
+	/* WAL checkpoints of shared accounts run on a pool thread: the WAL
+	   hook asks, store_checkpoints_wanted() hands them out */
+	bool ckpt_wanted, ckpt_pending;
+	/* expunged files renamed out of the way, to be unlinked off the
+	   loop (store_trash_take) */
+	char **trash;
+	unsigned int ntrash;
 	struct store_folder_state *folders;
 	struct store_account *next;
 };
@@ -174,6 +182,8 @@ void store_folders_flush(struct store_account *acct);
  */
 void store_folders_sleep(struct store_account *acct);
 void store_folder_forget(struct store_account *acct, const char *name);
+/* Unlinks the account's trash now. */
+void store_trash_flush(struct store_account *acct);
 void store_folder_state_notify(struct store_folder_state *f,
     const struct store_mailbox *except);
 

@@ -354,6 +354,7 @@ account_open(const char *root, bool shared, struct store_account **acct_r,
 	}
 	acct = xcalloc(1, sizeof(*acct));
 	acct->refs = 1;
+	acct->shared = shared;
 	acct->root = xstrndup(root, len);
 	if (maildir_make(acct->root, false) < 0) {
 		*error_r = xasprintf("Cannot create Maildir %s: %s", acct->root,
@@ -366,7 +367,6 @@ account_open(const char *root, bool shared, struct store_account **acct_r,
 		return -1;
 	}
 	if (shared) {
-		acct->shared = true;
 		acct->next = registry;
 		registry = acct;
 	}
@@ -408,6 +408,35 @@ store_accounts_idle(unsigned int idle_secs)
 	return n;
 }
 
+char **
+store_checkpoints_wanted(void)
+{
+	char **paths = NULL;
+	size_t n = 0;
+
+	for (struct store_account *a = registry; a != NULL; a = a->next) {
+		if (!a->ckpt_wanted || a->ckpt_pending)
+			continue;
+		a->ckpt_wanted = false;
+		a->ckpt_pending = true;
+		paths = xreallocarray(paths, n + 2, sizeof(*paths));
+		paths[n++] = xasprintf("%s/" STORE_INDEX_FILE, a->root);
+		paths[n] = NULL;
+	}
+	return paths;
+}
+
+void
+store_checkpoint_done(const char *path)
+{
+	for (struct store_account *a = registry; a != NULL; a = a->next) {
+		size_t l = strlen(a->root);
+
+		if (strncmp(path, a->root, l) == 0 && path[l] == '/')
+			a->ckpt_pending = false;
+	}
+}
+
 struct store_account *
 store_account_ref(struct store_account *acct)
 {
@@ -429,6 +458,7 @@ store_account_close(struct store_account **acctp)
 		panic("store_account_close: folder %s still open",
 		    acct->folders->name);
 	if (acct->shared) {
+		/* a failed open never went into the registry: nothing found */
 		for (pp = &registry; *pp != NULL; pp = &(*pp)->next) {
 			if (*pp == acct) {
 				*pp = acct->next;
@@ -436,9 +466,29 @@ store_account_close(struct store_account **acctp)
 			}
 		}
 	}
+	store_trash_flush(acct);
 	store_index_close(acct);
 	free(acct->root);
 	free(acct);
+}
+
+char **
+store_trash_take(void)
+{
+	char **paths = NULL;
+	size_t n = 0;
+
+	for (struct store_account *a = registry; a != NULL; a = a->next) {
+		if (a->ntrash == 0)
+			continue;
+		paths = xreallocarray(paths, n + a->ntrash + 1, sizeof(*paths));
+		memcpy(paths + n, a->trash, a->ntrash * sizeof(*paths));
+		n += a->ntrash;
+		paths[n] = NULL;
+		x_free(&a->trash);
+		a->ntrash = 0;
+	}
+	return paths;
 }
 
 /* --- folders --------------------------------------------------------------- */

@@ -107,6 +107,22 @@ int store_account_open_private(const char *root,
  * Returns how many were closed. Call it from a timer.
  */
 unsigned int store_accounts_idle(unsigned int idle_secs);
+/*
+ * Index files of shared accounts whose write-ahead log has grown to its
+ * checkpoint size: the event loop never checkpoints (that fsyncs), so the
+ * caller runs store_index_checkpoint() on a pool thread for each, then
+ * store_checkpoint_done() on the loop. NULL-terminated, malloc'd, or NULL.
+ */
+char **store_checkpoints_wanted(void);
+/* Any thread: a PASSIVE checkpoint through a connection of its own. */
+int store_index_checkpoint(const char *path, char **error_r);
+void store_checkpoint_done(const char *path);
+/*
+ * Files expunged from shared accounts wait under a dot name (readers skip
+ * them) until the caller unlinks them on a pool thread: freeing blocks can
+ * block the event loop. NULL-terminated, malloc'd (each path too), or NULL.
+ */
+char **store_trash_take(void);
 /* Another reference to the same account. */
 struct store_account *store_account_ref(struct store_account *acct);
 /* Drops this reference; the last one closes the index. */

@@ -4,6 +4,7 @@
 #include "lib/xalloc.h"
 
 #include <dirent.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -731,3 +732,77 @@ test_store_open_target(void)
 	test_end();
 }
 TEST(test_store_open_target)
+
+static void
+test_store_schema_upgrade(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct;
+	struct store_mailbox *box;
+	char *path, *err = NULL, *e, *b;
+	const struct store_msg *msgs;
+	unsigned int n;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	test_begin("store: a version 1 index is upgraded in place, its cache kept");
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	store_account_close(&acct);
+	deliver(root, "1700000001.M1P1Q1.host,S=2,W=3", "a\n");
+	/* what the first tegami wrote: schema 1, the cache in the rows */
+	path = xasprintf("%s/" STORE_INDEX_FILE, root);
+	(void)unlink(path);
+	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
+	test_assert(sqlite3_exec(db,
+	    "PRAGMA journal_mode=WAL;"
+	    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
+	    "CREATE TABLE mailbox(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
+	    " uidvalidity INTEGER NOT NULL, uidnext INTEGER NOT NULL,"
+	    " highestmodseq INTEGER NOT NULL, guid TEXT NOT NULL);"
+	    "CREATE TABLE message(mailbox INTEGER NOT NULL, uid INTEGER NOT NULL,"
+	    " base TEXT NOT NULL, path TEXT NOT NULL, flags INTEGER NOT NULL,"
+	    " keywords TEXT NOT NULL, modseq INTEGER NOT NULL,"
+	    " internaldate INTEGER NOT NULL, size INTEGER NOT NULL, envelope TEXT,"
+	    " bodystructure TEXT, PRIMARY KEY(mailbox, uid)) WITHOUT ROWID;"
+	    "CREATE UNIQUE INDEX message_base ON message(mailbox, base);"
+	    "CREATE TABLE expunged(mailbox INTEGER NOT NULL, uid INTEGER NOT NULL,"
+	    " modseq INTEGER NOT NULL, PRIMARY KEY(mailbox, uid)) WITHOUT ROWID;"
+	    "INSERT INTO meta VALUES('schema', '1');"
+	    "INSERT INTO mailbox VALUES(1, 'INBOX', 77, 8, 500, 'g');"
+	    "INSERT INTO message VALUES(1, 7, '1700000001.M1P1Q1.host,S=2,W=3',"
+	    " 'new/1700000001.M1P1Q1.host,S=2,W=3', 0, '', 499, 1700000001, 3,"
+	    " '(\"env\")', '(\"bs\")');",
+	    NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box, &err) == 0);
+	test_assert(store_mailbox_uidvalidity(box) == 77);
+	msgs = store_mailbox_msgs(box, &n);
+	test_assert(n == 1 && msgs[0].uid == 7);
+	test_assert(strncmp(msgs[0].path, "cur/", 4) == 0);
+	test_assert(store_msg_cache_get(box, 7, &e, &b) == 1);
+	test_assert_str(e, "(\"env\")");
+	test_assert_str(b, "(\"bs\")");
+	free(e);
+	free(b);
+	{
+		char **u;
+
+		/* an index from before: its folders keep base-name UIDLs */
+		test_assert(store_mailbox_pop3_uidls(box, &u, &err) == 0);
+		test_assert(u[0] == NULL);
+		free(u);
+	}
+	store_mailbox_close(&box);
+	store_account_close(&acct);
+	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
+	test_assert(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='schema'",
+	    -1, &st, NULL) == SQLITE_OK);
+	test_assert(sqlite3_step(st) == SQLITE_ROW);
+	test_assert_str((const char *)sqlite3_column_text(st, 0), "2");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(path);
+	test_end();
+}
+TEST(test_store_schema_upgrade)
