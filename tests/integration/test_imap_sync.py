@@ -219,6 +219,12 @@ def test_concurrent_sessions_on_one_mailbox(server):
     assert len(uids) == 40 and all(b"\\Seen" in d for d in data if d)
     files = server.message_files("bob@example.test")
     assert len(files) == 40 and all(f.endswith(":2,S") for f in files)
+    # the expunged files, parked under dot names, are unlinked off the loop
+    cur = os.path.join(server.maildir("bob@example.test"), "cur")
+    end = time.time() + 10
+    while any(n.startswith(".") for n in os.listdir(cur)) and time.time() < end:
+        time.sleep(0.1)
+    assert sorted(os.listdir(cur)) == sorted(os.path.basename(f) for f in files)
     b = login(server)
     typ, data = b.select("INBOX")
     assert data == [b"40"]
