@@ -711,6 +711,15 @@ fetch_continue(struct imap_session *s)
 {
 	struct fetch_run *r = s->cont.state;
 
+	/* \Seen set by this step's messages: one transaction (cache_put
+	   joins it) */
+	if (r->c.sets_seen && !s->readonly && !r->c.batch && r->pos < r->nidx) {
+		char *err = NULL;
+
+		if (store_batch_begin(s->box, &err) == 0)
+			r->c.batch = true;
+		free(err);
+	}
 	while (r->pos < r->nidx) {
 		unsigned int count, ahead = r->pos + CACHE_AHEAD - 1;
 		const struct store_msg *msgs = store_mailbox_msgs(s->box, &count);

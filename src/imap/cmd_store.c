@@ -41,6 +41,8 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	uint32_t *modified = NULL;
 	unsigned int nmodified = 0;
 	struct imap_arg shifted[3];
+	bool batched = false;
+	char *batch_err = NULL;
 
 	if (n == 4) {
 		/* RFC 7162 §3.1.3: (UNCHANGEDSINCE <mod-sequence>) */
@@ -87,6 +89,10 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		return;
 	}
 	modified = xcalloc(nidx + 1, sizeof(*modified));
+	/* one index transaction for the whole set, not one per message */
+	if (nidx > 1 && store_batch_begin(s->box, &batch_err) == 0)
+		batched = true;
+	x_free(&batch_err);
 	for (unsigned int i = 0; i < nidx; i++) {
 		unsigned int count;
 		const struct store_msg *m = &store_mailbox_msgs(s->box, &count)[idx[i]];
@@ -137,6 +143,11 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	}
 	free(idx);
 	free(kw);
+	if (batched && store_batch_end(s->box, &batch_err) < 0) {
+		log_warn("event=imap_store_failed error=\"%s\"", batch_err);
+		free(batch_err);
+		failed = true;
+	}
 	if (failed) {
 		imap_tagged(s, "NO", "Some flags could not be stored.");
 	} else if (nmodified > 0) {
