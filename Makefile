@@ -13,7 +13,7 @@ BUILD_DEPS = gcc make pkg-config libssl-dev libevent-dev libunbound-dev \
              libsqlite3-dev libcrypt-dev zlib1g-dev openssl ca-certificates \
              publicsuffix
 TEST_DEPS  = clang libclang-rt-14-dev python3 python3-pytest swaks libnet-ssleay-perl libio-socket-ssl-perl curl \
-             dovecot-core isync nsd dnsutils iproute2 python3-dkim python3-spf \
+             dovecot-core dovecot-pop3d isync nsd dnsutils iproute2 python3-dkim python3-spf \
              python3-yaml python3-dnspython clamav-daemon rspamd
 
 VERSION  ?= 0.1.0

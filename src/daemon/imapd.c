@@ -36,11 +36,14 @@
 #include "lib/xalloc.h"
 #include "net/listen.h"
 #include "pop3/server.h"
+#include "store/dbmem.h"
+#include "store/mailbox.h"
 #include "store/pop3box.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +63,10 @@
 #define TRAIN_READ_MAX (1024 * 1024)
 #define TRAIN_OPEN_MAX 512
 #define BANNED_TEXT "Too many failed logins from your address, try again later"
+/* APPEND's fsyncs: threads wait on the disk, and many fsyncs in flight
+   are what the filesystem can group */
+#define IO_THREADS 16
+#define INDEX_IDLE_SECS 10
 
 struct imapd {
 	struct worker *w;
@@ -74,6 +81,7 @@ struct imapd {
 	uint64_t default_quota;		/* POSTFIX_MAILBOX_SIZE_LIMIT */
 	struct evconnlistener **listeners;
 	struct pool *pool;
+	struct pool *io_pool;		/* blocking store work of sessions */
 	struct accounts_watch *accounts;
 	struct event *refresh_ev;
 	struct conn *conns;
@@ -890,9 +898,51 @@ ban_refresh_done(void *arg)
 }
 
 static void
+checkpoint_work(void *arg)
+{
+	char *err = NULL;
+
+	if (store_index_checkpoint(arg, &err) < 0) {
+		log_warn("event=index_checkpoint_failed error=\"%s\"", err);
+		free(err);
+	}
+}
+
+static void
+checkpoint_done(void *arg)
+{
+	store_checkpoint_done(arg);
+	free(arg);
+	imapd->pending_jobs--;
+	maybe_exit(imapd);
+}
+
+static void
+trash_work(void *arg)
+{
+	char **paths = arg;
+
+	for (size_t i = 0; paths[i] != NULL; i++)
+		(void)unlink(paths[i]);
+}
+
+static void
+trash_done(void *arg)
+{
+	char **paths = arg;
+
+	for (size_t i = 0; paths[i] != NULL; i++)
+		free(paths[i]);
+	free(paths);
+	imapd->pending_jobs--;
+	maybe_exit(imapd);
+}
+
+static void
 refresh_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct imapd *d = arg;
+	char **ckpt, **trash;
 
 	accounts_watch_refresh(d->accounts, false);
 	if (d->ban != NULL && !d->ban_refreshing && !d->w->stopping) {
@@ -900,6 +950,26 @@ refresh_cb(evutil_socket_t fd, short what, void *arg)
 		d->pending_jobs++;
 		pool_submit(d->pool, ban_refresh_work, ban_refresh_done, d);
 	}
+	/* an account whose sessions all sit in IDLE gives back its index
+	   connection (most of what it costs); the next command reopens it */
+	if (store_accounts_idle(INDEX_IDLE_SECS) > 0) {
+		/* give the freed pages back to the system */
+		store_dbmem_trim();
+		malloc_trim(0);
+	}
+	/* expunged files: unlinked on the I/O pool */
+	trash = store_trash_take();
+	if (trash != NULL) {
+		d->pending_jobs++;
+		pool_submit(d->io_pool, trash_work, trash_done, trash);
+	}
+	/* index checkpoints fsync: on the I/O pool, never on the loop */
+	ckpt = store_checkpoints_wanted();
+	for (size_t i = 0; ckpt != NULL && ckpt[i] != NULL; i++) {
+		d->pending_jobs++;
+		pool_submit(d->io_pool, checkpoint_work, checkpoint_done, ckpt[i]);
+	}
+	free(ckpt);
 }
 
 static void
@@ -917,9 +987,9 @@ imapd_stop(struct worker *w)
 		} else if (c->auth_pending) {
 			c->close_after_auth = true;
 		} else {
-			/* IMAP commits every change as it is made: close now. */
-			imap_session_destroy(c->is);
-			conn_free(c);
+			/* IMAP commits every change as it is made: close now,
+			   or once an APPEND being fsync'd has its UID */
+			imap_session_shutdown(c->is);
 		}
 	}
 	maybe_exit(d);
@@ -953,6 +1023,9 @@ imapd_init(struct worker *w)
 
 	imapd = d;
 	d->w = w;
+	/* before any SQLite call: index connections of idle accounts are
+	   closed, and their memory must really go back */
+	(void)store_dbmem_install();
 	w->ctx = d;
 	w->stop = imapd_stop;
 	w->status = imapd_status;
@@ -1008,6 +1081,8 @@ imapd_init(struct worker *w)
 		return -1;
 	}
 	d->pool = pool_create(w->base, AUTH_THREADS);
+	d->io_pool = pool_create(w->base, IO_THREADS);
+	d->imap_set.pool = d->io_pool;
 	d->refresh_ev = event_new(w->base, -1, EV_PERSIST, refresh_cb, d);
 	event_add(d->refresh_ev, &sec);
 	d->listeners = xcalloc(w->nlisteners + 1, sizeof(*d->listeners));

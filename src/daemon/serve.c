@@ -291,6 +291,43 @@ restart_cb(evutil_socket_t fd, short what, void *arg)
 		child_spawn(c->m, c);
 }
 
+
+/*
+ * execs the worker. TEGAMI_WORKER_WRAPPER (a developer's knob, like
+ * Postfix's debugger_command) runs workers of the kind named by
+ * TEGAMI_WORKER_WRAPPER_KIND (all when unset) under a command such as
+ * "valgrind --tool=callgrind": it gets this binary's real path, then
+ * "worker <kind>". /proc/self/exe would name the wrapper inside it.
+ */
+static void
+exec_worker(const char *kind, char **argv)
+{
+	const char *wrap = getenv("TEGAMI_WORKER_WRAPPER");
+	const char *wkind = getenv("TEGAMI_WORKER_WRAPPER_KIND");
+	char self[4096], *words[64];
+	ssize_t n;
+	size_t nw = 0;
+	char *copy, *save = NULL;
+
+	if (wrap == NULL || *wrap == '\0' ||
+	    (wkind != NULL && *wkind != '\0' && strcmp(wkind, kind) != 0)) {
+		execv("/proc/self/exe", argv);
+		return;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return;
+	self[n] = '\0';
+	copy = xstrdup(wrap);
+	for (char *w = strtok_r(copy, " ", &save); w != NULL && nw < 60;
+	    w = strtok_r(NULL, " ", &save))
+		words[nw++] = w;
+	words[nw++] = self;
+	words[nw++] = "worker";
+	words[nw++] = (char *)kind;
+	words[nw] = NULL;
+	execvp(words[0], words);
+}
 static void
 child_spawn(struct master *m, struct child *c)
 {
@@ -344,7 +381,7 @@ child_spawn(struct master *m, struct child *c)
 		for (int k = 3; k < fd; k++)
 			fcntl(k, F_SETFD, 0);
 		setenv("TEGAMI_WORKER_LISTENERS", spec.s, 1);
-		execv("/proc/self/exe", argv);
+		exec_worker(c->kind, argv);
 		_exit(127);
 	}
 	close(pair[1]);

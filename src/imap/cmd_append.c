@@ -263,6 +263,71 @@ append_uid_set(struct buf *b, const uint32_t *uids, unsigned int n)
 	}
 }
 
+/* An APPEND whose messages are being written and fsync'd on the pool. */
+struct append_job {
+	struct store_account *acct;	/* our reference: the session may go */
+	struct store_mailbox *box;
+	struct store_append_op *op;
+	struct append_msg *msgs;	/* as the client sent them (on_filed) */
+	unsigned int count;
+};
+
+static void
+append_job_free(struct append_job *job)
+{
+	store_mailbox_close(&job->box);
+	store_account_close(&job->acct);
+	msgs_free(job->msgs, job->count);
+	free(job);
+}
+
+static void
+append_work(void *arg)
+{
+	struct append_job *job = arg;
+
+	store_append_write(job->op);
+}
+
+static void
+append_done(struct imap_session *s, void *arg)
+{
+	struct append_job *job = arg;
+	uint32_t *uids = xcalloc(job->count + 1, sizeof(*uids));
+	char *err = NULL;
+	struct buf code;
+
+	/* durable now: they get their UIDs even if the client has gone */
+	if (store_append_finish(&job->op, uids, &err) < 0) {
+		if (s != NULL) {
+			log_error("sid=%s event=imap_append_failed error=\"%s\"",
+			    s->sid, err);
+			imap_tagged(s, "NO", "%s", err);
+		}
+		free(err);
+		goto out;
+	}
+	if (s == NULL)
+		goto out;
+	/* junk training and the like: each message as the client sent it */
+	if (s->hooks->on_filed != NULL) {
+		for (unsigned int i = 0; i < job->count; i++)
+			s->hooks->on_filed(s, NULL, store_mailbox_name(job->box),
+			    NULL, 1, job->msgs[i].data.data != NULL ?
+			    job->msgs[i].data.data : "", job->msgs[i].data.len,
+			    s->ctx);
+	}
+	imap_sync_selected(s);
+	buf_init(&code, BUF_UNLIMITED);
+	append_uid_set(&code, uids, job->count);
+	imap_tagged(s, "OK", "[APPENDUID %u %s] Append completed.",
+	    store_mailbox_uidvalidity(job->box), buf_cstr(&code));
+	buf_free(&code);
+out:
+	free(uids);
+	append_job_free(job);
+}
+
 void
 imap_cmd_append(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
@@ -270,12 +335,11 @@ imap_cmd_append(struct imap_session *s, const struct imap_arg *a, unsigned int n
 	const char *name = n >= 2 ? imap_arg_astring(&a[0]) : NULL;
 	struct append_msg *msgs;
 	struct store_append *sa = NULL;
+	struct append_job *job;
 	unsigned int count = 0;
 	struct store_mailbox *box = NULL;
-	uint32_t *uids = NULL;
 	uint64_t total = 0;
 	char *err = NULL;
-	struct buf code;
 
 	if (name == NULL) {
 		imap_tagged(s, "BAD", "APPEND needs a mailbox and a message");
@@ -283,7 +347,7 @@ imap_cmd_append(struct imap_session *s, const struct imap_arg *a, unsigned int n
 	}
 	if ((msgs = parse_messages(s, a, n, &count)) == NULL)
 		return;
-	if (store_mailbox_open(s->acct, name, false, &box, &err) < 0) {
+	if (store_mailbox_open_target(s->acct, name, &box, &err) < 0) {
 		free(err);
 		imap_tagged(s, "NO", "[TRYCREATE] Mailbox doesn't exist");
 		goto out;
@@ -291,7 +355,6 @@ imap_cmd_append(struct imap_session *s, const struct imap_arg *a, unsigned int n
 	for (unsigned int i = 0; i < count; i++) {
 		struct append_msg *m = &msgs[i];
 		const char *badurl = NULL;
-
 		int r = 0;
 
 		if (m->literal != NULL)
@@ -319,7 +382,6 @@ imap_cmd_append(struct imap_session *s, const struct imap_arg *a, unsigned int n
 		goto out;
 	}
 	sa = xcalloc(count, sizeof(*sa));
-	uids = xcalloc(count, sizeof(*uids));
 	for (unsigned int i = 0; i < count; i++) {
 		sa[i].data = msgs[i].data.data != NULL ? msgs[i].data.data : "";
 		sa[i].len = msgs[i].data.len;
@@ -327,27 +389,24 @@ imap_cmd_append(struct imap_session *s, const struct imap_arg *a, unsigned int n
 		sa[i].keywords = msgs[i].keywords;
 		sa[i].internaldate = msgs[i].date;
 	}
-	if (store_mailbox_append_many(box, sa, count, uids, &err) < 0) {
+	job = xcalloc(1, sizeof(*job));
+	if (store_append_begin(box, sa, count, &job->op, &err) < 0) {
 		log_error("sid=%s event=imap_append_failed error=\"%s\"", s->sid, err);
 		imap_tagged(s, "NO", "%s", err);
 		free(err);
+		free(job);
 		goto out;
 	}
-	/* junk training and the like: each message as the client sent it */
-	if (s->hooks->on_filed != NULL) {
-		for (unsigned int i = 0; i < count; i++)
-			s->hooks->on_filed(s, NULL, store_mailbox_name(box), NULL,
-			    1, sa[i].data, sa[i].len, s->ctx);
-	}
-	imap_sync_selected(s);
-	buf_init(&code, BUF_UNLIMITED);
-	append_uid_set(&code, uids, count);
-	imap_tagged(s, "OK", "[APPENDUID %u %s] Append completed.",
-	    store_mailbox_uidvalidity(box), buf_cstr(&code));
-	buf_free(&code);
+	free(sa);
+	job->box = box;
+	job->acct = store_account_ref(s->acct);
+	job->msgs = msgs;
+	job->count = count;
+	/* the files' and cur/'s fsyncs: off the loop */
+	imap_run_blocking(s, append_work, append_done, job);
+	return;
 out:
 	store_mailbox_close(&box);
 	msgs_free(msgs, count);
 	free(sa);
-	free(uids);
 }

@@ -18,10 +18,13 @@
 #include "mail/header.h"
 #include "mail/mime.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_FETCH_ITEMS 64
 #define MESSAGE_MAX (1024u * 1024 * 1024)
@@ -46,7 +49,56 @@ struct fetch_ctx {
 	bool need_msg;
 	bool sets_seen;
 	bool has_flags, has_uid, has_modseq;
+	bool batch;		/* cache writes of this step in one transaction */
+	/* the cache of the next messages, read in one query */
+	uint32_t *win_uid;
+	struct store_msg_cache *win;
+	unsigned int win_n, win_pos;
+	uint32_t win_lo, win_hi;
+	uint32_t ahead_hi;	/* set by the caller: read ahead up to this UID */
 };
+
+#define CACHE_AHEAD 64		/* messages read ahead from the cache */
+
+static void
+win_free(struct fetch_ctx *c)
+{
+	for (unsigned int i = 0; i < c->win_n; i++)
+		store_msg_cache_free(&c->win[i]);
+	x_free(&c->win);
+	x_free(&c->win_uid);
+	c->win_n = c->win_pos = 0;
+	c->win_lo = c->win_hi = 0;
+}
+
+/* The cached renderings of uid (moved out of the window into *mc). */
+static void
+win_take(struct imap_session *s, struct fetch_ctx *c, uint32_t uid,
+    struct store_msg_cache *mc)
+{
+	memset(mc, 0, sizeof(*mc));
+	if (c->win_uid == NULL || uid < c->win_lo || uid > c->win_hi) {
+		uint32_t hi = c->ahead_hi > uid ? c->ahead_hi : uid;
+
+		win_free(c);
+		/* a sparse set would read rows nobody asked for */
+		if (hi - uid > 4 * CACHE_AHEAD)
+			hi = uid;
+		if (store_msg_cache_load_range(s->box, uid, hi, &c->win_uid,
+		    &c->win, &c->win_n) < 0)
+			return;
+		if (c->win_uid == NULL)
+			c->win_uid = xcalloc(1, sizeof(*c->win_uid));
+		c->win_lo = uid;
+		c->win_hi = hi;
+	}
+	while (c->win_pos < c->win_n && c->win_uid[c->win_pos] < uid)
+		c->win_pos++;
+	if (c->win_pos < c->win_n && c->win_uid[c->win_pos] == uid) {
+		*mc = c->win[c->win_pos];
+		memset(&c->win[c->win_pos], 0, sizeof(c->win[c->win_pos]));
+	}
+}
 
 static bool
 add_item(struct fetch_ctx *c, enum fetch_kind kind)
@@ -155,6 +207,7 @@ fetch_ctx_free(struct fetch_ctx *c)
 {
 	for (unsigned int i = 0; i < c->n; i++)
 		free(c->items[i].section);
+	win_free(c);
 }
 
 static int
@@ -349,7 +402,9 @@ append_literal(struct buf *out, const struct buf *data, const struct fetch_item 
 	if (it != NULL && it->kind == F_BINARY && len > 0 &&
 	    memchr(data->data + off, '\0', len) != NULL)
 		buf_append_c(out, '~');
-	buf_printf(out, "{%zu}\r\n", len);
+	buf_append_c(out, '{');
+	buf_append_uint(out, len);
+	buf_append_str(out, "}\r\n");
 	buf_append(out, data->data != NULL ? data->data + off : "", len);
 }
 
@@ -380,15 +435,130 @@ append_internaldate(struct buf *out, time_t t)
 }
 
 static void
-cache_put(struct imap_session *s, uint32_t uid, const char *env, const char *bs)
+cache_put(struct imap_session *s, struct fetch_ctx *c, uint32_t uid,
+    const char *env, const char *bs, const char *body)
 {
+	struct store_msg_cache mc = { (char *)env, (char *)bs, (char *)body };
 	char *err = NULL;
 
+	/* one transaction for the step, not one per message */
+	if (!c->batch && store_batch_begin(s->box, &err) == 0)
+		c->batch = true;
+	x_free(&err);
 	/* a cache that cannot be written costs speed, not correctness */
-	if (store_msg_cache_set(s->box, uid, env, bs, &err) < 0) {
+	if (store_msg_cache_store(s->box, uid, &mc, &err) < 0) {
 		log_debug("event=imap_cache_failed error=\"%s\"", err);
 		free(err);
 	}
+}
+
+static void
+cache_flush(struct imap_session *s, struct fetch_ctx *c)
+{
+	char *err = NULL;
+
+	if (!c->batch)
+		return;
+	c->batch = false;
+	if (store_batch_end(s->box, &err) < 0) {
+		log_debug("event=imap_cache_failed error=\"%s\"", err);
+		free(err);
+	}
+}
+
+/*
+ * What of the message file an item needs: nothing (index or cache), its
+ * header only, the whole file split into header and body, or the whole
+ * MIME tree. Cheaper levels save reading big bodies and parsing parts.
+ */
+enum need {
+	NEED_NONE,
+	NEED_HEADER,
+	NEED_SPLIT,
+	NEED_TREE,
+};
+
+static enum need
+item_need(const struct fetch_item *it, const struct store_msg_cache *mc)
+{
+	const char *sec = it->section;
+
+	switch (it->kind) {
+	case F_UID: case F_FLAGS: case F_INTERNALDATE: case F_SIZE: case F_MODSEQ:
+		return NEED_NONE;
+	case F_ENVELOPE:
+		return mc->envelope != NULL ? NEED_NONE : NEED_HEADER;
+	case F_BODYSTRUCTURE:
+		return mc->bodystructure != NULL ? NEED_NONE : NEED_TREE;
+	case F_BODY:
+		return mc->body != NULL ? NEED_NONE : NEED_TREE;
+	case F_RFC822_HEADER:
+		return NEED_HEADER;
+	case F_RFC822: case F_RFC822_TEXT:
+		return NEED_SPLIT;
+	case F_BINARY: case F_BINARY_SIZE:
+		return NEED_TREE;
+	case F_SECTION:
+		if (strcasecmp(sec, "HEADER") == 0 ||
+		    strncasecmp(sec, "HEADER.FIELDS", 13) == 0)
+			return NEED_HEADER;
+		if (*sec == '\0' || strcasecmp(sec, "TEXT") == 0)
+			return NEED_SPLIT;
+		return NEED_TREE;
+	}
+	return NEED_TREE;
+}
+
+/* The top-level header and the body as one opaque part. */
+static const struct mime_limits top_only_limits = {
+	.max_depth = 1,
+	.max_parts = 1,
+	.max_params = 64,
+	.max_value = 64 * 1024,
+};
+
+/*
+ * Reads a message file up to and including the blank line after its
+ * header (all of it when there is none). -1 with errno.
+ */
+static int
+read_header(const char *path, char **data_r, size_t *len_r)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct buf b;
+	char chunk[8192];
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	buf_init(&b, MESSAGE_MAX);
+	buf_append_str(&b, "");
+	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
+		size_t end;
+
+		if (buf_append(&b, chunk, (size_t)n) < 0) {
+			errno = EFBIG;
+			n = -1;
+			break;
+		}
+		end = mail_header_block_end(b.data, 0, b.len);
+		/* the blank line is in: the header is complete */
+		if (end < b.len || (end == b.len && end >= 1 &&
+		    b.data[end - 1] == '\n' && (end == 1 || b.data[end - 2] == '\n' ||
+		    (end >= 3 && b.data[end - 2] == '\r' && b.data[end - 3] == '\n')))) {
+			b.len = end;
+			b.data[end] = '\0';
+			break;
+		}
+	}
+	close(fd);
+	if (n < 0) {
+		buf_free(&b);
+		return -1;
+	}
+	*len_r = b.len;
+	*data_r = buf_steal(&b);
+	return 0;
 }
 
 /*
@@ -402,7 +572,8 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 	const struct store_msg *msgs;
 	const struct store_msg *m;
 	unsigned int count;
-	char *data = NULL, *env = NULL, *bs = NULL;
+	char *data = NULL;
+	struct store_msg_cache mc = { NULL, NULL, NULL };
 	size_t len = 0;
 	struct mime_message *msg = NULL;
 	struct buf out, tmp;
@@ -421,47 +592,52 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 		m = &msgs[idx];
 	}
 	if (c->need_msg) {
-		bool need_file = false;
+		enum need need = NEED_NONE;
+		char *path;
+		int r;
 
-		for (unsigned int i = 0; i < c->n; i++) {
+		for (unsigned int i = 0; i < c->n && need < NEED_HEADER; i++) {
 			enum fetch_kind k = c->items[i].kind;
 
-			if (k != F_ENVELOPE && k != F_BODYSTRUCTURE && k != F_UID &&
-			    k != F_FLAGS && k != F_INTERNALDATE && k != F_SIZE)
-				need_file = true;
+			if (k == F_ENVELOPE || k == F_BODYSTRUCTURE || k == F_BODY)
+				need = NEED_HEADER;	/* look in the cache */
 		}
-		/* the cache holds the rendering for clients without
-		   UTF8=ACCEPT; a UTF-8 client gets its own (RFC 6855 §3) */
-		if (!need_file && (s->utf8 ||
-		    store_msg_cache_get(s->box, m->uid, &env, &bs) < 0))
-			need_file = true;
+		/* the cache holds the renderings for clients without
+		   UTF8=ACCEPT; a UTF-8 client gets its own (RFC 6855 3) */
+		if (need != NEED_NONE && !s->utf8)
+			win_take(s, c, m->uid, &mc);
+		need = NEED_NONE;
 		for (unsigned int i = 0; i < c->n; i++) {
-			if ((c->items[i].kind == F_ENVELOPE && env == NULL) ||
-			    (c->items[i].kind == F_BODYSTRUCTURE && bs == NULL))
-				need_file = true;
-		}
-		if (need_file) {
-			char *path = store_msg_full_path(s->box, m);
+			enum need n2 = item_need(&c->items[i], &mc);
 
-			if (file_read_all(path, MESSAGE_MAX, &data, &len) < 0) {
-				free(path);
-				free(env);
-				free(bs);
+			if (n2 > need)
+				need = n2;
+		}
+		if (need != NEED_NONE) {
+			path = store_msg_full_path(s->box, m);
+			r = need == NEED_HEADER ? read_header(path, &data, &len) :
+			    file_read_all(path, MESSAGE_MAX, &data, &len);
+			free(path);
+			if (r < 0) {
+				store_msg_cache_free(&mc);
 				return -1;
 			}
-			free(path);
-			msg = mime_parse(data, len, &mime_default_limits);
+			msg = mime_parse(data, len, need == NEED_TREE ?
+			    &mime_default_limits : &top_only_limits);
 		}
 	}
 	if (c->has_flags || set_seen)
 		imap_keywords_announce(s, m->keywords);
 	buf_init(&out, BUF_UNLIMITED);
 	buf_init(&tmp, BUF_UNLIMITED);
-	buf_printf(&out, "* %u FETCH (", idx + 1);
+	buf_append_str(&out, "* ");
+	buf_append_uint(&out, idx + 1);
+	buf_append_str(&out, " FETCH (");
 #define SEP() do { if (!first) buf_append_c(&out, ' '); first = false; } while (0)
 	if (uid && !c->has_uid) {
 		SEP();
-		buf_printf(&out, "UID %u", m->uid);
+		buf_append_str(&out, "UID ");
+		buf_append_uint(&out, m->uid);
 	}
 	for (unsigned int i = 0; i < c->n; i++) {
 		const struct fetch_item *it = &c->items[i];
@@ -470,7 +646,8 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 		buf_reset(&tmp);
 		switch (it->kind) {
 		case F_UID:
-			buf_printf(&out, "UID %u", m->uid);
+			buf_append_str(&out, "UID ");
+			buf_append_uint(&out, m->uid);
 			break;
 		case F_FLAGS:
 			buf_append_str(&out, "FLAGS ");
@@ -481,37 +658,47 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 			append_internaldate(&out, m->internaldate);
 			break;
 		case F_SIZE:
-			buf_printf(&out, "RFC822.SIZE %llu", (unsigned long long)m->size);
+			buf_append_str(&out, "RFC822.SIZE ");
+			buf_append_uint(&out, m->size);
 			break;
 		case F_MODSEQ:
-			buf_printf(&out, "MODSEQ (%llu)", (unsigned long long)m->modseq);
+			buf_append_str(&out, "MODSEQ (");
+			buf_append_uint(&out, m->modseq);
+			buf_append_c(&out, ')');
 			break;
 		case F_ENVELOPE:
 			buf_append_str(&out, "ENVELOPE ");
-			if (env == NULL) {
+			if (mc.envelope == NULL) {
 				imap_envelope_render(&tmp, data, 0, msg->root->hdr_size,
 				    s->utf8);
-				env = xstrdup(buf_cstr(&tmp));
+				mc.envelope = xstrdup(buf_cstr(&tmp));
 				if (!s->utf8)
-					cache_put(s, m->uid, env, NULL);
+					cache_put(s, c, m->uid, mc.envelope, NULL, NULL);
 			}
-			buf_append_str(&out, env);
+			buf_append_str(&out, mc.envelope);
 			break;
 		case F_BODYSTRUCTURE:
 			buf_append_str(&out, "BODYSTRUCTURE ");
-			if (bs == NULL) {
+			if (mc.bodystructure == NULL) {
 				imap_bodystructure_render(&tmp, msg, msg->root, true,
 				    s->utf8);
-				bs = xstrdup(buf_cstr(&tmp));
+				mc.bodystructure = xstrdup(buf_cstr(&tmp));
 				if (!s->utf8)
-					cache_put(s, m->uid, NULL, bs);
+					cache_put(s, c, m->uid, NULL, mc.bodystructure,
+					    NULL);
 			}
-			buf_append_str(&out, bs);
+			buf_append_str(&out, mc.bodystructure);
 			break;
 		case F_BODY:
 			buf_append_str(&out, "BODY ");
-			imap_bodystructure_render(&out, msg, msg->root, false,
-			    s->utf8);
+			if (mc.body == NULL) {
+				imap_bodystructure_render(&tmp, msg, msg->root, false,
+				    s->utf8);
+				mc.body = xstrdup(buf_cstr(&tmp));
+				if (!s->utf8)
+					cache_put(s, c, m->uid, NULL, NULL, mc.body);
+			}
+			buf_append_str(&out, mc.body);
 			break;
 		case F_RFC822:
 			append_crlf(&tmp, data, 0, len);
@@ -573,8 +760,7 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 	buf_free(&tmp);
 	mime_message_free(&msg);
 	free(data);
-	free(env);
-	free(bs);
+	store_msg_cache_free(&mc);
 	return cte_failed ? -2 : 0;
 }
 
@@ -601,9 +787,24 @@ fetch_continue(struct imap_session *s)
 {
 	struct fetch_run *r = s->cont.state;
 
-	while (r->pos < r->nidx) {
-		int ret = fetch_one(s, &r->c, r->idx[r->pos++], r->uid);
+	/* \Seen set by this step's messages: one transaction (cache_put
+	   joins it) */
+	if (r->c.sets_seen && !s->readonly && !r->c.batch && r->pos < r->nidx) {
+		char *err = NULL;
 
+		if (store_batch_begin(s->box, &err) == 0)
+			r->c.batch = true;
+		free(err);
+	}
+	while (r->pos < r->nidx) {
+		unsigned int count, ahead = r->pos + CACHE_AHEAD - 1;
+		const struct store_msg *msgs = store_mailbox_msgs(s->box, &count);
+		int ret;
+
+		if (ahead >= r->nidx)
+			ahead = r->nidx - 1;
+		r->c.ahead_hi = msgs[r->idx[ahead]].uid;
+		ret = fetch_one(s, &r->c, r->idx[r->pos++], r->uid);
 		if (ret == -1)
 			r->gone = true;
 		else if (ret == -2)
@@ -611,11 +812,13 @@ fetch_continue(struct imap_session *s)
 		/* a client that does not read must not make us buffer the
 		   whole mailbox: go on when it has read most of it */
 		if (r->pos < r->nidx && imap_output_pending(s) > IMAP_OUTPUT_HIGH) {
+			cache_flush(s, &r->c);
 			if (s->cont.fn == NULL)
 				imap_cont_set(s, fetch_continue, fetch_run_free, r);
 			return;
 		}
 	}
+	cache_flush(s, &r->c);
 	if (r->unknown_cte)
 		imap_tagged(s, "NO", "[UNKNOWN-CTE] Unknown Content-Transfer-Encoding.");
 	else if (r->gone)
@@ -634,7 +837,7 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	struct fetch_run *r = xcalloc(1, sizeof(*r));
 
 	uint64_t changedsince = 0;
-	bool filter = false;
+	bool filter = false, vanished = false;
 
 	if ((n != 2 && n != 3) || a[0].type != IMAP_ARG_ATOM) {
 		free(r);
@@ -647,17 +850,27 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		return;
 	}
 	if (n == 3) {
-		/* RFC 7162 §3.1.4: (CHANGEDSINCE <mod-sequence>) */
+		/* RFC 7162 §3.1.4: (CHANGEDSINCE <mod-sequence>), and with
+		   QRESYNC on UID FETCH, VANISHED after it (§3.2.6) */
 		unsigned long long v;
+		const struct imap_arg *mods = a[2].list;
+		unsigned int nmods = a[2].type == IMAP_ARG_LIST ? a[2].count : 0;
 
-		if (a[2].type != IMAP_ARG_LIST || a[2].count != 2 ||
-		    !imap_arg_is_atom(&a[2].list[0], "CHANGEDSINCE") ||
-		    a[2].list[1].type != IMAP_ARG_ATOM ||
-		    str_to_ullong(a[2].list[1].str, &v) < 0) {
+		if ((nmods != 2 && nmods != 3) ||
+		    !imap_arg_is_atom(&mods[0], "CHANGEDSINCE") ||
+		    mods[1].type != IMAP_ARG_ATOM ||
+		    str_to_ullong(mods[1].str, &v) < 0 ||
+		    (nmods == 3 && !imap_arg_is_atom(&mods[2], "VANISHED"))) {
 			fetch_run_free(r);
 			imap_tagged(s, "BAD", "Invalid FETCH modifier");
 			return;
 		}
+		if (nmods == 3 && (!uid || !s->qresync)) {
+			fetch_run_free(r);
+			imap_tagged(s, "BAD", "VANISHED needs UID FETCH and ENABLE QRESYNC");
+			return;
+		}
+		vanished = nmods == 3;
 		changedsince = v;
 		filter = true;
 		if (!r->c.has_modseq && !add_item(&r->c, F_MODSEQ)) {
@@ -690,6 +903,18 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	if (imap_resolve_set(s, a[0].str, uid, &r->idx, &r->nidx) < 0) {
 		fetch_run_free(r);
 		return;
+	}
+	if (vanished) {
+		/* the client's UID set as it sent it: expunged UIDs in it are
+		   by definition no longer in the view */
+		struct imap_seqset set;
+		const char *err;
+
+		if (imap_seqset_parse(a[0].str, 10000, &set, &err) == 0) {
+			imap_seqset_normalize(&set, store_mailbox_uidnext(s->box) - 1);
+			imap_send_vanished_earlier(s, &set, changedsince);
+			imap_seqset_free(&set);
+		}
 	}
 	if (filter) {
 		unsigned int count, out = 0;

@@ -6,6 +6,7 @@
 
 #include "imap/bodystructure.h"
 #include "lib/log.h"
+#include "lib/str.h"
 #include "lib/xalloc.h"
 
 #include <stdlib.h>
@@ -36,14 +37,134 @@ deselect(struct imap_session *s)
 {
 	/* "$" and the contexts belong to the mailbox (RFC 5182, 5267) */
 	imap_search_reset(s);
+	imap_watch_selected(s, false);
 	store_mailbox_close(&s->box);
-	x_free(&s->view);
 	x_free(&s->keywords_known);
 	x_free(&s->recent);
 	s->nrecent = 0;
 	s->nview = 0;
 	if (s->state == IMAP_STATE_SELECTED)
 		s->state = IMAP_STATE_AUTH;
+}
+
+/* SELECT (QRESYNC (uidvalidity modseq [known-uids [seq-match-data]])) */
+struct qresync_params {
+	bool on;
+	uint32_t uidvalidity;
+	uint64_t modseq;
+	bool have_known;
+	struct imap_seqset known;	/* known-uids */
+};
+
+static bool
+arg_number(const struct imap_arg *a, unsigned long long max,
+    unsigned long long *v_r)
+{
+	return a->type == IMAP_ARG_ATOM && str_to_ullong(a->str, v_r) == 0 &&
+	    *v_r > 0 && *v_r <= max;
+}
+
+static bool
+arg_seqset(const struct imap_arg *a, struct imap_seqset *set)
+{
+	const char *err;
+
+	return a->type == IMAP_ARG_ATOM &&
+	    imap_seqset_parse(a->str, 10000, set, &err) == 0 && !set->searchres;
+}
+
+/*
+ * The select parameters: CONDSTORE (RFC 7162 3.1.8) and QRESYNC (3.2.5),
+ * which needs ENABLE QRESYNC first. -1: BAD sent.
+ */
+static int
+parse_select_params(struct imap_session *s, const struct imap_arg *list,
+    struct qresync_params *qr)
+{
+	if (list->type != IMAP_ARG_LIST || list->count == 0)
+		goto bad;
+	for (unsigned int i = 0; i < list->count; i++) {
+		const struct imap_arg *p = &list->list[i], *q;
+		unsigned long long v;
+
+		if (imap_arg_is_atom(p, "CONDSTORE")) {
+			s->condstore = true;
+			continue;
+		}
+		if (!imap_arg_is_atom(p, "QRESYNC") || i + 1 >= list->count)
+			goto bad;
+		if (!s->qresync) {
+			imap_tagged(s, "BAD", "QRESYNC is not enabled");
+			return -1;
+		}
+		q = &list->list[++i];
+		if (q->type != IMAP_ARG_LIST || q->count < 2 || q->count > 4 ||
+		    !arg_number(&q->list[0], UINT32_MAX, &v))
+			goto bad;
+		qr->uidvalidity = (uint32_t)v;
+		if (!arg_number(&q->list[1], (1ULL << 63) - 1, &v))
+			goto bad;
+		qr->modseq = v;
+		if (q->count >= 3) {
+			if (!arg_seqset(&q->list[2], &qr->known))
+				goto bad;
+			imap_seqset_normalize(&qr->known, UINT32_MAX);
+			qr->have_known = true;
+		}
+		if (q->count == 4) {
+			/* (known-sequence-set known-uid-set): checked, not
+			   needed (the expunge log, or its fallback, is exact
+			   enough) */
+			const struct imap_arg *m = &q->list[3];
+			struct imap_seqset a1, a2;
+			bool ok;
+
+			if (m->type != IMAP_ARG_LIST || m->count != 2)
+				goto bad;
+			memset(&a1, 0, sizeof(a1));
+			memset(&a2, 0, sizeof(a2));
+			ok = arg_seqset(&m->list[0], &a1) && arg_seqset(&m->list[1], &a2);
+			imap_seqset_free(&a1);
+			imap_seqset_free(&a2);
+			if (!ok)
+				goto bad;
+		}
+		qr->on = true;
+	}
+	return 0;
+bad:
+	imap_tagged(s, "BAD", "Invalid SELECT parameters");
+	return -1;
+}
+
+/*
+ * After SELECT (QRESYNC ...) with the right UIDVALIDITY: what vanished and
+ * what changed since the client's modseq (RFC 7162 3.2.5.1), within its
+ * known UIDs when it gave them.
+ */
+static void
+qresync_select(struct imap_session *s, const struct qresync_params *qr)
+{
+	const struct imap_seqset *known = qr->have_known ? &qr->known : NULL;
+	const struct store_msg *msgs;
+	unsigned int count;
+
+	imap_send_vanished_earlier(s, known, qr->modseq);
+	msgs = store_mailbox_msgs(s->box, &count);
+	for (unsigned int i = 0; i < count; i++) {
+		const struct store_msg *m = &msgs[i];
+		struct buf b;
+
+		if (m->modseq <= qr->modseq ||
+		    (known != NULL && !imap_seqset_contains(known, m->uid)))
+			continue;
+		buf_init(&b, BUF_UNLIMITED);
+		buf_printf(&b, "* %u FETCH (UID %u FLAGS ", i + 1, m->uid);
+		imap_append_flags(&b, m, imap_msg_recent(s, m->uid));
+		buf_printf(&b, " MODSEQ (%llu))\r\n", (unsigned long long)m->modseq);
+		imap_write(s, b.data, b.len);
+		buf_free(&b);
+	}
 }
 
 static void
@@ -55,34 +176,32 @@ select_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	unsigned int count, unseen = 0;
 	char *err = NULL;
 	struct buf b;
+	struct qresync_params qr;
 
+	memset(&qr, 0, sizeof(qr));
 	if (name == NULL) {
 		imap_tagged(s, "BAD", "Invalid arguments");
 		return;
 	}
-	if (n == 2) {
-		/* select parameters: only (CONDSTORE) is known */
-		if (a[1].type != IMAP_ARG_LIST || a[1].count != 1 ||
-		    !imap_arg_is_atom(&a[1].list[0], "CONDSTORE")) {
-			imap_tagged(s, "BAD", "Unknown SELECT parameter");
-			return;
-		}
-		s->condstore = true;
+	if (n == 2 && parse_select_params(s, &a[1], &qr) < 0) {
+		imap_seqset_free(&qr.known);
+		return;
 	}
-	/* RFC 9051 7.1: the mailbox selected before is closed, and says so */
-	if (s->rev2 && s->box != NULL)
+	/* RFC 9051 7.1 and RFC 7162 3.2.11: the client learns where the
+	   old mailbox's responses end */
+	if (s->box != NULL && (s->rev2 || s->qresync))
 		imap_printf(s, "* OK [CLOSED] Previous mailbox closed.\r\n");
 	deselect(s);
 	if (store_mailbox_open(s->acct, name, readonly, &s->box, &err) < 0) {
+		imap_seqset_free(&qr.known);
 		store_error(s, err);
 		return;
 	}
 	s->readonly = readonly;
 	s->state = IMAP_STATE_SELECTED;
+	imap_watch_selected(s, true);
 	msgs = store_mailbox_msgs(s->box, &count);
-	s->view = xcalloc(count + 1, sizeof(*s->view));
 	for (unsigned int i = 0; i < count; i++) {
-		s->view[i] = msgs[i].uid;
 		(void)imap_keywords_learn(s, msgs[i].keywords);
 		if (unseen == 0 && (msgs[i].flags & STORE_FLAG_SEEN) == 0)
 			unseen = i + 1;
@@ -114,6 +233,9 @@ select_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	    (unsigned long long)store_mailbox_highestmodseq(s->box));
 	imap_write(s, b.data, b.len);
 	buf_free(&b);
+	if (qr.on && qr.uidvalidity == store_mailbox_uidvalidity(s->box))
+		qresync_select(s, &qr);
+	imap_seqset_free(&qr.known);
 	imap_tagged(s, "OK", "[%s] %s completed.", readonly ? "READ-ONLY" : "READ-WRITE",
 	    readonly ? "Examine" : "Select");
 }

@@ -44,6 +44,8 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	uint32_t *modified = NULL;
 	unsigned int nmodified = 0;
 	struct imap_arg shifted[3];
+	bool batched = false;
+	char *batch_err = NULL;
 
 	if (n == 4) {
 		/* RFC 7162 §3.1.3: (UNCHANGEDSINCE <mod-sequence>) */
@@ -90,6 +92,10 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		return;
 	}
 	modified = xcalloc(nidx + 1, sizeof(*modified));
+	/* one index transaction for the whole set, not one per message */
+	if (nidx > 1 && store_batch_begin(s->box, &batch_err) == 0)
+		batched = true;
+	x_free(&batch_err);
 	for (unsigned int i = 0; i < nidx; i++) {
 		unsigned int count;
 		const struct store_msg *m = &store_mailbox_msgs(s->box, &count)[idx[i]];
@@ -122,7 +128,9 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 				imap_keywords_announce(s, m->keywords);
 			buf_init(&b, BUF_UNLIMITED);
 			buf_printf(&b, "* %u FETCH (", idx[i] + 1);
-			if (uid)
+			/* with CONDSTORE every FETCH a STORE causes names its
+			   UID (RFC 7162 3.1) */
+			if (uid || s->condstore)
 				buf_printf(&b, "UID %u ", m->uid);
 			if (!silent) {
 				buf_append_str(&b, "FLAGS ");
@@ -138,6 +146,11 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	}
 	free(idx);
 	free(kw);
+	if (batched && store_batch_end(s->box, &batch_err) < 0) {
+		log_warn("event=imap_store_failed error=\"%s\"", batch_err);
+		free(batch_err);
+		failed = true;
+	}
 	if (failed) {
 		imap_tagged(s, "NO", "Some flags could not be stored.");
 	} else if (nmodified > 0) {
@@ -220,7 +233,7 @@ copy_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	}
 	if (imap_resolve_set(s, a[0].str, uid, &idx, &nidx) < 0)
 		return;
-	if (store_mailbox_open(s->acct, name, false, &dst, &err) < 0) {
+	if (store_mailbox_open_target(s->acct, name, &dst, &err) < 0) {
 		free(idx);
 		free(err);
 		imap_tagged(s, "NO", "[TRYCREATE] Mailbox doesn't exist");

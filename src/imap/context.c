@@ -253,7 +253,7 @@ mark_seen(struct imap_session *s, struct imap_context *c)
 {
 	c->seen_modseq = store_mailbox_highestmodseq(s->box);
 	c->seen_count = s->nview;
-	c->seen_last = s->nview > 0 ? s->view[s->nview - 1] : 0;
+	c->seen_last = imap_view_last_uid(s);
 }
 
 int
@@ -505,7 +505,7 @@ imap_context_notify(struct imap_session *s)
 	for (struct imap_context *c = s->contexts; c != NULL; c = c->next) {
 		if (c->seen_modseq == store_mailbox_highestmodseq(s->box) &&
 		    c->seen_count == s->nview &&
-		    c->seen_last == (s->nview > 0 ? s->view[s->nview - 1] : 0))
+		    c->seen_last == (imap_view_last_uid(s)))
 			continue;
 		context_update(s, c);
 	}

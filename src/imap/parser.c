@@ -91,6 +91,15 @@ imap_parser_reset(struct imap_parser *p)
 	p->err_set = false;
 }
 
+void
+imap_parser_release(struct imap_parser *p)
+{
+	if (!p->finished)
+		return;
+	imap_parser_reset(p);
+	buf_free(&p->line);
+}
+
 struct imap_parser *
 imap_parser_create(const struct imap_parser_limits *limits)
 {

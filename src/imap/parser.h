@@ -126,6 +126,12 @@ uint64_t imap_parser_literal_total(const struct imap_parser *parser);
 void imap_parser_refuse_literal(struct imap_parser *parser);
 /* Forgets any partial command (e.g. after the session switched to IDLE). */
 void imap_parser_reset(struct imap_parser *parser);
+/*
+ * After a command has been run: frees its arguments (an APPEND's literal)
+ * and the line buffer, so an idle session holds no more than a fresh
+ * parser. Does nothing while a command is half read.
+ */
+void imap_parser_release(struct imap_parser *parser);
 
 /* Argument helpers: NULL/false when the argument is not of that kind. */
 bool imap_arg_is_atom(const struct imap_arg *arg, const char *atom_ci);

@@ -785,7 +785,7 @@ prepare(struct imap_session *s, struct skey *k)
 		if (imap_seqset_parse(k->setstr, 10000, &k->set, &err) < 0)
 			panic("search: a set that parsed once did not again");
 		imap_seqset_normalize(&k->set, k->type == SK_SEQ ? s->nview :
-		    s->nview > 0 ? s->view[s->nview - 1] : 0);
+		    imap_view_last_uid(s));
 		k->set_ready = true;
 	}
 }

@@ -45,7 +45,10 @@ enum imap_wait {
 	WAIT_AUTH_DATA,		/* AUTHENTICATE PLAIN: "+ " sent */
 	WAIT_IDLE,		/* IDLE: waiting for DONE */
 	WAIT_OUTPUT,		/* a long reply waits for the client to read */
+	WAIT_JOB,		/* blocking store work is on the pool */
 };
+
+struct imap_job;
 
 /*
  * A command whose reply is too big to queue at once (FETCH 1:* BODY[])
@@ -90,14 +93,18 @@ struct imap_session {
 	bool condstore;		/* CONDSTORE enabled (RFC 7162 §3.1) */
 	bool rev2;		/* ENABLE IMAP4rev2 (RFC 9051): no \Recent,
 				   ESEARCH replies, LIST in SELECT */
+	bool qresync;		/* QRESYNC enabled (RFC 7162 §3.2): VANISHED */
 	struct imap_cont cont;	/* fn != NULL while WAIT_OUTPUT */
 	unsigned int idle_polls; /* since the last keepalive line */
+	struct event *notify_ev; /* the store says the folder changed */
+	struct imap_job *job;	/* set while WAIT_JOB */
+	bool watching;		/* holds a reference on the inotify reader */
 
 	struct store_account *acct;
 	struct store_mailbox *box;
 	bool readonly;
-	/* the client's view: UIDs by sequence number */
-	uint32_t *view;
+	/* the client's view is the store handle's (UIDs by sequence
+	   number); nview = how many messages the client was told of */
 	unsigned int nview;
 	/* keywords the client was told of in FLAGS (space-separated) */
 	char *keywords_known;
@@ -129,6 +136,15 @@ void imap_cont_set(struct imap_session *s, void (*fn)(struct imap_session *),
 void imap_cont_done(struct imap_session *s);
 size_t imap_output_pending(const struct imap_session *s);
 
+/*
+ * Runs work(arg) on the settings' pool (in line when there is none), then
+ * done(s, arg) on the loop, which sends the tagged reply; no command is
+ * read meanwhile. work must touch nothing but arg. If the session ended
+ * meanwhile, done gets s == NULL and only cleans up.
+ */
+void imap_run_blocking(struct imap_session *s, void (*work)(void *arg),
+    void (*done)(struct imap_session *s, void *arg), void *arg);
+
 /* Sync the selected mailbox and tell the client (EXPUNGE, EXISTS, FETCH). */
 void imap_sync_selected(struct imap_session *s);
 /*
@@ -139,6 +155,23 @@ void imap_sync_selected(struct imap_session *s);
 void imap_condstore_enable(struct imap_session *s);
 /* The view's index of a UID (store array index equals view index). */
 int imap_view_find_uid(const struct imap_session *s, uint32_t uid);
+/* The highest UID in the view, 0 when empty. */
+uint32_t imap_view_last_uid(const struct imap_session *s);
+/*
+ * A mailbox was selected (s->box set) or is about to be closed: start or
+ * stop being told of its changes (IDLE push).
+ */
+void imap_watch_selected(struct imap_session *s, bool on);
+/* "1:3,7" for ascending UIDs. */
+void imap_append_uid_set(struct buf *b, const uint32_t *uids, unsigned int n);
+/*
+ * QRESYNC (RFC 7162 3.2.5, 3.2.6): "* VANISHED (EARLIER) ..." for the UIDs
+ * expunged with a modseq above modseq, within set (normalized UIDs; NULL =
+ * any). When the expunge log does not reach back that far, every UID of
+ * set (or below UIDNEXT) that is not in the view, as the RFC allows.
+ */
+void imap_send_vanished_earlier(struct imap_session *s,
+    const struct imap_seqset *set, uint64_t modseq);
 /* Flags of a message as an IMAP list "(\Seen $Junk)". */
 void imap_append_flags(struct buf *out, const struct store_msg *m, bool recent);
 /* Is uid \Recent in this session? */

@@ -6,6 +6,7 @@
 #include "imap/session-private.h"
 
 #include "lib/log.h"
+#include "lib/pool.h"
 #include "lib/str.h"
 #include "lib/xalloc.h"
 #include "net/deflate.h"
@@ -81,7 +82,7 @@ static void
 capability_string(const struct imap_session *s, struct buf *b)
 {
 	buf_append_str(b, "IMAP4rev1 IMAP4rev2 LITERAL+ ID ENABLE IDLE NAMESPACE"
-	    " UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE CONDSTORE");
+	    " UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE CONDSTORE QRESYNC");
 	buf_append_str(b, " ESEARCH SEARCHRES WITHIN CONTEXT=SEARCH CONTEXT=SORT"
 	    " SORT SORT=DISPLAY ESORT THREAD=REFERENCES THREAD=REFS"
 	    " THREAD=ORDEREDSUBJECT UTF8=ACCEPT");
@@ -129,6 +130,69 @@ imap_cont_done(struct imap_session *s)
 	x_free(&s->tag);
 	/* commands the client pipelined meanwhile */
 	event_active(s->resume_ev, EV_TIMEOUT, 0);
+}
+
+/* --- blocking store work ------------------------------------------------------ */
+
+struct imap_job {
+	struct imap_session *s;		/* NULL once the session is gone */
+	void (*work)(void *arg);
+	void (*done)(struct imap_session *s, void *arg);
+	void *arg;
+};
+
+static void
+job_work(void *arg)
+{
+	struct imap_job *j = arg;
+
+	j->work(j->arg);
+}
+
+static void
+job_done(void *arg)
+{
+	struct imap_job *j = arg;
+	struct imap_session *s = j->s;
+
+	if (s == NULL) {
+		j->done(NULL, j->arg);
+		free(j);
+		return;
+	}
+	s->job = NULL;
+	s->wait = WAIT_NONE;
+	j->done(s, j->arg);
+	free(j);
+	x_free(&s->tag);
+	if (s->closing) {
+		/* finish() was asked for while we waited */
+		finish(s);
+		return;
+	}
+	/* commands the client pipelined meanwhile */
+	event_active(s->resume_ev, EV_TIMEOUT, 0);
+}
+
+void
+imap_run_blocking(struct imap_session *s, void (*work)(void *arg),
+    void (*done)(struct imap_session *s, void *arg), void *arg)
+{
+	struct imap_job *j;
+
+	if (s->set.pool == NULL) {
+		work(arg);
+		done(s, arg);
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->s = s;
+	j->work = work;
+	j->done = done;
+	j->arg = arg;
+	s->job = j;
+	s->wait = WAIT_JOB;
+	pool_submit(s->set.pool, job_work, job_done, j);
 }
 
 /* --- the view of the selected mailbox -------------------------------------- */
@@ -278,33 +342,146 @@ imap_append_flags(struct buf *out, const struct store_msg *m, bool recent)
 int
 imap_view_find_uid(const struct imap_session *s, uint32_t uid)
 {
-	unsigned int lo = 0, hi = s->nview;
-
-	while (lo < hi) {
-		unsigned int mid = lo + (hi - lo) / 2;
-
-		if (s->view[mid] == uid)
-			return (int)mid;
-		if (s->view[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
+	return s->box != NULL ? store_mailbox_find_uid(s->box, uid) : -1;
 }
 
-static void
-view_load(struct imap_session *s)
+uint32_t
+imap_view_last_uid(const struct imap_session *s)
 {
 	const struct store_msg *msgs;
 	unsigned int n;
 
+	if (s->box == NULL)
+		return 0;
 	msgs = store_mailbox_msgs(s->box, &n);
-	free(s->view);
-	s->view = xcalloc(n + 1, sizeof(*s->view));
-	for (unsigned int i = 0; i < n; i++)
-		s->view[i] = msgs[i].uid;
-	s->nview = n;
+	return n > 0 ? msgs[n - 1].uid : 0;
+}
+
+void
+imap_append_uid_set(struct buf *b, const uint32_t *uids, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		unsigned int j = i;
+
+		/* runs of consecutive UIDs as a:b */
+		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+			j++;
+		buf_printf(b, "%s%u", i > 0 ? "," : "", uids[i]);
+		if (j > i)
+			buf_printf(b, ":%u", uids[j]);
+		i = j;
+	}
+}
+
+/* Appends "a:b" (or "a") to a set being built, with a comma between. */
+static void
+set_add(struct buf *b, bool *first, uint32_t lo, uint32_t hi)
+{
+	if (!*first)
+		buf_append_c(b, ',');
+	*first = false;
+	buf_append_uint(b, lo);
+	if (hi > lo) {
+		buf_append_c(b, ':');
+		buf_append_uint(b, hi);
+	}
+}
+
+/* The parts of lo..hi that no message of the view has, as ranges. */
+static void
+set_add_gaps(struct imap_session *s, struct buf *b, bool *first, uint32_t lo,
+    uint32_t hi)
+{
+	unsigned int n, i = 0;
+	const struct store_msg *msgs = store_mailbox_msgs(s->box, &n);
+
+	/* the first message at or above lo */
+	{
+		unsigned int l = 0, h = n;
+
+		while (l < h) {
+			unsigned int mid = l + (h - l) / 2;
+
+			if (msgs[mid].uid < lo)
+				l = mid + 1;
+			else
+				h = mid;
+		}
+		i = l;
+	}
+	while (lo <= hi) {
+		uint32_t next = i < n ? msgs[i].uid : UINT32_MAX;
+
+		if (next > hi) {
+			set_add(b, first, lo, hi);
+			return;
+		}
+		if (next > lo)
+			set_add(b, first, lo, next - 1);
+		if (next == UINT32_MAX)
+			return;
+		lo = next + 1;
+		i++;
+	}
+}
+
+void
+imap_send_vanished_earlier(struct imap_session *s,
+    const struct imap_seqset *set, uint64_t modseq)
+{
+	uint32_t *uids = NULL, top;
+	unsigned int n = 0;
+	bool complete = false, first = true;
+	char *err = NULL;
+	struct buf b;
+
+	if (s->box == NULL)
+		return;
+	if (store_mailbox_expunged_since(s->box, modseq, &uids, &n, &complete,
+	    &err) < 0) {
+		log_warn("sid=%s event=imap_vanished_failed error=\"%s\"", s->sid,
+		    err);
+		free(err);
+		complete = false;
+	}
+	buf_init(&b, BUF_UNLIMITED);
+	buf_append_str(&b, "* VANISHED (EARLIER) ");
+	if (complete) {
+		for (unsigned int i = 0; i < n; i++) {
+			uint32_t hi = uids[i];
+			unsigned int j = i;
+
+			if ((set != NULL && !imap_seqset_contains(set, uids[i])) ||
+			    store_mailbox_find_uid(s->box, uids[i]) >= 0)
+				continue;
+			/* consecutive ones as a:b */
+			while (j + 1 < n && uids[j + 1] == hi + 1 &&
+			    (set == NULL || imap_seqset_contains(set, hi + 1)) &&
+			    store_mailbox_find_uid(s->box, hi + 1) < 0)
+				hi = uids[++j];
+			set_add(&b, &first, uids[i], hi);
+			i = j;
+		}
+	} else {
+		/* no log that far back: whatever is missing may be gone */
+		top = store_mailbox_uidnext(s->box) - 1;
+		if (set == NULL && top > 0) {
+			set_add_gaps(s, &b, &first, 1, top);
+		} else if (set != NULL) {
+			for (unsigned int r = 0; r < set->count; r++) {
+				uint32_t hi = set->ranges[r].hi < top ? set->ranges[r].hi : top;
+
+				if (set->ranges[r].lo <= hi)
+					set_add_gaps(s, &b, &first, set->ranges[r].lo, hi);
+			}
+		}
+	}
+	if (!first) {
+		buf_append_str(&b, "\r\n");
+		imap_write(s, b.data, b.len);
+	}
+	buf_free(&b);
+	free(uids);
 }
 
 void
@@ -318,24 +495,37 @@ imap_sync_selected(struct imap_session *s)
 	if (s->box == NULL)
 		return;
 	if (store_mailbox_sync(s->box, &ch, &err) < 0) {
-		log_warn("event=imap_sync_failed error=\"%s\"", err);
+		log_warn("sid=%s event=imap_sync_failed error=\"%s\"", s->sid, err);
 		free(err);
 		return;
 	}
-	for (unsigned int i = 0; i < ch.nexpunged; i++) {
-		int seq = imap_view_find_uid(s, ch.expunged[i]);
+	if (ch.nexpunged > 0 && s->qresync) {
+		/* RFC 7162 3.2.10: one VANISHED instead of the EXPUNGEs */
+		struct buf b;
 
-		if (seq < 0)
-			continue;
-		imap_context_expunged(s, ch.expunged[i], (unsigned int)seq + 1);
-		imap_printf(s, "* %d EXPUNGE\r\n", seq + 1);
-		memmove(s->view + seq, s->view + seq + 1,
-		    (s->nview - (unsigned int)seq - 1) * sizeof(*s->view));
-		s->nview--;
+		for (unsigned int i = 0; i < ch.nexpunged; i++)
+			imap_context_expunged(s, ch.expunged[i],
+			    ch.expunged_pos[i] - i + 1);
+		buf_init(&b, BUF_UNLIMITED);
+		buf_append_str(&b, "* VANISHED ");
+		imap_append_uid_set(&b, ch.expunged, ch.nexpunged);
+		buf_append_str(&b, "\r\n");
+		imap_write(s, b.data, b.len);
+		buf_free(&b);
+	} else {
+		/* each EXPUNGE renumbers the messages after it; a context's
+		   REMOVEFROM goes before the EXPUNGE (RFC 5267 4.3) */
+		for (unsigned int i = 0; i < ch.nexpunged; i++) {
+			unsigned int seq = ch.expunged_pos[i] - i + 1;
+
+			imap_context_expunged(s, ch.expunged[i], seq);
+			imap_printf(s, "* %u EXPUNGE\r\n", seq);
+		}
 	}
+	s->nview -= ch.nexpunged;
 	msgs = store_mailbox_msgs(s->box, &n);
 	if (ch.nnew > 0 || n != s->nview) {
-		view_load(s);
+		s->nview = n;
 		imap_printf(s, "* %u EXISTS\r\n", n);
 		if (ch.nnew > 0) {
 			unsigned int recent = imap_recent_update(s);
@@ -382,8 +572,9 @@ imap_resolve_set(struct imap_session *s, const char *setstr, bool uid,
     unsigned int **idx_r, unsigned int *n_r)
 {
 	struct imap_seqset set;
+	const struct store_msg *msgs;
 	const char *err;
-	unsigned int *idx, n = 0;
+	unsigned int *idx, n = 0, count = 0;
 
 	if (setstr == NULL || imap_seqset_parse(setstr, 10000, &set, &err) < 0) {
 		imap_tagged(s, "BAD", "%s", setstr == NULL ?
@@ -391,24 +582,25 @@ imap_resolve_set(struct imap_session *s, const char *setstr, bool uid,
 		return -1;
 	}
 	idx = xcalloc(s->nview + 1, sizeof(*idx));
+	msgs = s->box != NULL ? store_mailbox_msgs(s->box, &count) : NULL;
 	if (set.searchres) {
 		/* "$" (RFC 5182): the saved UIDs still in the view (both
 		   ascending) */
 		for (unsigned int i = 0, k = 0; i < s->nview &&
 		    k < s->nsearchres;) {
-			if (s->searchres[k] == s->view[i]) {
+			if (s->searchres[k] == msgs[i].uid) {
 				idx[n++] = i++;
 				k++;
-			} else if (s->searchres[k] < s->view[i]) {
+			} else if (s->searchres[k] < msgs[i].uid) {
 				k++;
 			} else {
 				i++;
 			}
 		}
 	} else if (uid) {
-		imap_seqset_normalize(&set, s->nview > 0 ? s->view[s->nview - 1] : 0);
+		imap_seqset_normalize(&set, imap_view_last_uid(s));
 		for (unsigned int i = 0; i < s->nview; i++) {
-			if (imap_seqset_contains(&set, s->view[i]))
+			if (imap_seqset_contains(&set, msgs[i].uid))
 				idx[n++] = i;
 		}
 	} else {
@@ -550,6 +742,7 @@ cmd_enable(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	bool now_condstore = false, now_rev2 = false, now_utf8 = false;
+	bool now_qresync = false;
 
 	if (n == 0) {
 		imap_tagged(s, "BAD", "Missing capability");
@@ -559,6 +752,11 @@ cmd_enable(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		if (imap_arg_is_atom(&a[i], "CONDSTORE") && !s->condstore) {
 			s->condstore = true;
 			now_condstore = true;
+		} else if (imap_arg_is_atom(&a[i], "QRESYNC") && !s->qresync) {
+			/* QRESYNC implies CONDSTORE (RFC 7162 3.2.3) */
+			s->qresync = true;
+			s->condstore = true;
+			now_qresync = true;
 		}
 		/* RFC 9051: no \Recent, ESEARCH replies, LIST in SELECT */
 		if (imap_arg_is_atom(&a[i], "IMAP4rev2") && !s->rev2) {
@@ -571,8 +769,9 @@ cmd_enable(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		}
 	}
 	/* only what this command newly enabled is listed (RFC 5161) */
-	imap_printf(s, "* ENABLED%s%s%s\r\n", now_condstore ? " CONDSTORE" : "",
-	    now_rev2 ? " IMAP4rev2" : "", now_utf8 ? " UTF8=ACCEPT" : "");
+	imap_printf(s, "* ENABLED%s%s%s%s\r\n", now_condstore ? " CONDSTORE" : "",
+	    now_qresync ? " QRESYNC" : "", now_rev2 ? " IMAP4rev2" : "",
+	    now_utf8 ? " UTF8=ACCEPT" : "");
 	imap_tagged(s, "OK", "Enabled.");
 }
 
@@ -868,18 +1067,127 @@ imap_session_auth_refuse(struct imap_session *s, const char *resp)
 	auth_answer(s, NULL, NULL, resp);
 }
 
-/* --- IDLE ------------------------------------------------------------------------ */
+/* --- pushed changes and IDLE ------------------------------------------------------ */
+
+/*
+ * One reader of the store's inotify descriptor per event base, shared by
+ * every session that has a mailbox selected; the store tells the sessions
+ * concerned (notify_cb), so nothing polls per session.
+ */
+struct watch_reader {
+	struct event_base *base;
+	struct event *ev;
+	unsigned int refs;
+};
+static struct watch_reader readers[4];
+
+static void
+watch_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	store_watch_dispatch();
+}
+
+static void
+watch_ref(struct imap_session *s)
+{
+	int fd = store_watch_fd();
+	struct watch_reader *free_slot = NULL;
+
+	if (fd < 0)
+		return;
+	for (size_t i = 0; i < sizeof(readers) / sizeof(readers[0]); i++) {
+		if (readers[i].refs > 0 && readers[i].base == s->base) {
+			readers[i].refs++;
+			s->watching = true;
+			return;
+		}
+		if (readers[i].refs == 0 && free_slot == NULL)
+			free_slot = &readers[i];
+	}
+	if (free_slot == NULL)
+		return;		/* more loops than slots: those poll */
+	free_slot->base = s->base;
+	free_slot->ev = event_new(s->base, fd, EV_READ | EV_PERSIST,
+	    watch_read_cb, NULL);
+	event_add(free_slot->ev, NULL);
+	free_slot->refs = 1;
+	s->watching = true;
+}
+
+static void
+watch_unref(struct imap_session *s)
+{
+	for (size_t i = 0; i < sizeof(readers) / sizeof(readers[0]); i++) {
+		struct watch_reader *r = &readers[i];
+
+		if (r->refs > 0 && r->base == s->base) {
+			if (--r->refs == 0) {
+				event_free(r->ev);
+				memset(r, 0, sizeof(*r));
+			}
+			break;
+		}
+	}
+	s->watching = false;
+}
+
+/* From inside the store: only schedule. */
+static void
+notify_cb(void *ctx)
+{
+	struct imap_session *s = ctx;
+
+	if (s->wait == WAIT_IDLE)
+		event_active(s->notify_ev, EV_TIMEOUT, 0);
+}
+
+static void
+notify_ev_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_session *s = arg;
+
+	if (s->wait == WAIT_IDLE && s->box != NULL && !s->closing)
+		imap_sync_selected(s);
+}
+
+void
+imap_watch_selected(struct imap_session *s, bool on)
+{
+	if (on && s->box != NULL) {
+		store_mailbox_set_notify(s->box, notify_cb, s);
+		if (!s->watching)
+			watch_ref(s);
+	} else {
+		if (s->box != NULL)
+			store_mailbox_set_notify(s->box, NULL, NULL);
+		if (s->watching)
+			watch_unref(s);
+	}
+}
+
+/* Are changes pushed to this session, or must IDLE poll? */
+static bool
+idle_pushed(const struct imap_session *s)
+{
+	return s->box == NULL || (s->watching && store_mailbox_watched(s->box));
+}
+
+static unsigned int
+idle_tick_ms(const struct imap_session *s)
+{
+	return idle_pushed(s) ? IDLE_KEEPALIVE_MS : s->set.idle_poll_ms;
+}
 
 static void
 idle_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct imap_session *s = arg;
 
-	/* a poll costs two stats and a PRAGMA unless something changed */
-	if (s->box != NULL && store_mailbox_changed(s->box))
+	/* polling (no inotify): cheap unless something changed */
+	if (!idle_pushed(s) && store_mailbox_changed(s->box))
 		imap_sync_selected(s);
 	/* a line every two minutes keeps NAT and firewall state alive */
-	if (++s->idle_polls * s->set.idle_poll_ms >= IDLE_KEEPALIVE_MS) {
+	if (++s->idle_polls * idle_tick_ms(s) >= IDLE_KEEPALIVE_MS) {
 		s->idle_polls = 0;
 		imap_printf(s, "* OK Still here\r\n");
 	}
@@ -889,10 +1197,8 @@ static void
 cmd_idle(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
-	struct timeval tv = {
-		.tv_sec = s->set.idle_poll_ms / 1000,
-		.tv_usec = (s->set.idle_poll_ms % 1000) * 1000,
-	};
+	unsigned int ms = idle_tick_ms(s);
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
 
 	imap_sync_selected(s);
 	imap_printf(s, "+ idling\r\n");
@@ -902,6 +1208,9 @@ cmd_idle(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	s->wait = WAIT_IDLE;
 	s->idle_polls = 0;
 	event_add(s->idle_ev, &tv);
+	/* a change between the sync above and now */
+	if (s->box != NULL && idle_pushed(s) && store_mailbox_changed(s->box))
+		event_active(s->notify_ev, EV_TIMEOUT, 0);
 }
 
 /* --- STARTTLS ----------------------------------------------------------------------- */
@@ -1192,8 +1501,12 @@ process_input(struct imap_session *s)
 		enum imap_parse_result r;
 		size_t consumed;
 
-		if (s->wait == WAIT_AUTH_HOOK || s->wait == WAIT_OUTPUT)
+		if (s->wait == WAIT_AUTH_HOOK || s->wait == WAIT_OUTPUT ||
+		    s->wait == WAIT_JOB)
 			return;
+		/* the last command is over: its arguments can go */
+		if (s->wait == WAIT_NONE)
+			imap_parser_release(s->parser);
 		if (s->wait == WAIT_IDLE || s->wait == WAIT_AUTH_DATA) {
 			size_t len;
 			char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
@@ -1373,6 +1686,7 @@ imap_session_new(struct event_base *base, struct bufferevent *bev,
 	log_debug("sid=%s event=imap_connect", s->sid);
 	s->resume_ev = event_new(base, -1, 0, resume_cb, s);
 	s->idle_ev = event_new(base, -1, EV_PERSIST, idle_cb, s);
+	s->notify_ev = event_new(base, -1, 0, notify_ev_cb, s);
 	tv.tv_sec = s->set.idle_timeout_ms / 1000;
 	tv.tv_usec = (s->set.idle_timeout_ms % 1000) * 1000;
 	bufferevent_set_timeouts(bev, &tv, NULL);
@@ -1394,11 +1708,22 @@ imap_session_new(struct event_base *base, struct bufferevent *bev,
 }
 
 void
+imap_session_shutdown(struct imap_session *s)
+{
+	s->state = IMAP_STATE_LOGOUT;
+	finish(s);
+}
+
+void
 imap_session_destroy(struct imap_session *s)
 {
+	/* work on the pool finishes without us */
+	if (s->job != NULL)
+		s->job->s = NULL;
 	if (s->cont.free_fn != NULL)
 		s->cont.free_fn(s->cont.state);
 	imap_search_reset(s);
+	imap_watch_selected(s, false);
 	store_mailbox_close(&s->box);
 	store_account_close(&s->acct);
 	if (s->set.ssl_ctx != NULL)
@@ -1406,10 +1731,10 @@ imap_session_destroy(struct imap_session *s)
 	imap_parser_free(&s->parser);
 	event_free(s->resume_ev);
 	event_free(s->idle_ev);
+	event_free(s->notify_ev);
 	if (s->drain_ev != NULL)
 		event_free(s->drain_ev);
 	bufferevent_free(s->bev);
-	free(s->view);
 	free(s->keywords_known);
 	free(s->recent);
 	free(s->tag);
@@ -1428,8 +1753,8 @@ finish(struct imap_session *s)
 	const struct imap_hooks *hooks = s->hooks;
 	void *ctx = s->ctx;
 
-	if (s->wait == WAIT_AUTH_HOOK) {
-		/* the glue still owes us an answer: wait for it */
+	if (s->wait == WAIT_AUTH_HOOK || s->wait == WAIT_JOB) {
+		/* the glue or the pool still owes us an answer: wait for it */
 		s->closing = true;
 		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 		return;

@@ -43,6 +43,7 @@ struct bufferevent;
 struct imap_session;
 
 struct ssl_ctx_st;
+struct pool;
 
 struct imap_settings {
 	const char *hostname;
@@ -53,7 +54,11 @@ struct imap_settings {
 	size_t max_line;		/* command text (0 = 65536) */
 	uint64_t max_literal;		/* APPEND size (0 = 10240000) */
 	unsigned int idle_timeout_ms;	/* (0 = 30 minutes) */
-	unsigned int idle_poll_ms;	/* IDLE rescan period (0 = 1000) */
+	unsigned int idle_poll_ms;	/* IDLE poll period without inotify
+					   (0 = 1000) */
+	/* where blocking store work (APPEND's fsyncs) runs; NULL = on the
+	   loop, in line */
+	struct pool *pool;
 	bool quota;			/* QUOTA offered (ENABLE_QUOTAS) */
 	bool compress;			/* COMPRESS=DEFLATE offered */
 	/* Set: the greeting is "* BYE <text>" and the connection is closed
@@ -123,5 +128,11 @@ void imap_session_auth_refuse(struct imap_session *s, const char *resp);
 void imap_session_auth_refuse_bye(struct imap_session *s, const char *bye);
 /* Ends a session at once (shutdown, tests); on_disconnect is not called. */
 void imap_session_destroy(struct imap_session *s);
+/*
+ * Ends a session at its next safe point (worker stop): at once, or when
+ * its blocking store work is back (an APPEND being fsync'd still gets its
+ * UID); on_disconnect is called.
+ */
+void imap_session_shutdown(struct imap_session *s);
 
 #endif

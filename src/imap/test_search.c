@@ -42,7 +42,6 @@ static void
 fixture_open(struct fixture *f)
 {
 	const char *root = test_tmpdir();
-	const struct store_msg *msgs;
 	char *err = NULL;
 	unsigned int n;
 
@@ -57,10 +56,8 @@ fixture_open(struct fixture *f)
 		    1700000000 + (time_t)(3 - i) * 86400, &uid, &err) == 0);
 	}
 	test_assert(store_mailbox_sync(f->s.box, NULL, &err) == 0);
-	msgs = store_mailbox_msgs(f->s.box, &n);
-	f->s.view = xcalloc(n + 1, sizeof(*f->s.view));
-	for (unsigned int i = 0; i < n; i++)
-		f->s.view[i] = msgs[i].uid;
+	/* the view is the store handle's: all of its messages */
+	(void)store_mailbox_msgs(f->s.box, &n);
 	f->s.nview = n;
 }
 
@@ -70,7 +67,6 @@ fixture_close(struct fixture *f)
 	imap_search_reset(&f->s);
 	store_mailbox_close(&f->s.box);
 	store_account_close(&f->acct);
-	free(f->s.view);
 }
 
 /* Parses "keys" as the arguments of a command line. */
@@ -194,7 +190,9 @@ test_search_keys(void)
 	/* "$" once saved */
 	{
 		struct imap_return r = { .given = true, .save = true };
-		uint32_t uids[] = { f.s.view[2], f.s.view[0] };
+		unsigned int n;
+		const struct store_msg *m = store_mailbox_msgs(f.s.box, &n);
+		uint32_t uids[] = { m[2].uid, m[0].uid };
 		char *got;
 
 		imap_searchres_save(&f.s, &r, uids, 2);

@@ -77,17 +77,39 @@ int
 buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
 	va_list ap2;
+	size_t room;
 	int n;
 
+	/* print into the spare room first: most lines fit, and formatting
+	   twice (measure, then write) was the cost of every reply line */
+	buf_reserve(b, b->len + 128);
+	room = b->cap - b->len;
 	va_copy(ap2, ap);
-	n = vsnprintf(NULL, 0, fmt, ap2);
+	n = vsnprintf(b->data + b->len, room, fmt, ap2);
 	va_end(ap2);
-	if (n < 0 || (size_t)n > b->max || b->len > b->max - (size_t)n)
+	if (n < 0 || (size_t)n > b->max || b->len > b->max - (size_t)n) {
+		b->data[b->len] = '\0';	/* unchanged */
 		return -1;
-	buf_reserve(b, b->len + (size_t)n);
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	}
+	if ((size_t)n >= room) {
+		buf_reserve(b, b->len + (size_t)n);
+		vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	}
 	b->len += (size_t)n;
 	return 0;
+}
+
+int
+buf_append_uint(struct buf *b, unsigned long long v)
+{
+	char tmp[24];
+	size_t n = sizeof(tmp);
+
+	do {
+		tmp[--n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	return buf_append(b, tmp + n, sizeof(tmp) - n);
 }
 
 int

@@ -31,6 +31,8 @@ void buf_reset(struct buf *b);
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_append_str(struct buf *b, const char *s);
 int buf_append_c(struct buf *b, char c);
+/* Decimal digits of v (what "%llu" gives, without printf's cost). */
+int buf_append_uint(struct buf *b, unsigned long long v);
 int buf_printf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)

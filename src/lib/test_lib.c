@@ -26,6 +26,22 @@ test_buf_limits(void)
 	test_assert_str(buf_cstr(&b), "cd1234");
 	buf_free(&b);
 	test_end();
+
+	test_begin("buf: printf past the spare room, and failing whole; decimal");
+	buf_init(&b, 300);
+	test_assert(buf_printf(&b, "%s", "x") == 0);
+	/* longer than the first try's room: formatted again */
+	test_assert(buf_printf(&b, "%0200d", 7) == 0);
+	test_assert(b.len == 201 && b.data[200] == '7' && b.data[201] == '\0');
+	test_assert(buf_printf(&b, "%0200d", 7) == -1);
+	test_assert(b.len == 201 && b.data[201] == '\0');
+	buf_reset(&b);
+	test_assert(buf_append_uint(&b, 0) == 0);
+	test_assert(buf_append_c(&b, ' ') == 0);
+	test_assert(buf_append_uint(&b, 18446744073709551615ULL) == 0);
+	test_assert_str(buf_cstr(&b), "0 18446744073709551615");
+	buf_free(&b);
+	test_end();
 }
 TEST(test_buf_limits)
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -52,12 +53,32 @@ store_is_inbox(const char *name)
 void
 store_msgs_free(struct store_msg *msgs, unsigned int count)
 {
-	for (unsigned int i = 0; i < count; i++) {
-		free(msgs[i].keywords);
-		free(msgs[i].base);
-		free(msgs[i].path);
-	}
+	for (unsigned int i = 0; i < count; i++)
+		free(msgs[i].base);	/* owns path and keywords too */
 	free(msgs);
+}
+
+void
+store_msg_set_strings(struct store_msg *m, const char *base, const char *path,
+    const char *keywords)
+{
+	size_t bl, pl, kl;
+	char *p;
+
+	if (keywords == NULL)
+		keywords = "";
+	bl = strlen(base) + 1;
+	pl = strlen(path) + 1;
+	kl = strlen(keywords) + 1;
+	/* one allocation per message: a large folder is many of these */
+	p = xmalloc(bl + pl + kl);
+	memcpy(p, base, bl);
+	memcpy(p + bl, path, pl);
+	memcpy(p + bl + pl, keywords, kl);
+	free(m->base);
+	m->base = p;
+	m->path = p + bl;
+	m->keywords = p + bl + pl;
 }
 
 const char *
@@ -119,14 +140,21 @@ folder_exists(const char *dir)
 	return r;
 }
 
-/* cur/ new/ tmp/ and, for a subfolder, the maildirfolder marker. */
+/*
+ * cur/ new/ tmp/ and, for a subfolder, the maildirfolder marker. fsyncs
+ * only what it made: this runs at every login.
+ */
 static int
 maildir_make(const char *dir, bool subfolder)
 {
 	static const char *const subs[] = { "cur", "new", "tmp" };
+	bool made = false;
 
-	if (mkdir_p(dir, 0700) < 0)
-		return -1;
+	if (!is_dir(dir)) {
+		if (mkdir_p(dir, 0700) < 0)
+			return -1;
+		made = true;
+	}
 	for (size_t i = 0; i < 3; i++) {
 		char *p = xasprintf("%s/%s", dir, subs[i]);
 		int r = mkdir(p, 0700);
@@ -134,15 +162,22 @@ maildir_make(const char *dir, bool subfolder)
 		free(p);
 		if (r < 0 && errno != EEXIST)
 			return -1;
+		made |= r == 0;
 	}
 	if (subfolder) {
 		char *p = xasprintf("%s/maildirfolder", dir);
-		FILE *f = fopen(p, "a");
 
+		if (access(p, F_OK) < 0) {
+			FILE *f = fopen(p, "a");
+
+			if (f != NULL)
+				fclose(f);
+			made = true;
+		}
 		free(p);
-		if (f != NULL)
-			fclose(f);
 	}
+	if (!made)
+		return 0;
 	return fsync_dir(dir) < 0 ? -1 : fsync_parent(dir);
 }
 
@@ -299,15 +334,31 @@ autocreate(struct store_account *acct, char **error_r)
 	return 0;
 }
 
-int
-store_account_open(const char *root, struct store_account **acct_r,
+/* Accounts open in this process (the loop thread's), by root. */
+static struct store_account *registry;
+
+static int
+account_open(const char *root, bool shared, struct store_account **acct_r,
     char **error_r)
 {
-	struct store_account *acct = xcalloc(1, sizeof(*acct));
+	struct store_account *acct;
 	size_t len = strlen(root);
 
 	while (len > 1 && root[len - 1] == '/')
 		len--;
+	if (shared) {
+		for (acct = registry; acct != NULL; acct = acct->next) {
+			if (strlen(acct->root) == len &&
+			    strncmp(acct->root, root, len) == 0) {
+				acct->refs++;
+				*acct_r = acct;
+				return 0;
+			}
+		}
+	}
+	acct = xcalloc(1, sizeof(*acct));
+	acct->refs = 1;
+	acct->shared = shared;
 	acct->root = xstrndup(root, len);
 	if (maildir_make(acct->root, false) < 0) {
 		*error_r = xasprintf("Cannot create Maildir %s: %s", acct->root,
@@ -319,21 +370,129 @@ store_account_open(const char *root, struct store_account **acct_r,
 		store_account_close(&acct);
 		return -1;
 	}
+	if (shared) {
+		acct->next = registry;
+		registry = acct;
+	}
 	*acct_r = acct;
 	return 0;
+}
+
+int
+store_account_open(const char *root, struct store_account **acct_r,
+    char **error_r)
+{
+	return account_open(root, true, acct_r, error_r);
+}
+
+int
+store_account_open_private(const char *root, struct store_account **acct_r,
+    char **error_r)
+{
+	return account_open(root, false, acct_r, error_r);
+}
+
+unsigned int
+store_accounts_idle(unsigned int idle_secs)
+{
+	struct timespec ts;
+	unsigned int n = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	for (struct store_account *a = registry; a != NULL; a = a->next) {
+		if (a->db == NULL || a->batch > 0 ||
+		    ts.tv_sec - a->last_used < (time_t)idle_secs)
+			continue;
+		/* the claims of \Recent still in memory are written first */
+		store_folders_flush(a);
+		store_folders_sleep(a);
+		store_index_close(a);
+		n++;
+	}
+	return n;
+}
+
+char **
+store_checkpoints_wanted(void)
+{
+	char **paths = NULL;
+	size_t n = 0;
+
+	for (struct store_account *a = registry; a != NULL; a = a->next) {
+		if (!a->ckpt_wanted || a->ckpt_pending)
+			continue;
+		a->ckpt_wanted = false;
+		a->ckpt_pending = true;
+		paths = xreallocarray(paths, n + 2, sizeof(*paths));
+		paths[n++] = xasprintf("%s/" STORE_INDEX_FILE, a->root);
+		paths[n] = NULL;
+	}
+	return paths;
+}
+
+void
+store_checkpoint_done(const char *path)
+{
+	for (struct store_account *a = registry; a != NULL; a = a->next) {
+		size_t l = strlen(a->root);
+
+		if (strncmp(path, a->root, l) == 0 && path[l] == '/')
+			a->ckpt_pending = false;
+	}
+}
+
+struct store_account *
+store_account_ref(struct store_account *acct)
+{
+	acct->refs++;
+	return acct;
 }
 
 void
 store_account_close(struct store_account **acctp)
 {
-	struct store_account *acct = *acctp;
+	struct store_account *acct = *acctp, **pp;
 
 	if (acct == NULL)
 		return;
+	*acctp = NULL;
+	if (--acct->refs > 0)
+		return;
+	if (acct->folders != NULL)
+		panic("store_account_close: folder %s still open",
+		    acct->folders->name);
+	if (acct->shared) {
+		/* a failed open never went into the registry: nothing found */
+		for (pp = &registry; *pp != NULL; pp = &(*pp)->next) {
+			if (*pp == acct) {
+				*pp = acct->next;
+				break;
+			}
+		}
+	}
+	store_trash_flush(acct);
 	store_index_close(acct);
 	free(acct->root);
 	free(acct);
-	*acctp = NULL;
+}
+
+char **
+store_trash_take(void)
+{
+	char **paths = NULL;
+	size_t n = 0;
+
+	for (struct store_account *a = registry; a != NULL; a = a->next) {
+		if (a->ntrash == 0)
+			continue;
+		paths = xreallocarray(paths, n + a->ntrash + 1, sizeof(*paths));
+		memcpy(paths + n, a->trash, a->ntrash * sizeof(*paths));
+		n += a->ntrash;
+		paths[n] = NULL;
+		x_free(&a->trash);
+		a->ntrash = 0;
+	}
+	return paths;
 }
 
 /* --- folders --------------------------------------------------------------- */

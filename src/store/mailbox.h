@@ -22,9 +22,16 @@
  * directory names, as with Dovecot). "INBOX" is case-insensitive.
  *
  * Everything here does blocking file and SQLite I/O: cheap on a local
- * disk, but the IMAP worker may move heavy calls (sync of a big folder,
- * append with fsync) to its thread pool; one account object is used by
- * one thread at a time.
+ * disk. The fsyncs of an APPEND run on a pool thread (store_append_*).
+ *
+ * Sharing: store_account_open() returns the one account object of that
+ * root in this process (one SQLite connection, kept statements), and
+ * handles on one folder share one struct store_folder_state: one message
+ * array, one pair of inotify watches (new/, cur/), so a change made by one
+ * session or seen by inotify reaches the others without a rescan. These
+ * shared objects belong to one thread (the event loop);
+ * store_account_open_private() gives a separate one, e.g. for a pool
+ * thread.
  */
 #ifndef TEGAMI_STORE_MAILBOX_H
 #define TEGAMI_STORE_MAILBOX_H
@@ -65,6 +72,7 @@ struct store_msg {
 /* What a sync found (for EXISTS, EXPUNGE/VANISHED, FETCH FLAGS). */
 struct store_sync_changes {
 	uint32_t *expunged;	/* UIDs that vanished, ascending */
+	unsigned int *expunged_pos; /* their 0-based places in the old view */
 	unsigned int nexpunged;
 	uint32_t *changed;	/* UIDs whose flags changed on disk */
 	unsigned int nchanged;
@@ -90,6 +98,35 @@ struct store_folder {
  */
 int store_account_open(const char *root, struct store_account **acct_r,
     char **error_r);
+/* The same, but never shared (a pool thread, a test of two processes). */
+int store_account_open_private(const char *root,
+    struct store_account **acct_r, char **error_r);
+/*
+ * Closes the SQLite connection of every shared account not queried for
+ * idle_secs (sessions idle in IDLE hold no connection, which is most of
+ * what an account costs in memory); the next query opens it again.
+ * Returns how many were closed. Call it from a timer.
+ */
+unsigned int store_accounts_idle(unsigned int idle_secs);
+/*
+ * Index files of shared accounts whose write-ahead log has grown to its
+ * checkpoint size: the event loop never checkpoints (that fsyncs), so the
+ * caller runs store_index_checkpoint() on a pool thread for each, then
+ * store_checkpoint_done() on the loop. NULL-terminated, malloc'd, or NULL.
+ */
+char **store_checkpoints_wanted(void);
+/* Any thread: a PASSIVE checkpoint through a connection of its own. */
+int store_index_checkpoint(const char *path, char **error_r);
+void store_checkpoint_done(const char *path);
+/*
+ * Files expunged from shared accounts wait under a dot name (readers skip
+ * them) until the caller unlinks them on a pool thread: freeing blocks can
+ * block the event loop. NULL-terminated, malloc'd (each path too), or NULL.
+ */
+char **store_trash_take(void);
+/* Another reference to the same account. */
+struct store_account *store_account_ref(struct store_account *acct);
+/* Drops this reference; the last one closes the index. */
 void store_account_close(struct store_account **acct);
 const char *store_account_root(const struct store_account *acct);
 
@@ -137,6 +174,13 @@ int store_subscribe(struct store_account *acct, const char *name, bool on,
 int store_mailbox_open(struct store_account *acct, const char *name,
     bool readonly, struct store_mailbox **box_r, char **error_r);
 void store_mailbox_close(struct store_mailbox **box);
+/*
+ * A handle only to add messages to (APPEND, COPY/MOVE target): no sync
+ * and no message array unless some handle has the folder open anyway, so
+ * filing into a big Sent folder does not scan it. Its view is empty.
+ */
+int store_mailbox_open_target(struct store_account *acct, const char *name,
+    struct store_mailbox **box_r, char **error_r);
 
 /*
  * Brings the index up to date with the Maildir: moves new/ to cur/,
@@ -148,11 +192,36 @@ int store_mailbox_sync(struct store_mailbox *box,
     struct store_sync_changes *changes_r, char **error_r);
 void store_sync_changes_free(struct store_sync_changes *changes);
 /*
- * Could a sync find anything new? Cheap (two stats and a PRAGMA): the
- * mtimes of new/ and cur/ and the index's data_version against what the
- * last sync saw. For IDLE and NOOP polling; true when unsure.
+ * Could a sync find anything new for this handle? Cheap: what inotify has
+ * queued (or, without inotify, the mtimes of new/ and cur/), the index's
+ * data_version and the other handles' changes. True when unsure.
  */
 bool store_mailbox_changed(struct store_mailbox *box);
+/*
+ * fn(ctx) is called (from inside store calls or store_watch_dispatch(),
+ * so it must only schedule work) when the folder changed in a way this
+ * handle has not synced yet: another handle's change, or new mail or a
+ * foreign change seen by inotify. NULL turns it off.
+ */
+void store_mailbox_set_notify(struct store_mailbox *box, void (*fn)(void *ctx),
+    void *ctx);
+/* Are changes by other processes pushed (inotify), or must one poll? */
+bool store_mailbox_watched(const struct store_mailbox *box);
+/*
+ * The process's inotify descriptor, for the event loop (readable: call
+ * store_watch_dispatch()); -1 when inotify cannot be had (then handles
+ * fall back to polling with store_mailbox_changed()).
+ */
+int store_watch_fd(void);
+void store_watch_dispatch(void);
+
+/*
+ * Changes in one transaction: store_batch_begin(), several changes on
+ * this account's folders, store_batch_end() commits them (-1 with
+ * *error_r if that fails: the folders are rescanned at their next sync).
+ */
+int store_batch_begin(struct store_mailbox *box, char **error_r);
+int store_batch_end(struct store_mailbox *box, char **error_r);
 
 /* The folder's name ("INBOX" for any case of it). */
 const char *store_mailbox_name(const struct store_mailbox *box);
@@ -226,6 +295,43 @@ int store_mailbox_append_many(struct store_mailbox *box,
     const struct store_append *msgs, unsigned int count, uint32_t *uids_r,
     char **error_r);
 /*
+ * The same in three steps, so that the fsyncs can run on a pool thread:
+ * begin (loop: checks, names the files, may write dovecot-keywords; msgs
+ * may be freed afterwards), write (any thread; touches nothing but op:
+ * writes every file to tmp/ and fsyncs it, renames them all into cur/,
+ * fsyncs cur/; on a failure removes what it wrote), finish (loop: the
+ * UIDs in one transaction; frees op, also after a failed write). The
+ * handle must stay open until finish.
+ */
+struct store_append_op;
+int store_append_begin(struct store_mailbox *box, const struct store_append *msgs,
+    unsigned int count, struct store_append_op **op_r, char **error_r);
+void store_append_write(struct store_append_op *op);
+int store_append_finish(struct store_append_op **op, uint32_t *uids_r,
+    char **error_r);
+/*
+ * UIDs expunged from the folder with a modseq above modseq, ascending
+ * (QRESYNC). *complete_r is false when the log does not reach back that
+ * far (a rebuilt or pruned index): then any UID not in the folder may
+ * have been expunged.
+ */
+int store_mailbox_expunged_since(struct store_mailbox *box, uint64_t modseq,
+    uint32_t **uids_r, unsigned int *count_r, bool *complete_r,
+    char **error_r);
+
+/*
+ * POP3 UIDLs that match what Dovecot gave for a folder migrated from it:
+ * (*uidls_r)[i] for message i of the view is malloc'd, or NULL where the
+ * folder keeps tegami's own UIDLs (the base name, pop3box.h). A folder is
+ * Dovecot's when tegami first saw it with a dovecot-uidlist it had not
+ * written: then the UID and UIDVALIDITY in hex (Dovecot's default
+ * pop3_uidl_format %08Xu%08Xv, which it writes in lower case), or the
+ * UIDL Dovecot kept for the message ("P" in the uidlist). Free each and the array.
+ */
+int store_mailbox_pop3_uidls(struct store_mailbox *box, char ***uidls_r,
+    char **error_r);
+
+/*
  * Copies messages (by index in src) into dst, hard-linked where the
  * filesystem allows; dst_uids_r[i] is the UID given to the copy of
  * indexes[i] (COPYUID). Flags and keywords come along.
@@ -243,6 +349,25 @@ int store_msg_cache_get(struct store_mailbox *box, uint32_t uid,
     char **envelope_r, char **bodystructure_r);
 int store_msg_cache_set(struct store_mailbox *box, uint32_t uid,
     const char *envelope, const char *bodystructure, char **error_r);
+/* All cached renderings at once; body is FETCH BODY (no extension data). */
+struct store_msg_cache {
+	char *envelope, *bodystructure, *body;
+};
+/* 1 = something cached (malloc'd fields, NULL when not), 0 none, -1 error. */
+int store_msg_cache_load(struct store_mailbox *box, uint32_t uid,
+    struct store_msg_cache *c);
+/* Sets the non-NULL fields. */
+int store_msg_cache_store(struct store_mailbox *box, uint32_t uid,
+    const struct store_msg_cache *c, char **error_r);
+void store_msg_cache_free(struct store_msg_cache *c);
+/*
+ * The cache of every message with a UID in lo..hi, in one query (a FETCH
+ * over many messages): ascending *uids_r and (*c_r)[i] for uids[i], both
+ * malloc'd. 0 or -1.
+ */
+int store_msg_cache_load_range(struct store_mailbox *box, uint32_t lo,
+    uint32_t hi, uint32_t **uids_r, struct store_msg_cache **c_r,
+    unsigned int *n_r);
 
 /*
  * Opaque data an upper layer derives from a message and keeps in the

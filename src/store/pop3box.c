@@ -2,6 +2,7 @@
  * store/pop3box: the POP3 view of a Maildir INBOX (contract in pop3box.h).
  */
 #include "store/pop3box.h"
+#include "store/mailbox.h"
 #include "store/maildir.h"
 #include "lib/file.h"
 #include "lib/log.h"
@@ -204,9 +205,92 @@ list_cur(struct pop3box *box, char **error_r)
 	return 0;
 }
 
+/*
+ * The INBOX of the account's index, opened on this thread (a private
+ * account). An index that cannot be had costs only the Dovecot UIDLs:
+ * the session goes on with the base names.
+ */
+static void
+index_open(struct pop3box *box, struct store_account **acct_r,
+    struct store_mailbox **mb_r)
+{
+	char *err = NULL;
+
+	*acct_r = NULL;
+	*mb_r = NULL;
+	if (store_account_open_private(box->root, acct_r, &err) < 0 ||
+	    store_mailbox_open(*acct_r, "INBOX", false, mb_r, &err) < 0) {
+		log_warn("event=pop3_index_unusable maildir=%s error=\"%s\"",
+		    box->root, err != NULL ? err : "");
+		free(err);
+		store_account_close(acct_r);
+	}
+}
+
+struct base_uidl {
+	const char *base;	/* up to the ':' */
+	size_t len;
+	const char *uidl;
+};
+
+static int
+base_uidl_cmp(const void *a, const void *b)
+{
+	const struct base_uidl *x = a, *y = b;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->base, y->base, n);
+
+	return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* The index's UIDLs (folders migrated from Dovecot) over the listing's. */
+static void
+index_uidls(struct pop3box *box, struct store_mailbox *mb)
+{
+	const struct store_msg *msgs;
+	struct base_uidl *map;
+	unsigned int n, nmap = 0;
+	char **uidls, *err = NULL;
+
+	if (store_mailbox_pop3_uidls(mb, &uidls, &err) < 0) {
+		log_warn("event=pop3_index_unusable maildir=%s error=\"%s\"",
+		    box->root, err);
+		free(err);
+		return;
+	}
+	msgs = store_mailbox_msgs(mb, &n);
+	map = xcalloc(n + 1, sizeof(*map));
+	for (unsigned int i = 0; i < n; i++) {
+		if (uidls[i] == NULL)
+			continue;
+		map[nmap].base = msgs[i].base;
+		map[nmap].len = strlen(msgs[i].base);
+		map[nmap].uidl = uidls[i];
+		nmap++;
+	}
+	if (nmap > 1)
+		qsort(map, nmap, sizeof(*map), base_uidl_cmp);
+	for (size_t i = 0; i < box->count && nmap > 0; i++) {
+		struct base_uidl key = { box->msgs[i].name,
+		    strcspn(box->msgs[i].name, ":"), NULL };
+		const struct base_uidl *hit = bsearch(&key, map, nmap,
+		    sizeof(*map), base_uidl_cmp);
+
+		if (hit != NULL)
+			str_copy(box->msgs[i].uidl, sizeof(box->msgs[i].uidl),
+			    hit->uidl);
+	}
+	free(map);
+	for (unsigned int i = 0; i < n; i++)
+		free(uidls[i]);
+	free(uidls);
+}
+
 int
 pop3box_open(const char *maildir, struct pop3box **box_r, char **error_r)
 {
+	struct store_account *acct;
+	struct store_mailbox *mb;
 	struct pop3box *box;
 	char *lockp;
 	size_t len = strlen(maildir);
@@ -237,10 +321,19 @@ pop3box_open(const char *maildir, struct pop3box **box_r, char **error_r)
 		*error_r = xasprintf("flock: %s", strerror(e));
 		return -1;
 	}
+	/* the index first: it moves new/ to cur/ and gives UIDs, which the
+	   UIDLs of folders migrated from Dovecot are made of */
+	index_open(box, &acct, &mb);
 	if (move_new(box->root, error_r) < 0 || list_cur(box, error_r) < 0) {
+		store_mailbox_close(&mb);
+		store_account_close(&acct);
 		pop3box_close(&box);
 		return -1;
 	}
+	if (mb != NULL)
+		index_uidls(box, mb);
+	store_mailbox_close(&mb);
+	store_account_close(&acct);
 	*box_r = box;
 	return 1;
 }

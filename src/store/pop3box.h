@@ -20,13 +20,20 @@
  * RETR sends before byte-stuffing) when present; else the file is read
  * once and every LF not preceded by CR is counted twice.
  *
- * Unique ids (UIDL): the Maildir base name (the name up to the first ':'
- * or ','), which Maildir makes unique and which stays the same when flags
- * change. RFC 1939 wants 1..70 characters in 0x21..0x7E: a base name that
- * is longer or holds other bytes is replaced by "H" + 32 hex digits of its
- * SHA-256 (stable too). Dovecot's default (%08Xu%08Xv, from its
- * dovecot-uidlist) differs: after a migration POP3 clients that keep
- * messages on the server may download them once more (see docs/pop3.md).
+ * Unique ids (UIDL): for a folder migrated from Dovecot (tegami's index
+ * first saw it with a dovecot-uidlist Dovecot wrote), what Dovecot gave:
+ * its default pop3_uidl_format %08Xu%08Xv (UID and UIDVALIDITY, eight hex
+ * digits each, lower case as Dovecot writes them, from the index), or the
+ * UIDL Dovecot kept for the message, so POP3 clients that leave mail on
+ * the server do not download it again.
+ * Otherwise, as tegami always did: the Maildir base name (the name up to
+ * the first ':' or ','), which Maildir makes unique and which stays the
+ * same when flags change. RFC 1939 wants 1..70 characters in 0x21..0x7E:
+ * a base name that is longer or holds other bytes is replaced by "H" + 32
+ * hex digits of its SHA-256 (stable too). The index is opened privately
+ * (this runs on a pool thread) and synced first, which also moves new/
+ * to cur/ and gives new mail its UID; without a usable index the base
+ * names are used.
  *
  * Locking: one POP3 session per Maildir at a time, across processes, with
  * flock(2) on <maildir>/tegami-pop3.lock (also between two opens in one

@@ -4,6 +4,7 @@
 #include "lib/xalloc.h"
 
 #include <dirent.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +212,14 @@ test_store_sync(void)
 	test_assert(strstr(s, "\n1 :1700000001.M1P1Q1.host,S=6,W=8\n2 :1700000002") != NULL);
 	free(s);
 	free(path);
+	{
+		char **u;
+
+		/* a folder tegami made keeps the base-name POP3 UIDLs */
+		test_assert(store_mailbox_pop3_uidls(box, &u, &err) == 0);
+		test_assert(u[0] == NULL && u[1] == NULL && u[2] == NULL);
+		free(u);
+	}
 	test_end();
 
 	test_begin("store: flags and keywords go into file names");
@@ -412,7 +421,7 @@ test_store_sync(void)
 		sub = xasprintf("%s/dovecot-uidlist", dir);
 		put_file(sub, "3 V1234567 N50 G0123456789abcdef0123456789abcdef\n"
 		    "7 :1600000001.M1P1.old,S=3,W=4\n"
-		    "9 W4 :1600000002.M1P1.old,S=3\n"
+		    "9 W4 Pkept-by-dovecot :1600000002.M1P1.old,S=3\n"
 		    "12 :1600000003.M1P1.gone\n");
 		free(sub);
 		sub = xasprintf("%s/cur/1600000001.M1P1.old,S=3,W=4:2,S", dir);
@@ -438,8 +447,22 @@ test_store_sync(void)
 		s = slurp(sub);
 		test_assert(strncmp(s, "3 V1234567 N51 G", 16) == 0);
 		test_assert(strstr(s, "\n7 :1600000001.M1P1.old,S=3,W=4\n9 :1600000002.M1P1.old,S=3\n50 :1600000004.M1P1.old\n") != NULL);
+		/* rewritten with our mark: a rebuild will know it is ours */
+		test_assert(strstr(s, " Xtegami\n") != NULL);
 		free(s);
 		free(sub);
+		{
+			char **u;
+
+			/* POP3: Dovecot's %08Xu%08Xv; its "P" field wins */
+			test_assert(store_mailbox_pop3_uidls(box, &u, &err) == 0);
+			test_assert_str(u[0], "000000070012d687");
+			test_assert_str(u[1], "kept-by-dovecot");
+			test_assert_str(u[2], "000000320012d687");
+			for (int i = 0; i < 3; i++)
+				free(u[i]);
+			free(u);
+		}
 		store_mailbox_close(&box);
 		store_account_close(&acct);
 		free(dir);
@@ -686,3 +709,173 @@ test_store_blobs(void)
 	test_end();
 }
 TEST(test_store_blobs);
+
+static void
+test_store_sleep_wake(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct;
+	struct store_mailbox *box, *box2;
+	struct store_sync_changes ch;
+	const struct store_msg *msgs;
+	unsigned int n;
+	char *err = NULL, *path;
+
+	test_begin("store: an idle account closes its index and sleeps; the next use wakes it");
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	for (int i = 1; i <= 5; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "170000000%d.M1P1Q1.host,S=2,W=3", i);
+		deliver(root, name, "a\n");
+	}
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box, &err) == 0);
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box2, &err) == 0);
+	test_assert(store_msg_set_flags(box, 1, STORE_FLAG_FLAGGED, NULL, &err) == 0);
+	test_assert(store_mailbox_sync(box2, &ch, &err) == 0);
+	store_sync_changes_free(&ch);
+	/* box2 has not seen the expunge of UID 3 by box when both sleep */
+	test_assert(store_mailbox_expunge(box, (uint32_t[]){ 3 }, 1, &err) == 0);
+	test_assert(store_mailbox_sync(box, NULL, &err) == 0);
+	test_assert(store_accounts_idle(0) >= 1);
+	/* another process removes UID 5 meanwhile */
+	path = xasprintf("%s/cur/1700000005.M1P1Q1.host,S=2,W=3:2,", root);
+	test_assert(unlink(path) == 0);
+	free(path);
+	/* box2's view is still the five messages, with their flags */
+	msgs = store_mailbox_msgs(box2, &n);
+	test_assert(n == 5 && msgs[2].uid == 3 && msgs[4].uid == 5);
+	test_assert(msgs[1].flags == STORE_FLAG_FLAGGED);
+	test_assert(store_mailbox_sync(box2, &ch, &err) == 0);
+	test_assert(ch.nexpunged == 2 && ch.expunged[0] == 3 && ch.expunged[1] == 5);
+	test_assert(ch.expunged_pos[0] == 2 && ch.expunged_pos[1] == 4);
+	store_sync_changes_free(&ch);
+	msgs = store_mailbox_msgs(box2, &n);
+	test_assert(n == 3 && msgs[2].uid == 4);
+	/* and box, which had seen the first expunge, only the second */
+	test_assert(store_mailbox_sync(box, &ch, &err) == 0);
+	test_assert(ch.nexpunged == 1 && ch.expunged[0] == 5 && ch.expunged_pos[0] == 3);
+	store_sync_changes_free(&ch);
+	/* asleep again, a change wakes it too */
+	test_assert(store_accounts_idle(0) >= 1);
+	test_assert(store_msg_change_flags(box, 0, '+', STORE_FLAG_SEEN, NULL, &err) == 0);
+	msgs = store_mailbox_msgs(box, &n);
+	test_assert(n == 3 && msgs[0].flags == STORE_FLAG_SEEN);
+	store_mailbox_close(&box);
+	store_mailbox_close(&box2);
+	store_account_close(&acct);
+	test_end();
+}
+TEST(test_store_sleep_wake)
+
+static void
+test_store_open_target(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct;
+	struct store_mailbox *t, *box;
+	const struct store_msg *msgs;
+	unsigned int n;
+	uint32_t uid;
+	char *err = NULL;
+
+	test_begin("store: a target handle appends without the folder's array");
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	/* first sight: the row is made the usual way */
+	test_assert(store_mailbox_open_target(acct, "Sent", &t, &err) == 0);
+	test_assert(store_mailbox_append(t, "a\r\n", 3, 0, NULL, 0, &uid, &err) == 0);
+	test_assert(uid == 1);
+	store_mailbox_close(&t);
+	test_assert(store_mailbox_open_target(acct, "Sent", &t, &err) == 0);
+	msgs = store_mailbox_msgs(t, &n);
+	test_assert(n == 0);
+	test_assert(store_mailbox_append(t, "b\r\n", 3, STORE_FLAG_SEEN, "kw", 0,
+	    &uid, &err) == 0);
+	test_assert(uid == 2);
+	store_mailbox_close(&t);
+	test_assert(store_mailbox_open_target(acct, "Nope", &t, &err) < 0);
+	x_free(&err);
+	test_assert(store_mailbox_open(acct, "Sent", false, &box, &err) == 0);
+	msgs = store_mailbox_msgs(box, &n);
+	test_assert(n == 2 && msgs[1].uid == 2 && msgs[1].flags == STORE_FLAG_SEEN);
+	test_assert_str(msgs[1].keywords, "kw");
+	test_assert(store_mailbox_uidnext(box) == 3);
+	store_mailbox_close(&box);
+	store_account_close(&acct);
+	test_end();
+}
+TEST(test_store_open_target)
+
+static void
+test_store_schema_upgrade(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct;
+	struct store_mailbox *box;
+	char *path, *err = NULL, *e, *b;
+	const struct store_msg *msgs;
+	unsigned int n;
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	test_begin("store: a version 1 index is upgraded in place, its cache kept");
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	store_account_close(&acct);
+	deliver(root, "1700000001.M1P1Q1.host,S=2,W=3", "a\n");
+	/* what the first tegami wrote: schema 1, the cache in the rows */
+	path = xasprintf("%s/" STORE_INDEX_FILE, root);
+	(void)unlink(path);
+	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
+	test_assert(sqlite3_exec(db,
+	    "PRAGMA journal_mode=WAL;"
+	    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
+	    "CREATE TABLE mailbox(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL,"
+	    " uidvalidity INTEGER NOT NULL, uidnext INTEGER NOT NULL,"
+	    " highestmodseq INTEGER NOT NULL, guid TEXT NOT NULL);"
+	    "CREATE TABLE message(mailbox INTEGER NOT NULL, uid INTEGER NOT NULL,"
+	    " base TEXT NOT NULL, path TEXT NOT NULL, flags INTEGER NOT NULL,"
+	    " keywords TEXT NOT NULL, modseq INTEGER NOT NULL,"
+	    " internaldate INTEGER NOT NULL, size INTEGER NOT NULL, envelope TEXT,"
+	    " bodystructure TEXT, PRIMARY KEY(mailbox, uid)) WITHOUT ROWID;"
+	    "CREATE UNIQUE INDEX message_base ON message(mailbox, base);"
+	    "CREATE TABLE expunged(mailbox INTEGER NOT NULL, uid INTEGER NOT NULL,"
+	    " modseq INTEGER NOT NULL, PRIMARY KEY(mailbox, uid)) WITHOUT ROWID;"
+	    "INSERT INTO meta VALUES('schema', '1');"
+	    "INSERT INTO mailbox VALUES(1, 'INBOX', 77, 8, 500, 'g');"
+	    "INSERT INTO message VALUES(1, 7, '1700000001.M1P1Q1.host,S=2,W=3',"
+	    " 'new/1700000001.M1P1Q1.host,S=2,W=3', 0, '', 499, 1700000001, 3,"
+	    " '(\"env\")', '(\"bs\")');",
+	    NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box, &err) == 0);
+	test_assert(store_mailbox_uidvalidity(box) == 77);
+	msgs = store_mailbox_msgs(box, &n);
+	test_assert(n == 1 && msgs[0].uid == 7);
+	test_assert(strncmp(msgs[0].path, "cur/", 4) == 0);
+	test_assert(store_msg_cache_get(box, 7, &e, &b) == 1);
+	test_assert_str(e, "(\"env\")");
+	test_assert_str(b, "(\"bs\")");
+	free(e);
+	free(b);
+	{
+		char **u;
+
+		/* an index from before: its folders keep base-name UIDLs */
+		test_assert(store_mailbox_pop3_uidls(box, &u, &err) == 0);
+		test_assert(u[0] == NULL);
+		free(u);
+	}
+	store_mailbox_close(&box);
+	store_account_close(&acct);
+	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
+	test_assert(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='schema'",
+	    -1, &st, NULL) == SQLITE_OK);
+	test_assert(sqlite3_step(st) == SQLITE_ROW);
+	test_assert_str((const char *)sqlite3_column_text(st, 0), "2");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(path);
+	test_end();
+}
+TEST(test_store_schema_upgrade)

@@ -138,7 +138,9 @@ class TegamiServer:
         return os.path.join(d, "." + folder) if folder else d
 
     def messages(self, address, folder=""):
-        """Contents (bytes) of every message in new/ and cur/, oldest first."""
+        """Contents (bytes) of every message in new/ and cur/, oldest first
+        (names starting with '.' are no messages, as for every Maildir
+        reader: tegami parks expunged files so until they are unlinked)."""
         d = self.maildir(address, folder)
         out = []
         for sub in ("new", "cur"):
@@ -146,6 +148,8 @@ class TegamiServer:
             if not os.path.isdir(p):
                 continue
             for n in os.listdir(p):
+                if n.startswith("."):
+                    continue
                 fp = os.path.join(p, n)
                 out.append((os.stat(fp).st_mtime_ns, n, fp))
         out.sort()
@@ -157,7 +161,8 @@ class TegamiServer:
         for sub in ("new", "cur"):
             p = os.path.join(d, sub)
             if os.path.isdir(p):
-                files += [os.path.join(p, n) for n in sorted(os.listdir(p))]
+                files += [os.path.join(p, n) for n in sorted(os.listdir(p))
+                          if not n.startswith(".")]
         return files
 
     def wait_messages(self, address, count, timeout=10, folder=""):
