@@ -19,6 +19,12 @@ queue_next_attempt_from(unsigned int attempts, time_t now, uint32_t jitter,
 	/* Spread by up to an eighth, never past the first-retry promise. */
 	if (attempts > 1)
 		wait += (time_t)(jitter % (uint32_t)(wait / 8 + 1));
+	/* now is a whole second and the queue worker looks for due entries
+	 * once a second, so an entry due at now + wait may start up to two
+	 * seconds of real time after the failure beyond wait: a second less
+	 * keeps "at most wait" (60 s for the first retry) true */
+	if (wait > 1)
+		wait--;
 	return now + wait;
 }
 
