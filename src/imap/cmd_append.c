@@ -20,6 +20,7 @@
  * literal8) is stored with those parts base64-encoded (mail/binary.h), so
  * FETCH BODY[] never sends a NUL and BINARY[] gives the bytes back.
  */
+#include "imap/esearch.h"
 #include "imap/session-private.h"
 
 #include "imap/url.h"
@@ -248,21 +249,6 @@ store_form(struct append_msg *m)
 	return 0;
 }
 
-static void
-append_uid_set(struct buf *b, const uint32_t *uids, unsigned int n)
-{
-	for (unsigned int i = 0; i < n; i++) {
-		unsigned int j = i;
-
-		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
-			j++;
-		buf_printf(b, "%s%u", i > 0 ? "," : "", uids[i]);
-		if (j > i)
-			buf_printf(b, ":%u", uids[j]);
-		i = j;
-	}
-}
-
 /* An APPEND whose messages are being written and fsync'd on the pool. */
 struct append_job {
 	struct store_account *acct;	/* our reference: the session may go */
@@ -319,7 +305,7 @@ append_done(struct imap_session *s, void *arg)
 	}
 	imap_sync_selected(s);
 	buf_init(&code, BUF_UNLIMITED);
-	append_uid_set(&code, uids, job->count);
+	imap_append_numset(&code, uids, job->count);
 	imap_tagged(s, "OK", "[APPENDUID %u %s] Append completed.",
 	    store_mailbox_uidvalidity(job->box), buf_cstr(&code));
 	buf_free(&code);

@@ -2,6 +2,7 @@
  * STORE, EXPUNGE, COPY and MOVE (RFC 6851), with UIDPLUS codes; APPEND is
  * in cmd_append.c.
  */
+#include "imap/esearch.h"
 #include "imap/session-private.h"
 
 #include "lib/log.h"
@@ -12,22 +13,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-static void
-append_uid_list(struct buf *b, const uint32_t *uids, unsigned int n)
-{
-	for (unsigned int i = 0; i < n; i++) {
-		unsigned int j = i;
-
-		/* runs of consecutive UIDs as a:b */
-		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
-			j++;
-		buf_printf(b, "%s%u", i > 0 ? "," : "", uids[i]);
-		if (j > i)
-			buf_printf(b, ":%u", uids[j]);
-		i = j;
-	}
-}
 
 void
 imap_cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
@@ -157,7 +142,7 @@ imap_cmd_store(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		struct buf b;
 
 		buf_init(&b, BUF_UNLIMITED);
-		append_uid_list(&b, modified, nmodified);
+		imap_append_numset(&b, modified, nmodified);
 		imap_tagged(s, "OK", "[MODIFIED %s] Conditional STORE failed",
 		    buf_cstr(&b));
 		buf_free(&b);
@@ -284,9 +269,9 @@ copy_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	}
 	buf_init(&code, BUF_UNLIMITED);
 	buf_printf(&code, "COPYUID %u ", store_mailbox_uidvalidity(dst));
-	append_uid_list(&code, src_uids, nidx);
+	imap_append_numset(&code, src_uids, nidx);
 	buf_append_c(&code, ' ');
-	append_uid_list(&code, dst_uids, nidx);
+	imap_append_numset(&code, dst_uids, nidx);
 	if (move) {
 		/* RFC 6851 §4.3: COPYUID untagged, then the EXPUNGEs */
 		imap_printf(s, "* OK [%s] Moved\r\n", buf_cstr(&code));

@@ -162,8 +162,6 @@ uint32_t imap_view_last_uid(const struct imap_session *s);
  * stop being told of its changes (IDLE push).
  */
 void imap_watch_selected(struct imap_session *s, bool on);
-/* "1:3,7" for ascending UIDs. */
-void imap_append_uid_set(struct buf *b, const uint32_t *uids, unsigned int n);
 /*
  * QRESYNC (RFC 7162 3.2.5, 3.2.6): "* VANISHED (EARLIER) ..." for the UIDs
  * expunged with a modseq above modseq, within set (normalized UIDs; NULL =

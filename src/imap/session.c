@@ -3,6 +3,7 @@
  * state rules, authentication and IDLE. Commands that are more than a
  * screen live in cmd_*.c.
  */
+#include "imap/esearch.h"
 #include "imap/session-private.h"
 
 #include "lib/log.h"
@@ -357,22 +358,6 @@ imap_view_last_uid(const struct imap_session *s)
 	return n > 0 ? msgs[n - 1].uid : 0;
 }
 
-void
-imap_append_uid_set(struct buf *b, const uint32_t *uids, unsigned int n)
-{
-	for (unsigned int i = 0; i < n; i++) {
-		unsigned int j = i;
-
-		/* runs of consecutive UIDs as a:b */
-		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
-			j++;
-		buf_printf(b, "%s%u", i > 0 ? "," : "", uids[i]);
-		if (j > i)
-			buf_printf(b, ":%u", uids[j]);
-		i = j;
-	}
-}
-
 /* Appends "a:b" (or "a") to a set being built, with a comma between. */
 static void
 set_add(struct buf *b, bool *first, uint32_t lo, uint32_t hi)
@@ -508,7 +493,7 @@ imap_sync_selected(struct imap_session *s)
 			    ch.expunged_pos[i] - i + 1);
 		buf_init(&b, BUF_UNLIMITED);
 		buf_append_str(&b, "* VANISHED ");
-		imap_append_uid_set(&b, ch.expunged, ch.nexpunged);
+		imap_append_numset(&b, ch.expunged, ch.nexpunged);
 		buf_append_str(&b, "\r\n");
 		imap_write(s, b.data, b.len);
 		buf_free(&b);
