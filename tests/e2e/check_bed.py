@@ -200,41 +200,7 @@ class CheckBed(Bed):
         return {name: "\n".join(lines) + "\n" for name, lines in z.items()}
 
     def _dns(self):
-        d = os.path.join(self.workdir, "nsd")
-        os.makedirs(d, exist_ok=True)
-        conf = [
-            "server:", f"  ip-address: {DNS_ADDR}", "  port: 53",
-            '  username: ""', '  chroot: ""', f'  zonesdir: "{d}"',
-            f'  pidfile: "{d}/nsd.pid"', f'  logfile: "{d}/nsd.log"',
-            f'  zonelistfile: "{d}/zone.list"', '  database: ""',
-            f'  xfrdfile: "{d}/xfrd.state"', f'  xfrdir: "{d}"',
-            "  server-count: 1", "  verbosity: 1",
-            "remote-control:", "  control-enable: no",
-        ]
-        for name, text in self.zones().items():
-            path = os.path.join(d, f"{name}.zone")
-            with open(path, "w") as f:
-                f.write(text)
-            sh(["nsd-checkzone", name, path])
-            conf += ["zone:", f"  name: {name}", f'  zonefile: "{path}"']
-        conf_path = os.path.join(d, "nsd.conf")
-        with open(conf_path, "w") as f:
-            f.write("\n".join(conf) + "\n")
-        sh(["nsd-checkconf", conf_path])
-        log = open(os.path.join(d, "nsd.stderr"), "w")
-        p = subprocess.Popen(["ip", "netns", "exec", self.ns("dns"), "nsd", "-d",
-                              "-c", conf_path], stdout=log, stderr=subprocess.STDOUT)
-        self.procs.append(p)
-        deadline = time.monotonic() + 10
-        while True:
-            r = self.run("good", ["dig", "+short", "+time=1", "+tries=1",
-                                  f"@{DNS_ADDR}", "SOA", "good.test"], check=False)
-            if r.returncode == 0 and r.stdout.strip():
-                break
-            if p.poll() is not None or time.monotonic() > deadline:
-                raise BedError("nsd did not come up: "
-                               + open(os.path.join(d, "nsd.stderr")).read()[-2000:])
-            time.sleep(0.1)
+        self.start_nsd(self.zones(), "good", "good.test")
 
     def _port25(self):
         """open and drop listen on 25; refuse does not; drop's replies to

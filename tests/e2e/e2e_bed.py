@@ -306,29 +306,26 @@ class Bed:
         return "\n".join(lines) + "\n"
 
     def _dns(self):
-        d = os.path.join(self.workdir, "nsd")
-        os.makedirs(d, exist_ok=True)
         zones = {h.domain: self._zone(h) for h in self.hosts.values()}
         zones["0.77.10.in-addr.arpa"] = self._reverse_zone()
         for name in SPAM_ZONES:
             zones[name] = self._spam_zone(name)
+        self.start_nsd(zones, "a", "a.test")
+
+    def start_nsd(self, zones, probe_host, probe_zone):
+        """nsd in the dns namespace, serving zones ({name: text}), checked
+        with nsd-checkzone and nsd-checkconf first; returns once a dig
+        from probe_host gets probe_zone's SOA."""
+        d = os.path.join(self.workdir, "nsd")
+        os.makedirs(d, exist_ok=True)
         conf = [
-            "server:",
-            f"  ip-address: {DNS_ADDR}",
-            "  port: 53",
-            '  username: ""',
-            '  chroot: ""',
-            f'  zonesdir: "{d}"',
-            f'  pidfile: "{d}/nsd.pid"',
-            f'  logfile: "{d}/nsd.log"',
-            f'  zonelistfile: "{d}/zone.list"',
-            '  database: ""',
-            f'  xfrdfile: "{d}/xfrd.state"',
-            f'  xfrdir: "{d}"',
-            "  server-count: 1",
-            "  verbosity: 1",
-            "remote-control:",
-            "  control-enable: no",
+            "server:", f"  ip-address: {DNS_ADDR}", "  port: 53",
+            '  username: ""', '  chroot: ""', f'  zonesdir: "{d}"',
+            f'  pidfile: "{d}/nsd.pid"', f'  logfile: "{d}/nsd.log"',
+            f'  zonelistfile: "{d}/zone.list"', '  database: ""',
+            f'  xfrdfile: "{d}/xfrd.state"', f'  xfrdir: "{d}"',
+            "  server-count: 1", "  verbosity: 1",
+            "remote-control:", "  control-enable: no",
         ]
         for name, text in zones.items():
             path = os.path.join(d, f"{name}.zone")
@@ -346,8 +343,9 @@ class Bed:
         self.procs.append(p)
         deadline = time.monotonic() + 10
         while True:
-            r = self.run("a", ["dig", "+short", "+time=1", "+tries=1",
-                               f"@{DNS_ADDR}", "SOA", "a.test"], check=False)
+            r = self.run(probe_host, ["dig", "+short", "+time=1", "+tries=1",
+                                      f"@{DNS_ADDR}", "SOA", probe_zone],
+                         check=False)
             if r.returncode == 0 and r.stdout.strip():
                 break
             if p.poll() is not None or time.monotonic() > deadline:
