@@ -208,21 +208,12 @@ relays_add(struct relays *r, const struct relay_target *t)
 static void
 find_relays(struct check *c, char *const *domains, struct relays *r)
 {
-	const struct config *cfg = c->set->cfg;
-	struct relay_settings rs;
 	struct relay_config *rc;
 	struct relay_target t;
 	char *err = NULL;
 
 	memset(r, 0, sizeof(*r));
-	memset(&rs, 0, sizeof(rs));
-	rs.config_dir = c->set->config_dir;
-	rs.default_relay_host = config_str(cfg, "DEFAULT_RELAY_HOST");
-	rs.relay_host = config_str(cfg, "RELAY_HOST");
-	rs.relay_port = (unsigned int)config_num(cfg, "RELAY_PORT");
-	rs.relay_user = config_str(cfg, "RELAY_USER");
-	rs.relay_password = config_str(cfg, "RELAY_PASSWORD");
-	if ((rc = relay_config_load(&rs, &err)) == NULL) {
+	if ((rc = settings_relay_config(c->set, &err)) == NULL) {
 		struct dnscheck_item *it = dnscheck_add(c->rep, DNSCHECK_FAIL,
 		    "relay hosts", "%s", err);
 

@@ -1737,19 +1737,10 @@ take_lock(struct qd *d)
 static int
 relay_reload(struct qd *d)
 {
-	const struct config *cfg = d->set->cfg;
-	struct relay_settings rs;
 	struct relay_config *rc;
 	char *err = NULL;
 
-	memset(&rs, 0, sizeof(rs));
-	rs.config_dir = d->set->config_dir;
-	rs.default_relay_host = config_str(cfg, "DEFAULT_RELAY_HOST");
-	rs.relay_host = config_str(cfg, "RELAY_HOST");
-	rs.relay_port = (unsigned int)config_num(cfg, "RELAY_PORT");
-	rs.relay_user = config_str(cfg, "RELAY_USER");
-	rs.relay_password = config_str(cfg, "RELAY_PASSWORD");
-	rc = relay_config_load(&rs, &err);
+	rc = settings_relay_config(d->set, &err);
 	if (rc == NULL) {
 		log_error("event=relay_config_failed error=\"%s\"", err);
 		free(err);

@@ -1,5 +1,6 @@
 #include "daemon/settings.h"
 #include "dns/dns.h"
+#include "queue/relay.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "lib/xalloc.h"
@@ -275,6 +276,21 @@ settings_dns_resolver(const struct settings *s, struct event_base *base,
 	if (servers != NULL)
 		str_array_free(servers);
 	return r;
+}
+
+struct relay_config *
+settings_relay_config(const struct settings *s, char **error_r)
+{
+	struct relay_settings rs;
+
+	memset(&rs, 0, sizeof(rs));
+	rs.config_dir = s->config_dir;
+	rs.default_relay_host = config_str(s->cfg, "DEFAULT_RELAY_HOST");
+	rs.relay_host = config_str(s->cfg, "RELAY_HOST");
+	rs.relay_port = (unsigned int)config_num(s->cfg, "RELAY_PORT");
+	rs.relay_user = config_str(s->cfg, "RELAY_USER");
+	rs.relay_password = config_str(s->cfg, "RELAY_PASSWORD");
+	return relay_config_load(&rs, error_r);
 }
 
 char *

@@ -41,6 +41,14 @@ void settings_log_ignored(const struct settings *s);
 struct event_base;
 struct dns_resolver;
 struct dns_config;
+struct relay_config;
+/*
+ * The relay hosts as the queue worker uses them (DEFAULT_RELAY_HOST,
+ * RELAY_*, postfix-relaymap.cf, postfix-sasl-password.cf; queue/relay.h).
+ * NULL with *error_r.
+ */
+struct relay_config *settings_relay_config(const struct settings *s,
+    char **error_r);
 /*
  * The resolver tegami uses: TEGAMI_DNS_SERVERS, else /etc/resolv.conf
  * (dns/dns.h; base NULL for blocking lookups only). opts (may be NULL)
