@@ -63,16 +63,75 @@ imap_search_compile(struct imap_session *s, const struct imap_arg *a,
 }
 
 void
+imap_search_answer(struct imap_session *s, const char *verb,
+    const char *name, const struct imap_return *ret, bool uid, struct imap_search *prog,
+    struct imap_sort_program *sort, const unsigned int *idx, unsigned int nidx)
+{
+	const struct store_msg *msgs;
+	unsigned int count;
+	uint32_t *nums, *uids;
+	uint64_t *modseqs = NULL;
+
+	msgs = store_mailbox_msgs(s->box, &count);
+	nums = xcalloc(nidx + 1, sizeof(*nums));
+	uids = xcalloc(nidx + 1, sizeof(*uids));
+	if (imap_search_has_modseq(prog)) {
+		modseqs = xcalloc(nidx + 1, sizeof(*modseqs));
+		/* a MODSEQ search turns CONDSTORE on (RFC 7162 §3.1) */
+		imap_condstore_enable(s);
+	}
+	for (unsigned int k = 0; k < nidx; k++) {
+		uids[k] = msgs[idx[k]].uid;
+		nums[k] = uid ? uids[k] : idx[k] + 1;
+		if (modseqs != NULL)
+			modseqs[k] = msgs[idx[k]].modseq;
+	}
+	if (!ret->given) {
+		struct buf out;
+		uint64_t maxmod = 0;
+
+		buf_init(&out, BUF_UNLIMITED);
+		buf_printf(&out, "* %s", verb);
+		for (unsigned int k = 0; k < nidx; k++) {
+			buf_printf(&out, " %u", nums[k]);
+			if (modseqs != NULL && modseqs[k] > maxmod)
+				maxmod = modseqs[k];
+		}
+		if (maxmod > 0)
+			buf_printf(&out, " (MODSEQ %llu)", (unsigned long long)maxmod);
+		buf_append_str(&out, "\r\n");
+		imap_write(s, out.data, out.len);
+		buf_free(&out);
+	} else {
+		imap_esearch_write(s, ret, uid, nums, modseqs, nidx);
+	}
+	if (ret->save)
+		imap_searchres_save(s, ret, uids, nidx);
+	if (ret->update) {
+		if (imap_context_add(s, s->tag, uid, prog, sort, uids, nidx) < 0)
+			imap_tagged(s, "NO", "[NOUPDATE \"%s\"] Too many contexts",
+			    s->tag);
+		else
+			imap_tagged(s, "OK", "%s completed, updates follow.",
+			    name);
+	} else {
+		imap_tagged(s, "OK", "%s completed.", name);
+		imap_search_free(&prog);
+		free(sort);
+	}
+	free(nums);
+	free(uids);
+	free(modseqs);
+}
+
+void
 imap_cmd_search(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	struct imap_return ret;
 	struct imap_search *prog;
-	const struct store_msg *msgs;
 	const char *charset, *err;
-	unsigned int i = 0, count, nidx, *idx;
-	uint32_t *nums, *uids;
-	uint64_t *modseqs = NULL;
+	unsigned int i = 0, nidx, *idx;
 
 	if (imap_return_parse(a, n, &i, &ret, &err) < 0) {
 		imap_tagged(s, "BAD", "%s", err);
@@ -90,55 +149,7 @@ imap_cmd_search(struct imap_session *s, const struct imap_arg *a, unsigned int n
 			imap_searchres_clear(s);
 		return;
 	}
-	msgs = store_mailbox_msgs(s->box, &count);
 	idx = imap_search_run(s, prog, &nidx);
-	nums = xcalloc(nidx + 1, sizeof(*nums));
-	uids = xcalloc(nidx + 1, sizeof(*uids));
-	if (imap_search_has_modseq(prog)) {
-		modseqs = xcalloc(nidx + 1, sizeof(*modseqs));
-		/* a MODSEQ search turns CONDSTORE on (RFC 7162 §3.1) */
-		imap_condstore_enable(s);
-	}
-	for (unsigned int k = 0; k < nidx; k++) {
-		uids[k] = msgs[idx[k]].uid;
-		nums[k] = uid ? uids[k] : idx[k] + 1;
-		if (modseqs != NULL)
-			modseqs[k] = msgs[idx[k]].modseq;
-	}
-	if (!ret.given) {
-		struct buf out;
-		uint64_t maxmod = 0;
-
-		buf_init(&out, BUF_UNLIMITED);
-		buf_append_str(&out, "* SEARCH");
-		for (unsigned int k = 0; k < nidx; k++) {
-			buf_printf(&out, " %u", nums[k]);
-			if (modseqs != NULL && modseqs[k] > maxmod)
-				maxmod = modseqs[k];
-		}
-		if (maxmod > 0)
-			buf_printf(&out, " (MODSEQ %llu)", (unsigned long long)maxmod);
-		buf_append_str(&out, "\r\n");
-		imap_write(s, out.data, out.len);
-		buf_free(&out);
-	} else {
-		imap_esearch_write(s, &ret, uid, nums, modseqs, nidx);
-	}
-	if (ret.save)
-		imap_searchres_save(s, &ret, uids, nidx);
-	if (ret.update) {
-		if (imap_context_add(s, s->tag, uid, prog, NULL, uids, nidx) < 0)
-			imap_tagged(s, "NO", "[NOUPDATE \"%s\"] Too many contexts",
-			    s->tag);
-		else
-			imap_tagged(s, "OK", "Search completed, updates follow.");
-		prog = NULL;
-	} else {
-		imap_tagged(s, "OK", "Search completed.");
-	}
-	imap_search_free(&prog);
+	imap_search_answer(s, "SEARCH", "Search", &ret, uid, prog, NULL, idx, nidx);
 	free(idx);
-	free(nums);
-	free(uids);
-	free(modseqs);
 }

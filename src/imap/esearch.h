@@ -51,6 +51,17 @@ void imap_searchres_save(struct imap_session *s, const struct imap_return *r,
 /* A SEARCH/SORT with SAVE failed: "$" becomes empty (RFC 5182 §2.1). */
 void imap_searchres_clear(struct imap_session *s);
 
+/*
+ * The answer to a SEARCH or SORT whose program matched idx[0..nidx) (view
+ * indexes, in result order): "* <verb> ..." or ESEARCH as ret says, "$"
+ * saved, a context kept for UPDATE, and the tagged "<name> completed."
+ * Takes prog and sort (NULL for SEARCH): kept by the context or freed.
+ */
+void imap_search_answer(struct imap_session *s, const char *verb,
+    const char *name, const struct imap_return *ret, bool uid,
+    struct imap_search *prog, struct imap_sort_program *sort,
+    const unsigned int *idx, unsigned int nidx);
+
 #define IMAP_CONTEXTS_MAX 16
 
 /*
