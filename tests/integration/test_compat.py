@@ -114,7 +114,7 @@ def test_postfix_aliases_root_and_devnull(make_server):
                      "cron: |/usr/bin/logger\n")
     srv.add_account("bob@example.test", "bobpw")
     srv.start()
-    assert "event=accounts_unsupported" in srv.log_text()
+    srv.wait_log("event=accounts_unsupported")
     with smtplib.SMTP("127.0.0.1", srv.ports["SMTP"], timeout=10) as s:
         s.sendmail("a@remote.test", [f"root@{HOST}"], MSG)
         s.sendmail("a@remote.test", ["root@localhost"], MSG)

@@ -102,7 +102,7 @@ def test_workers_drop_privileges(make_server):
 
 def test_empty_ssl_type_makes_a_self_signed_certificate(make_server):
     srv = make_server(env={"SSL_TYPE": "", "SSL_CERT_PATH": "", "SSL_KEY_PATH": ""})
-    assert "event=tls_self_signed" in srv.log_text()
+    srv.wait_log("event=tls_self_signed")
     cert = os.path.join(srv.state_dir, "tegami", "tls", f"{HOST}-cert.pem")
     assert os.path.exists(cert)
     ctx = ssl.create_default_context(cafile=cert)

@@ -352,7 +352,7 @@ def test_session_limits_per_user(make_server):
     time.sleep(0.2)
     a3.login("alice@example.test", "alicepw")
     assert a3.select("INBOX")[0] == "OK"
-    assert "reason=too_many_user_ip_sessions" in srv.log_text()
+    srv.wait_log("reason=too_many_user_ip_sessions")
     for m in (a2, a3, b1):
         m.logout()
 
