@@ -187,7 +187,8 @@ pop3_auth_checked(const struct authcheck_result *r, void *ctx)
 			pop3_session_reply(s, false, "[SYS/TEMP] Temporary "
 			    "authentication failure");
 		else if (r->banned)
-			pop3_session_reply(s, false, "[AUTH] " BANNED_TEXT);
+			/* no more guesses on this connection either */
+			pop3_session_refuse_close(s, "[AUTH] " BANNED_TEXT);
 		else
 			pop3_session_reply(s, false, "[AUTH] Authentication "
 			    "failed.");

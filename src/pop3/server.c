@@ -485,6 +485,26 @@ pop3_session_reply(struct pop3_session *s, bool ok, const char *fmt, ...)
 }
 
 void
+pop3_session_refuse_close(struct pop3_session *s, const char *fmt, ...)
+{
+	char text[REPLY_TEXT_MAX];
+	enum pop3_question q = s->question;
+	va_list ap;
+
+	if (q == Q_NONE)
+		panic("pop3: pop3_session_refuse_close with no question open");
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	s->question = Q_NONE;
+	apply_answer(s, q, false, text);
+	if (!session_gone(s))
+		session_close(s, "refused");
+	if (!s->in_hook)
+		event_active(s->resume_ev, EV_TIMEOUT, 1);
+}
+
+void
 pop3_session_open_ok(struct pop3_session *s, const struct pop3_msg *msgs,
     size_t count)
 {

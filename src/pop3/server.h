@@ -138,6 +138,13 @@ void pop3_session_reply(struct pop3_session *s, bool ok, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /*
+ * Answers the open question with "-ERR <text>" and ends the session once
+ * that is sent: a client that may not try again (its address is banned).
+ */
+void pop3_session_refuse_close(struct pop3_session *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
  * Answers on_open with the maildrop: msgs[0..count-1] (copied). The
  * session enters TRANSACTION.
  */

@@ -37,7 +37,8 @@ struct harness {
 	bool async;		/* answer from a zero-timeout event */
 	bool in_use;		/* on_open says [IN-USE] */
 	struct event *answer_ev;
-	int answer;		/* 1 auth ok, 2 auth fail, 3 open, 4 commit */
+	int answer;		/* 1 auth ok, 2 auth fail, 3 open, 4 commit,
+				   5 auth refused and the session closed */
 };
 
 /* Appends "what" or "what arg" to the call list. */
@@ -90,6 +91,9 @@ answer(struct harness *h)
 	case 4:
 		pop3_session_reply(h->s, true, "ok");
 		break;
+	case 5:
+		pop3_session_refuse_close(h->s, "[AUTH] banned");
+		break;
 	}
 }
 
@@ -126,7 +130,8 @@ on_auth(struct pop3_session *s, const char *mech, const char *authzid,
 	struct harness *h = ctx;
 
 	record(h, "auth", login);
-	later(h, strcmp(password, "pw") == 0 ? 1 : 2);
+	later(h, strcmp(password, "pw") == 0 ? 1 :
+	    strcmp(password, "banned") == 0 ? 5 : 2);
 }
 
 static void
@@ -410,6 +415,31 @@ test_pop3_session_plaintext_refused(void)
 	test_end();
 }
 TEST(test_pop3_session_plaintext_refused);
+
+static void
+test_pop3_session_refused_and_closed(void)
+{
+	struct harness h;
+
+	test_begin("pop3 login refused for good: -ERR, then the end");
+	for (int async = 0; async < 2; async++) {
+		h_init(&h);
+		h.async = async;
+		h_start(&h);
+		/* the NOOP pipelined behind PASS gets no answer */
+		h_send(&h, "USER a\r\nPASS banned\r\nNOOP\r\n");
+		h_wait_closed(&h);
+		test_assert(h.disconnected);
+		test_assert_str(buf_cstr(&h.got),
+		    "+OK pop.example.org POP3 ready\r\n"
+		    "+OK\r\n"
+		    "-ERR [AUTH] banned\r\n");
+		test_assert_str(buf_cstr(&h.calls), "connect|auth a|disconnect");
+		h_free(&h);
+	}
+	test_end();
+}
+TEST(test_pop3_session_refused_and_closed);
 
 static void
 test_pop3_session_drop_commits_nothing(void)

@@ -588,8 +588,10 @@ def pop3_login(srv, password):
 def test_ban_counts_smtp_imap_and_pop3_together(make_server):
     import imaplib
     srv = make_server(env={"ENABLE_FAIL2BAN": "1", "ENABLE_POP3": "1"})
-    # a connection opened before the ban, logged out
+    import poplib
+    # connections opened before the ban, logged out
     early = imaplib.IMAP4("127.0.0.1", srv.ports["IMAP"], timeout=30)
+    early_pop = poplib.POP3("127.0.0.1", srv.ports["POP3"], timeout=30)
     assert try_login(srv, "wrong") == 535
     assert try_login(srv, "wrong") == 535
     assert imap_login(srv, "wrong").startswith("NO ")
@@ -619,6 +621,13 @@ def test_ban_counts_smtp_imap_and_pop3_together(make_server):
         early.login("alice@example.test", "alicepw")
     with pytest.raises((imaplib.IMAP4.abort, OSError, imaplib.IMAP4.error)):
         early.noop()
+    # and the POP3 one: refused, then the server hangs up
+    early_pop.user("alice@example.test")
+    with pytest.raises(poplib.error_proto) as e:
+        early_pop.pass_("alicepw")
+    assert e.value.args[0].startswith(b"-ERR [AUTH] Too many failed logins"), e.value
+    assert early_pop.sock.recv(100) == b""
+    early_pop.close()
     # unban by hand: all of them let it in again
     assert cli(srv, "fail2ban", "unban", "127.0.0.1").returncode == 0
     end = time.time() + 3
