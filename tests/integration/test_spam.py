@@ -324,6 +324,38 @@ def test_greylisting_defers_then_accepts(make_server):
     srv.wait_messages("alice@example.test", 2)
 
 
+def test_greylist_auto_whitelists_a_client_after_its_retries(make_server):
+    """POSTGREY_AUTO_WHITELIST_CLIENTS=2: a /24 that got mail through twice
+    (counted at most once an hour, so the first is dated two hours back in
+    the server's own table) is taken at once for a sender never seen;
+    another network is still greylisted."""
+    import sqlite3
+    srv = make_server(env={"ENABLE_POSTGREY": "1", "POSTGREY_DELAY": "1",
+                           "POSTGREY_AUTO_WHITELIST_CLIENTS": "2"})
+    db = os.path.join(srv.state_dir, "tegami", "greylist.db")
+    for n, sender in enumerate(["one@example.org", "two@example.net"]):
+        r = send(srv, sender, message(sender))
+        assert r is not None and r[0] == 451, r
+        time.sleep(1.5)
+        assert send(srv, sender, message(sender)) is None
+        srv.wait_messages("alice@example.test", n + 1)
+        with sqlite3.connect(db, timeout=10) as c:
+            count, = c.execute("SELECT count FROM greylist_clients "
+                               "WHERE net='127.0.0.0/24'").fetchone()
+            assert count == n + 1, count
+            if n == 0:
+                c.execute("UPDATE greylist_clients SET last = last - 7200")
+    # the same /24, a sender never seen: no delay now
+    assert send(srv, "three@example.com", message("three@example.com"),
+                source="127.0.0.77") is None
+    srv.wait_messages("alice@example.test", 3)
+    # a client of another /24 is not whitelisted by that
+    r = send(srv, "four@example.com", message("four@example.com"),
+             source="127.0.9.1")
+    assert r is not None and r[0] == 451, r
+    assert len(srv.messages("alice@example.test")) == 3
+
+
 def cli(srv, *args, stdin=None):
     return subprocess.run([BINARY] + list(args), env=srv.env, input=stdin,
                           capture_output=True, timeout=30)
