@@ -464,44 +464,45 @@ apply_answer(struct pop3_session *s, enum pop3_question q, bool ok,
 	}
 }
 
-void
-pop3_session_reply(struct pop3_session *s, bool ok, const char *fmt, ...)
+/* The one way an open question is answered; close: end the session after. */
+static void
+answer_question(struct pop3_session *s, bool ok, bool close, const char *fmt,
+    va_list ap)
 {
 	char text[REPLY_TEXT_MAX];
 	enum pop3_question q = s->question;
-	va_list ap;
 
 	if (q == Q_NONE)
-		panic("pop3: pop3_session_reply with no question open");
+		panic("pop3: a reply with no question open");
 	if (q == Q_OPEN && ok)
 		panic("pop3: on_open must be answered by pop3_session_open_ok");
-	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
 	s->question = Q_NONE;
 	apply_answer(s, q, ok, text);
+	if (close && !session_gone(s))
+		session_close(s, "refused");
 	if (!s->in_hook)
 		event_active(s->resume_ev, EV_TIMEOUT, 1);
 }
 
 void
-pop3_session_refuse_close(struct pop3_session *s, const char *fmt, ...)
+pop3_session_reply(struct pop3_session *s, bool ok, const char *fmt, ...)
 {
-	char text[REPLY_TEXT_MAX];
-	enum pop3_question q = s->question;
 	va_list ap;
 
-	if (q == Q_NONE)
-		panic("pop3: pop3_session_refuse_close with no question open");
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	answer_question(s, ok, false, fmt, ap);
 	va_end(ap);
-	s->question = Q_NONE;
-	apply_answer(s, q, false, text);
-	if (!session_gone(s))
-		session_close(s, "refused");
-	if (!s->in_hook)
-		event_active(s->resume_ev, EV_TIMEOUT, 1);
+}
+
+void
+pop3_session_refuse_close(struct pop3_session *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	answer_question(s, false, true, fmt, ap);
+	va_end(ap);
 }
 
 void
