@@ -465,6 +465,9 @@ apply_answer(struct pop3_session *s, enum pop3_question q, bool ok,
 }
 
 /* The one way an open question is answered; close: end the session after. */
+static void answer_question(struct pop3_session *s, bool ok, bool close,
+    const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
 static void
 answer_question(struct pop3_session *s, bool ok, bool close, const char *fmt,
     va_list ap)
