@@ -238,11 +238,11 @@ int imap_status_write(struct imap_session *s, const char *name,
     const struct imap_arg *items, unsigned int nitems, char **error_r);
 /*
  * Adds the levels of hierarchy that are no folder themselves ("a" and
- * "a.b" of a folder or subscribed name "a.b.c") as entries that neither
- * exist nor are subscribed, with has_children (cmd_list.c).
+ * "a.b" of a folder "a.b.c") as entries that neither exist nor are
+ * subscribed, with has_children (cmd_list.c).
  */
 void imap_folders_add_parents(struct store_folder **listp, unsigned int *countp);
-/* Is name, such a level, listed by a pattern ending in '%'? */
+/* Is name, such a level, listed by one of the patterns? */
 bool imap_list_parent_match(char *const *patterns, unsigned int n,
     const char *name);
 /* LIST with RFC 5258 syntax (cmd_list.c) */
