@@ -28,11 +28,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 /* Most mailboxes one session watches besides the selected one. */
 #define NOTIFY_MAX_BOXES 500
 /* Mailbox-list responses kept for a busy session before overflow. */
 #define NOTIFY_MAX_PENDING (64 * 1024)
+/* How long output may stay above IMAP_OUTPUT_HIGH before overflow. */
+#define NOTIFY_MAX_BLOCKED_SECS 60
 
 struct notify_box {
 	struct imap_notify *n;
@@ -57,9 +60,11 @@ struct imap_notify {
 	bool polls;			/* some box is not pushed (no inotify) */
 	bool watching;			/* holds a reference on the inotify reader */
 	bool pending;			/* something changed while busy */
+	time_t blocked_since;		/* the client stopped reading, or 0 */
 	struct buf out;			/* LIST responses waiting */
 	struct event *ev;		/* runs the checks on the loop */
 	struct event *poll_ev;
+	struct event *retry_ev;		/* output drained yet? */
 };
 
 static struct imap_notify *all_sessions;
@@ -253,15 +258,21 @@ boxes_rebuild(struct imap_notify *n)
 
 static void notify_stop(struct imap_session *s);
 
-/* The client does not keep up: RFC 5465 5.8, as after NOTIFY NONE. */
+/*
+ * The client does not keep up (RFC 5465 5.8): mailbox-list responses have
+ * piled up, or it has not read its output for a minute. NOTIFY ends as
+ * after NOTIFY NONE; the client resynchronizes and sets it again.
+ */
 static bool
 overflowed(struct imap_session *s)
 {
-	if (imap_output_pending(s) <= IMAP_OUTPUT_HIGH &&
-	    s->notify->out.len <= NOTIFY_MAX_PENDING)
+	struct imap_notify *n = s->notify;
+
+	if (n->out.len <= NOTIFY_MAX_PENDING && (n->blocked_since == 0 ||
+	    time(NULL) - n->blocked_since < NOTIFY_MAX_BLOCKED_SECS))
 		return false;
-	log_info("sid=%s event=imap_notify_overflow pending=%zu", s->sid,
-	    imap_output_pending(s));
+	log_info("sid=%s event=imap_notify_overflow pending=%zu waiting=%zu",
+	    s->sid, imap_output_pending(s), n->out.len);
 	notify_stop(s);
 	imap_printf(s, "* OK [NOTIFICATIONOVERFLOW] Too many notifications"
 	    " were waiting; NOTIFY is off\r\n");
@@ -280,6 +291,19 @@ notify_run(struct imap_session *s)
 		n->pending = true;
 		return;
 	}
+	/* a big FETCH may still be leaving: wait for the socket, not for
+	   the next command, and end NOTIFY only if it never drains */
+	if (imap_output_pending(s) > IMAP_OUTPUT_HIGH) {
+		struct timeval tv = { .tv_sec = 1, .tv_usec = 0 };
+
+		if (n->blocked_since == 0)
+			n->blocked_since = time(NULL);
+		n->pending = true;
+		if (!overflowed(s))
+			event_add(n->retry_ev, &tv);
+		return;
+	}
+	n->blocked_since = 0;
 	n->pending = false;
 	if (overflowed(s))
 		return;
@@ -323,8 +347,6 @@ notify_run(struct imap_session *s)
 		/* the selected mailbox is reported as selected, never by STATUS */
 		if (tell && !is_selected_name(s, b->name))
 			send_status(s, b);
-		if (overflowed(s))
-			return;
 	}
 }
 
@@ -425,8 +447,8 @@ imap_notify_mailbox_change(struct imap_session *s, enum imap_notify_change what,
 		if (o != s) {
 			ev = events_for(&n->spec, name, subscribed) |
 			    (oldname != NULL ? events_for(&n->spec, oldname, false) : 0);
-			if (is_selected_name(o, name) && n->sel_events != 0)
-				ev |= NOTIFY_EV_MAILBOX_NAME;
+			if (is_selected_name(o, name))
+				ev |= n->sel_events;
 			if (what == NOTIFY_CHANGE_SUBSCRIBE ||
 			    what == NOTIFY_CHANGE_UNSUBSCRIBE) {
 				if ((ev & NOTIFY_EV_SUBSCRIPTION_CHANGE) != 0)
@@ -462,6 +484,7 @@ notify_stop(struct imap_session *s)
 	buf_free(&n->out);
 	event_free(n->ev);
 	event_free(n->poll_ev);
+	event_free(n->retry_ev);
 	if (n->watching)
 		imap_watch_reader(s, &n->watching, false);
 	if (n->prev != NULL)
@@ -538,6 +561,7 @@ imap_cmd_notify(struct imap_session *s, const struct imap_arg *a, unsigned int n
 	buf_init(&no->out, BUF_UNLIMITED);
 	no->ev = event_new(s->base, -1, 0, notify_ev_cb, s);
 	no->poll_ev = event_new(s->base, -1, 0, poll_cb, s);
+	no->retry_ev = event_new(s->base, -1, 0, notify_ev_cb, s);
 	no->next = all_sessions;
 	if (all_sessions != NULL)
 		all_sessions->prev = no;
