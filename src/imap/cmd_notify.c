@@ -17,9 +17,11 @@
  * of another command's. Output the client does not read ends NOTIFY with
  * [NOTIFICATIONOVERFLOW] rather than growing without bound.
  */
+#include "imap/mutf7.h"
 #include "imap/notify.h"
 #include "imap/session-private.h"
 #include "lib/log.h"
+#include "lib/str.h"
 #include "lib/xalloc.h"
 
 #include <event2/bufferevent.h>
@@ -469,6 +471,31 @@ imap_notify_mailbox_change(struct imap_session *s, enum imap_notify_change what,
 
 /* --- the command ------------------------------------------------------------------ */
 
+/* Once UTF8=ACCEPT is on, the names in filters are UTF-8 (RFC 6855 3). */
+static int
+names_to_mutf7(struct imap_notify_spec *spec)
+{
+	for (unsigned int i = 0; i < spec->ngroups; i++) {
+		struct imap_notify_group *g = &spec->groups[i];
+
+		for (unsigned int j = 0; j < g->nnames; j++) {
+			struct buf b;
+
+			if (!str_is_utf8(g->names[j], strlen(g->names[j])))
+				return -1;
+			buf_init(&b, BUF_UNLIMITED);
+			buf_append_str(&b, "");
+			if (imap_utf8_to_mutf7(g->names[j], &b) < 0) {
+				buf_free(&b);
+				return -1;
+			}
+			free(g->names[j]);
+			g->names[j] = buf_steal(&b);
+		}
+	}
+	return 0;
+}
+
 static void
 notify_stop(struct imap_session *s)
 {
@@ -526,6 +553,11 @@ imap_cmd_notify(struct imap_session *s, const struct imap_arg *a, unsigned int n
 		/* RFC 5465 6: the code lists the events that are supported */
 		imap_tagged(s, "NO", "[BADEVENT (" NOTIFY_SUPPORTED_EVENTS
 		    ")] %s", err);
+		return;
+	}
+	if (s->utf8 && names_to_mutf7(&spec) < 0) {
+		imap_notify_spec_free(&spec);
+		imap_tagged(s, "BAD", "Mailbox name is not valid UTF-8");
 		return;
 	}
 	for (unsigned int i = 0; i < spec.ngroups; i++) {

@@ -231,3 +231,17 @@ def test_selected_mailbox_pushed_outside_idle(server):
     assert nothing_arrives(a)
     a.logout()
     b.logout()
+
+
+def test_utf8_names_in_filters(server):
+    a = login(server)
+    tag, _ = raw(a, b"ENABLE UTF8=ACCEPT")
+    assert b" OK " in tag
+    tag, _ = raw(a, 'CREATE "Café"'.encode())
+    assert b" OK " in tag
+    tag, lines = raw(a, 'NOTIFY SET STATUS (mailboxes "Café" (MessageExpunge))'.encode())
+    assert b" OK " in tag
+    assert lines == ['* STATUS "Café" (MESSAGES 0)'.encode()], lines
+    tag, _ = raw(a, b'NOTIFY SET (mailboxes "Caf\xff" (MessageNew))')
+    assert b" BAD " in tag
+    a.logout()
