@@ -462,6 +462,11 @@ imap_notify_mailbox_change(struct imap_session *s, enum imap_notify_change what,
 				    what == NOTIFY_CHANGE_RENAME ? oldname : NULL);
 			}
 		}
+		/* a session stuck in a long reply must not pile them up */
+		if (n->out.len > NOTIFY_MAX_PENDING) {
+			(void)overflowed(o);
+			continue;
+		}
 		/* a filter may now take more or fewer mailboxes */
 		boxes_rebuild(n);
 		if (n->out.len > 0)

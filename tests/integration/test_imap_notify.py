@@ -245,3 +245,43 @@ def test_utf8_names_in_filters(server):
     tag, _ = raw(a, b'NOTIFY SET (mailboxes "Caf\xff" (MessageNew))')
     assert b" BAD " in tag
     a.logout()
+
+
+def test_overflow_while_the_client_does_not_read(server):
+    """A client stuck in a long FETCH reply it does not read, while another
+    session makes mailbox changes: past 64 KiB of waiting LIST responses it
+    gets [NOTIFICATIONOVERFLOW] and NOTIFY is off (RFC 5465 5.8)."""
+    a = login(server)
+    b = login(server)
+    big = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 4000   # 4 MB
+    for _ in range(5):
+        b.append("INBOX", None, None, big)
+    a.select("INBOX")
+    tag, _ = raw(a, b"NOTIFY SET (personal (MailboxName))")
+    assert b" OK " in tag
+    ftag = a._new_tag()
+    a.send(ftag + b" FETCH 1:* (BODY.PEEK[])\r\n")      # and read nothing yet
+    time.sleep(0.5)
+    for i in range(1500):
+        b.create(f"F{i}")
+        b.delete(f"F{i}")
+    lines = []
+    while True:
+        ln = a.readline()
+        lit = re.search(rb"\{(\d+)\}\r\n$", ln)
+        if lit:
+            a.read(int(lit.group(1)))
+            ln = b"* FETCH literal" + a.readline()
+        if ln.startswith(ftag + b" "):
+            assert b" OK " in ln
+            break
+        lines.append(ln.rstrip(b"\r\n"))
+    over = [ln for ln in lines if b"[NOTIFICATIONOVERFLOW]" in ln]
+    assert len(over) == 1, [ln for ln in lines if not ln.startswith(b"* FETCH")][:5]
+    # what was waiting was dropped, not sent
+    assert not [ln for ln in lines if ln.startswith(b"* LIST")]
+    # NOTIFY is off now
+    b.create("After")
+    assert nothing_arrives(a)
+    a.logout()
+    b.logout()
