@@ -1,13 +1,16 @@
 /*
  * Fuzz the IMAP command parser: the input is fed in pieces whose sizes come
  * from the input itself, and every command is walked, so a tree or literal
- * out of bounds shows up under ASan. Sequence sets are parsed from atoms.
+ * out of bounds shows up under ASan. Sequence sets are parsed from atoms,
+ * and a NOTIFY command's arguments by the NOTIFY parser (imap/notify.c).
  */
+#include "imap/notify.h"
 #include "imap/parser.h"
 
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -65,8 +68,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (consumed > n)
 			__builtin_trap();
 		pos += consumed;
-		if (r == IMAP_PARSE_DONE)
-			(void)walk(&imap_parser_command(p)->args, 0);
+		if (r == IMAP_PARSE_DONE) {
+			const struct imap_command *cmd = imap_parser_command(p);
+
+			(void)walk(&cmd->args, 0);
+			if (strcasecmp(cmd->name, "NOTIFY") == 0) {
+				struct imap_notify_spec spec;
+				const char *err = NULL;
+
+				if (imap_notify_parse(cmd->args.list, cmd->args.count,
+				    &spec, &err) != NOTIFY_PARSE_OK && err == NULL)
+					__builtin_trap();
+				imap_notify_spec_free(&spec);
+			}
+		}
 		else if (r == IMAP_PARSE_ERROR &&
 		    imap_parser_error(p)->text == NULL)
 			__builtin_trap();

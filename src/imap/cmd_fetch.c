@@ -933,3 +933,67 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	if (s->cont.fn == NULL)
 		s->cont.state = NULL;
 }
+
+/* --- NOTIFY's MessageNew fetch attributes (RFC 5465 5.2) --------------------------- */
+
+struct imap_fetch_spec {
+	struct fetch_ctx c;
+};
+
+struct imap_fetch_spec *
+imap_fetch_spec_new(const struct imap_arg *atts)
+{
+	struct imap_fetch_spec *f = xcalloc(1, sizeof(*f));
+
+	if (parse_items(&f->c, atts) < 0) {
+		imap_fetch_spec_free(&f);
+		return NULL;
+	}
+	for (unsigned int i = 0; i < f->c.n; i++) {
+		struct mime_message *empty;
+		struct buf tmp;
+		int ret;
+
+		/* unasked-for mail must not turn \Seen: every item peeks */
+		f->c.items[i].peek = true;
+		if (f->c.items[i].kind != F_SECTION)
+			continue;
+		empty = mime_parse("", 0, &mime_default_limits);
+		buf_init(&tmp, BUF_UNLIMITED);
+		ret = imap_section_data(empty, f->c.items[i].section, &tmp);
+		buf_free(&tmp);
+		mime_message_free(&empty);
+		if (ret < 0) {
+			imap_fetch_spec_free(&f);
+			return NULL;
+		}
+	}
+	f->c.sets_seen = false;
+	return f;
+}
+
+void
+imap_fetch_spec_free(struct imap_fetch_spec **f)
+{
+	if (*f == NULL)
+		return;
+	fetch_ctx_free(&(*f)->c);
+	x_free(f);
+}
+
+void
+imap_fetch_spec_send(struct imap_session *s, struct imap_fetch_spec *f,
+    unsigned int idx)
+{
+	unsigned int count;
+
+	store_mailbox_msgs(s->box, &count);
+	if (idx >= count)
+		return;
+	if (f->c.has_modseq)
+		imap_condstore_enable(s);
+	/* with the UID, as a UID FETCH, so the client can place it */
+	(void)fetch_one(s, &f->c, idx, true);
+	cache_flush(s, &f->c);
+	win_free(&f->c);
+}

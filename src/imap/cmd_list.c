@@ -179,8 +179,9 @@ selected(const struct list_opts *o, const struct store_folder *f)
 
 /*
  * A level of hierarchy that is no folder ("a" of "a.b") is listed when a
- * pattern ending in '%' matches it (RFC 3501 6.3.8), and only without a
- * selection option: those select real names.
+ * pattern matches it (RFC 3501 6.3.8 asks it of a trailing '%'; Dovecot
+ * lists it for '*' too, and clients walking the tree with '*' expect it),
+ * and only without a selection option: those select real names.
  */
 static bool
 parent_listed(const struct list_opts *o, const struct store_folder *f)
@@ -213,10 +214,7 @@ bool
 imap_list_parent_match(char *const *patterns, unsigned int n, const char *name)
 {
 	for (unsigned int i = 0; i < n; i++) {
-		size_t len = strlen(patterns[i]);
-
-		if (len > 0 && patterns[i][len - 1] == '%' &&
-		    imap_list_match(patterns[i], name))
+		if (imap_list_match(patterns[i], name))
 			return true;
 	}
 	return false;
@@ -241,6 +239,9 @@ imap_folders_add_parents(struct store_folder **listp, unsigned int *countp)
 	for (unsigned int i = 0; i < count; i++) {
 		const char *name = (*listp)[i].name;
 
+		/* a subscription with no folder makes no level that exists */
+		if (!(*listp)[i].exists)
+			continue;
 		for (const char *dot = strchr(name, '.'); dot != NULL;
 		    dot = strchr(dot + 1, '.')) {
 			char *parent = xstrndup(name, (size_t)(dot - name));

@@ -352,10 +352,12 @@ imap_cmd_create(struct imap_session *s, const struct imap_arg *a, unsigned int n
 	len = strlen(clean);
 	if (len > 1 && clean[len - 1] == '.')
 		clean[len - 1] = '\0';
-	if (store_folder_create_special(s->acct, clean, use, &err) < 0)
+	if (store_folder_create_special(s->acct, clean, use, &err) < 0) {
 		store_error(s, err);
-	else
+	} else {
+		imap_notify_mailbox_change(s, NOTIFY_CHANGE_CREATE, clean, NULL);
 		imap_tagged(s, "OK", "Create completed.");
+	}
 	free(clean);
 	free(use);
 }
@@ -371,10 +373,12 @@ imap_cmd_delete(struct imap_session *s, const struct imap_arg *a, unsigned int n
 		return;
 	if (s->box != NULL && strcmp(name, store_mailbox_name(s->box)) == 0)
 		deselect(s);
-	if (store_folder_delete(s->acct, name, &err) < 0)
+	if (store_folder_delete(s->acct, name, &err) < 0) {
 		store_error(s, err);
-	else
+	} else {
+		imap_notify_mailbox_change(s, NOTIFY_CHANGE_DELETE, name, NULL);
 		imap_tagged(s, "OK", "Delete completed.");
+	}
 }
 
 void
@@ -389,10 +393,12 @@ imap_cmd_rename(struct imap_session *s, const struct imap_arg *a, unsigned int n
 		imap_tagged(s, "BAD", "Invalid arguments");
 		return;
 	}
-	if (store_folder_rename(s->acct, from, to, &err) < 0)
+	if (store_folder_rename(s->acct, from, to, &err) < 0) {
 		store_error(s, err);
-	else
+	} else {
+		imap_notify_mailbox_change(s, NOTIFY_CHANGE_RENAME, to, from);
 		imap_tagged(s, "OK", "Rename completed.");
+	}
 }
 
 static void
@@ -404,10 +410,13 @@ subscribe_common(struct imap_session *s, const struct imap_arg *a,
 
 	if (name == NULL)
 		return;
-	if (store_subscribe(s->acct, name, on, &err) < 0)
+	if (store_subscribe(s->acct, name, on, &err) < 0) {
 		store_error(s, err);
-	else
+	} else {
+		imap_notify_mailbox_change(s, on ? NOTIFY_CHANGE_SUBSCRIBE :
+		    NOTIFY_CHANGE_UNSUBSCRIBE, name, NULL);
 		imap_tagged(s, "OK", "%s completed.", on ? "Subscribe" : "Unsubscribe");
+	}
 }
 
 void

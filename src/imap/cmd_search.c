@@ -51,7 +51,8 @@ imap_search_compile(struct imap_session *s, const struct imap_arg *a,
 	const char *err = NULL;
 	bool badcs;
 
-	p = imap_search_parse(a + i, n - i, charset, &err, &badcs);
+	/* "SEARCH" with no arguments has no array at all (NULL + 0 is UB) */
+	p = imap_search_parse(i < n ? a + i : a, n - i, charset, &err, &badcs);
 	if (p == NULL) {
 		if (badcs)
 			imap_tagged(s, "NO", "[BADCHARSET (" CHARSET_ADVERTISED

@@ -99,6 +99,7 @@ struct imap_session {
 	struct event *notify_ev; /* the store says the folder changed */
 	struct imap_job *job;	/* set while WAIT_JOB */
 	bool watching;		/* holds a reference on the inotify reader */
+	struct imap_notify *notify; /* NOTIFY SET is in force (cmd_notify.c) */
 
 	struct store_account *acct;
 	struct store_mailbox *box;
@@ -170,6 +171,11 @@ void imap_watch_selected(struct imap_session *s, bool on);
  */
 void imap_send_vanished_earlier(struct imap_session *s,
     const struct imap_seqset *set, uint64_t modseq);
+/*
+ * Takes (on) or drops a reference on the event loop's reader of the
+ * store's inotify descriptor; *held says whether this holder has one.
+ */
+void imap_watch_reader(struct imap_session *s, bool *held, bool on);
 /* Flags of a message as an IMAP list "(\Seen $Junk)". */
 void imap_append_flags(struct buf *out, const struct store_msg *m, bool recent);
 /* Is uid \Recent in this session? */
@@ -232,11 +238,11 @@ int imap_status_write(struct imap_session *s, const char *name,
     const struct imap_arg *items, unsigned int nitems, char **error_r);
 /*
  * Adds the levels of hierarchy that are no folder themselves ("a" and
- * "a.b" of a folder or subscribed name "a.b.c") as entries that neither
- * exist nor are subscribed, with has_children (cmd_list.c).
+ * "a.b" of a folder "a.b.c") as entries that neither exist nor are
+ * subscribed, with has_children (cmd_list.c).
  */
 void imap_folders_add_parents(struct store_folder **listp, unsigned int *countp);
-/* Is name, such a level, listed by a pattern ending in '%'? */
+/* Is name, such a level, listed by one of the patterns? */
 bool imap_list_parent_match(char *const *patterns, unsigned int n,
     const char *name);
 /* LIST with RFC 5258 syntax (cmd_list.c) */
@@ -269,6 +275,38 @@ imap_cmd_fn imap_cmd_fetch;
 imap_cmd_fn imap_cmd_store, imap_cmd_expunge, imap_cmd_copy, imap_cmd_move;
 /* cmd_append.c */
 imap_cmd_fn imap_cmd_append;
+/* cmd_notify.c (RFC 5465) */
+imap_cmd_fn imap_cmd_notify;
+/* The session ends: NOTIFY off, its mailbox handles closed. */
+void imap_notify_free(struct imap_session *s);
+/* Are the selected mailbox's changes pushed now (NOTIFY, no command)? */
+bool imap_notify_selected_push(const struct imap_session *s);
+/* The view grew from from to to messages: MessageNew's FETCH for each. */
+void imap_notify_new_messages(struct imap_session *s, unsigned int from,
+    unsigned int to);
+/* A command is over: send the notifications that waited for it. */
+void imap_notify_command_done(struct imap_session *s);
+enum imap_notify_change {
+	NOTIFY_CHANGE_CREATE,
+	NOTIFY_CHANGE_DELETE,
+	NOTIFY_CHANGE_RENAME,
+	NOTIFY_CHANGE_SUBSCRIBE,
+	NOTIFY_CHANGE_UNSUBSCRIBE,
+};
+/*
+ * s changed the account's mailbox list (oldname: RENAME's old name): the
+ * account's other NOTIFY sessions get LIST responses (MailboxName,
+ * SubscriptionChange) and watch the mailboxes their filters now take.
+ */
+void imap_notify_mailbox_change(struct imap_session *s,
+    enum imap_notify_change what, const char *name, const char *oldname);
+/* MessageNew's fetch attributes, parsed once (cmd_fetch.c); NULL: invalid */
+struct imap_fetch_spec;
+struct imap_fetch_spec *imap_fetch_spec_new(const struct imap_arg *atts);
+void imap_fetch_spec_free(struct imap_fetch_spec **f);
+/* "* n FETCH (UID u ...)" of the selected mailbox's message at idx. */
+void imap_fetch_spec_send(struct imap_session *s, struct imap_fetch_spec *f,
+    unsigned int idx);
 /* cmd_quota.c */
 imap_cmd_fn imap_cmd_getquota, imap_cmd_getquotaroot, imap_cmd_setquota;
 /* cmd_urlauth.c */

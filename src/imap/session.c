@@ -89,7 +89,7 @@ capability_string(const struct imap_session *s, struct buf *b)
 	    " THREAD=ORDEREDSUBJECT UTF8=ACCEPT");
 	buf_append_str(b, " LIST-EXTENDED LIST-STATUS STATUS=SIZE"
 	    " CREATE-SPECIAL-USE BINARY MULTIAPPEND CATENATE URLAUTH"
-	    " URLAUTH=BINARY");
+	    " URLAUTH=BINARY NOTIFY");
 	if (s->set.quota)
 		buf_append_str(b, " QUOTA QUOTA=RES-STORAGE");
 	buf_printf(b, " APPENDLIMIT=%llu",
@@ -128,6 +128,7 @@ imap_cont_done(struct imap_session *s)
 	memset(&s->cont, 0, sizeof(s->cont));
 	s->wait = WAIT_NONE;
 	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+	imap_notify_command_done(s);
 	x_free(&s->tag);
 	/* commands the client pipelined meanwhile */
 	event_active(s->resume_ev, EV_TIMEOUT, 0);
@@ -171,6 +172,7 @@ job_done(void *arg)
 		finish(s);
 		return;
 	}
+	imap_notify_command_done(s);
 	/* commands the client pipelined meanwhile */
 	event_active(s->resume_ev, EV_TIMEOUT, 0);
 }
@@ -510,6 +512,8 @@ imap_sync_selected(struct imap_session *s)
 	s->nview -= ch.nexpunged;
 	msgs = store_mailbox_msgs(s->box, &n);
 	if (ch.nnew > 0 || n != s->nview) {
+		unsigned int before = s->nview;
+
 		s->nview = n;
 		imap_printf(s, "* %u EXISTS\r\n", n);
 		if (ch.nnew > 0) {
@@ -517,6 +521,11 @@ imap_sync_selected(struct imap_session *s)
 
 			if (!s->rev2)
 				imap_printf(s, "* %u RECENT\r\n", recent);
+		}
+		/* NOTIFY's MessageNew (fetch-att) */
+		if (s->notify != NULL && n > before) {
+			imap_notify_new_messages(s, before, n);
+			msgs = store_mailbox_msgs(s->box, &n);
 		}
 	}
 	for (unsigned int i = 0; i < ch.nchanged; i++) {
@@ -1073,7 +1082,7 @@ watch_read_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-watch_ref(struct imap_session *s)
+watch_ref(struct imap_session *s, bool *held)
 {
 	int fd = store_watch_fd();
 	struct watch_reader *free_slot = NULL;
@@ -1083,7 +1092,7 @@ watch_ref(struct imap_session *s)
 	for (size_t i = 0; i < sizeof(readers) / sizeof(readers[0]); i++) {
 		if (readers[i].refs > 0 && readers[i].base == s->base) {
 			readers[i].refs++;
-			s->watching = true;
+			*held = true;
 			return;
 		}
 		if (readers[i].refs == 0 && free_slot == NULL)
@@ -1096,11 +1105,11 @@ watch_ref(struct imap_session *s)
 	    watch_read_cb, NULL);
 	event_add(free_slot->ev, NULL);
 	free_slot->refs = 1;
-	s->watching = true;
+	*held = true;
 }
 
 static void
-watch_unref(struct imap_session *s)
+watch_unref(struct imap_session *s, bool *held)
 {
 	for (size_t i = 0; i < sizeof(readers) / sizeof(readers[0]); i++) {
 		struct watch_reader *r = &readers[i];
@@ -1113,7 +1122,16 @@ watch_unref(struct imap_session *s)
 			break;
 		}
 	}
-	s->watching = false;
+	*held = false;
+}
+
+void
+imap_watch_reader(struct imap_session *s, bool *held, bool on)
+{
+	if (on && !*held)
+		watch_ref(s, held);
+	else if (!on && *held)
+		watch_unref(s, held);
 }
 
 /* From inside the store: only schedule. */
@@ -1122,7 +1140,8 @@ notify_cb(void *ctx)
 {
 	struct imap_session *s = ctx;
 
-	if (s->wait == WAIT_IDLE)
+	/* with NOTIFY (selected ...), also between commands (RFC 5465 5) */
+	if (s->wait == WAIT_IDLE || imap_notify_selected_push(s))
 		event_active(s->notify_ev, EV_TIMEOUT, 0);
 }
 
@@ -1131,7 +1150,8 @@ notify_ev_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct imap_session *s = arg;
 
-	if (s->wait == WAIT_IDLE && s->box != NULL && !s->closing)
+	if ((s->wait == WAIT_IDLE || imap_notify_selected_push(s)) &&
+	    s->box != NULL && !s->closing)
 		imap_sync_selected(s);
 }
 
@@ -1141,12 +1161,12 @@ imap_watch_selected(struct imap_session *s, bool on)
 	if (on && s->box != NULL) {
 		store_mailbox_set_notify(s->box, notify_cb, s);
 		if (!s->watching)
-			watch_ref(s);
+			watch_ref(s, &s->watching);
 	} else {
 		if (s->box != NULL)
 			store_mailbox_set_notify(s->box, NULL, NULL);
 		if (s->watching)
-			watch_unref(s);
+			watch_unref(s, &s->watching);
 	}
 }
 
@@ -1335,6 +1355,7 @@ static const struct imap_cmd_def commands[] = {
 	{ "RESETKEY", imap_cmd_resetkey, CMD_AUTH },
 	{ "URLFETCH", imap_cmd_urlfetch, CMD_AUTH },
 	{ "IDLE", cmd_idle, CMD_AUTH },
+	{ "NOTIFY", imap_cmd_notify, CMD_AUTH },
 	{ "CHECK", imap_cmd_check, CMD_AUTH | CMD_SELECTED },
 	{ "CLOSE", imap_cmd_close, CMD_AUTH | CMD_SELECTED },
 	{ "UNSELECT", imap_cmd_unselect, CMD_AUTH | CMD_SELECTED },
@@ -1393,8 +1414,10 @@ run_command(struct imap_session *s, const struct imap_command *cmd)
 		/* (names in UTF-8 are now the store's modified UTF-7) */
 		def->fn(s, args, nargs, uid);
 	}
-	if (s->wait == WAIT_NONE)
+	if (s->wait == WAIT_NONE) {
 		x_free(&s->tag);
+		imap_notify_command_done(s);
+	}
 }
 
 static void
@@ -1708,6 +1731,7 @@ imap_session_destroy(struct imap_session *s)
 	if (s->cont.free_fn != NULL)
 		s->cont.free_fn(s->cont.state);
 	imap_search_reset(s);
+	imap_notify_free(s);
 	imap_watch_selected(s, false);
 	store_mailbox_close(&s->box);
 	store_account_close(&s->acct);

@@ -97,12 +97,17 @@ test_imap_list_extended(void)
 	free(out);
 	EXPECT(&h, "j LIST \"\" Trash RETURN (SPECIAL-USE)\r\n", "j ",
 	    "* LIST (\\Trash) \".\" \"Trash\"\r\n");
-	/* a level with no folder of its own: listed for a trailing '%' */
+	/* a level with no folder of its own: listed for any pattern that
+	   matches it, '*' too, as Dovecot does */
 	EXPECT(&h, "j2 CREATE v.w\r\n", "j2 ", "j2 OK");
 	EXPECT(&h, "j3 LIST \"\" %\r\n", "j3 ", "* LIST (\\Noselect \\HasChildren) \".\" \"v\"\r\n");
 	EXPECT(&h, "j4 LIST \"\" % RETURN (CHILDREN)\r\n", "j4 ",
 	    "* LIST (\\NonExistent \\HasChildren) \".\" \"v\"\r\n");
 	out = cmd(&h, "j5 LIST \"\" v*\r\n", "j5 ");
+	test_assert(strstr(out, "* LIST (\\Noselect \\HasChildren) \".\" \"v\"\r\n") != NULL &&
+	    strstr(out, "\"v.w\"") != NULL);
+	free(out);
+	out = cmd(&h, "j6 LIST \"\" v.*\r\n", "j6 ");
 	test_assert(strstr(out, "\"v\"\r\n") == NULL && strstr(out, "\"v.w\"") != NULL);
 	free(out);
 	test_end();

@@ -205,6 +205,20 @@ test_imap_hook_filed(void)
 	test_assert_str(h.calls[2].from, "-");
 	test_assert_str(h.calls[2].to, "Junk");
 	test_assert_int(h.calls[2].len, 14);
+	/* COPY into the selected folder itself: the copies grow the message
+	   array the view shares, which must not leave the hook's paths
+	   pointing into the old one (a use-after-free the fuzzer found) */
+	for (int i = 0; i < 5; i++) {
+		char line[64];
+
+		snprintf(line, sizeof(line), "i%d COPY 1:* INBOX\r\n", i);
+		free(hh_cmd(&h, line, "OK"));
+		free(hh_cmd(&h, "n NOOP\r\n", "n OK"));
+	}
+	test_assert_int(h.ncalls, 8);
+	test_assert_str(h.calls[7].to, "INBOX");
+	test_assert_int(h.calls[7].n, 16);
+	test_assert(h.calls[7].paths_readable);
 	hh_stop(&h);
 	free(root);
 	test_end();

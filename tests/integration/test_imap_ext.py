@@ -105,6 +105,35 @@ def test_list_extended_status_and_special_use(server):
     m.logout()
 
 
+def test_list_star_shows_levels_without_a_folder(server):
+    """"a.b" exists, "a" does not: LIST "*" shows "a" as \\Noselect
+    \\HasChildren (as Dovecot does); LSUB keeps \\Noselect for an
+    unsubscribed parent of a subscribed folder, and a subscription with no
+    folder makes no level in LIST."""
+    m = login(server)
+    assert m.create("a.b")[0] == "OK"
+    assert m.subscribe("a.b")[0] == "OK"
+    assert m.subscribe("ghost.child")[0] == "OK"
+    tag, lines = raw(m, b'LIST "" "*"')
+    assert b"OK" in tag
+    assert b'* LIST (\\Noselect \\HasChildren) "." "a"\r\n' in lines, lines
+    assert b'* LIST (\\HasNoChildren \\Subscribed) "." "a.b"\r\n' in lines, lines
+    assert not [ln for ln in lines if ln.endswith(b' "ghost"\r\n')], lines
+    tag, lines = raw(m, b'LIST "" "a*"')
+    assert b'* LIST (\\Noselect \\HasChildren) "." "a"\r\n' in lines, lines
+    tag, lines = raw(m, b'LIST "" "a.*"')
+    assert not [ln for ln in lines if ln.endswith(b' "a"\r\n')], lines
+    tag, lines = raw(m, b'LSUB "" "%"')
+    assert b'* LSUB (\\Noselect) "." "a"\r\n' in lines, lines
+    tag, lines = raw(m, b'LSUB "" "*"')
+    assert not [ln for ln in lines if ln.endswith(b' "a"\r\n')], lines
+    # a folder made for the level takes its place
+    assert m.create("a")[0] == "OK"
+    tag, lines = raw(m, b'LIST "" "*"')
+    assert b'* LIST (\\HasChildren) "." "a"\r\n' in lines, lines
+    m.logout()
+
+
 def test_binary_fetch_and_literal8_append(server):
     deliver(server, BASE64_MSG)
     server.wait_messages("bob@example.test", 1)
