@@ -63,8 +63,8 @@ charset_known(const char *cs)
 	return true;
 }
 
-static int
-put_cp(struct buf *out, unsigned int cp)
+int
+charset_put_cp(struct buf *out, unsigned int cp)
 {
 	char b[4];
 	size_t n;
@@ -103,7 +103,7 @@ charset_to_utf8(const char *cs, const char *in, size_t len, struct buf *out)
 		return buf_append(out, in, len);
 	if (is_latin1(cs)) {
 		for (size_t i = 0; i < len; i++) {
-			if (put_cp(out, (unsigned char)in[i]) < 0)
+			if (charset_put_cp(out, (unsigned char)in[i]) < 0)
 				return -1;
 		}
 		return 0;
@@ -203,9 +203,8 @@ casemap(unsigned int cp, uint32_t *self, const uint32_t **seq_r)
 	return 1;
 }
 
-/* Decodes one UTF-8 sequence at in[0]; 0 when it is not valid. */
-static size_t
-utf8_next(const unsigned char *in, size_t len, unsigned int *cp_r)
+size_t
+charset_utf8_next(const unsigned char *in, size_t len, unsigned int *cp_r)
 {
 	unsigned int cp, min;
 	size_t n;
@@ -259,7 +258,7 @@ charset_utf8_fold(const char *in, size_t len, struct buf *out)
 			i++;
 			continue;
 		}
-		n = utf8_next(p + i, len - i, &cp);
+		n = charset_utf8_next(p + i, len - i, &cp);
 		if (n == 0) {
 			if (buf_append_c(out, (char)p[i]) < 0)
 				return -1;
@@ -272,7 +271,7 @@ charset_utf8_fold(const char *in, size_t len, struct buf *out)
 			size_t k = casemap(cp, &self, &seq);
 
 			for (size_t j = 0; j < k; j++) {
-				if (put_cp(out, seq[j]) < 0)
+				if (charset_put_cp(out, seq[j]) < 0)
 					return -1;
 			}
 		}

@@ -51,6 +51,12 @@ int charset_to_utf8(const char *charset, const char *in, size_t len,
  */
 int charset_decode_header(const char *in, size_t len, struct buf *out);
 
+/* The code point of the UTF-8 sequence at in[0]; its length, 0 if invalid. */
+size_t charset_utf8_next(const unsigned char *in, size_t len,
+    unsigned int *cp_r);
+/* Appends cp in UTF-8. -1 at out's limit. */
+int charset_put_cp(struct buf *out, unsigned int cp);
+
 /* Appends in[0..len) case-folded (see above). -1 at out's limit. */
 int charset_utf8_fold(const char *in, size_t len, struct buf *out);
 
