@@ -90,7 +90,7 @@ capability_string(const struct imap_session *s, struct buf *b)
 	buf_append_str(b, " PREVIEW PREVIEW=FUZZY SNIPPET=FUZZY");
 	buf_append_str(b, " LIST-EXTENDED LIST-STATUS STATUS=SIZE"
 	    " CREATE-SPECIAL-USE BINARY MULTIAPPEND CATENATE URLAUTH"
-	    " URLAUTH=BINARY");
+	    " URLAUTH=BINARY URL-PARTIAL");
 	if (s->set.quota)
 		buf_append_str(b, " QUOTA QUOTA=RES-STORAGE");
 	buf_printf(b, " APPENDLIMIT=%llu",

@@ -120,3 +120,29 @@ def test_search_and_sort_under_unicode_casemap(server):
     typ, data = m.uid("SORT", "(SUBJECT)", "UTF-8", "ALL")
     assert data[0].split()[:2] == [b"4", b"5"], data
     m.logout()
+
+
+def test_url_partial_in_urlfetch_and_catenate(server):
+    """URL-PARTIAL (RFC 5550 §5): ;PARTIAL=offset.length in a URLAUTH URL
+    and in a CATENATE URL gives those bytes of the section."""
+    deliver(server, b"From: a@remote.test\r\nTo: bob@example.test\r\nSubject: p\r\n\r\n"
+                    b"0123456789abcdef\r\n")
+    server.wait_messages("bob@example.test", 1)
+    m = imaps(server)
+    m.login("bob@example.test", "bobpw")
+    m.select("INBOX")
+    tag, lines = raw(m, b'GENURLAUTH "imap://bob%40example.test@mail.example.test/'
+                     b'INBOX/;UID=1/;SECTION=TEXT/;PARTIAL=4.6;URLAUTH=authuser" INTERNAL')
+    assert b"OK" in tag, tag
+    url = re.search(rb'GENURLAUTH "([^"]+)"', lines[0]).group(1)
+    tag, lines = raw(m, b'URLFETCH "' + url + b'"')
+    assert b"OK" in tag, tag
+    assert lines[0].rstrip().endswith(b'"456789"') or b"{6}\r\n456789" in lines[0], lines
+    # offset only: to the end of the section
+    tag, lines = raw(m, b'APPEND Drafts CATENATE (TEXT {9+}\r\nSubject: '
+                     b' URL "/INBOX/;UID=1/;SECTION=TEXT/;PARTIAL=10")')
+    assert b"OK" in tag, tag
+    m.select("Drafts")
+    typ, data = m.fetch("1", "(BODY.PEEK[])")
+    assert data[0][1] == b"Subject: abcdef\r\n", data
+    m.logout()
