@@ -36,6 +36,7 @@ enum fetch_kind {
 	F_BODY, F_SECTION, F_RFC822, F_RFC822_HEADER, F_RFC822_TEXT, F_MODSEQ,
 	F_BINARY, F_BINARY_SIZE,	/* RFC 3516 */
 	F_PREVIEW, F_SNIPPET,		/* RFC 8970, its draft */
+	F_SAVEDATE,			/* RFC 8514 */
 };
 
 struct fetch_item {
@@ -226,7 +227,7 @@ parse_item(struct fetch_ctx *c, const struct imap_arg *a)
 		{ "ENVELOPE", F_ENVELOPE }, { "BODYSTRUCTURE", F_BODYSTRUCTURE },
 		{ "BODY", F_BODY }, { "RFC822", F_RFC822 },
 		{ "RFC822.HEADER", F_RFC822_HEADER }, { "RFC822.TEXT", F_RFC822_TEXT },
-		{ "MODSEQ", F_MODSEQ },
+		{ "MODSEQ", F_MODSEQ }, { "SAVEDATE", F_SAVEDATE },
 	};
 
 	if (a->type != IMAP_ARG_ATOM)
@@ -532,6 +533,7 @@ item_need(const struct fetch_item *it, const struct store_msg_cache *mc)
 
 	switch (it->kind) {
 	case F_UID: case F_FLAGS: case F_INTERNALDATE: case F_SIZE: case F_MODSEQ:
+	case F_SAVEDATE:
 		return NEED_NONE;
 	case F_ENVELOPE:
 		return mc->envelope != NULL ? NEED_NONE : NEED_HEADER;
@@ -703,6 +705,10 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 		case F_INTERNALDATE:
 			buf_append_str(&out, "INTERNALDATE ");
 			append_internaldate(&out, m->internaldate);
+			break;
+		case F_SAVEDATE:
+			buf_append_str(&out, "SAVEDATE ");
+			append_internaldate(&out, m->savedate);
 			break;
 		case F_SIZE:
 			buf_append_str(&out, "RFC822.SIZE ");

@@ -40,6 +40,7 @@ enum skey_type {
 	SK_BEFORE, SK_ON, SK_SINCE,
 	SK_SENTBEFORE, SK_SENTON, SK_SENTSINCE,	/* t */
 	SK_OLDER, SK_YOUNGER,	/* num seconds */
+	SK_SAVEDBEFORE, SK_SAVEDON, SK_SAVEDSINCE,	/* t (RFC 8514) */
 	SK_MODSEQ,		/* num */
 	SK_HEADER,		/* name, str; address for FROM/TO/CC/BCC */
 	SK_BODY, SK_TEXT,	/* str */
@@ -115,6 +116,8 @@ static const struct {
 } simple_keys[] = {
 	{ "ALL", SK_ALL }, { "RECENT", SK_RECENT }, { "NEW", SK_NEW },
 	{ "OLD", SK_OLD },
+	/* every folder keeps save dates: the same as ALL (RFC 8514 §4.3) */
+	{ "SAVEDATESUPPORTED", SK_ALL },
 };
 
 static const struct {
@@ -124,6 +127,8 @@ static const struct {
 	{ "BEFORE", SK_BEFORE }, { "ON", SK_ON }, { "SINCE", SK_SINCE },
 	{ "SENTBEFORE", SK_SENTBEFORE }, { "SENTON", SK_SENTON },
 	{ "SENTSINCE", SK_SENTSINCE },
+	{ "SAVEDBEFORE", SK_SAVEDBEFORE }, { "SAVEDON", SK_SAVEDON },
+	{ "SAVEDSINCE", SK_SAVEDSINCE },
 };
 
 static const char *const address_keys[] = { "FROM", "TO", "CC", "BCC" };
@@ -846,6 +851,12 @@ eval(struct msgctx *c, const struct skey *k)
 	}
 	case SK_SENTSINCE:
 		return sent_day(c) >= k->t;
+	case SK_SAVEDBEFORE:
+		return m->savedate < k->t;
+	case SK_SAVEDON:
+		return m->savedate >= k->t && m->savedate < k->t + 86400;
+	case SK_SAVEDSINCE:
+		return m->savedate >= k->t;
 	case SK_OLDER:
 		return (unsigned long long)(c->now - m->internaldate) >= k->num &&
 		    c->now >= m->internaldate;

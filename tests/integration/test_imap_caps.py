@@ -146,3 +146,36 @@ def test_url_partial_in_urlfetch_and_catenate(server):
     typ, data = m.fetch("1", "(BODY.PEEK[])")
     assert data[0][1] == b"Subject: abcdef\r\n", data
     m.logout()
+
+
+def test_savedate_fetch_and_search(server):
+    """SAVEDATE (RFC 8514): when a message was put into its folder, apart
+    from its internal date; SAVEDBEFORE/SAVEDON/SAVEDSINCE, and
+    SAVEDATESUPPORTED."""
+    import time
+    m = imaps(server)
+    m.login("bob@example.test", "bobpw")
+    old = imaplib.Time2Internaldate(time.mktime((2001, 5, 4, 12, 0, 0, 0, 0, -1)))
+    assert m.append("Drafts", "", old, b"Subject: old draft\r\n\r\ntext\r\n")[0] == "OK"
+    m.select("Drafts")
+    today = time.strftime("%d-%b-%Y", time.gmtime())
+    tag, lines = raw(m, b"FETCH 1 (INTERNALDATE SAVEDATE)")
+    text = lines[0].decode()
+    assert 'INTERNALDATE "04-May-2001' in text, text
+    saved = re.search(r'(SAVEDATE "[^"]+")', text).group(1)
+    when = time.mktime(imaplib.Internaldate2tuple(saved.replace("SAVEDATE", "INTERNALDATE")
+                                                  .encode()))
+    assert abs(when - time.time()) < 60, (saved, time.time())
+    for key, want in ((f"SAVEDON {today}", [b"1"]), (f"SAVEDSINCE {today}", [b"1"]),
+                      (f"SAVEDBEFORE {today}", []), ("SAVEDATESUPPORTED", [b"1"]),
+                      ("BEFORE 5-May-2001", [b"1"]), ("SAVEDBEFORE 5-May-2001", [])):
+        typ, data = m.search(None, *key.split())
+        assert data[0].split() == want, (key, data)
+    # a copy is saved now; its internal date stays the original's
+    assert m.copy("1", "INBOX")[0] == "OK"
+    m.select("INBOX")
+    tag, lines = raw(m, b"FETCH 1 (INTERNALDATE SAVEDATE)")
+    assert 'INTERNALDATE "04-May-2001' in lines[0].decode(), lines
+    typ, data = m.search(None, "SAVEDON", today)
+    assert data[0].split() == [b"1"], data
+    m.logout()
