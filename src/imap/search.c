@@ -795,6 +795,20 @@ prepare(struct imap_session *s, struct skey *k)
 	}
 }
 
+/*
+ * The date keys come in threes, BEFORE/ON/SINCE (rel 0, 1, 2), against
+ * day, the start of a day: when is before it, on it, or on it or later.
+ */
+static bool
+day_match(time_t when, int rel, time_t day)
+{
+	if (rel == 0)
+		return when < day;
+	if (rel == 1)
+		return when >= day && when < day + 86400;
+	return when >= day;
+}
+
 static bool
 eval(struct msgctx *c, const struct skey *k)
 {
@@ -836,27 +850,12 @@ eval(struct msgctx *c, const struct skey *k)
 		if (k->saved)
 			return saved_contains(c->s, m->uid);
 		return imap_seqset_contains(&k->set, m->uid);
-	case SK_BEFORE:
-		return m->internaldate < k->t;
-	case SK_ON:
-		return m->internaldate >= k->t && m->internaldate < k->t + 86400;
-	case SK_SINCE:
-		return m->internaldate >= k->t;
-	case SK_SENTBEFORE:
-		return sent_day(c) < k->t;
-	case SK_SENTON: {
-		time_t d = sent_day(c);
-
-		return d >= k->t && d < k->t + 86400;
-	}
-	case SK_SENTSINCE:
-		return sent_day(c) >= k->t;
-	case SK_SAVEDBEFORE:
-		return m->savedate < k->t;
-	case SK_SAVEDON:
-		return m->savedate >= k->t && m->savedate < k->t + 86400;
-	case SK_SAVEDSINCE:
-		return m->savedate >= k->t;
+	case SK_BEFORE: case SK_ON: case SK_SINCE:
+		return day_match(m->internaldate, k->type - SK_BEFORE, k->t);
+	case SK_SENTBEFORE: case SK_SENTON: case SK_SENTSINCE:
+		return day_match(sent_day(c), k->type - SK_SENTBEFORE, k->t);
+	case SK_SAVEDBEFORE: case SK_SAVEDON: case SK_SAVEDSINCE:
+		return day_match(m->savedate, k->type - SK_SAVEDBEFORE, k->t);
 	case SK_OLDER:
 		return (unsigned long long)(c->now - m->internaldate) >= k->num &&
 		    c->now >= m->internaldate;
