@@ -1,7 +1,8 @@
 /*
  * FETCH and UID FETCH: FLAGS, UID, INTERNALDATE, RFC822.SIZE, ENVELOPE,
  * BODYSTRUCTURE, BODY, BODY[section]<partial>, BODY.PEEK, RFC822,
- * RFC822.HEADER, RFC822.TEXT and the ALL/FAST/FULL macros.
+ * RFC822.HEADER, RFC822.TEXT and the ALL/FAST/FULL macros; PREVIEW (RFC
+ * 8970) and the SNIPPET (FUZZY) of its draft, which Dovecot still serves.
  *
  * Maildir files may have LF line ends; every byte range sent is converted
  * to CRLF first and partial offsets count in the converted form, so sizes
@@ -17,6 +18,7 @@
 #include "mail/binary.h"
 #include "mail/header.h"
 #include "mail/mime.h"
+#include "mail/preview.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +35,8 @@ enum fetch_kind {
 	F_UID, F_FLAGS, F_INTERNALDATE, F_SIZE, F_ENVELOPE, F_BODYSTRUCTURE,
 	F_BODY, F_SECTION, F_RFC822, F_RFC822_HEADER, F_RFC822_TEXT, F_MODSEQ,
 	F_BINARY, F_BINARY_SIZE,	/* RFC 3516 */
+	F_PREVIEW, F_SNIPPET,		/* RFC 8970, its draft */
+	F_SAVEDATE,			/* RFC 8514 */
 };
 
 struct fetch_item {
@@ -115,7 +119,8 @@ add_item(struct fetch_ctx *c, enum fetch_kind kind)
 		c->has_modseq = true;
 	if (kind == F_ENVELOPE || kind == F_BODYSTRUCTURE || kind == F_BODY ||
 	    kind == F_SECTION || kind == F_RFC822 || kind == F_RFC822_HEADER ||
-	    kind == F_RFC822_TEXT || kind == F_BINARY || kind == F_BINARY_SIZE)
+	    kind == F_RFC822_TEXT || kind == F_BINARY || kind == F_BINARY_SIZE ||
+	    kind == F_PREVIEW || kind == F_SNIPPET)
 		c->need_msg = true;
 	if (kind == F_RFC822 || kind == F_RFC822_TEXT)
 		c->sets_seen = true;
@@ -182,6 +187,38 @@ parse_section_item(struct fetch_ctx *c, const char *atom)
 }
 
 static bool
+is_preview(const struct imap_arg *a)
+{
+	return a->type == IMAP_ARG_ATOM && (strcasecmp(a->str, "PREVIEW") == 0 ||
+	    strcasecmp(a->str, "SNIPPET") == 0);
+}
+
+/*
+ * PREVIEW [(LAZY)] (RFC 8970), SNIPPET [(FUZZY)] or [(LAZY=FUZZY)] (its
+ * draft, as Dovecot takes it). Every preview is made at once, so LAZY
+ * changes nothing.
+ */
+static bool
+parse_preview(struct fetch_ctx *c, const char *name, const struct imap_arg *mods)
+{
+	bool snippet = strcasecmp(name, "SNIPPET") == 0;
+
+	for (unsigned int i = 0; mods != NULL && i < mods->count; i++) {
+		const struct imap_arg *m = &mods->list[i];
+
+		if (m->type != IMAP_ARG_ATOM)
+			return false;
+		if (strcasecmp(m->str, "LAZY") == 0)
+			continue;
+		if (snippet && (strcasecmp(m->str, "FUZZY") == 0 ||
+		    strcasecmp(m->str, "LAZY=FUZZY") == 0))
+			continue;
+		return false;
+	}
+	return add_item(c, snippet ? F_SNIPPET : F_PREVIEW);
+}
+
+static bool
 parse_item(struct fetch_ctx *c, const struct imap_arg *a)
 {
 	static const struct { const char *name; enum fetch_kind kind; } simple[] = {
@@ -190,11 +227,13 @@ parse_item(struct fetch_ctx *c, const struct imap_arg *a)
 		{ "ENVELOPE", F_ENVELOPE }, { "BODYSTRUCTURE", F_BODYSTRUCTURE },
 		{ "BODY", F_BODY }, { "RFC822", F_RFC822 },
 		{ "RFC822.HEADER", F_RFC822_HEADER }, { "RFC822.TEXT", F_RFC822_TEXT },
-		{ "MODSEQ", F_MODSEQ },
+		{ "MODSEQ", F_MODSEQ }, { "SAVEDATE", F_SAVEDATE },
 	};
 
 	if (a->type != IMAP_ARG_ATOM)
 		return false;
+	if (is_preview(a))
+		return parse_preview(c, a->str, NULL);
 	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
 		if (strcasecmp(a->str, simple[i].name) == 0)
 			return add_item(c, simple[i].kind);
@@ -235,7 +274,16 @@ parse_items(struct fetch_ctx *c, const struct imap_arg *a)
 	if (a->type != IMAP_ARG_LIST || a->count == 0)
 		return -1;
 	for (unsigned int i = 0; i < a->count; i++) {
-		if (!parse_item(c, &a->list[i]))
+		const struct imap_arg *it = &a->list[i];
+
+		/* PREVIEW and SNIPPET may take a list of modifiers */
+		if (is_preview(it) && i + 1 < a->count &&
+		    a->list[i + 1].type == IMAP_ARG_LIST) {
+			if (!parse_preview(c, it->str, &a->list[++i]))
+				return -1;
+			continue;
+		}
+		if (!parse_item(c, it))
 			return -1;
 	}
 	return 0;
@@ -485,6 +533,7 @@ item_need(const struct fetch_item *it, const struct store_msg_cache *mc)
 
 	switch (it->kind) {
 	case F_UID: case F_FLAGS: case F_INTERNALDATE: case F_SIZE: case F_MODSEQ:
+	case F_SAVEDATE:
 		return NEED_NONE;
 	case F_ENVELOPE:
 		return mc->envelope != NULL ? NEED_NONE : NEED_HEADER;
@@ -496,7 +545,7 @@ item_need(const struct fetch_item *it, const struct store_msg_cache *mc)
 		return NEED_HEADER;
 	case F_RFC822: case F_RFC822_TEXT:
 		return NEED_SPLIT;
-	case F_BINARY: case F_BINARY_SIZE:
+	case F_BINARY: case F_BINARY_SIZE: case F_PREVIEW: case F_SNIPPET:
 		return NEED_TREE;
 	case F_SECTION:
 		if (strcasecmp(sec, "HEADER") == 0 ||
@@ -657,6 +706,10 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 			buf_append_str(&out, "INTERNALDATE ");
 			append_internaldate(&out, m->internaldate);
 			break;
+		case F_SAVEDATE:
+			buf_append_str(&out, "SAVEDATE ");
+			append_internaldate(&out, m->savedate);
+			break;
 		case F_SIZE:
 			buf_append_str(&out, "RFC822.SIZE ");
 			buf_append_uint(&out, m->size);
@@ -732,6 +785,18 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 			buf_append_c(&out, ' ');
 			append_literal(&out, &tmp, it);
 			break;
+		case F_PREVIEW:
+		case F_SNIPPET: {
+			char *text = mail_preview(msg, PREVIEW_CHARS);
+
+			buf_append_str(&out, it->kind == F_PREVIEW ? "PREVIEW " :
+			    "SNIPPET (FUZZY ");
+			imap_append_nstr(&out, text, s->utf8);
+			if (it->kind == F_SNIPPET)
+				buf_append_c(&out, ')');
+			free(text);
+			break;
+		}
 		case F_SECTION:
 			(void)imap_section_data(msg, it->section, &tmp);
 			buf_printf(&out, "BODY[%s]", it->section);
@@ -838,23 +903,35 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 
 	uint64_t changedsince = 0;
 	bool filter = false, vanished = false;
+	unsigned int next = 2;		/* where the modifiers would be */
+	int ret;
 
-	if ((n != 2 && n != 3) || a[0].type != IMAP_ARG_ATOM) {
+	if (n < 2 || a[0].type != IMAP_ARG_ATOM) {
 		free(r);
 		imap_tagged(s, "BAD", "FETCH needs a sequence set and items");
 		return;
 	}
-	if (parse_items(&r->c, &a[1]) < 0) {
+	/* "FETCH 1 PREVIEW (LAZY)": one item with its own list */
+	if (is_preview(&a[1]) && n >= 3 && a[2].type == IMAP_ARG_LIST &&
+	    !(a[2].count > 0 && imap_arg_is_atom(&a[2].list[0], "CHANGEDSINCE"))) {
+		memset(&r->c, 0, sizeof(r->c));
+		ret = parse_preview(&r->c, a[1].str, &a[2]) ? 0 : -1;
+		next = 3;
+	} else {
+		ret = parse_items(&r->c, &a[1]);
+	}
+	if (ret < 0 || n > next + 1) {
 		fetch_run_free(r);
-		imap_tagged(s, "BAD", "Invalid FETCH items");
+		imap_tagged(s, "BAD", ret < 0 ? "Invalid FETCH items" :
+		    "FETCH needs a sequence set and items");
 		return;
 	}
-	if (n == 3) {
+	if (n == next + 1) {
 		/* RFC 7162 §3.1.4: (CHANGEDSINCE <mod-sequence>), and with
 		   QRESYNC on UID FETCH, VANISHED after it (§3.2.6) */
 		unsigned long long v;
-		const struct imap_arg *mods = a[2].list;
-		unsigned int nmods = a[2].type == IMAP_ARG_LIST ? a[2].count : 0;
+		const struct imap_arg *mods = a[next].list;
+		unsigned int nmods = a[next].type == IMAP_ARG_LIST ? a[next].count : 0;
 
 		if ((nmods != 2 && nmods != 3) ||
 		    !imap_arg_is_atom(&mods[0], "CHANGEDSINCE") ||
@@ -885,7 +962,6 @@ imap_cmd_fetch(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	for (unsigned int i = 0; i < r->c.n; i++) {
 		struct mime_message *empty;
 		struct buf tmp;
-		int ret;
 
 		if (r->c.items[i].kind != F_SECTION)
 			continue;

@@ -40,6 +40,7 @@ enum skey_type {
 	SK_BEFORE, SK_ON, SK_SINCE,
 	SK_SENTBEFORE, SK_SENTON, SK_SENTSINCE,	/* t */
 	SK_OLDER, SK_YOUNGER,	/* num seconds */
+	SK_SAVEDBEFORE, SK_SAVEDON, SK_SAVEDSINCE,	/* t (RFC 8514) */
 	SK_MODSEQ,		/* num */
 	SK_HEADER,		/* name, str; address for FROM/TO/CC/BCC */
 	SK_BODY, SK_TEXT,	/* str */
@@ -115,6 +116,8 @@ static const struct {
 } simple_keys[] = {
 	{ "ALL", SK_ALL }, { "RECENT", SK_RECENT }, { "NEW", SK_NEW },
 	{ "OLD", SK_OLD },
+	/* every folder keeps save dates: the same as ALL (RFC 8514 §4.3) */
+	{ "SAVEDATESUPPORTED", SK_ALL },
 };
 
 static const struct {
@@ -124,6 +127,8 @@ static const struct {
 	{ "BEFORE", SK_BEFORE }, { "ON", SK_ON }, { "SINCE", SK_SINCE },
 	{ "SENTBEFORE", SK_SENTBEFORE }, { "SENTON", SK_SENTON },
 	{ "SENTSINCE", SK_SENTSINCE },
+	{ "SAVEDBEFORE", SK_SAVEDBEFORE }, { "SAVEDON", SK_SAVEDON },
+	{ "SAVEDSINCE", SK_SAVEDSINCE },
 };
 
 static const char *const address_keys[] = { "FROM", "TO", "CC", "BCC" };
@@ -790,6 +795,20 @@ prepare(struct imap_session *s, struct skey *k)
 	}
 }
 
+/*
+ * The date keys come in threes, BEFORE/ON/SINCE (rel 0, 1, 2), against
+ * day, the start of a day: when is before it, on it, or on it or later.
+ */
+static bool
+day_match(time_t when, int rel, time_t day)
+{
+	if (rel == 0)
+		return when < day;
+	if (rel == 1)
+		return when >= day && when < day + 86400;
+	return when >= day;
+}
+
 static bool
 eval(struct msgctx *c, const struct skey *k)
 {
@@ -831,21 +850,12 @@ eval(struct msgctx *c, const struct skey *k)
 		if (k->saved)
 			return saved_contains(c->s, m->uid);
 		return imap_seqset_contains(&k->set, m->uid);
-	case SK_BEFORE:
-		return m->internaldate < k->t;
-	case SK_ON:
-		return m->internaldate >= k->t && m->internaldate < k->t + 86400;
-	case SK_SINCE:
-		return m->internaldate >= k->t;
-	case SK_SENTBEFORE:
-		return sent_day(c) < k->t;
-	case SK_SENTON: {
-		time_t d = sent_day(c);
-
-		return d >= k->t && d < k->t + 86400;
-	}
-	case SK_SENTSINCE:
-		return sent_day(c) >= k->t;
+	case SK_BEFORE: case SK_ON: case SK_SINCE:
+		return day_match(m->internaldate, k->type - SK_BEFORE, k->t);
+	case SK_SENTBEFORE: case SK_SENTON: case SK_SENTSINCE:
+		return day_match(sent_day(c), k->type - SK_SENTBEFORE, k->t);
+	case SK_SAVEDBEFORE: case SK_SAVEDON: case SK_SAVEDSINCE:
+		return day_match(m->savedate, k->type - SK_SAVEDBEFORE, k->t);
 	case SK_OLDER:
 		return (unsigned long long)(c->now - m->internaldate) >= k->num &&
 		    c->now >= m->internaldate;

@@ -82,14 +82,18 @@ imap_tagged(struct imap_session *s, const char *status, const char *fmt, ...)
 static void
 capability_string(const struct imap_session *s, struct buf *b)
 {
-	buf_append_str(b, "IMAP4rev1 IMAP4rev2 LITERAL+ ID ENABLE IDLE NAMESPACE"
+	/* LOGIN-REFERRALS (RFC 2221): a client must understand [REFERRAL];
+	   tegami never sends one, it is listed as in Dovecot's set */
+	buf_append_str(b, "IMAP4rev1 IMAP4rev2 LOGIN-REFERRALS LITERAL+ ID ENABLE"
+	    " IDLE NAMESPACE"
 	    " UNSELECT UIDPLUS MOVE CHILDREN SPECIAL-USE CONDSTORE QRESYNC");
 	buf_append_str(b, " ESEARCH SEARCHRES WITHIN CONTEXT=SEARCH CONTEXT=SORT"
 	    " SORT SORT=DISPLAY ESORT THREAD=REFERENCES THREAD=REFS"
-	    " THREAD=ORDEREDSUBJECT UTF8=ACCEPT");
+	    " THREAD=ORDEREDSUBJECT UTF8=ACCEPT I18NLEVEL=1");
+	buf_append_str(b, " PREVIEW PREVIEW=FUZZY SNIPPET=FUZZY");
 	buf_append_str(b, " LIST-EXTENDED LIST-STATUS STATUS=SIZE"
 	    " CREATE-SPECIAL-USE BINARY MULTIAPPEND CATENATE URLAUTH"
-	    " URLAUTH=BINARY NOTIFY");
+	    " URLAUTH=BINARY URL-PARTIAL SAVEDATE NOTIFY");
 	if (s->set.quota)
 		buf_append_str(b, " QUOTA QUOTA=RES-STORAGE");
 	buf_printf(b, " APPENDLIMIT=%llu",

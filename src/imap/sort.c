@@ -27,8 +27,9 @@
 #define FIELD_MAX 16384
 #define REFS_MAX 100
 
-/* the format of the keys in the index (store_msg_blobs_*) */
-#define CACHE_KIND "imap-sort-1"
+/* the format of the keys in the index (store_msg_blobs_*); 2: strings
+   folded by RFC 5051 in full (with decomposition) */
+#define CACHE_KIND "imap-sort-2"
 
 struct imap_sortcache {
 	struct imap_msg_keys *e;	/* ascending UIDs */

@@ -4,6 +4,7 @@
 #include "mail/decode.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <iconv.h>
 #include <string.h>
 #include <strings.h>
@@ -62,8 +63,8 @@ charset_known(const char *cs)
 	return true;
 }
 
-static int
-put_cp(struct buf *out, unsigned int cp)
+int
+charset_put_cp(struct buf *out, unsigned int cp)
 {
 	char b[4];
 	size_t n;
@@ -102,7 +103,7 @@ charset_to_utf8(const char *cs, const char *in, size_t len, struct buf *out)
 		return buf_append(out, in, len);
 	if (is_latin1(cs)) {
 		for (size_t i = 0; i < len; i++) {
-			if (put_cp(out, (unsigned char)in[i]) < 0)
+			if (charset_put_cp(out, (unsigned char)in[i]) < 0)
 				return -1;
 		}
 		return 0;
@@ -167,75 +168,43 @@ charset_decode_header(const char *in, size_t len, struct buf *out)
 
 /* --- case folding ---------------------------------------------------------- */
 
+/* One code point whose i;unicode-casemap form is casemap_values[at..+len). */
+struct casemap_entry {
+	uint32_t cp;
+	uint16_t at;
+	uint8_t len;
+};
+
+#include "mail/casemap-table.h"
+
 /*
- * Ranges where upper and lower case alternate (even = upper, or odd =
- * upper when odd_upper): Latin Extended-A and Additional, Cyrillic
- * supplements.
+ * The RFC 5051 form of cp: a pointer to its code points and their count
+ * (cp itself when it maps to itself, through *self).
  */
-static const struct {
-	unsigned int lo, hi;
-	bool odd_upper;
-} alternating[] = {
-	{ 0x0100, 0x012f, false }, { 0x0132, 0x0137, false },
-	{ 0x0139, 0x0148, true }, { 0x014a, 0x0177, false },
-	{ 0x0179, 0x017e, true }, { 0x01cd, 0x01dc, true },
-	{ 0x01de, 0x01ef, false }, { 0x01f8, 0x021f, false },
-	{ 0x0460, 0x0481, false }, { 0x048a, 0x04bf, false },
-	{ 0x04c1, 0x04ce, true }, { 0x04d0, 0x052f, false },
-	{ 0x1e00, 0x1e95, false }, { 0x1ea0, 0x1eff, false },
-};
-
-/* Ranges of lower case letters that are upper case at a fixed offset. */
-static const struct {
-	unsigned int lo, hi;
-	int delta;
-} shifted[] = {
-	{ 'a', 'z', -32 },
-	{ 0x00e0, 0x00f6, -32 }, { 0x00f8, 0x00fe, -32 },
-	{ 0x03b1, 0x03c1, -32 }, { 0x03c3, 0x03cb, -32 },
-	{ 0x03ad, 0x03af, -37 }, { 0x03cd, 0x03ce, -63 },
-	{ 0x0430, 0x044f, -32 }, { 0x0450, 0x045f, -80 },
-	{ 0x0561, 0x0586, -48 },
-	{ 0x24d0, 0x24e9, -26 },	/* circled letters */
-	{ 0xff41, 0xff5a, -32 },	/* fullwidth a-z */
-};
-
-/* Single code points. */
-static const struct {
-	unsigned int from, to;
-} single[] = {
-	{ 0x00b5, 0x039c }, { 0x00ff, 0x0178 }, { 0x0131, 0x0049 },
-	{ 0x017f, 0x0053 }, { 0x03c2, 0x03a3 }, { 0x03ac, 0x0386 },
-	{ 0x03cc, 0x038c },
-};
-
-unsigned int
-charset_fold_cp(unsigned int cp)
+static size_t
+casemap(unsigned int cp, uint32_t *self, const uint32_t **seq_r)
 {
-	if (cp < 0x80)
-		return cp >= 'a' && cp <= 'z' ? cp - 32 : cp;
-	for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++) {
-		if (single[i].from == cp)
-			return single[i].to;
-	}
-	for (size_t i = 0; i < sizeof(shifted) / sizeof(shifted[0]); i++) {
-		if (cp >= shifted[i].lo && cp <= shifted[i].hi)
-			return (unsigned int)((int)cp + shifted[i].delta);
-	}
-	for (size_t i = 0; i < sizeof(alternating) / sizeof(alternating[0]); i++) {
-		if (cp >= alternating[i].lo && cp <= alternating[i].hi) {
-			bool odd = (cp & 1) != 0;
+	size_t lo = 0, hi = sizeof(casemap_entries) / sizeof(casemap_entries[0]);
 
-			/* a lower case letter follows its upper case one */
-			return odd != alternating[i].odd_upper ? cp - 1 : cp;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (casemap_entries[mid].cp == cp) {
+			*seq_r = casemap_values + casemap_entries[mid].at;
+			return casemap_entries[mid].len;
 		}
+		if (casemap_entries[mid].cp < cp)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	return cp;
+	*self = cp;
+	*seq_r = self;
+	return 1;
 }
 
-/* Decodes one UTF-8 sequence at in[0]; 0 when it is not valid. */
-static size_t
-utf8_next(const unsigned char *in, size_t len, unsigned int *cp_r)
+size_t
+charset_utf8_next(const unsigned char *in, size_t len, unsigned int *cp_r)
 {
 	unsigned int cp, min;
 	size_t n;
@@ -289,15 +258,23 @@ charset_utf8_fold(const char *in, size_t len, struct buf *out)
 			i++;
 			continue;
 		}
-		n = utf8_next(p + i, len - i, &cp);
+		n = charset_utf8_next(p + i, len - i, &cp);
 		if (n == 0) {
 			if (buf_append_c(out, (char)p[i]) < 0)
 				return -1;
 			i++;
 			continue;
 		}
-		if (put_cp(out, charset_fold_cp(cp)) < 0)
-			return -1;
+		{
+			const uint32_t *seq;
+			uint32_t self;
+			size_t k = casemap(cp, &self, &seq);
+
+			for (size_t j = 0; j < k; j++) {
+				if (charset_put_cp(out, seq[j]) < 0)
+					return -1;
+			}
+		}
 		i += n;
 	}
 	return 0;

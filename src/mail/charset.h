@@ -9,10 +9,13 @@
  * Bytes that are not valid in their charset are passed through as they
  * are, never dropped: a search for them still finds them.
  *
- * Case folding maps each code point to its simple upper case (the
- * "i;unicode-casemap" of RFC 5051 without its decomposition step) for
- * Latin-1, Latin Extended-A, Latin Extended Additional, Greek, Cyrillic,
- * Armenian and the fullwidth forms; other code points are kept.
+ * Case folding is RFC 5051's "i;unicode-casemap": each code point is
+ * replaced by its simple titlecase mapping, then by its decomposition
+ * mapping (canonical or compatibility, the tag ignored), again for each
+ * code point that gives, from the Unicode Character Database
+ * (casemap-table.h, made by tools/gen-casemap.pl): "é" becomes "E" and a
+ * combining acute accent, "ﬁ" becomes "FI", fullwidth "ａ" becomes "A".
+ * Hangul syllables have no such mapping and are kept, as RFC 5051 has it.
  * Invalid UTF-8 bytes are kept as they are.
  */
 #ifndef TEGAMI_MAIL_CHARSET_H
@@ -48,10 +51,13 @@ int charset_to_utf8(const char *charset, const char *in, size_t len,
  */
 int charset_decode_header(const char *in, size_t len, struct buf *out);
 
+/* The code point of the UTF-8 sequence at in[0]; its length, 0 if invalid. */
+size_t charset_utf8_next(const unsigned char *in, size_t len,
+    unsigned int *cp_r);
+/* Appends cp in UTF-8. -1 at out's limit. */
+int charset_put_cp(struct buf *out, unsigned int cp);
+
 /* Appends in[0..len) case-folded (see above). -1 at out's limit. */
 int charset_utf8_fold(const char *in, size_t len, struct buf *out);
-
-/* The upper-case mapping of one code point (itself when it has none). */
-unsigned int charset_fold_cp(unsigned int cp);
 
 #endif

@@ -34,8 +34,8 @@ test_base_subject(void)
 		{ "hello\r\n\tworld  again", "HELLO WORLD AGAIN", false },
 		{ "Reply to this", "REPLY TO THIS", false },
 		{ "Re:", "", true },
-		{ "=?utf-8?q?Re=3A_caf=C3=A9?=", "CAF\xc3\x89", true },
-		{ "Re: =?iso-8859-1?q?caf=E9?=", "CAF\xc3\x89", true },
+		{ "=?utf-8?q?Re=3A_caf=C3=A9?=", "CAFE\xcc\x81", true },
+		{ "Re: =?iso-8859-1?q?caf=E9?=", "CAFE\xcc\x81", true },
 		{ "[unclosed hello", "[UNCLOSED HELLO", false },
 	};
 

@@ -993,6 +993,7 @@ snap_load(struct store_folder_state *f, struct store_snap **snap_r, int *rc_r)
 		m->modseq = (uint64_t)sqlite3_column_int64(st, 3);
 		m->internaldate = (time_t)sqlite3_column_int64(st, 4);
 		m->size = (uint64_t)sqlite3_column_int64(st, 5);
+		m->savedate = (time_t)sqlite3_column_int64(st, 8);
 		store_msg_set_strings(m, (const char *)sqlite3_column_text(st, 6),
 		    (const char *)sqlite3_column_text(st, 7),
 		    (const char *)sqlite3_column_text(st, 2));
@@ -1094,6 +1095,8 @@ msg_insert(struct store_folder_state *f, const struct store_msg *m,
 	sqlite3_bind_int64(st, 9, (sqlite3_int64)m->size);
 	if (pop3_uidl != NULL)
 		sqlite3_bind_text(st, 10, pop3_uidl, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 11, (sqlite3_int64)(m->savedate != 0 ?
+	    m->savedate : time(NULL)));
 	*rc_r = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (*rc_r != SQLITE_DONE)
@@ -1457,6 +1460,7 @@ add_found(struct store_folder_state *f, const struct disk_entry *e,
 	m.flags = e->flags;
 	m.modseq = ++f->highestmodseq;
 	m.internaldate = st.st_mtime;
+	m.savedate = st.st_mtime;	/* delivered then, as far as we know */
 	m.size = file_vsize(full, e->base);
 	r = msg_insert(f, &m, ue != NULL ? ue->pop3_uidl : NULL, rc_r);
 	free(kw);
@@ -1751,6 +1755,7 @@ f_sync_new(struct store_folder_state *f, bool readonly, int *rc_r,
 		m->uid = f->uidnext++;
 		m->modseq = ++f->highestmodseq;
 		m->internaldate = st.st_mtime;
+		m->savedate = st.st_mtime;
 		m->size = file_vsize(full, base);
 		m->base = base;
 		m->path = path;
@@ -3091,6 +3096,7 @@ store_append_finish(struct store_append_op **opp, uint32_t *uids_r,
 		m->flags = a->flags;
 		m->keywords = a->kw;
 		m->internaldate = a->date;
+		m->savedate = time(NULL);
 		m->size = a->vsize;
 		m->base = a->base;
 		m->path = a->path;
@@ -3230,6 +3236,7 @@ store_mailbox_copy(struct store_mailbox *src, const unsigned int *indexes,
 		c->keywords = xstrdup(m->keywords);
 		c->flags = m->flags;
 		c->internaldate = m->internaldate;
+		c->savedate = time(NULL);	/* a copy is saved now (RFC 8514) */
 		c->size = m->size;
 		to = xasprintf("%s/%s", df->dir, c->path);
 		store_watch_own(df, 'T', "cur", c->path + 4);

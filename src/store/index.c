@@ -33,7 +33,7 @@
 #include <unistd.h>
 
 #define BUSY_TIMEOUT_MS 10000
-#define SCHEMA_VERSION "2"
+#define SCHEMA_VERSION "3"
 /* the page cache of one account's connection: enough for the message
    table of a large folder, small beside a session's TLS state */
 #define CACHE_KIB 512
@@ -81,6 +81,13 @@ static const char upgrade_2_sql[] =
 	"CREATE INDEX IF NOT EXISTS expunged_modseq ON expunged(mailbox, modseq);"
 	"UPDATE meta SET value='2' WHERE key='schema';";
 
+/* 2 -> 3: when each message was put into its folder (IMAP SAVEDATE); the
+   internal date is the best guess for the messages already there */
+static const char upgrade_3_sql[] =
+	"ALTER TABLE message ADD COLUMN savedate INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE message SET savedate=internaldate;"
+	"UPDATE meta SET value='3' WHERE key='schema';";
+
 static const char *const stmt_sql[ST_COUNT] = {
 	[ST_ROW_BY_NAME] = "SELECT id, uidvalidity, uidnext, highestmodseq,"
 	    " vanished_from, pop3_uidl FROM mailbox WHERE name=?1",
@@ -90,14 +97,15 @@ static const char *const stmt_sql[ST_COUNT] = {
 	    " highestmodseq, guid, vanished_from, pop3_uidl)"
 	    " VALUES(?1, ?2, ?3, ?4, ?5, ?4, ?6)",
 	[ST_MSGS_LOAD] = "SELECT uid, flags, keywords, modseq, internaldate,"
-	    " size, base, path FROM message WHERE mailbox=?1 ORDER BY uid",
+	    " size, base, path, savedate FROM message WHERE mailbox=?1"
+	    " ORDER BY uid",
 	[ST_MSG_BY_UID] = "SELECT path, flags, keywords, modseq FROM message"
 	    " WHERE mailbox=?1 AND uid=?2",
 	[ST_MSG_BY_BASE] = "SELECT uid, path FROM message WHERE mailbox=?1"
 	    " AND base=?2",
 	[ST_MSG_INSERT] = "INSERT INTO message(mailbox, uid, base, path, flags,"
-	    " keywords, modseq, internaldate, size, pop3_uidl)"
-	    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+	    " keywords, modseq, internaldate, size, pop3_uidl, savedate)"
+	    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[ST_MSG_UPDATE] = "UPDATE message SET path=?3, flags=?4, keywords=?5,"
 	    " modseq=?6 WHERE mailbox=?1 AND uid=?2",
 	[ST_MSG_PATH] = "UPDATE message SET path=?3 WHERE mailbox=?1 AND uid=?2",
@@ -190,7 +198,11 @@ db_try_open(const char *path, sqlite3 **db_r, int *rc_r)
 		rc = sqlite3_exec(db, schema_sql, NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
 		rc = schema_version(db, version, sizeof(version));
-	if (rc == SQLITE_OK && strcmp(version, "1") == 0) {
+	if (rc == SQLITE_OK && (strcmp(version, "1") == 0 ||
+	    strcmp(version, "2") == 0)) {
+		char was[16];
+
+		snprintf(was, sizeof(was), "%s", version);
 		rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 		/* another process may have upgraded it meanwhile */
 		if (rc == SQLITE_OK)
@@ -200,12 +212,18 @@ db_try_open(const char *path, sqlite3 **db_r, int *rc_r)
 			if (rc == SQLITE_OK)
 				snprintf(version, sizeof(version), "2");
 		}
+		if (rc == SQLITE_OK && strcmp(version, "2") == 0) {
+			rc = sqlite3_exec(db, upgrade_3_sql, NULL, NULL, NULL);
+			if (rc == SQLITE_OK)
+				snprintf(version, sizeof(version), "3");
+		}
 		if (rc == SQLITE_OK)
 			rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 		else
 			(void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		if (rc == SQLITE_OK)
-			log_info("event=index_upgraded path=%s schema=2", path);
+			log_info("event=index_upgraded path=%s schema=%s from=%s",
+			    path, version, was);
 	}
 	if (rc == SQLITE_OK && strcmp(version, SCHEMA_VERSION) != 0)
 		rc = SQLITE_NOTADB;	/* a schema we do not know */

@@ -64,6 +64,7 @@ struct store_msg {
 	char *keywords;			/* space-separated, sorted; "" if none */
 	uint64_t modseq;
 	time_t internaldate;
+	time_t savedate;		/* put into this folder (RFC 8514) */
 	uint64_t size;			/* RFC822.SIZE: CRLF line ends */
 	char *base;			/* Maildir base name (no ":2,...") */
 	char *path;			/* current file: "cur/<base>:2,<flags>" */

@@ -818,7 +818,7 @@ test_store_schema_upgrade(void)
 	sqlite3 *db;
 	sqlite3_stmt *st;
 
-	test_begin("store: a version 1 index is upgraded in place, its cache kept");
+	test_begin("store: a version 1 index is upgraded in place (to 3), its cache kept");
 	test_assert(store_account_open(root, &acct, &err) == 0);
 	store_account_close(&acct);
 	deliver(root, "1700000001.M1P1Q1.host,S=2,W=3", "a\n");
@@ -852,6 +852,8 @@ test_store_schema_upgrade(void)
 	test_assert(store_mailbox_uidvalidity(box) == 77);
 	msgs = store_mailbox_msgs(box, &n);
 	test_assert(n == 1 && msgs[0].uid == 7);
+	/* schema 3: the internal date stands in for the save date */
+	test_assert(msgs[0].savedate == 1700000001);
 	test_assert(strncmp(msgs[0].path, "cur/", 4) == 0);
 	test_assert(store_msg_cache_get(box, 7, &e, &b) == 1);
 	test_assert_str(e, "(\"env\")");
@@ -872,7 +874,7 @@ test_store_schema_upgrade(void)
 	test_assert(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key='schema'",
 	    -1, &st, NULL) == SQLITE_OK);
 	test_assert(sqlite3_step(st) == SQLITE_ROW);
-	test_assert_str((const char *)sqlite3_column_text(st, 0), "2");
+	test_assert_str((const char *)sqlite3_column_text(st, 0), "3");
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	free(path);
