@@ -29,6 +29,7 @@
 #include "daemon/antispam.h"
 #include "filter/ban.h"
 #include "filter/bayes.h"
+#include "imap/hdrcache.h"
 #include "imap/session.h"
 #include "lib/log.h"
 #include "lib/pool.h"
@@ -953,6 +954,7 @@ refresh_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	/* an account whose sessions all sit in IDLE gives back its index
 	   connection (most of what it costs); the next command reopens it */
+	(void)imap_hdrcache_expire(0);
 	if (store_accounts_idle(INDEX_IDLE_SECS) > 0) {
 		/* give the freed pages back to the system */
 		store_dbmem_trim();

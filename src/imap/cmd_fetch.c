@@ -11,6 +11,7 @@
 #include "imap/session-private.h"
 
 #include "imap/bodystructure.h"
+#include "imap/hdrcache.h"
 #include "lib/file.h"
 #include "lib/log.h"
 #include "lib/str.h"
@@ -664,8 +665,16 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 		}
 		if (need != NEED_NONE) {
 			path = store_msg_full_path(s->box, m);
-			r = need == NEED_HEADER ? read_header(path, &data, &len) :
-			    file_read_all(path, MESSAGE_MAX, &data, &len);
+			if (need != NEED_HEADER) {
+				r = file_read_all(path, MESSAGE_MAX, &data, &len);
+			} else if (imap_hdrcache_get(m->base, m->size, &data,
+			    &len) == 0) {
+				r = 0;
+			} else {
+				r = read_header(path, &data, &len);
+				if (r == 0)
+					imap_hdrcache_put(m->base, m->size, data, len);
+			}
 			free(path);
 			if (r < 0) {
 				store_msg_cache_free(&mc);

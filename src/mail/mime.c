@@ -346,7 +346,7 @@ mime_parse_content_type(const char *s, bool want_subtype,
 	size_t i = 0;
 	char *type, *subtype = NULL;
 	struct raw_param *raw;
-	unsigned int nraw = 0, max_raw = max_params * 2;
+	unsigned int nraw = 0, max_raw = max_params * 2, cap;
 
 	skip_cfws(s, &i);
 	type = read_token(s, &i);
@@ -366,7 +366,10 @@ mime_parse_content_type(const char *s, bool want_subtype,
 			return -1;
 		}
 	}
-	raw = xcalloc(max_raw > 0 ? max_raw : 1, sizeof(*raw));
+	/* most fields have a parameter or two: grown as needed, not sized
+	   (and zeroed) for max_raw on every part of every FETCH */
+	cap = max_raw < 4 ? (max_raw > 0 ? max_raw : 1) : 4;
+	raw = xmalloc(cap * sizeof(*raw));
 	for (;;) {
 		char *name;
 
@@ -396,7 +399,12 @@ mime_parse_content_type(const char *s, bool want_subtype,
 			free(name);
 			break;
 		}
+		if (nraw == cap) {
+			cap = cap * 2 < max_raw ? cap * 2 : max_raw;
+			raw = xreallocarray(raw, cap, sizeof(*raw));
+		}
 		raw[nraw].name = name;
+		raw[nraw].used = false;
 		raw[nraw].value = read_value(s, &i);
 		nraw++;
 	}

@@ -291,6 +291,16 @@ static const struct ct_case ct_cases[] = {
 	{ "a/b; t*0*=us-ascii'en'a%20; t*1*=b; u=1", "a/b;t*=us-ascii'en'a%20b;u=1" },
 	{ "a/b; t*=utf-8''%E2%82%AC", "a/b;t*=utf-8''%E2%82%AC" },
 	{ "a/b; t*1=orphan", "a/b;t*1=orphan" },
+	/* more parameters than the first array holds; 8 kept (the test's
+	   max_params), 16 read (twice that) */
+	{ "a/b; p=1; q=2; r=3; s=4; t=5; u=6", "a/b;p=1;q=2;r=3;s=4;t=5;u=6" },
+	{ "a/b; a=1; b=2; c=3; d=4; e=5; f=6; g=7; h=8; i=9; j=10",
+	    "a/b;a=1;b=2;c=3;d=4;e=5;f=6;g=7;h=8" },
+	{ "a/b; t*0=a; t*1=b; t*2=c; t*3=d; t*4=e; t*5=f; u=1",
+	    "a/b;t=abcdef;u=1" },
+	{ "a/b; a=1; b=2; c=3; d=4; e=5; f=6; g=7; h=8; i=9; j=10; k=11; l=12;"
+	    " m=13; n=14; o=15; p=16; q=17; t*1=late; t*0=lost",
+	    "a/b;a=1;b=2;c=3;d=4;e=5;f=6;g=7;h=8" },
 	{ "text", NULL },
 	{ "text/", NULL },
 	{ "/plain", NULL },

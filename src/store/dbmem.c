@@ -10,7 +10,13 @@
  *
  * Every block has a 16-byte header (its size); a block of a slab is
  * found from its address (slabs are 64 kB aligned), a larger one was
- * malloc'd. One mutex: SQLite may call from the pool threads too.
+ * malloc'd, and one of MAP_MIN or more (what a connection takes at open:
+ * its lookaside buffer, the first pages of its page cache) is a mapping
+ * of its own: on the heap, those ~130 kB freed at an idle close were
+ * holes between sessions' objects allocated meanwhile, most of their
+ * pages kept resident by a few small blocks each (15 kB per idle account
+ * measured with 100 TLS sessions over 100 accounts). One mutex: SQLite
+ * may call from the pool threads too.
  */
 #include "store/dbmem.h"
 
@@ -28,6 +34,9 @@
 #define HDR 16u
 #define NCLASSES (sizeof(class_size) / sizeof(class_size[0]))
 #define LARGE_MARK 0xffu
+#define MAP_MARK 0xfeu
+#define MAP_MIN (32u * 1024)
+#define PAGE 4096u
 
 /* block sizes, header included */
 static const uint32_t class_size[] = {
@@ -127,6 +136,18 @@ mem_malloc(int n)
 	if (n <= 0)
 		return NULL;
 	cls = class_of((uint64_t)n);
+	if ((size_t)n >= MAP_MIN) {
+		size_t len = (HDR + (size_t)n + PAGE - 1) & ~(size_t)(PAGE - 1);
+		void *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (m == MAP_FAILED)
+			return NULL;
+		b = m;
+		b->size = (uint64_t)n;
+		b->cls = MAP_MARK;
+		return (char *)b + HDR;
+	}
 	if (cls < 0) {
 		b = malloc(HDR + (size_t)n);
 		if (b == NULL)
@@ -177,6 +198,11 @@ mem_free(void *p)
 	b = (struct block *)((char *)p - HDR);
 	if (b->cls == LARGE_MARK) {
 		free(b);
+		return;
+	}
+	if (b->cls == MAP_MARK) {
+		(void)munmap(b, (HDR + (size_t)b->size + PAGE - 1) &
+		    ~(size_t)(PAGE - 1));
 		return;
 	}
 	s = (struct slab *)((uintptr_t)b & ~(uintptr_t)(SLAB_SIZE - 1));

@@ -430,14 +430,33 @@ store_checkpoints_wanted(void)
 	return paths;
 }
 
+/*
+ * The pool's checkpoint copied the frames it found, but the loop kept
+ * committing meanwhile, and SQLite starts the log over only when a
+ * writer begins with every frame copied: left alone, a busy account's
+ * WAL would grow to the fallback size in wal_hook (80 MB, all of it
+ * fresh file blocks the kernel must allocate and zero on every commit).
+ * So the loop copies the few frames written since, itself: between two
+ * commands nobody else writes, the next commit starts the log over, and
+ * the fsync covers only those frames' pages, the pool having flushed
+ * the rest.
+ */
 void
 store_checkpoint_done(const char *path)
 {
 	for (struct store_account *a = registry; a != NULL; a = a->next) {
 		size_t l = strlen(a->root);
+		int nlog = -1, nckpt = -1, rc;
 
-		if (strncmp(path, a->root, l) == 0 && path[l] == '/')
-			a->ckpt_pending = false;
+		if (strncmp(path, a->root, l) != 0 || path[l] != '/')
+			continue;
+		a->ckpt_pending = false;
+		if (a->db == NULL || a->batch > 0)
+			continue;
+		rc = sqlite3_wal_checkpoint_v2(a->db, NULL,
+		    SQLITE_CHECKPOINT_PASSIVE, &nlog, &nckpt);
+		log_debug("event=index_checkpoint_tail root=%s rc=%d frames=%d "
+		    "copied=%d", a->root, rc, nlog, nckpt);
 	}
 }
 

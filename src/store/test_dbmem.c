@@ -54,3 +54,38 @@ test_dbmem(void)
 	test_end();
 }
 TEST(test_dbmem)
+
+static void
+test_dbmem_mapped(void)
+{
+	const sqlite3_mem_methods *m = store_dbmem_methods();
+	/* below, at and above the size that gets a mapping of its own */
+	static const int sizes[] = { 30000, 32 * 1024, 48000, 86000, 300000 };
+	unsigned int slabs = store_dbmem_slabs();
+	unsigned char *p, *q;
+	bool ok = true;
+
+	test_begin("store dbmem: large blocks, mapped or not, hold their bytes");
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		int n = sizes[i];
+
+		p = m->xMalloc(n);
+		test_assert(p != NULL);
+		test_assert(((uintptr_t)p & 7) == 0);
+		test_assert_int(m->xSize(p), n);
+		memset(p, 0x5a, (size_t)n);
+		/* smaller: the same block; larger: moved, the bytes kept */
+		test_assert(m->xRealloc(p, n - 100) == p);
+		q = m->xRealloc(p, 2 * n);
+		test_assert(q != NULL && m->xSize(q) >= 2 * n);
+		for (int k = 0; k < n - 100 && ok; k++)
+			ok = q[k] == 0x5a;
+		test_assert(ok);
+		memset(q, 0xa5, (size_t)(2 * n));
+		m->xFree(q);
+	}
+	/* none of them took a slab */
+	test_assert_int(store_dbmem_slabs(), slabs);
+	test_end();
+}
+TEST(test_dbmem_mapped)
