@@ -1376,11 +1376,21 @@ disk_find(struct disk_list *dl, const char *base)
 static int
 delivery_cmp_names(const char *x, const char *y)
 {
-	unsigned long long tx = strtoull(x, NULL, 10);
-	unsigned long long ty = strtoull(y, NULL, 10);
+	char *ex, *ey;
+	unsigned long long tx = strtoull(x, &ex, 10);
+	unsigned long long ty = strtoull(y, &ey, 10);
 
 	if (tx != ty)
 		return tx < ty ? -1 : 1;
+	/* the same second: ".M<microseconds>", which not every writer pads
+	   with zeros ("M99" came before "M100") */
+	if (strncmp(ex, ".M", 2) == 0 && strncmp(ey, ".M", 2) == 0) {
+		unsigned long long ux = strtoull(ex + 2, NULL, 10);
+		unsigned long long uy = strtoull(ey + 2, NULL, 10);
+
+		if (ux != uy)
+			return ux < uy ? -1 : 1;
+	}
 	return strcmp(x, y);
 }
 

@@ -881,3 +881,31 @@ test_store_schema_upgrade(void)
 	test_end();
 }
 TEST(test_store_schema_upgrade)
+
+static void
+test_store_same_second_order(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct;
+	struct store_mailbox *box;
+	const struct store_msg *msgs;
+	unsigned int n;
+	char *err = NULL;
+
+	test_begin("store: deliveries of one second take UIDs by microsecond");
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	/* the smtp worker does not pad M with zeros */
+	deliver(root, "1700000001.M100P1Q3.host,S=2,W=3", "c\n");
+	deliver(root, "1700000001.M99P1Q2.host,S=2,W=3", "b\n");
+	deliver(root, "1700000001.M7P1Q1.host,S=2,W=3", "a\n");
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box, &err) == 0);
+	msgs = store_mailbox_msgs(box, &n);
+	test_assert(n == 3);
+	test_assert(n == 3 && strncmp(msgs[0].base, "1700000001.M7P", 14) == 0 &&
+	    strncmp(msgs[1].base, "1700000001.M99P", 15) == 0 &&
+	    strncmp(msgs[2].base, "1700000001.M100P", 16) == 0);
+	store_mailbox_close(&box);
+	store_account_close(&acct);
+	test_end();
+}
+TEST(test_store_same_second_order)
