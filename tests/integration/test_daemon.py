@@ -93,6 +93,9 @@ def test_workers_drop_privileges(make_server):
         pytest.skip("privilege drop happens only when started as root")
     srv = make_server(env={"DMS_VMAIL_UID": "5000", "DMS_VMAIL_GID": "5000"})
     [pid] = srv.worker_pids("smtp")
+    # the worker says it is ready once it has dropped (start() returns as
+    # soon as any worker is ready and the master's port answers)
+    srv.wait_log(f"smtp[{pid}]: info event=worker_ready")
     status = open(f"/proc/{pid}/status").read()
     uid_line = [l for l in status.splitlines() if l.startswith("Uid:")][0]
     assert uid_line.split()[1:] == ["5000"] * 4
