@@ -258,6 +258,9 @@ copy_common(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 		/* before MOVE's expunge: the source files still exist */
 		char **paths = xcalloc(nidx, sizeof(*paths));
 
+		/* a COPY into the selected folder grew the array msgs was in */
+		msgs = store_mailbox_msgs(s->box, &count);
+
 		for (unsigned int i = 0; i < nidx; i++)
 			paths[i] = store_msg_full_path(s->box, &msgs[idx[i]]);
 		s->hooks->on_filed(s, store_mailbox_name(s->box),

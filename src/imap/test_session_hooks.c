@@ -205,6 +205,20 @@ test_imap_hook_filed(void)
 	test_assert_str(h.calls[2].from, "-");
 	test_assert_str(h.calls[2].to, "Junk");
 	test_assert_int(h.calls[2].len, 14);
+	/* into the selected folder itself: INBOX grows with each COPY, so the
+	   array the session's view is in grows (and moves) under the hook's
+	   paths; ASan sees a stale one */
+	free(hh_cmd(&h, "i1 COPY 1:* INBOX\r\n", "i1 OK"));
+	free(hh_cmd(&h, "i2 COPY 1:* INBOX\r\n", "i2 OK"));
+	free(hh_cmd(&h, "i3 COPY 1:* INBOX\r\n", "i3 OK"));
+	free(hh_cmd(&h, "i4 COPY 1:* INBOX\r\n", "i4 OK"));
+	free(hh_cmd(&h, "i5 COPY 1:* INBOX\r\n", "i5 OK"));
+	test_assert_int(h.ncalls, 8);
+	for (unsigned int i = 3; i < 8; i++) {
+		test_assert_str(h.calls[i].from, "INBOX");
+		test_assert_str(h.calls[i].to, "INBOX");
+		test_assert(h.calls[i].paths_readable);
+	}
 	hh_stop(&h);
 	free(root);
 	test_end();
