@@ -17,33 +17,7 @@ DOVECOT_DEFAULT = (
     "PREVIEW STATUS=SIZE SAVEDATE LITERAL+ NOTIFY")
 
 
-def imaps(srv):
-    return imaplib.IMAP4_SSL("127.0.0.1", srv.ports["IMAPS"], ssl_context=srv.ssl_context())
-
-
-def deliver(srv, msg, to="bob@example.test"):
-    with smtplib.SMTP("127.0.0.1", srv.ports["SMTP"], timeout=10) as s:
-        s.sendmail("alice@remote.test", [to], msg)
-
-
-def raw(m, line):
-    """One command; returns (tagged line, untagged lines with literals)."""
-    tag = m._new_tag()
-    m.send(tag + b" " + line + b"\r\n")
-    lines = []
-    while True:
-        ln = m.readline()
-        if not ln:
-            raise AssertionError("connection closed")
-        while True:
-            lit = re.search(rb"~?\{(\d+)\}\r\n$", ln)
-            if not lit:
-                break
-            ln += m.read(int(lit.group(1)))
-            ln += m.readline()
-        if ln.startswith(tag + b" "):
-            return ln.rstrip(b"\r\n"), lines
-        lines.append(ln)
+from imaputil import deliver, imaps, raw  # noqa: E402
 
 
 PLAIN = (b"From: alice@remote.test\r\nTo: bob@example.test\r\nSubject: lunch\r\n\r\n"

@@ -25,38 +25,7 @@ BASE64_MSG = (b"From: alice@remote.test\r\nTo: bob@example.test\r\nSubject: part
               b"--b--\r\n")
 
 
-def imaps(srv):
-    return imaplib.IMAP4_SSL("127.0.0.1", srv.ports["IMAPS"], ssl_context=srv.ssl_context())
-
-
-def login(srv, user="bob@example.test", pw="bobpw"):
-    m = imaps(srv)
-    m.login(user, pw)
-    return m
-
-
-def deliver(srv, msg, to="bob@example.test"):
-    with smtplib.SMTP("127.0.0.1", srv.ports["SMTP"], timeout=10) as s:
-        s.sendmail("alice@remote.test", [to], msg)
-
-
-def raw(m, line, data=b""):
-    """Sends one command (line after the tag; data is sent right after it,
-    e.g. LITERAL+ literals) and returns (tagged line, [untagged lines])."""
-    tag = m._new_tag()
-    m.send(tag + b" " + line + data + b"\r\n")
-    lines = []
-    while True:
-        ln = m.readline()
-        if not ln:
-            raise AssertionError("connection closed")
-        lit = re.search(rb"~?\{(\d+)\}\r\n$", ln)
-        if lit:
-            ln += m.read(int(lit.group(1)))
-            ln += m.readline()
-        if ln.startswith(tag + b" "):
-            return ln.rstrip(b"\r\n"), lines
-        lines.append(ln)
+from imaputil import deliver, imaps, login, raw  # noqa: E402,F401
 
 
 def untagged(m, typ, dat, name):

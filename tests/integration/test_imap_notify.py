@@ -11,28 +11,12 @@ for _name in ("NOTIFY", "ENABLE"):
     imaplib.Commands.setdefault(_name, ("AUTH", "SELECTED"))
 
 
-def login(srv, user="bob@example.test", pw="bobpw"):
-    m = imaplib.IMAP4_SSL("127.0.0.1", srv.ports["IMAPS"], ssl_context=srv.ssl_context())
-    m.login(user, pw)
-    return m
+from imaputil import login, read_response, raw as raw_  # noqa: E402
 
 
 def raw(m, line):
-    """One command; returns (tagged line, [untagged lines])."""
-    tag = m._new_tag()
-    m.send(tag + b" " + line + b"\r\n")
-    lines = []
-    while True:
-        ln = m.readline()
-        if not ln:
-            raise AssertionError("connection closed")
-        lit = re.search(rb"\{(\d+)\}\r\n$", ln)
-        if lit:
-            ln += m.read(int(lit.group(1)))
-            ln += m.readline()
-        if ln.startswith(tag + b" "):
-            return ln.rstrip(b"\r\n"), lines
-        lines.append(ln.rstrip(b"\r\n"))
+    """One command; returns (tagged line, [untagged lines without CRLF])."""
+    return raw_(m, line, strip=True)
 
 
 def read_until(m, pattern, timeout=5.0):
@@ -43,15 +27,11 @@ def read_until(m, pattern, timeout=5.0):
     while time.time() < end:
         m.sock.settimeout(max(0.1, end - time.time()))
         try:
-            ln = m.readline()
+            ln = read_response(m)
         except (TimeoutError, OSError):
             break
         if not ln:
             break
-        lit = re.search(rb"\{(\d+)\}\r\n$", ln)
-        if lit:
-            ln += m.read(int(lit.group(1)))
-            ln += m.readline()
         got.append(ln.rstrip(b"\r\n"))
         if re.search(pattern, got[-1]):
             m.sock.settimeout(None)
