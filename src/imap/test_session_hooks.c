@@ -5,6 +5,7 @@
  * apart from test_session.c so the two grow independently.
  */
 #include "imap/session.h"
+#include "imap/test_harness.h"
 #include "lib/buf.h"
 #include "lib/test.h"
 #include "lib/xalloc.h"
@@ -153,20 +154,6 @@ hh_cmd(struct hh *h, const char *text, const char *until)
 }
 
 static void
-put_msg(const char *root, const char *name, const char *text)
-{
-	char *p = xasprintf("%s/new/%s", root, name);
-	FILE *f = fopen(p, "w");
-
-	test_assert(f != NULL);
-	if (f != NULL) {
-		fputs(text, f);
-		fclose(f);
-	}
-	free(p);
-}
-
-static void
 test_imap_hook_filed(void)
 {
 	struct hh h;
@@ -181,9 +168,9 @@ test_imap_hook_filed(void)
 		test_assert(mkdir(p, 0700) == 0);
 		free(p);
 	}
-	put_msg(root, "1700000001.M1P1Q1.h", "Subject: one\n\nbuy now\n");
-	put_msg(root, "1700000002.M1P1Q2.h", "Subject: two\n\nbuy more\n");
-	put_msg(root, "1700000003.M1P1Q3.h", "Subject: three\n\nhello\n");
+	harness_deliver(root, "1700000001.M1P1Q1.h", "Subject: one\n\nbuy now\n");
+	harness_deliver(root, "1700000002.M1P1Q2.h", "Subject: two\n\nbuy more\n");
+	harness_deliver(root, "1700000003.M1P1Q3.h", "Subject: three\n\nhello\n");
 	hh_start(&h, root, NULL);
 	free(hh_wait(&h, "* OK"));
 	free(hh_cmd(&h, "a LOGIN u p\r\n", "a OK"));
