@@ -54,14 +54,20 @@ def wait_for(pred, timeout=15, what=""):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def start_sink(out, *flags):
+    port = free_port()
+    p = subprocess.Popen(["/usr/bin/python3", SINK, "127.0.0.1", str(port), str(out)]
+                         + list(flags), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    assert p.stdout.readline().strip() == "ready"
+    return p, port
+
+
 def test_queue_sends_to_sink(make_server, dns, tmp_path):
     out = tmp_path / "sink"
     out.mkdir()
-    port = free_port()
-    sink = subprocess.Popen(["/usr/bin/python3", SINK, "127.0.0.1", str(port), str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sink, port = start_sink(out)
     try:
-        assert sink.stdout.readline().strip() == "ready"
         srv = make_server(env={"TEGAMI_DNS_SERVERS": f"127.0.0.1@{dns.port}",
                                "TEGAMI_SMTP_PORT": str(port)})
         submit(srv, ["friend@far.test", "other@far.test"])
@@ -188,11 +194,8 @@ def test_remote_bounce_is_queued_and_sent_from_null_sender(make_server, dns, tmp
     a refused DSN (null sender) is not bounced again."""
     out = tmp_path / "sink"
     out.mkdir()
-    port = free_port()
-    sink = subprocess.Popen(["/usr/bin/python3", SINK, "127.0.0.1", str(port), str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sink, port = start_sink(out)
     try:
-        assert sink.stdout.readline().strip() == "ready"
         srv = make_server(env={"TEGAMI_DNS_SERVERS": f"127.0.0.1@{dns.port}",
                                "TEGAMI_SMTP_PORT": str(port)})
         orig = (b"From: someone@far.test\r\nTo: unknown@far.test\r\n"
@@ -271,11 +274,8 @@ def test_relay_host_given_as_address(make_server, tmp_path):
     """DEFAULT_RELAY_HOST=[127.0.0.1]:port goes to that address, no DNS."""
     out = tmp_path / "sink"
     out.mkdir()
-    port = free_port()
-    sink = subprocess.Popen(["/usr/bin/python3", SINK, "127.0.0.1", str(port), str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sink, port = start_sink(out)
     try:
-        assert sink.stdout.readline().strip() == "ready"
         srv = make_server(env={"DEFAULT_RELAY_HOST": f"[127.0.0.1]:{port}"})
         submit(srv, ["friend@far.test"])
         wait_for(lambda: glob.glob(str(out / "*.eml")), what="the sink")
@@ -294,11 +294,8 @@ def test_entries_held_back_by_the_destination_limit_go_when_a_slot_frees(
     one-second scan, so this took 30 seconds.)"""
     out = tmp_path / "sink"
     out.mkdir()
-    port = free_port()
-    sink = subprocess.Popen(["/usr/bin/python3", SINK, "127.0.0.1", str(port), str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sink, port = start_sink(out)
     try:
-        assert sink.stdout.readline().strip() == "ready"
         srv = make_server(env={"TEGAMI_DNS_SERVERS": f"127.0.0.1@{dns.port}",
                                "TEGAMI_SMTP_PORT": str(port),
                                "TEGAMI_QUEUE_DOMAIN_CONCURRENCY": "1"})
@@ -329,15 +326,6 @@ EIGHT = ("From: alice@example.test\r\nTo: friend@far.test\r\nSubject: 8-bit\r\n"
          "From: x@far.test\r\nSubject: inner\r\nMIME-Version: 1.0\r\n"
          "Content-Type: text/plain; charset=utf-8\r\n\r\nÉté\r\n"
          "--b1--\r\n").encode()
-
-
-def start_sink(out, *flags):
-    port = free_port()
-    p = subprocess.Popen(["/usr/bin/python3", SINK, "127.0.0.1", str(port), str(out)]
-                         + list(flags), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
-    assert p.stdout.readline().strip() == "ready"
-    return p, port
 
 
 def received(out, n=1):
