@@ -11,6 +11,7 @@ import time
 import pytest
 
 from e2e_mail import MailHost
+from mimeutil import leaves  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PW = "secret-pw-1"
@@ -142,22 +143,6 @@ EIGHT = ("From: Alice <alice@a.test>\r\nTo: <bob@b.test>\r\nSubject: 8-bit\r\n"
          "From: x@b.test\r\nSubject: inner\r\nMIME-Version: 1.0\r\n"
          "Content-Type: text/plain; charset=utf-8\r\n\r\nÉté\r\n"
          "--b1--\r\n").encode()
-
-
-def leaves(raw):
-    """(content type, decoded bytes) of every leaf, through message/rfc822."""
-    import email
-    import email.policy
-    out = []
-
-    def walk(m):
-        if m.is_multipart():
-            for p in m.get_payload():
-                walk(p)
-        else:
-            out.append((m.get_content_type(), m.get_payload(decode=True)))
-    walk(email.message_from_bytes(raw, policy=email.policy.compat32))
-    return out
 
 
 def test_8bit_message_through_a_peer_without_8bitmime(bed, hosts, tmp_path):

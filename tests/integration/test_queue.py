@@ -15,6 +15,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 from fakedns import FakeDNS  # noqa: E402
 from tegami_server import BINARY, free_port  # noqa: E402
+from mimeutil import leaves  # noqa: E402
 
 SINK = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                     "e2e", "smtp_sink.py")
@@ -333,22 +334,6 @@ def received(out, n=1):
     emls = sorted(glob.glob(str(out / "*.eml")))
     return [(open(e, "rb").read(), open(e.replace(".eml", ".mail")).read())
             for e in emls]
-
-
-def leaves(raw):
-    """(content type, decoded bytes) of every leaf, through message/rfc822."""
-    import email
-    import email.policy
-    out = []
-
-    def walk(m):
-        if m.is_multipart():
-            for p in m.get_payload():
-                walk(p)
-        else:
-            out.append((m.get_content_type(), m.get_payload(decode=True)))
-    walk(email.message_from_bytes(raw, policy=email.policy.compat32))
-    return out
 
 
 def submit_raw(srv, msg, rcpts=("friend@far.test",), options=()):
