@@ -262,6 +262,7 @@ wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
 	struct store_account *acct = arg;
 
+	acct->wal_frames = pages;
 	if (pages >= CHECKPOINT_PAGES)
 		acct->ckpt_wanted = true;
 	/* nobody takes the checkpoints (a process without the pool, or

@@ -68,6 +68,7 @@ struct store_account {
 	/* WAL checkpoints of shared accounts run on a pool thread: the WAL
 	   hook asks, store_checkpoints_wanted() hands them out */
 	bool ckpt_wanted, ckpt_pending;
+	int wal_frames;		/* in the WAL after our last commit */
 	/* expunged files renamed out of the way, to be unlinked off the
 	   loop (store_trash_take) */
 	char **trash;

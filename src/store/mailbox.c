@@ -437,10 +437,15 @@ store_checkpoints_wanted(void)
  * WAL would grow to the fallback size in wal_hook (80 MB, all of it
  * fresh file blocks the kernel must allocate and zero on every commit).
  * So the loop copies the few frames written since, itself: between two
- * commands nobody else writes, the next commit starts the log over, and
- * the fsync covers only those frames' pages, the pool having flushed
- * the rest.
+ * commands nobody else writes, the next commit starts the log over. That
+ * costs two fsyncs on the loop (the WAL's, the index's) and one more for
+ * the new log's header, so it is done only once the log is past
+ * WAL_TAIL_FRAMES: below that the log just grows (the pool's checkpoints
+ * keeping the index file current), and once started over it is written
+ * again into blocks the file already has.
  */
+#define WAL_TAIL_FRAMES 4000
+
 void
 store_checkpoint_done(const char *path)
 {
@@ -451,7 +456,7 @@ store_checkpoint_done(const char *path)
 		if (strncmp(path, a->root, l) != 0 || path[l] != '/')
 			continue;
 		a->ckpt_pending = false;
-		if (a->db == NULL || a->batch > 0)
+		if (a->db == NULL || a->batch > 0 || a->wal_frames < WAL_TAIL_FRAMES)
 			continue;
 		rc = sqlite3_wal_checkpoint_v2(a->db, NULL,
 		    SQLITE_CHECKPOINT_PASSIVE, &nlog, &nckpt);

@@ -909,3 +909,98 @@ test_store_same_second_order(void)
 	test_end();
 }
 TEST(test_store_same_second_order)
+
+/* The WAL header's salts change each time SQLite starts the log over. */
+static void
+wal_salts(const char *root, unsigned char salts[8], off_t *size_r)
+{
+	char *path = xasprintf("%s/" STORE_INDEX_FILE "-wal", root);
+	unsigned char hdr[32];
+	FILE *f = fopen(path, "rb");
+	struct stat st;
+
+	memset(salts, 0, 8);
+	*size_r = stat(path, &st) == 0 ? st.st_size : 0;
+	if (f != NULL) {
+		if (fread(hdr, 1, sizeof(hdr), f) == sizeof(hdr))
+			memcpy(salts, hdr + 16, 8);
+		fclose(f);
+	}
+	free(path);
+}
+
+/* Frames a test commit adds: a cached rendering over several pages. */
+static void
+wal_commit(struct store_mailbox *box, uint32_t uid, unsigned int n)
+{
+	char *text = xmalloc(20000);
+	struct store_msg_cache mc = { text, NULL, NULL };
+	char *err = NULL;
+
+	memset(text, 'a' + (int)(n % 26), 19999);
+	text[19999] = '\0';
+	test_assert(store_msg_cache_store(box, uid, &mc, &err) == 0);
+	free(err);
+	free(text);
+}
+
+/* The pool's part (here in line) and the loop's, as the imap worker runs them. */
+static void
+wal_checkpoints(void)
+{
+	char **paths = store_checkpoints_wanted();
+	char *err = NULL;
+
+	test_assert(paths != NULL);
+	for (size_t i = 0; paths != NULL && paths[i] != NULL; i++) {
+		test_assert(store_index_checkpoint(paths[i], &err) == 0);
+		store_checkpoint_done(paths[i]);
+		free(paths[i]);
+	}
+	free(paths);
+}
+
+static void
+test_store_wal_restart(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct;
+	struct store_mailbox *box;
+	unsigned char s0[8], s1[8];
+	off_t size, frame = 24 + 4096;
+	char *err = NULL;
+	uint32_t uid;
+	unsigned int n = 0;
+
+	test_begin("store: the loop starts a busy WAL over only once it is big");
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box, &err) == 0);
+	test_assert(store_mailbox_append(box, "Subject: w\r\n\r\nw\r\n", 16, 0,
+	    NULL, 0, &uid, &err) == 0);
+	test_assert(store_mailbox_sync(box, NULL, &err) == 0);
+	/* past the checkpoint size: the pool copies, the log goes on */
+	do {
+		wal_commit(box, uid, n++);
+		wal_salts(root, s0, &size);
+	} while (size < 1100 * frame && n < 2000);
+	wal_checkpoints();
+	wal_commit(box, uid, n++);
+	wal_salts(root, s1, &size);
+	test_assert(memcmp(s0, s1, 8) == 0);
+	test_assert(size > 1100 * frame);
+	/* past the tail size: the checkpoint's tail, then a new log */
+	do {
+		wal_commit(box, uid, n++);
+		wal_salts(root, s0, &size);
+	} while (size < 4100 * frame && n < 8000);
+	wal_checkpoints();
+	wal_commit(box, uid, n++);
+	wal_salts(root, s1, &size);
+	test_assert(memcmp(s0, s1, 8) != 0);
+	/* the new log is written over the old one's blocks: it stays put */
+	test_assert(size < 4200 * frame);
+	store_mailbox_close(&box);
+	store_account_close(&acct);
+	test_end();
+}
+TEST(test_store_wal_restart);
