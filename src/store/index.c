@@ -282,6 +282,12 @@ store_index_checkpoint(const char *path, char **error_r)
 	if (rc == SQLITE_OK) {
 		sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
 		sqlite3_db_config(db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+		/* a connection learns that the file is in WAL mode when it
+		   first reads it: before, a checkpoint does nothing and still
+		   answers SQLITE_OK */
+		rc = sqlite3_exec(db, "PRAGMA schema_version", NULL, NULL, NULL);
+	}
+	if (rc == SQLITE_OK) {
 		/* PASSIVE: copies what it can without waiting for anyone */
 		rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE,
 		    NULL, NULL);
