@@ -111,9 +111,11 @@ int store_account_open_private(const char *root,
 unsigned int store_accounts_idle(unsigned int idle_secs);
 /*
  * Index files of shared accounts whose write-ahead log has grown to its
- * checkpoint size: the event loop never checkpoints (that fsyncs), so the
- * caller runs store_index_checkpoint() on a pool thread for each, then
- * store_checkpoint_done() on the loop. NULL-terminated, malloc'd, or NULL.
+ * checkpoint size: checkpoints fsync, so the caller runs
+ * store_index_checkpoint() on a pool thread for each, then
+ * store_checkpoint_done() on the loop (which copies what was committed
+ * meanwhile only when the log has grown big, so that it can start over).
+ * NULL-terminated, malloc'd, or NULL.
  */
 char **store_checkpoints_wanted(void);
 /* Any thread: a PASSIVE checkpoint through a connection of its own. */
