@@ -929,7 +929,7 @@ wal_salts(const char *root, unsigned char salts[8], off_t *size_r)
 	free(path);
 }
 
-/* Frames a test commit adds: a cached rendering over several pages. */
+/* One commit of several pages: a 20 kB cached rendering. */
 static void
 wal_commit(struct store_mailbox *box, uint32_t uid, unsigned int n)
 {
@@ -981,8 +981,7 @@ wal_checkpoints(const char *dir, struct store_mailbox *box, uint32_t uid,
 	free(paths);
 }
 
-/* A fresh account under root with one message; commits until the WAL
-   holds at least frames. */
+/* A fresh account under root, with one message in INBOX. */
 static void
 wal_account(const char *root, const char *name, struct store_account **acct,
     struct store_mailbox **box, uint32_t *uid, char **dir)
@@ -998,6 +997,7 @@ wal_account(const char *root, const char *name, struct store_account **acct,
 	test_assert(store_mailbox_sync(*box, NULL, &err) == 0);
 }
 
+/* Commits until the WAL file holds at least frames. */
 static void
 wal_fill(struct store_mailbox *box, const char *dir, uint32_t uid,
     unsigned int *n, off_t frames)
