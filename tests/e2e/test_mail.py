@@ -212,7 +212,9 @@ def test_null_mx_nxdomain_bounce_and_a_dns_failure_defers(bed, hosts):
     assert "to=<z@unserved.test> status=deferred" in log and "dsn=4.4.3" in log, log[-3000:]
     [qid] = a.queue_entries()
     listing = a.cli(["queue", "list"]).stdout
-    assert "<z@unserved.test> pending attempts=1" in listing, listing
+    # retries come every second here (TEGAMI_QUEUE_RETRY_FIRST=1): by the
+    # time of the listing there may have been more than one attempt
+    assert re.search(r"<z@unserved\.test> pending attempts=[1-9]", listing), listing
     assert "<x@nomail.b.test>" in listing and "bounced" in listing, listing
     a.cli(["queue", "delete", qid])
     assert a.queue_entries() == []
