@@ -25,10 +25,12 @@
 #include "daemon/worker.h"
 #include "daemon/authcheck.h"
 #include "daemon/iptable.h"
+#include "daemon/sessiontab.h"
 #include "auth/accounts.h"
 #include "daemon/antispam.h"
 #include "filter/ban.h"
 #include "filter/bayes.h"
+#include "ipc/msg.h"
 #include "imap/hdrcache.h"
 #include "imap/session.h"
 #include "lib/log.h"
@@ -68,6 +70,11 @@
    are what the filesystem can group */
 #define IO_THREADS 16
 #define INDEX_IDLE_SECS 10
+/* Balance between imap workers: one with this many sessions more than
+   another leaves new connections to it for a moment. */
+#define BALANCE_SLACK 1
+#define YIELD_USECS 20000
+#define YIELD_MAX 50		/* turns in a row: 1 s */
 
 struct imapd {
 	struct worker *w;
@@ -92,6 +99,10 @@ struct imapd {
 	unsigned int pending_jobs;
 	uint64_t logins, login_failures, retrieved, deleted;
 	struct iptable ips;		/* sessions per address */
+	struct sessiontab *tab;		/* ... and per account, every worker's */
+	struct event *yield_ev;		/* listeners off: another worker's turn */
+	bool yielding;
+	unsigned int yields;		/* turns given in a row */
 	struct ban *ban;		/* ENABLE_FAIL2BAN, shared with smtp */
 	bool ban_refreshing;
 	/* junk training */
@@ -111,6 +122,8 @@ struct conn {
 	bool close_after_auth;		/* stopping: close when it is back */
 	enum listener_kind kind;
 	struct ip_entry *ipe;
+	uint64_t ipkey;			/* sessiontab keys counted */
+	uint64_t userkey, useripkey;	/* 0: not logged in */
 	char *master;		/* master user that logged in, or NULL */
 	char *user;		/* IMAP: the account logged in, or NULL */
 	struct pop3box *box;
@@ -124,8 +137,118 @@ static struct imapd *imapd;
 static void
 maybe_exit(struct imapd *d)
 {
-	if (d->w->stopping && d->nconns == 0 && d->pending_jobs == 0)
+	if (d->w->stopping && d->nconns == 0 && d->pending_jobs == 0) {
+		sessiontab_free(&d->tab);	/* no counts left behind */
 		worker_exit(d->w);
+	}
+}
+
+/* ---- connections and the balance between workers ---------------------- */
+
+static void
+listeners_enable(struct imapd *d, bool on)
+{
+	for (size_t i = 0; i < d->w->nlisteners; i++)
+		if (d->listeners[i] != NULL) {
+			if (on)
+				evconnlistener_enable(d->listeners[i]);
+			else
+				evconnlistener_disable(d->listeners[i]);
+		}
+}
+
+/*
+ * The workers share the listening sockets, and whichever is woken first
+ * would take a whole burst. So a worker with more sessions than another
+ * stops accepting while that lasts, looking again every YIELD_USECS; but
+ * never for more than YIELD_MAX turns in a row, so that a worker stuck in
+ * a long command keeps nobody waiting for long.
+ */
+static void
+yield_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imapd *d = arg;
+	struct timeval tv = { 0, YIELD_USECS };
+
+	if (d->w->stopping)
+		return;
+	if (++d->yields < YIELD_MAX &&
+	    sessiontab_should_yield(d->tab, BALANCE_SLACK)) {
+		evtimer_add(d->yield_ev, &tv);
+		return;
+	}
+	d->yielding = false;
+	listeners_enable(d, true);
+}
+
+/* Our session count changed. */
+static void
+balance(struct imapd *d)
+{
+	struct timeval tv = { 0, YIELD_USECS };
+
+	sessiontab_set_sessions(d->tab, d->nconns);
+	if (d->yielding || d->w->stopping ||
+	    !sessiontab_should_yield(d->tab, BALANCE_SLACK))
+		return;
+	d->yielding = true;
+	d->yields = 0;
+	listeners_enable(d, false);
+	evtimer_add(d->yield_ev, &tv);
+}
+
+/* A new connection from ip: counted, in the list. */
+static struct conn *
+conn_link(struct imapd *d, enum listener_kind kind, const char *ip)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+
+	c->d = d;
+	c->kind = kind;
+	c->ipe = iptable_get(&d->ips, ip);
+	c->ipe->sessions++;
+	c->ipkey = sessiontab_key("ip", ip, NULL);
+	sessiontab_add(d->tab, c->ipkey, 1);
+	c->next = d->conns;
+	if (d->conns != NULL)
+		d->conns->prev = c;
+	d->conns = c;
+	d->nconns++;
+	balance(d);
+	return c;
+}
+
+/* The account logged in on c counts towards its limits now. */
+static void
+conn_count_user(struct conn *c, const char *user)
+{
+	struct imapd *d = c->d;
+
+	c->userkey = sessiontab_key("user", user, NULL);
+	c->useripkey = sessiontab_key("userip", user, c->ipe->ip);
+	sessiontab_add(d->tab, c->userkey, 1);
+	sessiontab_add(d->tab, c->useripkey, 1);
+}
+
+static void
+conn_unlink(struct conn *c)
+{
+	struct imapd *d = c->d;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		d->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	if (c->userkey != 0) {
+		sessiontab_add(d->tab, c->userkey, -1);
+		sessiontab_add(d->tab, c->useripkey, -1);
+	}
+	sessiontab_add(d->tab, c->ipkey, -1);
+	iptable_release(&d->ips, c->ipe);
+	d->nconns--;
+	sessiontab_set_sessions(d->tab, d->nconns);
 }
 
 /* ---- POP3 hooks ------------------------------------------------------ */
@@ -135,7 +258,8 @@ pop3_on_connect(struct pop3_session *s, void *ctx)
 {
 	struct conn *c = ctx;
 
-	if (c->ipe->sessions > c->d->max_per_ip) {
+	/* counted already, in every worker */
+	if (sessiontab_count(c->d->tab, c->ipkey) > c->d->max_per_ip) {
 		log_info("sid=%s event=refused ip=%s reason=too_many_sessions "
 		    "limit=%u", pop3_session_id(s), c->ipe->ip,
 		    c->d->max_per_ip);
@@ -404,34 +528,22 @@ pop3_on_disconnect(struct pop3_session *s, void *ctx)
 	    c->ipe->ip);
 	pop3box_close(&c->box);
 	free(c->master);
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		d->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	iptable_release(&d->ips, c->ipe);
-	d->nconns--;
+	conn_unlink(c);
 	free(c);
 	maybe_exit(d);
 }
 
 /* ---- IMAP hooks ------------------------------------------------------ */
 
-/* The IMAP sessions of user, and of user from ip (the one asking excluded). */
+/* The IMAP sessions of user, and of user from c's address, in every
+   worker (c itself is not counted yet). */
 static void
-count_user_sessions(struct imapd *d, const struct conn *self, const char *user,
+count_user_sessions(struct imapd *d, const struct conn *c, const char *user,
     unsigned int *all_r, unsigned int *from_ip_r)
 {
-	*all_r = *from_ip_r = 0;
-	for (const struct conn *c = d->conns; c != NULL; c = c->next) {
-		if (c == self || c->is == NULL || c->user == NULL ||
-		    strcmp(c->user, user) != 0)
-			continue;
-		(*all_r)++;
-		if (c->ipe == self->ipe)
-			(*from_ip_r)++;
-	}
+	*all_r = sessiontab_count(d->tab, sessiontab_key("user", user, NULL));
+	*from_ip_r = sessiontab_count(d->tab, sessiontab_key("userip", user,
+	    c->ipe->ip));
 }
 
 /* The answer to an IMAP login, once authcheck has the verdict. */
@@ -493,6 +605,7 @@ imap_auth_checked(const struct authcheck_result *r, void *ctx)
 	} else if (maildir != NULL) {
 		free(c->user);
 		c->user = xstrdup(r->user);
+		conn_count_user(c, r->user);
 		d->nlogged_in++, c->logged_in = true;
 		imap_session_auth_ok(c->is, r->user, maildir);
 	} else {
@@ -712,6 +825,64 @@ imap_on_filed(struct imap_session *s, const char *from, const char *to,
 	pool_submit(d->pool, train_work, train_done, j);
 }
 
+/*
+ * NOTIFY across the imap workers: a mailbox-list change goes to the master
+ * as what, then root, name and oldname each ending in NUL ("" for none),
+ * and from there to the other workers' NOTIFY sessions.
+ */
+static void
+imap_on_mailbox_change(struct imap_session *s, const char *root,
+    enum imap_notify_change what, const char *name, const char *oldname,
+    void *ctx)
+{
+	struct conn *c = ctx;
+	const char *parts[3] = { root, name, oldname != NULL ? oldname : "" };
+	size_t len = 1, at = 1;
+	char *msg;
+
+	if (sessiontab_workers(c->d->tab) < 2)
+		return;		/* nobody else to tell */
+	for (int i = 0; i < 3; i++)
+		len += strlen(parts[i]) + 1;
+	if (len > IPC_MAX_PAYLOAD)
+		return;
+	msg = xmalloc(len);
+	msg[0] = (char)('0' + what);
+	for (int i = 0; i < 3; i++) {
+		size_t n = strlen(parts[i]) + 1;
+
+		memcpy(msg + at, parts[i], n);
+		at += n;
+	}
+	worker_send(c->d->w, IPC_MAILBOX_CHANGE, msg, len);
+	free(msg);
+}
+
+static void
+imapd_ipc(struct worker *w, uint32_t type, const char *data, size_t len)
+{
+	const char *parts[3], *p = data + 1, *end = data + len;
+	int what;
+
+	if (type != IPC_MAILBOX_CHANGE || len < 4) {
+		log_warn("event=ipc_unknown type=%u", type);
+		return;
+	}
+	what = data[0] - '0';
+	for (int i = 0; i < 3; i++) {
+		const char *nul = memchr(p, '\0', (size_t)(end - p));
+
+		if (nul == NULL)
+			return;
+		parts[i] = p;
+		p = nul + 1;
+	}
+	if (what < NOTIFY_CHANGE_CREATE || what > NOTIFY_CHANGE_UNSUBSCRIBE)
+		return;
+	imap_notify_foreign_change(parts[0], (enum imap_notify_change)what,
+	    parts[1], *parts[2] != '\0' ? parts[2] : NULL);
+}
+
 static void
 imap_on_disconnect(struct imap_session *s, void *ctx)
 {
@@ -731,14 +902,7 @@ conn_free(struct conn *c)
 	if (c->logged_in)
 		d->nlogged_in--;
 	free(c->user);
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		d->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	iptable_release(&d->ips, c->ipe);
-	d->nconns--;
+	conn_unlink(c);
 	d->nimap--;
 	free(c);
 }
@@ -753,11 +917,8 @@ imap_accept(struct imapd *d, struct worker_listener *wl, evutil_socket_t fd,
 	char ip[64];
 
 	sockaddr_ip_text(sa, ip, sizeof(ip));
-	c = xcalloc(1, sizeof(*c));
-	c->d = d;
-	c->kind = wl->kind;
-	c->ipe = iptable_get(&d->ips, ip);
-	if (c->ipe->sessions >= d->imap_max_per_ip) {
+	if (sessiontab_count(d->tab, sessiontab_key("ip", ip, NULL)) >=
+	    d->imap_max_per_ip) {
 		static const char bye[] = "* BYE [UNAVAILABLE] Too many "
 		    "connections from your address, try again later\r\n";
 
@@ -766,11 +927,6 @@ imap_accept(struct imapd *d, struct worker_listener *wl, evutil_socket_t fd,
 		if (wl->kind == LISTENER_IMAP && write(fd, bye, sizeof(bye) - 1) < 0)
 			log_debug("event=write_failed ip=%s", ip);
 		close(fd);
-		/* not counted: only an entry made just now may go (others'
-		 * sessions still point at this one) */
-		if (c->ipe->sessions == 0)
-			iptable_release(&d->ips, c->ipe);
-		free(c);
 		return;
 	}
 	if (d->ban != NULL && ban_is_banned(d->ban, ip, time(NULL), NULL)) {
@@ -793,17 +949,9 @@ imap_accept(struct imapd *d, struct worker_listener *wl, evutil_socket_t fd,
 	}
 	if (bev == NULL) {
 		close(fd);
-		if (c->ipe->sessions == 0)
-			iptable_release(&d->ips, c->ipe);
-		free(c);
 		return;
 	}
-	c->ipe->sessions++;
-	c->next = d->conns;
-	if (d->conns != NULL)
-		d->conns->prev = c;
-	d->conns = c;
-	d->nconns++;
+	c = conn_link(d, wl->kind, ip);
 	d->nimap++;
 	if (set.greeting_bye == NULL)
 		log_info("event=connect service=%s ip=%s",
@@ -862,16 +1010,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	set.plaintext_auth = d->plaintext_loopback &&
 	    sockaddr_is_loopback(sa) == 1;
 	sockaddr_ip_text(sa, ip, sizeof(ip));
-	c = xcalloc(1, sizeof(*c));
-	c->d = d;
-	c->kind = wl->kind;
-	c->ipe = iptable_get(&d->ips, ip);
-	c->ipe->sessions++;
-	c->next = d->conns;
-	if (d->conns != NULL)
-		d->conns->prev = c;
-	d->conns = c;
-	d->nconns++;
+	c = conn_link(d, wl->kind, ip);
 	c->s = pop3_session_new(d->w->base, bev, &set, &d->pop3_hooks, c, sa,
 	    (socklen_t)salen);
 }
@@ -980,9 +1119,8 @@ imapd_stop(struct worker *w)
 {
 	struct imapd *d = w->ctx;
 
-	for (size_t i = 0; i < w->nlisteners; i++)
-		if (d->listeners[i] != NULL)
-			evconnlistener_disable(d->listeners[i]);
+	listeners_enable(d, false);
+	sessiontab_set_accepting(d->tab, false);
 	for (struct conn *c = d->conns, *next; c != NULL; c = next) {
 		next = c->next;
 		if (c->is == NULL) {
@@ -1011,6 +1149,27 @@ imapd_status(struct worker *w, char *out, size_t outsize)
 	    (unsigned long long)d->retrieved, (unsigned long long)d->deleted,
 	    (unsigned long long)d->trained_spam,
 	    (unsigned long long)d->trained_ham);
+}
+
+/* The session table the master shares (TEGAMI_WORKER_SESSIONS="fd slot"),
+   else one of our own. */
+static int
+attach_sessions(struct imapd *d)
+{
+	const char *v = getenv("TEGAMI_WORKER_SESSIONS");
+	int fd = -1, slot = -1;
+	char *err = NULL;
+
+	if (v != NULL && sscanf(v, "%d %d", &fd, &slot) != 2)
+		fd = slot = -1;
+	d->tab = sessiontab_attach(fd, slot, &err);
+	if (d->tab == NULL) {
+		log_error("event=imap_sessions_failed error=\"%s\"", err);
+		free(err);
+		return -1;
+	}
+	d->yield_ev = evtimer_new(d->w->base, yield_cb, d);
+	return 0;
 }
 
 int
@@ -1058,6 +1217,8 @@ imapd_init(struct worker *w)
 	d->imap_hooks.quota = imap_quota;
 	d->imap_hooks.account_maildir = imap_account_maildir;
 	d->imap_hooks.on_filed = imap_on_filed;
+	d->imap_hooks.on_mailbox_change = imap_on_mailbox_change;
+	w->ipc = imapd_ipc;
 	d->train = config_bool(cfg, "TEGAMI_JUNK_FILTER") &&
 	    config_bool(cfg, "TEGAMI_JUNK_TRAIN_IMAP");
 	d->bayes_path = settings_bayes_path(w->settings);
@@ -1083,6 +1244,8 @@ imapd_init(struct worker *w)
 		free(err);
 		return -1;
 	}
+	if (attach_sessions(d) < 0)
+		return -1;
 	d->pool = pool_create(w->base, AUTH_THREADS);
 	d->io_pool = pool_create(w->base, IO_THREADS);
 	d->imap_set.pool = d->io_pool;

@@ -3,8 +3,11 @@
  *
  * open:  settings, directories, certificates, every listening socket and
  *        the control socket (as root where ports < 1024 need it);
- * spawn: one worker per kind (fork + exec `tegami worker <kind>`), which
- *        drops to DMS_VMAIL_UID/GID before it reads a network byte;
+ * spawn: one smtp and one queue worker, TEGAMI_IMAP_WORKERS imap workers
+ *        (fork + exec `tegami worker <kind>`), each of which drops to
+ *        DMS_VMAIL_UID/GID before it reads a network byte; the imap
+ *        workers share the listening sockets and a table of session
+ *        counts (daemon/sessiontab.h), a slot of it each;
  * serve: restart crashed workers with backoff, SIGHUP replaces workers
  *        with ones that read the configuration afresh, SIGTERM stops
  *        them gracefully and exits 0, certificate files are watched and
@@ -13,6 +16,7 @@
  */
 #include "daemon/serve.h"
 #include "daemon/compat.h"
+#include "daemon/sessiontab.h"
 #include "daemon/settings.h"
 #include "daemon/tlsconf.h"
 #include "daemon/worker.h"
@@ -65,6 +69,7 @@ struct child {
 	unsigned int failures;
 	char status[512];
 	bool retiring;		/* replaced on reload; stops on its own */
+	int slot;		/* imap: its slot of the session table, or -1 */
 	struct master *m;
 	struct child *next;
 };
@@ -78,6 +83,7 @@ struct master {
 	char *tls_packed;
 	size_t tls_packed_len;
 	struct child *children;
+	struct sessiontab *sessions;	/* the imap workers' counts */
 	struct evconnlistener *control;
 	struct event *tls_watch_ev;
 	struct event *stop_ev;
@@ -88,6 +94,25 @@ struct master {
 static const char *const worker_kinds[] = { "smtp", "imap", "queue" };
 
 static void child_spawn(struct master *m, struct child *c);
+static struct child *child_new(struct master *m, const char *kind);
+
+/* How many workers of this kind: TEGAMI_IMAP_WORKERS imap workers (0:
+ * one per CPU, at most 4), one of the others. */
+static unsigned int
+kind_count(const struct master *m, const char *kind)
+{
+	long n;
+
+	if (strcmp(kind, "imap") != 0)
+		return 1;
+	n = (long)config_num(m->settings->cfg, "TEGAMI_IMAP_WORKERS");
+	if (n == 0) {
+		n = sysconf(_SC_NPROCESSORS_ONLN);
+		if (n > 4)
+			n = 4;
+	}
+	return n < 1 ? 1 : (unsigned int)n;
+}
 
 /*
  * Is this kind of worker started? The imap worker only when a listener is
@@ -266,6 +291,16 @@ child_ipc_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (type == IPC_STATUS)
 		str_copy(c->status, sizeof(c->status), data);
+	else if (type == IPC_MAILBOX_CHANGE && strcmp(c->kind, "imap") == 0)
+		/* for the NOTIFY sessions of the other imap workers */
+		for (struct child *o = c->m->children; o != NULL; o = o->next)
+			if (o != c && o->ipc_fd >= 0 &&
+			    strcmp(o->kind, "imap") == 0 &&
+			    ipc_send(o->ipc_fd, IPC_MAILBOX_CHANGE, data,
+			    len) < 0)
+				log_warn("event=ipc_send_failed worker=%s "
+				    "pid=%ld error=\"%s\"", o->kind,
+				    (long)o->pid, strerror(errno));
 	free(data);
 }
 
@@ -359,7 +394,7 @@ child_spawn(struct master *m, struct child *c)
 	}
 	if (pid == 0) {
 		/* child: ipc on fd 3, this kind's listeners on 4.. */
-		int fd = 4, high[64], nhigh = 0;
+		int fd = 4, high[64], nhigh = 0, tfd = -1;
 		char *argv[] = { "tegami", "worker", (char *)c->kind, NULL };
 
 		/*
@@ -371,12 +406,27 @@ child_spawn(struct master *m, struct child *c)
 			if (strcmp(listener_info[m->bound[i].kind].worker,
 			    c->kind) == 0)
 				high[nhigh++] = fcntl(m->bound[i].fd, F_DUPFD_CLOEXEC, 100);
+		if (c->slot >= 0)
+			tfd = fcntl(sessiontab_fd(m->sessions), F_DUPFD_CLOEXEC,
+			    100);
 		if (dup2(high[0], 3) < 0)
 			_exit(127);
 		for (int i = 1; i < nhigh; i++) {
 			if (high[i] < 0 || dup2(high[i], fd) < 0)
 				_exit(127);
 			fd++;
+		}
+		if (c->slot >= 0) {
+			/* the session table after the listeners */
+			char v[32];
+
+			if (tfd < 0 || dup2(tfd, fd) < 0)
+				_exit(127);
+			snprintf(v, sizeof(v), "%d %d", fd, c->slot);
+			setenv("TEGAMI_WORKER_SESSIONS", v, 1);
+			fd++;
+		} else {
+			unsetenv("TEGAMI_WORKER_SESSIONS");
 		}
 		for (int k = 3; k < fd; k++)
 			fcntl(k, F_SETFD, 0);
@@ -397,6 +447,22 @@ child_spawn(struct master *m, struct child *c)
 	send_tls(m, c);
 }
 
+/* A slot of the session table no child holds, or -1. */
+static int
+free_slot(const struct master *m)
+{
+	for (int i = 0; m->sessions != NULL && i < SESSIONTAB_SLOTS; i++) {
+		const struct child *c;
+
+		for (c = m->children; c != NULL; c = c->next)
+			if (c->slot == i)
+				break;
+		if (c == NULL)
+			return i;
+	}
+	return -1;
+}
+
 static struct child *
 child_new(struct master *m, const char *kind)
 {
@@ -405,10 +471,30 @@ child_new(struct master *m, const char *kind)
 	c->kind = kind;
 	c->m = m;
 	c->ipc_fd = -1;
+	c->slot = -1;
+	if (strcmp(kind, "imap") == 0) {
+		c->slot = free_slot(m);
+		if (c->slot < 0 && m->sessions != NULL)
+			log_warn("event=imap_worker_unshared hint=\"no slot of "
+			    "the session table is free (workers from earlier "
+			    "reloads still stopping): this worker's session "
+			    "limits count its own sessions only\"");
+	}
 	c->restart_ev = evtimer_new(m->base, restart_cb, c);
 	c->next = m->children;
 	m->children = c;
 	return c;
+}
+
+static void
+spawn_all(struct master *m)
+{
+	for (size_t i = 0; i < sizeof(worker_kinds) / sizeof(worker_kinds[0]); i++) {
+		if (!kind_has_listeners(m, worker_kinds[i]))
+			continue;
+		for (unsigned int n = kind_count(m, worker_kinds[i]); n > 0; n--)
+			child_spawn(m, child_new(m, worker_kinds[i]));
+	}
 }
 
 static void
@@ -456,6 +542,8 @@ reap(struct master *m)
 			    WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 		child_close_ipc(c);
 		c->pid = 0;
+		/* its counts go with it; a restarted worker starts afresh */
+		sessiontab_release(m->sessions, c->slot);
 		if (m->stopping || c->retiring ||
 		    (WIFEXITED(status) && WEXITSTATUS(status) == 0 && m->stopping)) {
 			log_info("event=worker_exited worker=%s pid=%ld %s",
@@ -565,22 +653,15 @@ master_reload(struct master *m)
 			}
 		}
 	}
-	/* New workers read the new configuration; old ones finish their work. */
+	/* New workers read the new configuration; old ones finish their work
+	   (marked first: the new imap workers take other session slots). */
 	old = m->children;
-	m->children = NULL;
-	for (size_t i = 0; i < sizeof(worker_kinds) / sizeof(worker_kinds[0]); i++)
-		if (kind_has_listeners(m, worker_kinds[i]))
-			child_spawn(m, child_new(m, worker_kinds[i]));
-	while (old != NULL) {
-		struct child *c = old;
-
-		old = c->next;
-		c->next = m->children;
-		m->children = c;
+	for (struct child *c = old; c != NULL; c = c->next)
 		c->retiring = true;
+	spawn_all(m);
+	for (struct child *c = old; c != NULL; c = c->next)
 		if (c->pid > 0)
 			kill(c->pid, SIGTERM);
-	}
 	/* Retired children that were waiting for a restart are just dropped. */
 	for (struct child *c = m->children, *next; c != NULL; c = next) {
 		next = c->next;
@@ -829,6 +910,13 @@ serve_main(int argc, char **argv)
 	    load_tls(&m, &err) < 0)
 		fatal("event=config_error error=\"%s\"", err);
 	bind_listeners(&m);
+	if (kind_has_listeners(&m, "imap") && (m.sessions =
+	    sessiontab_create(&err)) == NULL) {
+		log_warn("event=imap_sessions_unshared error=\"%s\" hint=\"each "
+		    "imap worker counts its own sessions only\"", err);
+		free(err);
+		err = NULL;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	m.base = event_base_new();
 	if (m.base == NULL)
@@ -841,9 +929,7 @@ serve_main(int argc, char **argv)
 	m.tls_watch_ev = event_new(m.base, -1, EV_PERSIST, tls_watch_cb, &m);
 	event_add(m.tls_watch_ev, &two);
 	/* spawn */
-	for (size_t i = 0; i < sizeof(worker_kinds) / sizeof(worker_kinds[0]); i++)
-		if (kind_has_listeners(&m, worker_kinds[i]))
-			child_spawn(&m, child_new(&m, worker_kinds[i]));
+	spawn_all(&m);
 	if (m.settings->dev) {
 		log_info("event=development_instance smtp=%s submission=%s "
 		    "submissions=%s", config_str(m.settings->cfg, "LISTEN_SMTP"),
@@ -882,6 +968,7 @@ serve_main(int argc, char **argv)
 		free(m.tls_packed);
 	}
 	tlsconf_free(&m.tlsconf);
+	sessiontab_free(&m.sessions);
 	settings_free(&m.settings);
 	event_base_free(m.base);
 	return 0;

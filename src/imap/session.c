@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <sys/time.h>
 
 #define DEFAULT_MAX_LINE 65536
@@ -1690,10 +1691,12 @@ imap_session_new(struct event_base *base, struct bufferevent *bev,
 		static unsigned long long seq;
 		struct timeval now;
 
+		/* the time, the process (the imap workers are several), a
+		   count: unique in the log unless 65,536 come in a second */
 		gettimeofday(&now, NULL);
-		snprintf(s->sid, sizeof(s->sid), "%08llx%08llx",
+		snprintf(s->sid, sizeof(s->sid), "%08llx%04x%04llx",
 		    (unsigned long long)(now.tv_sec & 0xffffffff),
-		    (unsigned long long)(++seq & 0xffffffff));
+		    (unsigned int)getpid() & 0xffff, ++seq & 0xffff);
 	}
 	log_debug("sid=%s event=imap_connect", s->sid);
 	s->resume_ev = event_new(base, -1, 0, resume_cb, s);

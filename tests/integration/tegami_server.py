@@ -248,6 +248,31 @@ class TegamiServer:
                 pids.append(int(p))
         return pids
 
+    def worker_of(self, sock, kind="imap"):
+        """The pid of the worker serving the client socket sock: the
+        server-side socket of its connection, found by port in
+        /proc/net/tcp*, then among the workers' fds."""
+        port = sock.getsockname()[1]
+        inodes = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in open(table).read().splitlines()[1:]:
+                f = line.split()
+                if int(f[2].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f[9])
+        for pid in self.worker_pids(kind):
+            try:
+                fds = os.listdir(f"/proc/{pid}/fd")
+            except OSError:
+                continue
+            for fd in fds:
+                try:
+                    link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                except OSError:
+                    continue
+                if link.startswith("socket:[") and link[8:-1] in inodes:
+                    return pid
+        return None
+
     def stop(self, timeout=40):
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else 0

@@ -369,8 +369,8 @@ def test_retr_of_20mb_is_streamed_not_buffered(make_server):
     line = b"y" * 99 + b"\n"
     msg = b"Subject: huge\n\n" + line * 200000     # 20 MB
     put_message(pop, ALICE, msg, 1700000004)
-    [pid] = pop.worker_pids("imap")
     p = login_stls(pop)
+    pid = pop.worker_of(p.sock)
     before = rss_kb(pid)
     p.sock.sendall(b"RETR 1\r\n")
     time.sleep(1.5)
