@@ -51,6 +51,14 @@ drop_privileges(const struct settings *s)
 	prctl(PR_SET_DUMPABLE, 1);
 }
 
+void
+worker_send(struct worker *w, uint32_t type, const void *data, size_t len)
+{
+	if (ipc_send(w->ipc_fd, type, data, len) < 0)
+		log_warn("event=ipc_send_failed type=%u error=\"%s\"", type,
+		    strerror(errno));
+}
+
 static void
 send_status(struct worker *w)
 {
@@ -174,7 +182,10 @@ ipc_cb(evutil_socket_t fd, short what, void *arg)
 		worker_stop(w);
 		break;
 	default:
-		log_warn("event=ipc_unknown type=%u", type);
+		if (w->ipc != NULL)
+			w->ipc(w, type, data, len);
+		else
+			log_warn("event=ipc_unknown type=%u", type);
 	}
 	free(data);
 }

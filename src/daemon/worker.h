@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <openssl/ssl.h>
 
 #include "daemon/settings.h"
@@ -62,10 +63,16 @@ struct worker {
 	void (*status)(struct worker *w, char *out, size_t outsize);
 	/* A new certificate set is in w->tls. */
 	void (*tls_changed)(struct worker *w);
+	/* A message from the master this file does not handle itself. */
+	void (*ipc)(struct worker *w, uint32_t type, const char *data,
+	    size_t len);
 };
 
 /* Entry point for `tegami worker <kind>`. */
 int worker_main(int argc, char **argv);
+/* A message to the master (a full socket buffer drops it: logged). */
+void worker_send(struct worker *w, uint32_t type, const void *data,
+    size_t len);
 /* Ends the loop; the worker then exits 0. */
 void worker_exit(struct worker *w);
 

@@ -9,8 +9,10 @@
  * delivered by the smtp worker, the shared folder state for this process's
  * sessions) schedules a sync, and a change in what the client watches is
  * sent as STATUS. CREATE, DELETE, RENAME and (UN)SUBSCRIBE by one session
- * reach the other sessions of the account as LIST responses; they all run
- * in this process, so the list of NOTIFY sessions is the whole audience.
+ * reach the other sessions of the account as LIST responses: those of
+ * this process from the list of NOTIFY sessions, those of the other imap
+ * workers through the glue (on_mailbox_change, imap_notify_foreign_change;
+ * the master passes it on).
  *
  * What waits for a command to end: notifications come out only while no
  * command runs (or in IDLE), so no untagged response lands in the middle
@@ -431,9 +433,10 @@ append_list(struct imap_session *to, struct buf *out, const char *attrs,
 	buf_append_str(out, "\r\n");
 }
 
-void
-imap_notify_mailbox_change(struct imap_session *s, enum imap_notify_change what,
-    const char *name, const char *oldname)
+/* The NOTIFY sessions of the account at root but self hear of a change. */
+static void
+mailbox_change(const struct imap_session *s, const char *root,
+    enum imap_notify_change what, const char *name, const char *oldname)
 {
 	struct imap_notify *next;
 
@@ -443,7 +446,8 @@ imap_notify_mailbox_change(struct imap_session *s, enum imap_notify_change what,
 		bool subscribed = what == NOTIFY_CHANGE_SUBSCRIBE;
 
 		next = n->next;
-		if (o->acct != s->acct)
+		if (o->acct == NULL || (s != NULL ? o->acct != s->acct :
+		    strcmp(store_account_root(o->acct), root) != 0))
 			continue;
 		/* the client that made the change knows of it */
 		if (o != s) {
@@ -472,6 +476,24 @@ imap_notify_mailbox_change(struct imap_session *s, enum imap_notify_change what,
 		if (n->out.len > 0)
 			event_active(n->ev, EV_TIMEOUT, 0);
 	}
+}
+
+void
+imap_notify_mailbox_change(struct imap_session *s, enum imap_notify_change what,
+    const char *name, const char *oldname)
+{
+	const char *root = store_account_root(s->acct);
+
+	mailbox_change(s, root, what, name, oldname);
+	if (s->hooks->on_mailbox_change != NULL)
+		s->hooks->on_mailbox_change(s, root, what, name, oldname, s->ctx);
+}
+
+void
+imap_notify_foreign_change(const char *root, enum imap_notify_change what,
+    const char *name, const char *oldname)
+{
+	mailbox_change(NULL, root, what, name, oldname);
 }
 
 /* --- the command ------------------------------------------------------------------ */

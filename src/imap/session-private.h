@@ -286,17 +286,11 @@ void imap_notify_new_messages(struct imap_session *s, unsigned int from,
     unsigned int to);
 /* A command is over: send the notifications that waited for it. */
 void imap_notify_command_done(struct imap_session *s);
-enum imap_notify_change {
-	NOTIFY_CHANGE_CREATE,
-	NOTIFY_CHANGE_DELETE,
-	NOTIFY_CHANGE_RENAME,
-	NOTIFY_CHANGE_SUBSCRIBE,
-	NOTIFY_CHANGE_UNSUBSCRIBE,
-};
 /*
  * s changed the account's mailbox list (oldname: RENAME's old name): the
  * account's other NOTIFY sessions get LIST responses (MailboxName,
- * SubscriptionChange) and watch the mailboxes their filters now take.
+ * SubscriptionChange) and watch the mailboxes their filters now take;
+ * on_mailbox_change tells the other processes.
  */
 void imap_notify_mailbox_change(struct imap_session *s,
     enum imap_notify_change what, const char *name, const char *oldname);

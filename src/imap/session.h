@@ -45,6 +45,15 @@ struct imap_session;
 struct ssl_ctx_st;
 struct pool;
 
+/* What a session did to its account's mailbox list (NOTIFY, RFC 5465). */
+enum imap_notify_change {
+	NOTIFY_CHANGE_CREATE,
+	NOTIFY_CHANGE_DELETE,
+	NOTIFY_CHANGE_RENAME,
+	NOTIFY_CHANGE_SUBSCRIBE,
+	NOTIFY_CHANGE_UNSUBSCRIBE,
+};
+
 struct imap_settings {
 	const char *hostname;
 	bool secure;			/* TLS or loopback: logins allowed */
@@ -100,6 +109,16 @@ struct imap_hooks {
 	void (*on_filed)(struct imap_session *s, const char *from,
 	    const char *to, const char *const *paths, unsigned int n,
 	    const char *data, size_t len, void *ctx);
+	/*
+	 * Optional, SYNCHRONOUS. s changed the mailbox list of the account
+	 * whose Maildir root is root (CREATE, DELETE, RENAME from oldname,
+	 * (UN)SUBSCRIBE). This process's sessions know already; sessions in
+	 * other processes learn of it when the glue hands it to
+	 * imap_notify_foreign_change there.
+	 */
+	void (*on_mailbox_change)(struct imap_session *s, const char *root,
+	    enum imap_notify_change what, const char *name,
+	    const char *oldname, void *ctx);
 };
 
 /* Takes ownership of bev; sends the greeting. */
@@ -126,6 +145,13 @@ void imap_session_auth_refuse(struct imap_session *s, const char *resp);
  * closed.
  */
 void imap_session_auth_refuse_bye(struct imap_session *s, const char *bye);
+/*
+ * A session of another process changed the mailbox list of the account
+ * at root (its on_mailbox_change): this process's NOTIFY sessions of that
+ * account are told, as of a change made here.
+ */
+void imap_notify_foreign_change(const char *root,
+    enum imap_notify_change what, const char *name, const char *oldname);
 /* Ends a session at once (shutdown, tests); on_disconnect is not called. */
 void imap_session_destroy(struct imap_session *s);
 /*

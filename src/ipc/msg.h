@@ -16,6 +16,9 @@ enum ipc_type {
 	IPC_TLS = 1,		/* master -> worker: certificate set (ipc_tls_*) */
 	IPC_STATUS,		/* worker -> master: one status line (text) */
 	IPC_STOP,		/* master -> worker: stop gracefully */
+	IPC_MAILBOX_CHANGE,	/* imap worker -> master -> the other imap
+				   workers: a session changed an account's
+				   mailbox list (imap_notify_foreign_change) */
 };
 
 /* Creates the pair (close-on-exec). -1 with errno set. */

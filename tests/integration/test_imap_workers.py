@@ -1,0 +1,186 @@
+"""Several imap workers (TEGAMI_IMAP_WORKERS): they share the listening
+sockets, take turns accepting, count sessions together for the limits,
+and sessions of one account in different workers see each other's
+changes (IDLE, NOTIFY). Which worker serves a connection is read from
+/proc (TegamiServer.worker_of)."""
+import imaplib
+import os
+import re
+import signal
+import socket
+import time
+
+import pytest
+
+from imaputil import imaps, login, raw
+from test_imap_notify import nothing_arrives, read_until
+
+ACCOUNTS = (("alice@example.test", "alicepw"), ("bob@example.test", "bobpw"))
+
+for _name in ("NOTIFY",):
+    imaplib.Commands.setdefault(_name, ("AUTH", "SELECTED"))
+
+
+def two_workers(make_server, **env):
+    srv = make_server(env=dict({"TEGAMI_IMAP_WORKERS": "2"}, **env),
+                      accounts=ACCOUNTS)
+    end = time.time() + 10
+    while len(re.findall(r"imap\[\d+\]: info event=worker_ready",
+                         srv.log_text())) < 2 and time.time() < end:
+        time.sleep(0.05)
+    assert len(srv.worker_pids("imap")) == 2
+    return srv
+
+
+def in_each_worker(srv, connect):
+    """Connections from connect() until two are served by different
+    workers: returns (first, second, extra ones to close)."""
+    by_pid, extra = {}, []
+    for _ in range(20):
+        m = connect()
+        pid = srv.worker_of(m.sock)
+        assert pid is not None
+        if pid in by_pid:
+            extra.append(m)
+        else:
+            by_pid[pid] = m
+        if len(by_pid) == 2:
+            a, b = by_pid.values()
+            return a, b, extra
+    raise AssertionError("every connection went to one worker")
+
+
+def test_workers_take_turns_and_show_in_status(make_server):
+    srv = two_workers(make_server)
+    pids = srv.worker_pids("imap")
+    conns = [imaps(srv) for _ in range(8)]
+    served = [srv.worker_of(m.sock) for m in conns]
+    # the one with more sessions leaves the next connections to the other
+    for pid in pids:
+        assert 3 <= served.count(pid) <= 5, served
+    status = srv.status().stdout
+    assert len(re.findall(r"^worker=imap pid=\d+", status, re.M)) == 2, status
+    for m in conns:
+        m.logout()
+
+
+def test_one_worker_when_asked(make_server):
+    srv = make_server(env={"TEGAMI_IMAP_WORKERS": "1"}, accounts=ACCOUNTS)
+    time.sleep(0.5)
+    assert len(srv.worker_pids("imap")) == 1
+
+
+def greeting(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        data = b""
+        while b"\n" not in data:
+            chunk = s.recv(512)
+            if not chunk:
+                break
+            data += chunk
+        return data.decode()
+
+
+def test_limits_count_every_worker(make_server):
+    srv = two_workers(make_server, TEGAMI_IMAP_MAX_SESSIONS_PER_IP="3",
+                      TEGAMI_IMAP_MAX_SESSIONS_PER_USER="2")
+    a, b, extra = in_each_worker(srv, lambda: imaps(srv))
+    for m in extra:
+        m.logout()
+    time.sleep(0.3)
+    a.login("alice@example.test", "alicepw")
+    b.login("alice@example.test", "alicepw")
+    # a third session of alice's, in either worker, is one too many
+    c = imaps(srv)
+    with pytest.raises(imaplib.IMAP4.error, match=r"\[LIMIT\]"):
+        c.login("alice@example.test", "alicepw")
+    c.login("bob@example.test", "bobpw")
+    # a fourth connection from this address is refused at the greeting
+    assert greeting(srv.ports["IMAP"]).startswith(
+        "* BYE [UNAVAILABLE] Too many connections")
+    srv.wait_log("reason=too_many_sessions limit=3")
+    srv.wait_log("reason=too_many_user_sessions limit=2")
+    # a logout in one worker makes room for a login in the other
+    served_b = srv.worker_of(b.sock)
+    b.logout()
+    time.sleep(0.3)
+    for _ in range(10):
+        e = imaps(srv)
+        if srv.worker_of(e.sock) != served_b:
+            break
+        e.logout()
+        time.sleep(0.1)
+    e.login("alice@example.test", "alicepw")
+    for m in (a, c, e):
+        m.logout()
+
+
+def test_limits_forget_a_dead_worker(make_server):
+    srv = two_workers(make_server, TEGAMI_IMAP_MAX_SESSIONS_PER_USER="1")
+    srv.allow_worker_death = True
+    a = login(srv, "alice@example.test", "alicepw")
+    with pytest.raises(imaplib.IMAP4.error, match=r"\[LIMIT\]"):
+        login(srv, "alice@example.test", "alicepw")
+    dead = srv.worker_of(a.sock)
+    os.kill(dead, signal.SIGKILL)
+    srv.wait_log("event=worker_died worker=imap")
+    end = time.time() + 10
+    while (dead in srv.worker_pids("imap") or len(srv.worker_pids("imap")) < 2) \
+            and time.time() < end:
+        time.sleep(0.05)
+    # alice's only session died with its worker: she may log in again
+    b = login(srv, "alice@example.test", "alicepw")
+    b.logout()
+
+
+def test_idle_sees_changes_made_in_the_other_worker(make_server):
+    srv = two_workers(make_server)
+    a, b, extra = in_each_worker(
+        srv, lambda: login(srv, "alice@example.test", "alicepw"))
+    for m in extra:
+        m.logout()
+    msg = b"From: x@example.org\r\nSubject: hi\r\n\r\nbody\r\n"
+    assert b.append("INBOX", None, None, msg)[0] == "OK"
+    a.select("INBOX")
+    b.select("INBOX")
+    tag = a._new_tag()
+    a.send(tag + b" IDLE\r\n")
+    assert a.readline().startswith(b"+")
+    b.store("1", "+FLAGS", "\\Flagged")
+    read_until(a, rb"^\* 1 FETCH \(.*\\Flagged", timeout=3)
+    assert b.append("INBOX", None, None, msg)[0] == "OK"
+    read_until(a, rb"^\* 2 EXISTS", timeout=3)
+    b.store("1", "+FLAGS", "\\Deleted")
+    b.expunge()
+    read_until(a, rb"^\* 1 EXPUNGE", timeout=3)
+    a.send(b"DONE\r\n")
+    read_until(a, tag + rb" OK", timeout=3)
+    for m in (a, b):
+        m.logout()
+
+
+def test_notify_mailbox_list_across_workers(make_server):
+    srv = two_workers(make_server)
+    a, b, extra = in_each_worker(
+        srv, lambda: login(srv, "alice@example.test", "alicepw"))
+    for m in extra:
+        m.logout()
+    tag, _ = raw(a, b"NOTIFY SET (personal (MailboxName SubscriptionChange))")
+    assert b" OK" in tag
+    assert b.create("Projects")[0] == "OK"
+    assert read_until(a, rb"^\* LIST")[-1] == b'* LIST () "." "Projects"'
+    assert b.subscribe("Projects")[0] == "OK"
+    assert read_until(a, rb"^\* LIST")[-1] == b'* LIST (\\Subscribed) "." "Projects"'
+    assert b.rename("Projects", "Done")[0] == "OK"
+    assert read_until(a, rb"^\* LIST")[-1] == \
+        b'* LIST () "." "Done" ("OLDNAME" ("Projects"))'
+    assert b.delete("Done")[0] == "OK"
+    assert read_until(a, rb"^\* LIST")[-1] == b'* LIST (\\NonExistent) "." "Done"'
+    # another account's sessions hear nothing of it
+    c = login(srv, "bob@example.test", "bobpw")
+    tag, _ = raw(c, b"NOTIFY SET (personal (MailboxName))")
+    assert b.create("Other")[0] == "OK"
+    assert read_until(a, rb"^\* LIST")[-1] == b'* LIST () "." "Other"'
+    assert nothing_arrives(c)
+    for m in (a, b, c):
+        m.logout()
