@@ -40,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -278,45 +279,78 @@ kw_from_letters(const struct store_folder_state *f, const char *kwl)
 	return r;
 }
 
-/* Keyword names -> letters, adding names to dovecot-keywords as needed. */
+/* The letter of keyword name, or -1 when it has none yet. */
+static int
+kw_find(const struct store_folder_state *f, const char *name)
+{
+	for (unsigned int j = 0; j < f->nkw; j++)
+		if (f->kw[j] != NULL && strcmp(f->kw[j], name) == 0)
+			return (int)j;
+	return -1;
+}
+
+/*
+ * Keyword names -> letters, adding names to dovecot-keywords as needed.
+ * A name is added under a lock on the folder directory, after reading the
+ * file again: another process (a second imap worker, Dovecot) may have
+ * given the next letter to a name of its own meanwhile.
+ */
 static int
 kw_to_letters(struct store_folder_state *f, const char *keywords, char *kwl,
     char **error_r)
 {
 	size_t n, nk = 0;
 	char **v;
-	bool added = false;
+	int lockfd = -1, r = 0;
 
 	kwl[0] = '\0';
 	if (keywords == NULL || keywords[0] == '\0')
 		return 0;
 	v = str_split(keywords, " ", &n);
+	for (size_t i = 0; i < n && lockfd < 0; i++) {
+		if (kw_find(f, v[i]) >= 0)
+			continue;
+		lockfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (lockfd >= 0 && flock(lockfd, LOCK_EX) < 0) {
+			close(lockfd);
+			lockfd = -1;
+		}
+		if (lockfd < 0) {
+			*error_r = xasprintf("Cannot lock keywords: %s",
+			    strerror(errno));
+			str_array_free(v);
+			return -1;
+		}
+		kw_load(f);
+	}
 	for (size_t i = 0; i < n; i++) {
-		unsigned int j;
+		int j = kw_find(f, v[i]);
 
-		for (j = 0; j < f->nkw; j++) {
-			if (f->kw[j] != NULL && strcmp(f->kw[j], v[i]) == 0)
-				break;
-		}
-		if (j == f->nkw) {
+		if (j < 0) {
 			if (f->nkw == STORE_MAX_KEYWORDS) {
-				str_array_free(v);
 				*error_r = xstrdup("[LIMIT] Too many keywords in this mailbox");
-				return -1;
+				r = -1;
+				break;
 			}
+			j = (int)f->nkw;
 			f->kw[f->nkw++] = xstrdup(v[i]);
-			added = true;
 		}
-		if (memchr(kwl, 'a' + (int)j, nk) == NULL)
+		if (memchr(kwl, 'a' + j, nk) == NULL)
 			kwl[nk++] = (char)('a' + j);
 	}
 	kwl[nk] = '\0';
 	str_array_free(v);
-	if (added && kw_save(f) < 0) {
-		*error_r = xasprintf("Cannot write keywords: %s", strerror(errno));
-		return -1;
+	if (lockfd >= 0) {
+		if (r == 0 && kw_save(f) < 0) {
+			*error_r = xasprintf("Cannot write keywords: %s",
+			    strerror(errno));
+			r = -1;
+		}
+		if (r < 0)
+			kw_load(f);	/* no names kept that the file lacks */
+		close(lockfd);		/* the lock goes with it */
 	}
-	return 0;
+	return r;
 }
 
 /* --- dovecot-uidlist ----------------------------------------------------------- */

@@ -248,6 +248,36 @@ test_store_sync(void)
 	}
 	test_end();
 
+	test_begin("store: a keyword another process named meanwhile keeps its letter");
+	{
+		FILE *fp;
+
+		/* another imap worker (or Dovecot) gave the next letter to Home */
+		path = xasprintf("%s/dovecot-keywords", root);
+		fp = fopen(path, "a");
+		test_assert(fp != NULL);
+		fputs("2 Home\n", fp);
+		fclose(fp);
+		test_assert(store_msg_set_flags(box, 0, STORE_FLAG_SEEN |
+		    STORE_FLAG_FLAGGED, "$Junk Work Office", &err) == 0);
+		msgs = store_mailbox_msgs(box, &n);
+		test_assert_str(msgs[0].path,
+		    "cur/1700000001.M1P1Q1.host,S=6,W=8:2,FSabd");
+		s = slurp(path);
+		test_assert_str(s, "0 $Junk\n1 Work\n2 Home\n3 Office\n");
+		free(s);
+		free(path);
+		/* and Home, already named, is c here too */
+		test_assert(store_msg_set_flags(box, 0, STORE_FLAG_SEEN |
+		    STORE_FLAG_FLAGGED, "$Junk Work Home", &err) == 0);
+		msgs = store_mailbox_msgs(box, &n);
+		test_assert_str(msgs[0].path,
+		    "cur/1700000001.M1P1Q1.host,S=6,W=8:2,FSabc");
+		test_assert(store_msg_set_flags(box, 0, STORE_FLAG_SEEN |
+		    STORE_FLAG_FLAGGED, "$Junk Work", &err) == 0);
+	}
+	test_end();
+
 	test_begin("store: changes by others: renamed flags, deleted files, new mail");
 	test_assert(store_account_open(root, &acct2, &err) == 0);
 	test_assert(store_mailbox_open(acct2, "INBOX", false, &box2, &err) == 0);
