@@ -1,14 +1,15 @@
 /*
  * sessiontab: session counts shared by the imap workers; see sessiontab.h.
  *
- * A slot is a page of header and an open-addressing table (linear probes)
- * of keys and counts. Only the slot's worker writes it, so a count needs
- * no lock, only atomic loads and stores other processes can read at any
- * time. A key whose count falls to 0 keeps its place, so that the probe
- * chains of other keys stay whole; once half the places are taken the
- * worker packs its table again (the keys still counted, the others gone).
- * While it does, another worker may miss a count for a moment: a login
- * let in at the limit, as in any race between two workers.
+ * A slot is a page of header and a dense array of (key, count) entries,
+ * in no order: a lookup reads the live entries of every slot, a few
+ * thousand at most (three per session), which costs microseconds at a
+ * connection or a login and touches only the pages in use (a hashed
+ * table would touch a page per key, in every worker that looks). Only
+ * the slot's worker writes it, so a count needs no lock, only atomic
+ * loads and stores other processes can read at any time. An entry whose
+ * count falls to 0 gives its place to the last one; a reader at that
+ * moment may miss a count, as in any race between two workers.
  */
 #include "daemon/sessiontab.h"
 #include "lib/xalloc.h"
@@ -27,13 +28,19 @@ struct slot_header {
 	_Atomic int32_t pid;		/* 0: no worker */
 	_Atomic uint32_t accepting;
 	_Atomic uint32_t sessions;
+	_Atomic uint32_t n;		/* entries in use */
+};
+
+struct entry {
+	_Atomic uint64_t key;
+	_Atomic uint32_t count;
+	uint32_t pad;
 };
 
 struct slot {
 	struct slot_header h;
 	char pad[HEADER_SIZE - sizeof(struct slot_header)];
-	_Atomic uint64_t keys[SESSIONTAB_KEYS];
-	_Atomic uint32_t counts[SESSIONTAB_KEYS];
+	struct entry e[SESSIONTAB_KEYS];
 };
 
 struct sessiontab {
@@ -41,8 +48,6 @@ struct sessiontab {
 	struct slot *slots;
 	unsigned int nslots;
 	int self;			/* -1: the master */
-	unsigned int used;		/* places taken in our slot */
-	unsigned int pack_at;		/* pack when used reaches it */
 };
 
 #define TAB_SIZE(n) ((size_t)(n) * sizeof(struct slot))
@@ -124,7 +129,6 @@ sessiontab_attach(int fd, int slot, char **error_r)
 	if (t == NULL)
 		return NULL;
 	t->self = slot;
-	t->pack_at = SESSIONTAB_KEYS / 2;
 	clear_slot(t, (unsigned int)slot);
 	atomic_store(&t->slots[slot].h.accepting, 1);
 	atomic_store(&t->slots[slot].h.pid, (int32_t)getpid());
@@ -174,92 +178,52 @@ sessiontab_key(const char *kind, const char *value, const char *value2)
 	return h != 0 ? h : 1;
 }
 
-/* The place of key in slot s, or where it would go (-1: full). */
+/* The entry of key in slot s, or -1. */
 static long
-find(const struct slot *s, uint64_t key, bool for_insert)
+find(const struct slot *s, uint64_t key)
 {
-	size_t i = key & (SESSIONTAB_KEYS - 1);
-	long reuse = -1;
+	uint32_t n = atomic_load(&s->h.n);
 
-	for (size_t n = 0; n < SESSIONTAB_KEYS; n++) {
-		uint64_t k = atomic_load_explicit(&s->keys[i],
-		    memory_order_relaxed);
-
-		if (k == key)
+	if (n > SESSIONTAB_KEYS)
+		n = SESSIONTAB_KEYS;
+	for (uint32_t i = 0; i < n; i++)
+		if (atomic_load_explicit(&s->e[i].key, memory_order_relaxed) == key)
 			return (long)i;
-		if (k == 0)
-			return for_insert && reuse >= 0 ? reuse : (long)i;
-		if (for_insert && reuse < 0 && atomic_load_explicit(
-		    &s->counts[i], memory_order_relaxed) == 0)
-			reuse = (long)i;
-		i = (i + 1) & (SESSIONTAB_KEYS - 1);
-	}
-	return reuse;
-}
-
-/* Puts the keys still counted back, in fresh chains. */
-static void
-pack(struct sessiontab *t)
-{
-	struct slot *s = &t->slots[t->self];
-	uint64_t *keys = xcalloc(SESSIONTAB_KEYS, sizeof(*keys));
-	uint32_t *counts = xcalloc(SESSIONTAB_KEYS, sizeof(*counts));
-	size_t n = 0;
-
-	for (size_t i = 0; i < SESSIONTAB_KEYS; i++) {
-		uint32_t c = atomic_load(&s->counts[i]);
-
-		if (c > 0) {
-			keys[n] = atomic_load(&s->keys[i]);
-			counts[n++] = c;
-		}
-		atomic_store(&s->keys[i], 0);
-		atomic_store(&s->counts[i], 0);
-	}
-	t->used = 0;
-	for (size_t i = 0; i < n; i++) {
-		long at = find(s, keys[i], true);
-
-		atomic_store(&s->counts[at], counts[i]);
-		atomic_store(&s->keys[at], keys[i]);
-		t->used++;
-	}
-	free(keys);
-	free(counts);
-	/* a table that stays full is not packed at every login */
-	t->pack_at = t->used + SESSIONTAB_KEYS / 4;
-	if (t->pack_at < SESSIONTAB_KEYS / 2)
-		t->pack_at = SESSIONTAB_KEYS / 2;
-	if (t->pack_at > SESSIONTAB_KEYS - 1)
-		t->pack_at = SESSIONTAB_KEYS - 1;
+	return -1;
 }
 
 void
 sessiontab_add(struct sessiontab *t, uint64_t key, int delta)
 {
 	struct slot *s = &t->slots[t->self];
-	long at = find(s, key, delta > 0);
-	uint32_t c;
+	long at = find(s, key);
+	uint32_t n = atomic_load(&s->h.n), c;
 
-	if (at < 0)
-		return;		/* full of live keys: this one goes uncounted */
-	if (atomic_load(&s->keys[at]) != key) {
-		if (delta <= 0)
-			return;	/* never counted (the table was full) */
-		if (atomic_load(&s->keys[at]) == 0)
-			t->used++;
-		/* the count first: a reader finding the key finds it too */
-		atomic_store(&s->counts[at], 0);
-		atomic_store(&s->keys[at], key);
+	if (at < 0) {
+		if (delta <= 0 || n == SESSIONTAB_KEYS)
+			return;	/* never counted, or no room: uncounted */
+		/* the entry first, then the length that shows it */
+		atomic_store(&s->e[n].count, (uint32_t)delta);
+		atomic_store(&s->e[n].key, key);
+		atomic_store(&s->h.n, n + 1);
+		return;
 	}
-	c = atomic_load(&s->counts[at]);
-	if (delta < 0 && c < (uint32_t)-delta)
-		c = 0;
-	else
-		c = (uint32_t)((int64_t)c + delta);
-	atomic_store(&s->counts[at], c);
-	if (t->used >= t->pack_at)
-		pack(t);
+	c = atomic_load(&s->e[at].count);
+	c = delta < 0 && c <= (uint32_t)-delta ? 0 :
+	    (uint32_t)((int64_t)c + delta);
+	if (c > 0) {
+		atomic_store(&s->e[at].count, c);
+		return;
+	}
+	/* gone: the last entry takes its place */
+	if ((uint32_t)at != n - 1) {
+		atomic_store(&s->e[at].count, 0);
+		atomic_store(&s->e[at].key, atomic_load(&s->e[n - 1].key));
+		atomic_store(&s->e[at].count, atomic_load(&s->e[n - 1].count));
+	}
+	atomic_store(&s->h.n, n - 1);
+	atomic_store(&s->e[n - 1].count, 0);
+	atomic_store(&s->e[n - 1].key, 0);
 }
 
 unsigned int
@@ -273,9 +237,9 @@ sessiontab_count(const struct sessiontab *t, uint64_t key)
 
 		if (atomic_load(&s->h.pid) == 0)
 			continue;
-		at = find(s, key, false);
-		if (at >= 0 && atomic_load(&s->keys[at]) == key)
-			sum += atomic_load(&s->counts[at]);
+		at = find(s, key);
+		if (at >= 0)
+			sum += atomic_load(&s->e[at].count);
 	}
 	return sum;
 }

@@ -27,8 +27,9 @@
 #include <sys/types.h>
 
 #define SESSIONTAB_SLOTS 16
-/* keys one slot holds: three per IMAP session (address, account, both) */
-#define SESSIONTAB_KEYS 16384
+/* keys one slot holds: three per IMAP session (address, account, both);
+   only the pages in use are memory (1 MiB of address space per slot) */
+#define SESSIONTAB_KEYS 65280
 
 struct sessiontab;
 
