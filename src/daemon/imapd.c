@@ -137,10 +137,9 @@ static struct imapd *imapd;
 static void
 maybe_exit(struct imapd *d)
 {
-	if (d->w->stopping && d->nconns == 0 && d->pending_jobs == 0) {
-		sessiontab_free(&d->tab);	/* no counts left behind */
+	/* the master clears our slot of the session table once we are gone */
+	if (d->w->stopping && d->nconns == 0 && d->pending_jobs == 0)
 		worker_exit(d->w);
-	}
 }
 
 /* ---- connections and the balance between workers ---------------------- */

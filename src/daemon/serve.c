@@ -94,7 +94,6 @@ struct master {
 static const char *const worker_kinds[] = { "smtp", "imap", "queue" };
 
 static void child_spawn(struct master *m, struct child *c);
-static struct child *child_new(struct master *m, const char *kind);
 
 /* How many workers of this kind: TEGAMI_IMAP_WORKERS imap workers (0:
  * one per CPU, at most 4), one of the others. */

@@ -184,3 +184,21 @@ def test_notify_mailbox_list_across_workers(make_server):
     assert nothing_arrives(c)
     for m in (a, b, c):
         m.logout()
+
+
+def test_pop3_lock_holds_across_workers(make_server):
+    import poplib
+    srv = two_workers(make_server, ENABLE_POP3="1")
+    p, q, extra = in_each_worker(
+        srv, lambda: poplib.POP3("127.0.0.1", srv.ports["POP3"], timeout=10))
+    for m in extra:
+        m.quit()
+    p.user("alice@example.test")
+    assert p.pass_("alicepw").startswith(b"+OK")
+    q.user("alice@example.test")
+    with pytest.raises(poplib.error_proto, match=r"\[IN-USE\]"):
+        q.pass_("alicepw")
+    p.quit()
+    q.user("alice@example.test")
+    assert q.pass_("alicepw").startswith(b"+OK")
+    q.quit()
