@@ -43,7 +43,11 @@ cmd_queue_list(struct cli *cli, int argc, char **argv)
 
 	if (argc > 1)
 		return cli_error(cli, "usage: %s queue list", cli->prog);
-	spool = spool_open(cli->set->state_dir, &err);
+	spool = spool_open_existing(cli->set->state_dir, &err);
+	if (spool == NULL && err == NULL) {
+		printf("Mail queue is empty\n");
+		return CLI_OK;
+	}
 	if (spool == NULL) {
 		cli_error(cli, "%s", err);
 		free(err);

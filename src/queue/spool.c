@@ -91,31 +91,55 @@ make_id(char id[SPOOL_ID_LEN + 1])
 
 /* ---- open ---- */
 
-struct spool *
-spool_open(const char *state_dir, char **error_r)
+static struct spool *
+spool_new(const char *state_dir)
 {
 	struct spool *s = xcalloc(1, sizeof(*s));
-	const char *const dirs[3] = { "tmp", "msg", "env" };
 
 	s->dir = xasprintf("%s/tegami/queue", state_dir);
 	s->tmp_dir = xasprintf("%s/tmp", s->dir);
 	s->msg_dir = xasprintf("%s/msg", s->dir);
 	s->env_dir = xasprintf("%s/env", s->dir);
-	for (int i = 0; i < 3; i++) {
-		char *p = xasprintf("%s/%s", s->dir, dirs[i]);
-		int r = mkdir_p(p, 0700);
+	return s;
+}
 
-		if (r < 0) {
-			*error_r = xasprintf("%s: %s", p, strerror(errno));
-			free(p);
+struct spool *
+spool_open(const char *state_dir, char **error_r)
+{
+	struct spool *s = spool_new(state_dir);
+	const char *const dirs[3] = { s->tmp_dir, s->msg_dir, s->env_dir };
+
+	for (int i = 0; i < 3; i++) {
+		if (mkdir_p(dirs[i], 0700) < 0) {
+			*error_r = xasprintf("%s: %s", dirs[i],
+			    strerror(errno));
 			spool_close(&s);
 			return NULL;
 		}
-		free(p);
 	}
 	/* The queue dirs must survive a crash that follows our first 250. */
 	if (fsync_dir(s->dir) < 0 || fsync_parent(s->dir) < 0) {
 		*error_r = xasprintf("fsync %s: %s", s->dir, strerror(errno));
+		spool_close(&s);
+		return NULL;
+	}
+	return s;
+}
+
+struct spool *
+spool_open_existing(const char *state_dir, char **error_r)
+{
+	struct spool *s = spool_new(state_dir);
+	struct stat st;
+
+	if (stat(s->env_dir, &st) < 0) {
+		*error_r = errno == ENOENT ? NULL :
+		    xasprintf("%s: %s", s->env_dir, strerror(errno));
+		spool_close(&s);
+		return NULL;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		*error_r = xasprintf("%s: not a directory", s->env_dir);
 		spool_close(&s);
 		return NULL;
 	}

@@ -126,6 +126,13 @@ struct spool;
  * and its tmp/ msg/ env/. NULL and *error_r (malloc'd) on failure.
  */
 struct spool *spool_open(const char *state_dir, char **error_r);
+/*
+ * For readers such as `tegami queue list`, which must not create the
+ * directories (run as root they would be root's, and the workers could not
+ * use them): NULL with *error_r NULL when there is no queue yet, NULL with
+ * *error_r set when it cannot be looked at.
+ */
+struct spool *spool_open_existing(const char *state_dir, char **error_r);
 void spool_close(struct spool **spool);
 /* The queue directory (…/tegami/queue). */
 const char *spool_dir(const struct spool *spool);

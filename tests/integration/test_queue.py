@@ -94,6 +94,20 @@ def test_queue_sends_to_sink(make_server, dns, tmp_path):
         sink.wait()
 
 
+def test_queue_list_before_first_start_creates_nothing(make_server):
+    """`queue list` only reads: run (as root, in CI) before the daemon has
+    made its queue, it must not leave root-owned directories the workers,
+    running as the mail user, cannot write."""
+    srv = make_server(start=False)
+    r = cli(srv, "queue", "list")
+    assert r.stdout == "Mail queue is empty\n", r.stdout
+    assert not os.path.exists(os.path.join(srv.state_dir, "tegami", "queue"))
+    srv.start()
+    submit(srv, ["alice@example.test"])
+    srv.wait_log("to=<alice@example.test> status=delivered")
+    assert cli(srv, "queue", "list").stdout == "Mail queue is empty\n"
+
+
 def test_queue_commands_on_unreachable_destination(make_server, dns):
     closed = free_port()
     srv = make_server(env={"TEGAMI_DNS_SERVERS": f"127.0.0.1@{dns.port}",
