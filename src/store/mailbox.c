@@ -12,12 +12,14 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #define SUBSCRIPTIONS_FILE "subscriptions"
@@ -271,14 +273,29 @@ store_subscribe(struct store_account *acct, const char *name, bool on,
     char **error_r)
 {
 	unsigned int n, i;
-	char **names = subs_read(acct, &n);
-	int r = 0;
+	char **names;
+	int r = 0, lockfd;
 
 	if (!store_folder_name_valid(name)) {
-		subs_free(names, n);
 		*error_r = xstrdup("Invalid mailbox name");
 		return -1;
 	}
+	/*
+	 * Read, change and write under a lock on the account directory:
+	 * another imap worker may be changing the file too, and the rename
+	 * of one would undo the other's change.
+	 */
+	lockfd = open(acct->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lockfd >= 0 && flock(lockfd, LOCK_EX) < 0) {
+		close(lockfd);
+		lockfd = -1;
+	}
+	if (lockfd < 0) {
+		*error_r = xasprintf("Cannot lock subscriptions: %s",
+		    strerror(errno));
+		return -1;
+	}
+	names = subs_read(acct, &n);
 	if (on && !subs_has(names, n, name)) {
 		names = xreallocarray(names, n + 1, sizeof(*names));
 		names[n++] = xstrdup(store_is_inbox(name) ? "INBOX" : name);
@@ -297,7 +314,11 @@ store_subscribe(struct store_account *acct, const char *name, bool on,
 		r = subs_write(acct, names, n);
 	}
 	subs_free(names, n);
-	if (r < 0) {
+	if (r < 0)
+		r = errno != 0 ? errno : EIO;
+	close(lockfd);		/* and the lock with it */
+	if (r != 0) {
+		errno = r;
 		*error_r = xasprintf("Cannot write subscriptions: %s",
 		    strerror(errno));
 		return -1;

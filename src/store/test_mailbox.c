@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void
@@ -144,6 +145,52 @@ test_store_folders(void)
 	free(s);
 	free(path);
 	store_account_close(&acct);
+	test_end();
+
+	test_begin("store: subscriptions made by four processes at once all stay");
+	{
+		pid_t pids[4];
+		int found = 0;
+
+		for (int p = 0; p < 4; p++) {
+			pids[p] = fork();
+			if (pids[p] == 0) {
+				struct store_account *a;
+				int bad = 0;
+
+				if (store_account_open(root, &a, &err) < 0)
+					_exit(2);
+				for (int k = 0; k < 25; k++) {
+					char name[32];
+
+					snprintf(name, sizeof(name), "P%d-%d", p, k);
+					if (store_subscribe(a, name, true, &err) < 0)
+						bad = 1;
+				}
+				store_account_close(&a);
+				_exit(bad);
+			}
+			test_assert(pids[p] > 0);
+		}
+		for (int p = 0; p < 4; p++) {
+			int status = -1;
+
+			test_assert(waitpid(pids[p], &status, 0) == pids[p]);
+			test_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		}
+		path = xasprintf("%s/subscriptions", root);
+		s = slurp(path);
+		for (int p = 0; p < 4; p++)
+			for (int k = 0; k < 25; k++) {
+				char line[40];
+
+				snprintf(line, sizeof(line), "\nP%d-%d\n", p, k);
+				found += strstr(s, line) != NULL;
+			}
+		test_assert(found == 100);
+		free(s);
+		free(path);
+	}
 	test_end();
 
 	test_begin("store: Maildir flag letters");
