@@ -29,6 +29,12 @@ int file_read_all(const char *path, size_t max, char **data_r, size_t *len_r);
  */
 int file_read_head(const char *path, size_t max, char **data_r, size_t *len_r);
 int mkdir_p(const char *path, mode_t mode);
+/*
+ * Takes an exclusive flock(2) on a directory, waiting for it: the fd to
+ * close(2) to let go, or -1 with errno set. For changes to files in it
+ * that other processes make too.
+ */
+int file_lock_dir(const char *dir);
 /* Writes all of it, retrying on EINTR and short writes. */
 int write_full(int fd, const void *data, size_t len);
 

@@ -40,7 +40,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -310,11 +309,7 @@ kw_to_letters(struct store_folder_state *f, const char *keywords, char *kwl,
 	for (size_t i = 0; i < n && lockfd < 0; i++) {
 		if (kw_find(f, v[i]) >= 0)
 			continue;
-		lockfd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (lockfd >= 0 && flock(lockfd, LOCK_EX) < 0) {
-			close(lockfd);
-			lockfd = -1;
-		}
+		lockfd = file_lock_dir(f->dir);
 		if (lockfd < 0) {
 			*error_r = xasprintf("Cannot lock keywords: %s",
 			    strerror(errno));

@@ -12,14 +12,12 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 
 #define SUBSCRIPTIONS_FILE "subscriptions"
@@ -285,11 +283,7 @@ store_subscribe(struct store_account *acct, const char *name, bool on,
 	 * another imap worker may be changing the file too, and the rename
 	 * of one would undo the other's change.
 	 */
-	lockfd = open(acct->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (lockfd >= 0 && flock(lockfd, LOCK_EX) < 0) {
-		close(lockfd);
-		lockfd = -1;
-	}
+	lockfd = file_lock_dir(acct->root);
 	if (lockfd < 0) {
 		*error_r = xasprintf("Cannot lock subscriptions: %s",
 		    strerror(errno));
@@ -313,17 +307,12 @@ store_subscribe(struct store_account *acct, const char *name, bool on,
 		}
 		r = subs_write(acct, names, n);
 	}
-	subs_free(names, n);
 	if (r < 0)
-		r = errno != 0 ? errno : EIO;
-	close(lockfd);		/* and the lock with it */
-	if (r != 0) {
-		errno = r;
 		*error_r = xasprintf("Cannot write subscriptions: %s",
 		    strerror(errno));
-		return -1;
-	}
-	return 0;
+	subs_free(names, n);
+	close(lockfd);		/* and the lock with it */
+	return r < 0 ? -1 : 0;
 }
 
 /* --- account ------------------------------------------------------------- */
