@@ -1247,6 +1247,7 @@ imapd_init(struct worker *w)
 		return -1;
 	d->pool = pool_create(w->base, AUTH_THREADS);
 	d->io_pool = pool_create(w->base, IO_THREADS);
+	store_trash_janitor();	/* refresh_cb takes the trash */
 	d->imap_set.pool = d->io_pool;
 	d->refresh_ev = event_new(w->base, -1, EV_PERSIST, refresh_cb, d);
 	event_add(d->refresh_ev, &sec);

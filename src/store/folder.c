@@ -42,6 +42,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #define UIDLIST_FILE "dovecot-uidlist"
@@ -301,6 +302,7 @@ kw_to_letters(struct store_folder_state *f, const char *keywords, char *kwl,
 	size_t n, nk = 0;
 	char **v;
 	int lockfd = -1, r = 0;
+	bool added = false;
 
 	kwl[0] = '\0';
 	if (keywords == NULL || keywords[0] == '\0')
@@ -329,6 +331,7 @@ kw_to_letters(struct store_folder_state *f, const char *keywords, char *kwl,
 			}
 			j = (int)f->nkw;
 			f->kw[f->nkw++] = xstrdup(v[i]);
+			added = true;
 		}
 		if (memchr(kwl, 'a' + j, nk) == NULL)
 			kwl[nk++] = (char)('a' + j);
@@ -336,7 +339,8 @@ kw_to_letters(struct store_folder_state *f, const char *keywords, char *kwl,
 	kwl[nk] = '\0';
 	str_array_free(v);
 	if (lockfd >= 0) {
-		if (r == 0 && kw_save(f) < 0) {
+		/* another process may have named them all meanwhile */
+		if (r == 0 && added && kw_save(f) < 0) {
 			*error_r = xasprintf("Cannot write keywords: %s",
 			    strerror(errno));
 			r = -1;
@@ -562,6 +566,18 @@ uidlist_write(struct store_folder_state *f, char **error_r)
 	buf_free(&b);
 	f->uidlist_stale = 0;
 	return r;
+}
+
+/*
+ * The lines of messages gone stay in the uidlist (Dovecot's reader skips
+ * a line without a file, as ours does) until they are most of it: then it
+ * is written afresh. Writing it on every change would be a file created
+ * and renamed over on the event loop, each time.
+ */
+static bool
+uidlist_due(const struct store_folder_state *f, unsigned int live)
+{
+	return f->uidlist_stale > 64 && f->uidlist_stale > live;
 }
 
 /* Appends the lines for new UIDs (what Dovecot does too). */
@@ -1341,6 +1357,24 @@ trash_pending(const struct store_account *acct, const char *name)
 	return false;
 }
 
+/*
+ * Trash that is not ours (trash_pending) is another process's until it is
+ * old: every imap worker renames expunged files out of the way and its
+ * janitor unlinks them within seconds. Older than store_trash_stale_secs (the
+ * rename set its ctime), its process died before the janitor came.
+ */
+int store_trash_stale_secs = 300;
+
+static bool
+trash_left_over(DIR *d, const char *name)
+{
+	struct stat st;
+
+	if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return false;	/* gone: its janitor came */
+	return st.st_ctim.tv_sec + store_trash_stale_secs < time(NULL);
+}
+
 /* Lists cur/ (and new/, moving its files into cur/ unless readonly). */
 static int
 disk_scan(struct store_folder_state *f, bool readonly, struct disk_list *dl,
@@ -1365,12 +1399,11 @@ disk_scan(struct store_folder_state *f, bool readonly, struct disk_list *dl,
 			char *to;
 
 			if (strncmp(de->d_name, TRASH_PREFIX, strlen(TRASH_PREFIX)) == 0 &&
-			    !trash_pending(f->acct, de->d_name)) {
+			    !trash_pending(f->acct, de->d_name) &&
+			    trash_left_over(d, de->d_name)) {
 				/* expunged before a crash, never unlinked */
-				char *p = xasprintf("%s/%s", dirpath, de->d_name);
-
-				(void)unlink(p);
-				free(p);
+				store_trash_adopt(f->acct,
+				    xasprintf("%s/%s", dirpath, de->d_name));
 				continue;
 			}
 			if (de->d_name[0] == '.')
@@ -1464,15 +1497,37 @@ is_pending(const struct store_folder_state *f, const char *base)
 	return false;
 }
 
-/* A file found with no row: a new UID (or the uidlist's), a row. */
+/* UIDs a scan gave, for their uidlist lines. */
+struct uid_lines {
+	uint32_t *uids;
+	char **bases;
+	unsigned int n;
+};
+
+static void
+uid_lines_free(struct uid_lines *g)
+{
+	for (unsigned int i = 0; i < g->n; i++)
+		free(g->bases[i]);
+	free(g->bases);
+	free(g->uids);
+	memset(g, 0, sizeof(*g));
+}
+
+/*
+ * A file found with no row: a new UID (put in *given) or the uidlist's
+ * (*wrote_r: the uidlist is written afresh), a row.
+ */
 static int
 add_found(struct store_folder_state *f, const struct disk_entry *e,
-    const struct uidlist *import, bool *wrote_r, int *rc_r, char **error_r)
+    const struct uidlist *import, bool *wrote_r, struct uid_lines *given,
+    int *rc_r, char **error_r)
 {
 	char *full = xasprintf("%s/%s", f->dir, e->path);
 	const struct uid_entry *ue = uidlist_lookup(import, e->base);
 	struct store_msg m;
 	struct stat st;
+	bool fresh_uid = false;
 	char *kw;
 	int r;
 
@@ -1489,6 +1544,7 @@ add_found(struct store_folder_state *f, const struct disk_entry *e,
 			return -1;
 		}
 		m.uid = f->uidnext++;
+		fresh_uid = true;
 	} else if (m.uid >= f->uidnext) {
 		f->uidnext = m.uid + 1;
 	}
@@ -1504,18 +1560,28 @@ add_found(struct store_folder_state *f, const struct disk_entry *e,
 	r = msg_insert(f, &m, ue != NULL ? ue->pop3_uidl : NULL, rc_r);
 	free(kw);
 	free(full);
-	if (r == 0)
-		*wrote_r = true;
+	if (r == 0 && fresh_uid) {
+		/* its line is appended to the uidlist */
+		given->uids = xreallocarray(given->uids, given->n + 1,
+		    sizeof(*given->uids));
+		given->bases = xreallocarray(given->bases, given->n + 1,
+		    sizeof(*given->bases));
+		given->uids[given->n] = m.uid;
+		given->bases[given->n++] = xstrdup(e->base);
+	} else if (r == 0) {
+		*wrote_r = true;	/* a UID taken over: the uidlist afresh */
+	}
 	return r;
 }
 
 /*
- * Disk -> index, inside one transaction. *wrote_uids_r: UIDs were given
- * or taken away (the uidlist must be rewritten).
+ * Disk -> index, inside one transaction. *given: the UIDs given, for the
+ * lines to append to the uidlist; *wrote_uids_r: UIDs taken over from it
+ * (it is written afresh). The lines of messages gone can wait.
  */
 static int
 sync_disk(struct store_folder_state *f, bool readonly, struct uidlist *import,
-    bool *wrote_uids_r, int *rc_r, char **error_r)
+    bool *wrote_uids_r, struct uid_lines *given, int *rc_r, char **error_r)
 {
 	struct disk_list dl, dl2 = { 0 };
 	struct store_snap *rows = NULL;
@@ -1550,7 +1616,7 @@ sync_disk(struct store_folder_state *f, bool readonly, struct uidlist *import,
 		if (e == NULL) {
 			if (msg_delete(f, r->uid, ++f->highestmodseq, rc_r) < 0)
 				goto out;
-			*wrote_uids_r = true;
+			f->uidlist_stale++;	/* its line can wait (uidlist_due) */
 			continue;
 		}
 		e->matched = true;
@@ -1583,7 +1649,8 @@ sync_disk(struct store_folder_state *f, bool readonly, struct uidlist *import,
 	if (nfresh > 1)
 		qsort(fresh, nfresh, sizeof(*fresh), delivery_cmp);
 	for (unsigned int i = 0; i < nfresh; i++) {
-		if (add_found(f, fresh[i], import, wrote_uids_r, rc_r, error_r) < 0)
+		if (add_found(f, fresh[i], import, wrote_uids_r, given, rc_r,
+		    error_r) < 0)
 			goto out;
 	}
 	ret = tombstones_prune(f, rc_r);
@@ -1632,6 +1699,7 @@ f_full_sync(struct store_folder_state *f, bool readonly, int *rc_r,
     char **error_r)
 {
 	struct uidlist ul = { 0 };
+	struct uid_lines given = { 0 };
 	struct timespec sn = { 0 }, sc = { 0 };
 	bool stamp_ok, found, wrote = false, created = false;
 	struct store_account *acct = f->acct;
@@ -1651,12 +1719,17 @@ f_full_sync(struct store_folder_state *f, bool readonly, int *rc_r,
 	}
 	kw_load(f);
 	f->kw_loaded = true;
-	if (sync_disk(f, readonly, &ul, &wrote, rc_r, error_r) < 0)
+	if (sync_disk(f, readonly, &ul, &wrote, &given, rc_r, error_r) < 0)
 		goto fail_tx;
 	/* also when read-only: UIDs given must survive an index rebuild */
-	if ((wrote || created || f->uidlist_stale > 0) &&
-	    uidlist_write(f, error_r) < 0)
+	if (wrote || created || uidlist_due(f, f->cur != NULL ? f->cur->count : 0)) {
+		if (uidlist_write(f, error_r) < 0)
+			goto fail_tx;
+	} else if (given.n > 0 &&
+	    uidlist_append(f, given.uids, given.bases, given.n, error_r) < 0) {
 		goto fail_tx;
+	}
+	uid_lines_free(&given);
 	if (f_end(f, true, rc_r) < 0)
 		goto fail;
 	uidlist_free(&ul);
@@ -1675,6 +1748,7 @@ fail_tx:
 	else
 		acct->batch_failed = true;
 fail:
+	uid_lines_free(&given);
 	uidlist_free(&ul);
 	return -1;
 }
@@ -2702,10 +2776,21 @@ trash(struct store_folder_state *f, const char *sub, const char *name,
 		free(to);
 		return -1;
 	}
+	store_trash_adopt(acct, to);
+	return 0;
+}
+
+void
+store_trash_adopt(struct store_account *acct, char *path)
+{
+	if (!acct->shared || acct->ntrash >= TRASH_MAX) {
+		(void)unlink(path);
+		free(path);
+		return;
+	}
 	acct->trash = xreallocarray(acct->trash, acct->ntrash + 1,
 	    sizeof(*acct->trash));
-	acct->trash[acct->ntrash++] = to;
-	return 0;
+	acct->trash[acct->ntrash++] = path;
 }
 
 void
@@ -2760,9 +2845,7 @@ store_mailbox_expunge(struct store_mailbox *box, const uint32_t *uids,
 	f->uidlist_stale += ndone;
 	if (tombstones_prune(f, &rc) < 0)
 		goto fail;
-	/* a uidlist mostly made of gone messages is written afresh */
-	if (f->uidlist_stale > 64 && f->uidlist_stale > f->cur->count - ndone &&
-	    uidlist_write(f, error_r) < 0)
+	if (uidlist_due(f, f->cur->count - ndone) && uidlist_write(f, error_r) < 0)
 		goto fail;
 	if (f_end(f, true, &rc) < 0) {
 		free(done);

@@ -153,6 +153,10 @@ void store_msg_set_strings(struct store_msg *m, const char *base,
     const char *path, const char *keywords);
 
 /* index.c: the database */
+/* Makes db wait for another connection's lock with short, growing sleeps;
+   store_index_busy_delay: the count'th sleep in microseconds, 0 = give up. */
+void store_index_wait(sqlite3 *db);
+unsigned int store_index_busy_delay(int count);
 int store_index_open(struct store_account *acct, char **error_r);
 void store_index_close(struct store_account *acct);
 int store_index_rebuild(struct store_account *acct, char **error_r);
@@ -185,6 +189,11 @@ void store_folders_sleep(struct store_account *acct);
 void store_folder_forget(struct store_account *acct, const char *name);
 /* Unlinks the account's trash now. */
 void store_trash_flush(struct store_account *acct);
+/* Makes path the account's trash (unlinked later, or now when it cannot
+   wait): a leftover found in a scan. */
+void store_trash_adopt(struct store_account *acct, char *path);
+/* Trash of another process older than this is a dead process's (300). */
+extern int store_trash_stale_secs;
 void store_folder_state_notify(struct store_folder_state *f,
     const struct store_mailbox *except);
 

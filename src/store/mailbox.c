@@ -346,6 +346,10 @@ autocreate(struct store_account *acct, char **error_r)
 
 /* Accounts open in this process (the loop thread's), by root. */
 static struct store_account *registry;
+/* The trash of accounts closed before it was taken (store_trash_janitor). */
+static bool janitor;
+static char **orphans;
+static size_t norphans;
 
 static int
 account_open(const char *root, bool shared, struct store_account **acct_r,
@@ -504,10 +508,25 @@ store_account_close(struct store_account **acctp)
 			}
 		}
 	}
+	if (janitor && acct->ntrash > 0) {
+		orphans = xreallocarray(orphans, norphans + acct->ntrash,
+		    sizeof(*orphans));
+		memcpy(orphans + norphans, acct->trash,
+		    acct->ntrash * sizeof(*orphans));
+		norphans += acct->ntrash;
+		x_free(&acct->trash);
+		acct->ntrash = 0;
+	}
 	store_trash_flush(acct);
 	store_index_close(acct);
 	free(acct->root);
 	free(acct);
+}
+
+void
+store_trash_janitor(void)
+{
+	janitor = true;
 }
 
 char **
@@ -516,6 +535,14 @@ store_trash_take(void)
 	char **paths = NULL;
 	size_t n = 0;
 
+	if (norphans > 0) {
+		paths = xreallocarray(NULL, norphans + 1, sizeof(*paths));
+		memcpy(paths, orphans, norphans * sizeof(*paths));
+		n = norphans;
+		paths[n] = NULL;
+		x_free(&orphans);
+		norphans = 0;
+	}
 	for (struct store_account *a = registry; a != NULL; a = a->next) {
 		if (a->ntrash == 0)
 			continue;

@@ -127,6 +127,12 @@ void store_checkpoint_done(const char *path);
  * block the event loop. NULL-terminated, malloc'd (each path too), or NULL.
  */
 char **store_trash_take(void);
+/*
+ * The caller takes the trash (store_trash_take, regularly): an account
+ * closed with trash still waiting leaves it for the next take instead of
+ * unlinking it on the loop. Without it, the close unlinks.
+ */
+void store_trash_janitor(void);
 /* Another reference to the same account. */
 struct store_account *store_account_ref(struct store_account *acct);
 /* Drops this reference; the last one closes the index. */

@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define BUSY_TIMEOUT_MS 10000
 
 /* One folder the index knows: its row id and what its rows add up to. */
 struct indexed {
@@ -238,7 +237,7 @@ maildir_usage_open(const char *maildir, int flags, struct store_usage *u,
 		sqlite3_close(db);
 		db = NULL;
 	} else {
-		sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+		store_index_wait(db);
 	}
 	r = usage_with_db(root, db, u, error_r);
 	if (r < 0 && db != NULL) {

@@ -1,4 +1,5 @@
 #include "store/mailbox.h"
+#include "store/mailbox-private.h"
 #include "lib/file.h"
 #include "lib/test.h"
 #include "lib/xalloc.h"
@@ -1139,3 +1140,277 @@ test_store_wal_restart(void)
 	test_end();
 }
 TEST(test_store_wal_restart);
+
+/*
+ * Waiting for another process's write lock: short sleeps first (a commit
+ * holds it well under a millisecond), never more than 10 ms at a time,
+ * 10 s in all; and a lock held for a while is waited for, not failed.
+ */
+static void
+test_store_busy_wait(void)
+{
+	const char *root = test_tmpdir();
+	char *path;
+	unsigned long long total = 0;
+	unsigned int prev = 0, d;
+	int count = 0;
+	sqlite3 *db = NULL;
+
+	test_begin("store: the index's lock waits start short and give up after 10 s");
+	test_assert(store_index_busy_delay(0) > 0 && store_index_busy_delay(0) <= 50);
+	while ((d = store_index_busy_delay(count)) != 0 && count < 100000) {
+		test_assert(d >= prev && d <= 10000);
+		prev = d;
+		total += d;
+		count++;
+	}
+	test_assert(total >= 10000000ULL && total < 10010000ULL);
+	test_end();
+
+	test_begin("store: a write lock another process holds for 30 ms is waited for");
+	path = xasprintf("%s/t.sqlite", root);
+	test_assert(sqlite3_open(path, &db) == SQLITE_OK);
+	test_assert(sqlite3_exec(db, "PRAGMA journal_mode=WAL; CREATE TABLE t(x);",
+	    NULL, NULL, NULL) == SQLITE_OK);
+	{
+		int sync_pipe[2];
+		pid_t pid;
+		char c;
+		int status = -1;
+
+		test_assert(pipe(sync_pipe) == 0);
+		pid = fork();
+		if (pid == 0) {
+			sqlite3 *cdb = NULL;
+			struct timespec ts = { 0, 30 * 1000 * 1000 };
+
+			if (sqlite3_open(path, &cdb) != SQLITE_OK ||
+			    sqlite3_exec(cdb, "BEGIN IMMEDIATE; INSERT INTO t VALUES(1);",
+			    NULL, NULL, NULL) != SQLITE_OK)
+				_exit(2);
+			(void)write(sync_pipe[1], "x", 1);
+			nanosleep(&ts, NULL);
+			_exit(sqlite3_exec(cdb, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : 3);
+		}
+		test_assert(pid > 0);
+		test_assert(read(sync_pipe[0], &c, 1) == 1);
+		store_index_wait(db);
+		test_assert(sqlite3_exec(db, "BEGIN IMMEDIATE; INSERT INTO t VALUES(2); COMMIT;",
+		    NULL, NULL, NULL) == SQLITE_OK);
+		test_assert(waitpid(pid, &status, 0) == pid);
+		test_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		close(sync_pipe[0]);
+		close(sync_pipe[1]);
+	}
+	{
+		sqlite3_stmt *st = NULL;
+
+		test_assert(sqlite3_prepare_v2(db, "SELECT count(*) FROM t", -1, &st,
+		    NULL) == SQLITE_OK);
+		test_assert(sqlite3_step(st) == SQLITE_ROW);
+		test_assert(sqlite3_column_int(st, 0) == 2);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	free(path);
+	test_end();
+}
+TEST(test_store_busy_wait)
+
+/*
+ * Expunged files wait under a dot name for the janitor of the process that
+ * expunged them; another process's scan leaves them alone unless they are
+ * old (a process that died), and a closed account leaves its trash to the
+ * janitor.
+ */
+static void
+test_store_trash(void)
+{
+	char *root = xasprintf("%s/trash", test_tmpdir());
+	char *fresh, *old, *err = NULL, **paths;
+	struct store_account *acct;
+	struct store_mailbox *box;
+	int found;
+
+	test_begin("store: another process's trash is left to its janitor");
+	test_assert(mkdir(root, 0700) == 0);
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	fresh = xasprintf("%s/cur/.expunged.1700000001.M1P1Q1.host:2,S", root);
+	put_file(fresh, "x\n");
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box, &err) == 0);
+	test_assert(access(fresh, F_OK) == 0);
+	test_assert(store_trash_take() == NULL);
+	store_mailbox_close(&box);
+	store_account_close(&acct);
+	test_end();
+
+	test_begin("store: trash a dead process left is taken by the next scan");
+	old = xasprintf("%s/cur/.expunged.1700000002.M1P1Q1.host:2,", root);
+	put_file(old, "y\n");
+	store_trash_stale_secs = -1;	/* both count as left over */
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box, &err) == 0);
+	store_trash_stale_secs = 300;
+	paths = store_trash_take();
+	found = 0;
+	for (size_t i = 0; paths != NULL && paths[i] != NULL; i++) {
+		found += strcmp(paths[i], old) == 0 || strcmp(paths[i], fresh) == 0;
+		free(paths[i]);
+	}
+	free(paths);
+	test_assert(found == 2);
+	store_mailbox_close(&box);
+	store_account_close(&acct);
+	(void)unlink(old);
+	(void)unlink(fresh);
+	test_end();
+
+	test_begin("store: an account closed with trash waiting leaves it to the janitor");
+	{
+		pid_t pid = fork();
+		int status = -1;
+
+		if (pid == 0) {
+			const struct store_msg *m;
+			unsigned int n;
+			uint32_t uid;
+			char *p;
+			int bad = 0;
+
+			store_trash_janitor();
+			deliver(root, "1700000003.M1P1Q1.host", "z\n");
+			if (store_account_open(root, &acct, &err) < 0 ||
+			    store_mailbox_open(acct, "INBOX", false, &box, &err) < 0)
+				_exit(2);
+			m = store_mailbox_msgs(box, &n);
+			if (n != 1)
+				_exit(3);
+			uid = m[0].uid;
+			if (store_mailbox_expunge(box, &uid, 1, &err) < 0)
+				_exit(4);
+			store_mailbox_close(&box);
+			store_account_close(&acct);
+			p = xasprintf("%s/cur/.expunged.1700000003.M1P1Q1.host:2,", root);
+			bad |= access(p, F_OK) != 0;		/* not unlinked by the close */
+			paths = store_trash_take();
+			bad |= paths == NULL || paths[0] == NULL ||
+			    strcmp(paths[0], p) != 0 || paths[1] != NULL;
+			_exit(bad ? 5 : 0);
+		}
+		test_assert(pid > 0);
+		test_assert(waitpid(pid, &status, 0) == pid);
+		test_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	test_end();
+	free(fresh);
+	free(old);
+	free(root);
+}
+TEST(test_store_trash)
+
+static ino_t
+inode_of(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+/*
+ * dovecot-uidlist is appended to when a scan gives UIDs, and the lines of
+ * expunged messages stay until they are most of it: a rewrite (a file made
+ * and renamed over) on every change would be a file created per change.
+ */
+static void
+test_store_uidlist_lines(void)
+{
+	char *root = xasprintf("%s/uidlist", test_tmpdir());
+	char *ul, *s, *from, *to, *err = NULL;
+	struct store_account *acct;
+	struct store_mailbox *box;
+	struct store_sync_changes ch;
+	const struct store_msg *m;
+	unsigned int n;
+	uint32_t uid;
+	ino_t ino;
+
+	test_assert(mkdir(root, 0700) == 0);
+	ul = xasprintf("%s/dovecot-uidlist", root);
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	deliver(root, "1700000001.M1P1Q1.host", "a\n");
+	deliver(root, "1700000002.M1P1Q1.host", "b\n");
+	deliver(root, "1700000003.M1P1Q1.host", "c\n");
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box, &err) == 0);
+	ino = inode_of(ul);
+	test_assert(ino != 0);
+
+	test_begin("store: an expunged message's uidlist line waits for a rewrite");
+	m = store_mailbox_msgs(box, &n);
+	test_assert(n == 3);
+	uid = m[0].uid;
+	test_assert(store_mailbox_expunge(box, &uid, 1, &err) == 0);
+	/* a flag change made by another program: a full scan */
+	from = xasprintf("%s/cur/1700000002.M1P1Q1.host:2,", root);
+	to = xasprintf("%s/cur/1700000002.M1P1Q1.host:2,S", root);
+	test_assert(rename(from, to) == 0);
+	test_assert(store_mailbox_sync(box, &ch, &err) == 0);
+	test_assert(ch.nchanged == 1);
+	store_sync_changes_free(&ch);
+	test_assert(inode_of(ul) == ino);
+	s = slurp(ul);
+	test_assert(strstr(s, "\n1 :1700000001.M1P1Q1.host\n") != NULL);
+	free(s);
+	free(from);
+	free(to);
+	test_end();
+
+	test_begin("store: UIDs a full scan gives are appended to the uidlist");
+	/* a file put straight into cur/, as a copy from another server is */
+	from = xasprintf("%s/cur/1700000004.M1P1Q1.host:2,", root);
+	put_file(from, "d\n");
+	to = xasprintf("%s/cur/1700000003.M1P1Q1.host:2,F", root);
+	free(from);
+	from = xasprintf("%s/cur/1700000003.M1P1Q1.host:2,", root);
+	test_assert(rename(from, to) == 0);
+	test_assert(store_mailbox_sync(box, &ch, &err) == 0);
+	test_assert(ch.nnew == 1);
+	store_sync_changes_free(&ch);
+	test_assert(inode_of(ul) == ino);
+	s = slurp(ul);
+	test_assert(strstr(s, "\n4 :1700000004.M1P1Q1.host\n") != NULL);
+	free(s);
+	free(from);
+	free(to);
+	test_end();
+
+	test_begin("store: a uidlist mostly of gone messages is written afresh");
+	for (int i = 0; i < 80; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "17000001%02d.M1P1Q1.host", i);
+		deliver(root, name, "e\n");
+	}
+	test_assert(store_mailbox_sync(box, &ch, &err) == 0);
+	store_sync_changes_free(&ch);
+	m = store_mailbox_msgs(box, &n);
+	test_assert(n == 83);
+	{
+		uint32_t *uids = xcalloc(n, sizeof(*uids));
+
+		for (unsigned int i = 0; i < n; i++)
+			uids[i] = m[i].uid;
+		test_assert(store_mailbox_expunge(box, uids, n - 1, &err) == 0);
+		free(uids);
+	}
+	s = slurp(ul);
+	test_assert(strstr(s, ":1700000001.M1P1Q1.host\n") == NULL);
+	test_assert(strstr(s, ":1700000004.M1P1Q1.host\n") == NULL);
+	free(s);
+	test_end();
+
+	store_mailbox_close(&box);
+	store_account_close(&acct);
+	free(ul);
+	free(root);
+}
+TEST(test_store_uidlist_lines)
