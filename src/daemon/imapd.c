@@ -137,9 +137,20 @@ static struct imapd *imapd;
 static void
 maybe_exit(struct imapd *d)
 {
+	char **trash;
+
+	if (!d->w->stopping || d->nconns != 0 || d->pending_jobs != 0)
+		return;
+	/* expunged files the janitor has not had yet: no session is left to
+	   wait for the loop, so they go now rather than at the next scan */
+	trash = store_trash_take();
+	for (size_t i = 0; trash != NULL && trash[i] != NULL; i++) {
+		(void)unlink(trash[i]);
+		free(trash[i]);
+	}
+	free(trash);
 	/* the master clears our slot of the session table once we are gone */
-	if (d->w->stopping && d->nconns == 0 && d->pending_jobs == 0)
-		worker_exit(d->w);
+	worker_exit(d->w);
 }
 
 /* ---- connections and the balance between workers ---------------------- */

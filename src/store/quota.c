@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-
 /* One folder the index knows: its row id and what its rows add up to. */
 struct indexed {
 	char *name;

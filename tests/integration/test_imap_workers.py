@@ -202,3 +202,23 @@ def test_pop3_lock_holds_across_workers(make_server):
     q.user("alice@example.test")
     assert q.pass_("alicepw").startswith(b"+OK")
     q.quit()
+
+
+def test_expunged_files_are_gone_once_the_server_stops(make_server):
+    """An expunged file waits under a dot name for the disk threads, also
+    when its account's last session has ended; a worker that stops before
+    they came unlinks what is left instead of leaving it in cur/."""
+    srv = two_workers(make_server)
+    m = login(srv, "alice@example.test", "alicepw")
+    for i in range(5):
+        m.append("INBOX", None, None, b"Subject: %d\r\n\r\nbody\r\n" % i)
+    m.select("INBOX")
+    m.store("1:4", "+FLAGS", r"(\Deleted)")
+    typ, data = m.expunge()
+    assert typ == "OK" and len(data) == 4
+    m.logout()
+    srv.stop()
+    cur = os.path.join(srv.maildir("alice@example.test"), "cur")
+    left = sorted(os.listdir(cur))
+    assert [n for n in left if n.startswith(".expunged.")] == []
+    assert len([n for n in left if not n.startswith(".")]) == 1
