@@ -134,6 +134,9 @@ struct conn {
 
 static struct imapd *imapd;
 
+static void trash_work(void *arg);
+static void trash_free(char **paths);
+
 static void
 maybe_exit(struct imapd *d)
 {
@@ -144,11 +147,10 @@ maybe_exit(struct imapd *d)
 	/* expunged files the janitor has not had yet: no session is left to
 	   wait for the loop, so they go now rather than at the next scan */
 	trash = store_trash_take();
-	for (size_t i = 0; trash != NULL && trash[i] != NULL; i++) {
-		(void)unlink(trash[i]);
-		free(trash[i]);
+	if (trash != NULL) {
+		trash_work(trash);
+		trash_free(trash);
 	}
-	free(trash);
 	/* the master clears our slot of the session table once we are gone */
 	worker_exit(d->w);
 }
@@ -1078,13 +1080,17 @@ trash_work(void *arg)
 }
 
 static void
-trash_done(void *arg)
+trash_free(char **paths)
 {
-	char **paths = arg;
-
 	for (size_t i = 0; paths[i] != NULL; i++)
 		free(paths[i]);
 	free(paths);
+}
+
+static void
+trash_done(void *arg)
+{
+	trash_free(arg);
 	imapd->pending_jobs--;
 	maybe_exit(imapd);
 }

@@ -346,10 +346,25 @@ autocreate(struct store_account *acct, char **error_r)
 
 /* Accounts open in this process (the loop thread's), by root. */
 static struct store_account *registry;
-/* The trash of accounts closed before it was taken (store_trash_janitor). */
+/* The trash of accounts closed before it was taken (store_trash_janitor),
+   NULL-terminated. */
 static bool janitor;
 static char **orphans;
 static size_t norphans;
+
+/* Moves the account's trash to the end of *paths (NULL-terminated). */
+static void
+trash_move(struct store_account *acct, char ***paths, size_t *n)
+{
+	if (acct->ntrash == 0)
+		return;
+	*paths = xreallocarray(*paths, *n + acct->ntrash + 1, sizeof(**paths));
+	memcpy(*paths + *n, acct->trash, acct->ntrash * sizeof(**paths));
+	*n += acct->ntrash;
+	(*paths)[*n] = NULL;
+	x_free(&acct->trash);
+	acct->ntrash = 0;
+}
 
 static int
 account_open(const char *root, bool shared, struct store_account **acct_r,
@@ -508,15 +523,8 @@ store_account_close(struct store_account **acctp)
 			}
 		}
 	}
-	if (janitor && acct->ntrash > 0) {
-		orphans = xreallocarray(orphans, norphans + acct->ntrash,
-		    sizeof(*orphans));
-		memcpy(orphans + norphans, acct->trash,
-		    acct->ntrash * sizeof(*orphans));
-		norphans += acct->ntrash;
-		x_free(&acct->trash);
-		acct->ntrash = 0;
-	}
+	if (janitor)
+		trash_move(acct, &orphans, &norphans);
 	store_trash_flush(acct);
 	store_index_close(acct);
 	free(acct->root);
@@ -532,27 +540,13 @@ store_trash_janitor(void)
 char **
 store_trash_take(void)
 {
-	char **paths = NULL;
-	size_t n = 0;
+	char **paths = orphans;
+	size_t n = norphans;
 
-	if (norphans > 0) {
-		paths = xreallocarray(NULL, norphans + 1, sizeof(*paths));
-		memcpy(paths, orphans, norphans * sizeof(*paths));
-		n = norphans;
-		paths[n] = NULL;
-		x_free(&orphans);
-		norphans = 0;
-	}
-	for (struct store_account *a = registry; a != NULL; a = a->next) {
-		if (a->ntrash == 0)
-			continue;
-		paths = xreallocarray(paths, n + a->ntrash + 1, sizeof(*paths));
-		memcpy(paths + n, a->trash, a->ntrash * sizeof(*paths));
-		n += a->ntrash;
-		paths[n] = NULL;
-		x_free(&a->trash);
-		a->ntrash = 0;
-	}
+	orphans = NULL;
+	norphans = 0;
+	for (struct store_account *a = registry; a != NULL; a = a->next)
+		trash_move(a, &paths, &n);
 	return paths;
 }
 

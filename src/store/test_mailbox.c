@@ -1316,6 +1316,18 @@ inode_of(const char *path)
 	return stat(path, &st) == 0 ? st.st_ino : 0;
 }
 
+/* Another program sets the flags of a message in cur/ (no flags yet). */
+static void
+flags_by_hand(const char *root, const char *base, const char *flags)
+{
+	char *from = xasprintf("%s/cur/%s:2,", root, base);
+	char *to = xasprintf("%s/cur/%s:2,%s", root, base, flags);
+
+	test_assert(rename(from, to) == 0);
+	free(from);
+	free(to);
+}
+
 /*
  * dovecot-uidlist is appended to when a scan gives UIDs, and the lines of
  * expunged messages stay until they are most of it: a rewrite (a file made
@@ -1325,7 +1337,7 @@ static void
 test_store_uidlist_lines(void)
 {
 	char *root = xasprintf("%s/uidlist", test_tmpdir());
-	char *ul, *s, *from, *to, *err = NULL;
+	char *ul, *s, *from, *err = NULL;
 	struct store_account *acct;
 	struct store_mailbox *box;
 	struct store_sync_changes ch;
@@ -1350,9 +1362,7 @@ test_store_uidlist_lines(void)
 	uid = m[0].uid;
 	test_assert(store_mailbox_expunge(box, &uid, 1, &err) == 0);
 	/* a flag change made by another program: a full scan */
-	from = xasprintf("%s/cur/1700000002.M1P1Q1.host:2,", root);
-	to = xasprintf("%s/cur/1700000002.M1P1Q1.host:2,S", root);
-	test_assert(rename(from, to) == 0);
+	flags_by_hand(root, "1700000002.M1P1Q1.host", "S");
 	test_assert(store_mailbox_sync(box, &ch, &err) == 0);
 	test_assert(ch.nchanged == 1);
 	store_sync_changes_free(&ch);
@@ -1360,18 +1370,14 @@ test_store_uidlist_lines(void)
 	s = slurp(ul);
 	test_assert(strstr(s, "\n1 :1700000001.M1P1Q1.host\n") != NULL);
 	free(s);
-	free(from);
-	free(to);
 	test_end();
 
 	test_begin("store: UIDs a full scan gives are appended to the uidlist");
 	/* a file put straight into cur/, as a copy from another server is */
 	from = xasprintf("%s/cur/1700000004.M1P1Q1.host:2,", root);
 	put_file(from, "d\n");
-	to = xasprintf("%s/cur/1700000003.M1P1Q1.host:2,F", root);
 	free(from);
-	from = xasprintf("%s/cur/1700000003.M1P1Q1.host:2,", root);
-	test_assert(rename(from, to) == 0);
+	flags_by_hand(root, "1700000003.M1P1Q1.host", "F");
 	test_assert(store_mailbox_sync(box, &ch, &err) == 0);
 	test_assert(ch.nnew == 1);
 	store_sync_changes_free(&ch);
@@ -1379,8 +1385,6 @@ test_store_uidlist_lines(void)
 	s = slurp(ul);
 	test_assert(strstr(s, "\n4 :1700000004.M1P1Q1.host\n") != NULL);
 	free(s);
-	free(from);
-	free(to);
 	test_end();
 
 	test_begin("store: a uidlist mostly of gone messages is written afresh");
