@@ -125,14 +125,37 @@ imap_search_answer(struct imap_session *s, const char *verb,
 	free(modseqs);
 }
 
+/* A SEARCH whose files are being read (imap_search_start). */
+struct search_cmd {
+	struct imap_return ret;
+	bool uid;
+	struct imap_search *prog;
+};
+
+static void
+search_done(struct imap_session *s, void *ctx, unsigned int *idx,
+    unsigned int nidx)
+{
+	struct search_cmd *sc = ctx;
+
+	if (s == NULL)
+		imap_search_free(&sc->prog);
+	else
+		imap_search_answer(s, "SEARCH", "Search", &sc->ret, sc->uid,
+		    sc->prog, NULL, idx, nidx);
+	free(idx);
+	free(sc);
+}
+
 void
 imap_cmd_search(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
 {
 	struct imap_return ret;
 	struct imap_search *prog;
+	struct search_cmd *sc;
 	const char *charset, *err;
-	unsigned int i = 0, nidx, *idx;
+	unsigned int i = 0;
 
 	if (imap_return_parse(a, n, &i, &ret, &err) < 0) {
 		imap_tagged(s, "BAD", "%s", err);
@@ -150,7 +173,9 @@ imap_cmd_search(struct imap_session *s, const struct imap_arg *a, unsigned int n
 			imap_searchres_clear(s);
 		return;
 	}
-	idx = imap_search_run(s, prog, &nidx);
-	imap_search_answer(s, "SEARCH", "Search", &ret, uid, prog, NULL, idx, nidx);
-	free(idx);
+	sc = xcalloc(1, sizeof(*sc));
+	sc->ret = ret;
+	sc->uid = uid;
+	sc->prog = prog;
+	imap_search_start(s, prog, search_done, sc);
 }

@@ -14,6 +14,47 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A SORT whose files are being read (imap_search_start, then the sort
+   keys the cache lacks: imap_msg_keys_prefetch). */
+struct sort_cmd {
+	struct imap_return ret;
+	bool uid;
+	struct imap_search *prog;
+	struct imap_sort_program *sp;
+	unsigned int *idx, nidx;
+};
+
+static void
+sort_keys_done(struct imap_session *s, void *ctx)
+{
+	struct sort_cmd *sc = ctx;
+
+	if (s == NULL) {
+		imap_search_free(&sc->prog);
+		free(sc->sp);
+	} else {
+		imap_sort_indexes(s, sc->sp, sc->idx, sc->nidx);
+		imap_search_answer(s, "SORT", "Sort", &sc->ret, sc->uid,
+		    sc->prog, sc->sp, sc->idx, sc->nidx);
+	}
+	free(sc->idx);
+	free(sc);
+}
+
+static void
+sort_done(struct imap_session *s, void *ctx, unsigned int *idx,
+    unsigned int nidx)
+{
+	struct sort_cmd *sc = ctx;
+
+	sc->idx = idx;
+	sc->nidx = nidx;
+	if (s == NULL || !imap_sort_needs_headers(sc->sp))
+		sort_keys_done(s, sc);
+	else
+		imap_msg_keys_prefetch(s, idx, nidx, sort_keys_done, sc);
+}
+
 void
 imap_cmd_sort(struct imap_session *s, const struct imap_arg *a, unsigned int n,
     bool uid)
@@ -21,8 +62,9 @@ imap_cmd_sort(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	struct imap_sort_program *sp;
 	struct imap_return ret;
 	struct imap_search *prog;
+	struct sort_cmd *sc;
 	const char *err, *charset;
-	unsigned int i = 0, nidx, *idx;
+	unsigned int i = 0;
 
 	if (imap_return_parse(a, n, &i, &ret, &err) < 0) {
 		imap_tagged(s, "BAD", "%s", err);
@@ -48,10 +90,12 @@ imap_cmd_sort(struct imap_session *s, const struct imap_arg *a, unsigned int n,
 	i++;
 	if ((prog = imap_search_compile(s, a, n, i, charset)) == NULL)
 		goto fail;
-	idx = imap_search_run(s, prog, &nidx);
-	imap_sort_indexes(s, sp, idx, nidx);
-	imap_search_answer(s, "SORT", "Sort", &ret, uid, prog, sp, idx, nidx);
-	free(idx);
+	sc = xcalloc(1, sizeof(*sc));
+	sc->ret = ret;
+	sc->uid = uid;
+	sc->prog = prog;
+	sc->sp = sp;
+	imap_search_start(s, prog, sort_done, sc);
 	return;
 fail:
 	if (ret.save)

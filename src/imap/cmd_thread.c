@@ -70,48 +70,37 @@ render_thread(struct buf *out, const struct thread_node *root,
 	}
 }
 
-void
-imap_cmd_thread(struct imap_session *s, const struct imap_arg *a, unsigned int n,
-    bool uid)
-{
+/* A THREAD whose files are being read (imap_search_start, then the
+   thread keys the cache lacks: imap_msg_keys_prefetch). */
+struct thread_cmd {
 	enum thread_algorithm alg;
+	bool uid;
 	struct imap_search *prog;
+	unsigned int *idx, nidx;
+};
+
+/* Every key is cached now (imap_msg_keys_prefetch). */
+static void
+thread_keys_done(struct imap_session *s, void *ctx)
+{
+	struct thread_cmd *tc = ctx;
+	enum thread_algorithm alg = tc->alg;
+	bool uid = tc->uid;
+	unsigned int *idx = tc->idx, nidx = tc->nidx;
 	const struct store_msg *msgs;
 	struct thread_input *in;
 	struct thread_tree *tree;
 	const struct thread_node **stack;
-	const char *charset;
-	unsigned int count, nidx, *idx;
+	unsigned int count;
 	struct buf out;
 
-	if (n < 3) {
-		imap_tagged(s, "BAD", "THREAD needs an algorithm, a charset and"
-		    " search keys");
+	if (s == NULL) {
+		imap_search_free(&tc->prog);
+		free(tc->idx);
+		free(tc);
 		return;
 	}
-	if (imap_arg_is_atom(&a[0], "REFERENCES"))
-		alg = THREAD_REFERENCES;
-	else if (imap_arg_is_atom(&a[0], "REFS"))
-		alg = THREAD_REFS;
-	else if (imap_arg_is_atom(&a[0], "ORDEREDSUBJECT"))
-		alg = THREAD_ORDEREDSUBJECT;
-	else {
-		imap_tagged(s, "BAD", "Unknown threading algorithm");
-		return;
-	}
-	if ((charset = imap_arg_astring(&a[1])) == NULL) {
-		imap_tagged(s, "BAD", "THREAD needs a charset");
-		return;
-	}
-	if (!charset_known(charset)) {
-		imap_tagged(s, "NO", "[BADCHARSET (" CHARSET_ADVERTISED
-		    ")] Unsupported charset");
-		return;
-	}
-	if ((prog = imap_search_compile(s, a, n, 2, charset)) == NULL)
-		return;
 	msgs = store_mailbox_msgs(s->box, &count);
-	idx = imap_search_run(s, prog, &nidx);
 	/* fill the cache first: pointers into it are stable afterwards */
 	for (unsigned int i = 0; i < nidx; i++)
 		(void)imap_msg_keys_get(s, idx[i]);
@@ -141,6 +130,63 @@ imap_cmd_thread(struct imap_session *s, const struct imap_arg *a, unsigned int n
 	thread_tree_free(&tree);
 	free(in);
 	free(idx);
-	imap_search_free(&prog);
+	imap_search_free(&tc->prog);
+	free(tc);
 	imap_tagged(s, "OK", "Thread completed.");
+}
+
+static void
+thread_done(struct imap_session *s, void *ctx, unsigned int *idx,
+    unsigned int nidx)
+{
+	struct thread_cmd *tc = ctx;
+
+	tc->idx = idx;
+	tc->nidx = nidx;
+	if (s == NULL)
+		thread_keys_done(s, tc);
+	else
+		imap_msg_keys_prefetch(s, idx, nidx, thread_keys_done, tc);
+}
+
+void
+imap_cmd_thread(struct imap_session *s, const struct imap_arg *a, unsigned int n,
+    bool uid)
+{
+	enum thread_algorithm alg;
+	struct imap_search *prog;
+	struct thread_cmd *tc;
+	const char *charset;
+
+	if (n < 3) {
+		imap_tagged(s, "BAD", "THREAD needs an algorithm, a charset and"
+		    " search keys");
+		return;
+	}
+	if (imap_arg_is_atom(&a[0], "REFERENCES"))
+		alg = THREAD_REFERENCES;
+	else if (imap_arg_is_atom(&a[0], "REFS"))
+		alg = THREAD_REFS;
+	else if (imap_arg_is_atom(&a[0], "ORDEREDSUBJECT"))
+		alg = THREAD_ORDEREDSUBJECT;
+	else {
+		imap_tagged(s, "BAD", "Unknown threading algorithm");
+		return;
+	}
+	if ((charset = imap_arg_astring(&a[1])) == NULL) {
+		imap_tagged(s, "BAD", "THREAD needs a charset");
+		return;
+	}
+	if (!charset_known(charset)) {
+		imap_tagged(s, "NO", "[BADCHARSET (" CHARSET_ADVERTISED
+		    ")] Unsupported charset");
+		return;
+	}
+	if ((prog = imap_search_compile(s, a, n, 2, charset)) == NULL)
+		return;
+	tc = xcalloc(1, sizeof(*tc));
+	tc->alg = alg;
+	tc->uid = uid;
+	tc->prog = prog;
+	imap_search_start(s, prog, thread_done, tc);
 }

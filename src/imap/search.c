@@ -17,6 +17,7 @@
 #include "mail/header.h"
 #include "mail/mime.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -58,6 +59,7 @@ struct skey {
 	char *setstr;
 	struct imap_seqset set;	/* resolved for the current run */
 	bool set_ready;
+	unsigned int leaf;	/* its number among the program's leaves */
 };
 
 struct imap_search {
@@ -67,15 +69,23 @@ struct imap_search {
 	   numbers, "$", \Recent, the clock, "*" in a UID set */
 	bool volatile_keys;
 	unsigned int nkeys;
+	unsigned int nleaves;
 };
 
-/* the message being tested */
+/*
+ * The message being tested. On the loop, s and m; on a pool thread
+ * (imap_search_start), no session: the file's path, its internal date,
+ * and the answers of the keys that need no file, worked out before.
+ */
 struct msgctx {
 	struct imap_session *s;
 	unsigned int idx;
 	const struct store_msg *m;
 	time_t now;
-	bool loaded;
+	time_t internaldate;
+	const char *path;
+	const uint8_t *leafv;	/* bit per leaf, or NULL */
+	bool loaded, missing;	/* missing: the file was not there */
 	char *data;
 	size_t len;
 	char *hdr_text;		/* decoded, folded header block */
@@ -426,6 +436,23 @@ skey_free(struct skey *k)
 		imap_seqset_free(&k->set);
 }
 
+static bool
+is_branch(const struct skey *k)
+{
+	return k->type == SK_AND || k->type == SK_OR || k->type == SK_NOT;
+}
+
+static void
+number_leaves(struct imap_search *p, struct skey *k)
+{
+	if (!is_branch(k)) {
+		k->leaf = p->nleaves++;
+		return;
+	}
+	for (unsigned int i = 0; i < k->nkids; i++)
+		number_leaves(p, &k->kids[i]);
+}
+
 struct imap_search *
 imap_search_parse(const struct imap_arg *a, unsigned int n, const char *charset,
     const char **error_r, bool *badcharset_r)
@@ -451,6 +478,7 @@ imap_search_parse(const struct imap_arg *a, unsigned int n, const char *charset,
 		imap_search_free(&p);
 		return NULL;
 	}
+	number_leaves(p, &p->root);
 	return p;
 }
 
@@ -488,10 +516,13 @@ static bool
 load(struct msgctx *c)
 {
 	if (!c->loaded) {
-		char *path = store_msg_full_path(c->s->box, c->m);
+		char *path = c->path != NULL ? NULL :
+		    store_msg_full_path(c->s->box, c->m);
 
 		c->loaded = true;
-		if (file_read_all(path, MESSAGE_MAX, &c->data, &c->len) < 0) {
+		if (file_read_all(c->path != NULL ? c->path : path, MESSAGE_MAX,
+		    &c->data, &c->len) < 0) {
+			c->missing = errno == ENOENT;
 			c->data = NULL;
 			c->len = 0;
 		}
@@ -725,7 +756,7 @@ sent_day(struct msgctx *c)
 {
 	struct mail_header_iter it;
 	struct mail_header_field f;
-	time_t t = c->m->internaldate;
+	time_t t = c->internaldate;
 
 	if (load(c)) {
 		size_t end = mail_header_block_end(c->data, 0, c->len);
@@ -809,11 +840,27 @@ day_match(time_t when, int rel, time_t day)
 	return when >= day;
 }
 
+/* Keys answered from the message's file, the rest from the index. */
+static bool
+needs_file(const struct skey *k)
+{
+	switch (k->type) {
+	case SK_HEADER: case SK_BODY: case SK_TEXT:
+	case SK_SENTBEFORE: case SK_SENTON: case SK_SENTSINCE:
+		return true;
+	default:
+		return false;
+	}
+}
+
 static bool
 eval(struct msgctx *c, const struct skey *k)
 {
 	const struct store_msg *m = c->m;
 
+	/* on a pool thread: the answers worked out on the loop */
+	if (c->leafv != NULL && !is_branch(k) && !needs_file(k))
+		return (c->leafv[k->leaf / 8] >> (k->leaf % 8)) & 1;
 	switch (k->type) {
 	case SK_AND:
 		for (unsigned int i = 0; i < k->nkids; i++) {
@@ -908,6 +955,7 @@ imap_search_match_one(struct imap_session *s, struct imap_search *p,
 	prepare(s, &p->root);
 	c.idx = idx;
 	c.m = &msgs[idx];
+	c.internaldate = c.m->internaldate;
 	r = eval(&c, &p->root);
 	msgctx_reset(&c);
 	return r;
@@ -926,10 +974,253 @@ imap_search_run(struct imap_session *s, struct imap_search *p, unsigned int *n_r
 	for (unsigned int i = 0; i < count; i++) {
 		c.idx = i;
 		c.m = &msgs[i];
+		c.internaldate = c.m->internaldate;
 		if (eval(&c, &p->root))
 			out[n++] = i;
 		msgctx_reset(&c);
 	}
 	*n_r = n;
 	return out;
+}
+
+/* --- searching off the loop ------------------------------------------------- */
+
+/*
+ * imap_search_start, in three steps:
+ *   1. on the loop, every message is tried with the keys that need no
+ *      file (three-valued: a file key is "unknown"); most are decided
+ *      here. For the others the job keeps the file's path and the answer
+ *      of each key that needs no file (a bit per leaf).
+ *   2. on a pool thread, those messages are read and the whole program
+ *      is run on each, the bits standing in for the index.
+ *   3. on the loop again, a file that was renamed meanwhile (a flag
+ *      change) is tried once more with its new name, and the two lists
+ *      are merged.
+ * The answer is the same as imap_search_run's (test_search runs both).
+ */
+#define SEARCH_BITS_MAX (16u * 1024 * 1024)	/* beyond: all on the loop */
+
+enum { NO, YES, MAYBE };
+
+struct search_pending {
+	unsigned int idx;
+	uint32_t uid;
+	time_t internaldate;
+	char *path;
+	bool match, missing;
+};
+
+struct search_job {
+	struct imap_search *p;
+	imap_search_done_fn *done;
+	void *ctx;
+	time_t now;
+	/* decided on the loop: store index and UID, ascending */
+	unsigned int *sure;
+	uint32_t *sure_uid;
+	unsigned int nsure;
+	struct search_pending *pend;
+	unsigned int npend, cap;
+	uint8_t *bits;		/* npend * leafbytes */
+	size_t leafbytes;
+};
+
+static int
+eval3(struct msgctx *c, const struct skey *k)
+{
+	int r, any_maybe = 0;
+
+	switch (k->type) {
+	case SK_AND:
+		for (unsigned int i = 0; i < k->nkids; i++) {
+			if ((r = eval3(c, &k->kids[i])) == NO)
+				return NO;
+			any_maybe |= r == MAYBE;
+		}
+		return any_maybe ? MAYBE : YES;
+	case SK_OR:
+		for (unsigned int i = 0; i < k->nkids; i++) {
+			if ((r = eval3(c, &k->kids[i])) == YES)
+				return YES;
+			any_maybe |= r == MAYBE;
+		}
+		return any_maybe ? MAYBE : NO;
+	case SK_NOT:
+		r = eval3(c, &k->kids[0]);
+		return r == MAYBE ? MAYBE : r == YES ? NO : YES;
+	default:
+		if (needs_file(k))
+			return MAYBE;
+		return eval(c, k) ? YES : NO;
+	}
+}
+
+/* The bit of every leaf that needs no file. */
+static void
+leaf_bits(struct msgctx *c, const struct skey *k, uint8_t *bits)
+{
+	if (is_branch(k)) {
+		for (unsigned int i = 0; i < k->nkids; i++)
+			leaf_bits(c, &k->kids[i], bits);
+	} else if (!needs_file(k) && eval(c, k)) {
+		bits[k->leaf / 8] |= (uint8_t)(1u << (k->leaf % 8));
+	}
+}
+
+static void
+search_job_free(struct search_job *j)
+{
+	for (unsigned int i = 0; i < j->npend; i++)
+		free(j->pend[i].path);
+	free(j->pend);
+	free(j->bits);
+	free(j->sure);
+	free(j->sure_uid);
+	free(j);
+}
+
+/* Runs on a pool thread: touches nothing but the job. */
+static void
+search_work(void *arg)
+{
+	struct search_job *j = arg;
+
+	for (unsigned int i = 0; i < j->npend; i++) {
+		struct search_pending *q = &j->pend[i];
+		struct msgctx c = {
+			.now = j->now, .idx = q->idx, .internaldate = q->internaldate,
+			.path = q->path, .leafv = j->bits + i * j->leafbytes,
+		};
+
+		q->match = eval(&c, &j->p->root);
+		q->missing = c.missing;
+		msgctx_reset(&c);
+	}
+}
+
+/* The store index of uid in the view now (it was idx), or -1. */
+static int
+view_index(struct imap_session *s, unsigned int idx, uint32_t uid)
+{
+	const struct store_msg *msgs;
+	unsigned int count;
+
+	msgs = store_mailbox_msgs(s->box, &count);
+	if (idx < count && msgs[idx].uid == uid)
+		return (int)idx;
+	return store_mailbox_find_uid(s->box, uid);
+}
+
+static void
+search_done(struct imap_session *s, void *arg)
+{
+	struct search_job *j = arg;
+	const struct store_msg *msgs;
+	unsigned int count, n = 0, a = 0, b = 0, *out;
+
+	if (s == NULL) {
+		j->done(NULL, j->ctx, NULL, 0);
+		search_job_free(j);
+		return;
+	}
+	msgs = store_mailbox_msgs(s->box, &count);
+	prepare(s, &j->p->root);
+	out = xcalloc(j->nsure + j->npend + 1, sizeof(*out));
+	/* both lists ascend by store index: merge them */
+	while (a < j->nsure || b < j->npend) {
+		bool take_sure = b >= j->npend ||
+		    (a < j->nsure && j->sure[a] < j->pend[b].idx);
+		int at;
+
+		if (take_sure) {
+			at = view_index(s, j->sure[a], j->sure_uid[a]);
+			a++;
+		} else {
+			struct search_pending *q = &j->pend[b++];
+
+			at = view_index(s, q->idx, q->uid);
+			if (at >= 0 && q->missing) {
+				/* renamed while we read: once more, by its
+				   name now */
+				struct msgctx c = { .s = s, .now = j->now,
+				    .idx = (unsigned int)at, .m = &msgs[at],
+				    .internaldate = msgs[at].internaldate };
+
+				q->match = eval(&c, &j->p->root);
+				msgctx_reset(&c);
+			}
+			if (!q->match)
+				at = -1;
+		}
+		if (at >= 0 && (n == 0 || (unsigned int)at > out[n - 1]))
+			out[n++] = (unsigned int)at;
+	}
+	j->done(s, j->ctx, out, n);
+	search_job_free(j);
+}
+
+void
+imap_search_start(struct imap_session *s, struct imap_search *p,
+    imap_search_done_fn *done, void *ctx)
+{
+	const struct store_msg *msgs;
+	unsigned int count;
+	struct search_job *j = xcalloc(1, sizeof(*j));
+	struct msgctx c = { .s = s, .now = time(NULL) };
+	bool too_big = false;
+
+	j->p = p;
+	j->done = done;
+	j->ctx = ctx;
+	j->now = c.now;
+	j->leafbytes = (p->nleaves + 7) / 8;
+	msgs = store_mailbox_msgs(s->box, &count);
+	prepare(s, &p->root);
+	j->sure = xcalloc(count + 1, sizeof(*j->sure));
+	j->sure_uid = xcalloc(count + 1, sizeof(*j->sure_uid));
+	for (unsigned int i = 0; i < count; i++) {
+		int r;
+
+		c.idx = i;
+		c.m = &msgs[i];
+		c.internaldate = c.m->internaldate;
+		if ((r = eval3(&c, &p->root)) == YES) {
+			j->sure[j->nsure] = i;
+			j->sure_uid[j->nsure++] = msgs[i].uid;
+		} else if (r == MAYBE) {
+			struct search_pending *q;
+
+			if ((size_t)(j->npend + 1) * j->leafbytes > SEARCH_BITS_MAX) {
+				too_big = true;
+				break;
+			}
+			if (j->npend == j->cap) {
+				j->cap = j->cap == 0 ? 16 : j->cap * 2;
+				j->pend = xreallocarray(j->pend, j->cap, sizeof(*j->pend));
+				j->bits = xreallocarray(j->bits, j->cap, j->leafbytes);
+			}
+			q = &j->pend[j->npend];
+			memset(q, 0, sizeof(*q));
+			q->idx = i;
+			q->uid = msgs[i].uid;
+			q->internaldate = msgs[i].internaldate;
+			q->path = store_msg_full_path(s->box, &msgs[i]);
+			memset(j->bits + j->npend * j->leafbytes, 0, j->leafbytes);
+			leaf_bits(&c, &p->root, j->bits + j->npend * j->leafbytes);
+			j->npend++;
+		}
+	}
+	if (too_big) {
+		/* a program of a thousand keys on a huge folder: the old way */
+		unsigned int n, *idx = imap_search_run(s, p, &n);
+
+		search_job_free(j);
+		done(s, ctx, idx, n);
+		return;
+	}
+	if (j->npend == 0) {
+		search_done(s, j);
+		return;
+	}
+	imap_run_blocking(s, search_work, search_done, j);
 }

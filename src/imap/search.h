@@ -51,6 +51,19 @@ bool imap_search_is_stable(const struct imap_search *p);
  */
 unsigned int *imap_search_run(struct imap_session *s, struct imap_search *p,
     unsigned int *n_r);
+/*
+ * The same for a command, without stalling the worker: the messages whose
+ * answer needs their file (HEADER and the address keys, SUBJECT, BODY,
+ * TEXT, SENT*) are read on the session's pool while the session waits,
+ * as it does for APPEND. done() gets the matching store indexes
+ * ascending (malloc'd, its own), or s == NULL and idx == NULL if the
+ * session went away meanwhile. Without a pool, done() runs before this
+ * returns.
+ */
+typedef void imap_search_done_fn(struct imap_session *s, void *ctx,
+    unsigned int *idx, unsigned int n);
+void imap_search_start(struct imap_session *s, struct imap_search *p,
+    imap_search_done_fn *done, void *ctx);
 /* The same for one message (for CONTEXT updates). */
 bool imap_search_match_one(struct imap_session *s, struct imap_search *p,
     unsigned int idx);

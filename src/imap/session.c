@@ -171,6 +171,8 @@ job_done(void *arg)
 	s->wait = WAIT_NONE;
 	j->done(s, j->arg);
 	free(j);
+	if (s->wait == WAIT_JOB)
+		return;		/* done() started the command's next step */
 	x_free(&s->tag);
 	if (s->closing) {
 		/* finish() was asked for while we waited */

@@ -157,18 +157,19 @@ address_keys(const char *value, char **mailbox_r, char **display_r)
 	free(host);
 }
 
+/* The keys from the file at path (also on a pool thread: nothing shared). */
 static void
-keys_fill(struct imap_session *s, const struct store_msg *m,
+keys_fill_path(const char *path, uint32_t uid, time_t internaldate,
     struct imap_msg_keys *k)
 {
-	char *path = store_msg_full_path(s->box, m), *data = NULL;
+	char *data = NULL;
 	char *subject = NULL, *from = NULL, *to = NULL, *cc = NULL, *date = NULL;
 	char *mid = NULL, *refs = NULL, *irt = NULL;
 	size_t len = 0;
 
 	memset(k, 0, sizeof(*k));
-	k->uid = m->uid;
-	k->date = m->internaldate;
+	k->uid = uid;
+	k->date = internaldate;
 	if (file_read_head(path, HEADER_READ_MAX, &data, &len) == 0) {
 		size_t end = mail_header_block_end(data, 0, len);
 
@@ -181,7 +182,6 @@ keys_fill(struct imap_session *s, const struct store_msg *m,
 		refs = mail_header_get(data, 0, end, "References", FIELD_MAX);
 		irt = mail_header_get(data, 0, end, "In-Reply-To", FIELD_MAX);
 	}
-	free(path);
 	free(data);
 	if (date != NULL)
 		(void)mail_date_parse(date, strlen(date), &k->date);
@@ -224,6 +224,16 @@ keys_fill(struct imap_session *s, const struct store_msg *m,
 	free(mid);
 	free(refs);
 	free(irt);
+}
+
+static void
+keys_fill(struct imap_session *s, const struct store_msg *m,
+    struct imap_msg_keys *k)
+{
+	char *path = store_msg_full_path(s->box, m);
+
+	keys_fill_path(path, m->uid, m->internaldate, k);
+	free(path);
 }
 
 static void
@@ -414,47 +424,172 @@ imap_sortcache_flush(struct imap_session *s)
 	c->ndirty = 0;
 }
 
-const struct imap_msg_keys *
-imap_msg_keys_get(struct imap_session *s, unsigned int idx)
+static struct imap_sortcache *
+cache_get(struct imap_session *s)
 {
-	const struct store_msg *msgs;
-	struct imap_sortcache *c;
-	unsigned int count, lo = 0, hi;
-	uint32_t uid;
+	unsigned int count;
 
-	msgs = store_mailbox_msgs(s->box, &count);
-	if (idx >= count)
-		panic("imap_msg_keys_get: index %u of %u", idx, count);
-	uid = msgs[idx].uid;
+	(void)store_mailbox_msgs(s->box, &count);
 	if (s->sortcache == NULL)
 		s->sortcache = xcalloc(1, sizeof(*s->sortcache));
-	c = s->sortcache;
-	if (!c->loaded)
-		cache_load(s, c);
+	if (!s->sortcache->loaded)
+		cache_load(s, s->sortcache);
 	/* more entries than messages: expunged ones linger */
-	if (c->n > count + 64)
-		cache_prune(s, c);
-	hi = c->n;
+	if (s->sortcache->n > count + 64)
+		cache_prune(s, s->sortcache);
+	return s->sortcache;
+}
+
+/* Where uid is in the cache, or where it would go (*found_r false). */
+static unsigned int
+cache_find(const struct imap_sortcache *c, uint32_t uid, bool *found_r)
+{
+	unsigned int lo = 0, hi = c->n;
+
 	while (lo < hi) {
 		unsigned int mid = lo + (hi - lo) / 2;
 
-		if (c->e[mid].uid == uid)
-			return &c->e[mid];
+		if (c->e[mid].uid == uid) {
+			*found_r = true;
+			return mid;
+		}
 		if (c->e[mid].uid < uid)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
+	*found_r = false;
+	return lo;
+}
+
+/* Makes room at lo for keys read from a file (to be saved). */
+static struct imap_msg_keys *
+cache_insert(struct imap_sortcache *c, unsigned int lo, uint32_t uid)
+{
 	if (c->n == c->cap) {
 		c->cap = c->cap == 0 ? 64 : c->cap * 2;
 		c->e = xreallocarray(c->e, c->cap, sizeof(*c->e));
 	}
 	memmove(&c->e[lo + 1], &c->e[lo], (c->n - lo) * sizeof(*c->e));
 	c->n++;
-	keys_fill(s, &msgs[idx], &c->e[lo]);
 	c->dirty = xreallocarray(c->dirty, c->ndirty + 1, sizeof(*c->dirty));
 	c->dirty[c->ndirty++] = uid;
 	return &c->e[lo];
+}
+
+const struct imap_msg_keys *
+imap_msg_keys_get(struct imap_session *s, unsigned int idx)
+{
+	const struct store_msg *msgs;
+	struct imap_sortcache *c;
+	unsigned int count, at;
+	bool found;
+
+	msgs = store_mailbox_msgs(s->box, &count);
+	if (idx >= count)
+		panic("imap_msg_keys_get: index %u of %u", idx, count);
+	c = cache_get(s);
+	at = cache_find(c, msgs[idx].uid, &found);
+	if (!found)
+		keys_fill(s, &msgs[idx], cache_insert(c, at, msgs[idx].uid));
+	return &c->e[at];
+}
+
+/* --- reading keys off the loop ------------------------------------------------ */
+
+struct keys_job {
+	struct keys_want {
+		uint32_t uid;
+		time_t internaldate;
+		char *path;
+		struct imap_msg_keys k;
+	} *want;
+	unsigned int n;
+	void (*done)(struct imap_session *s, void *ctx);
+	void *ctx;
+};
+
+static void
+keys_work(void *arg)
+{
+	struct keys_job *j = arg;
+
+	for (unsigned int i = 0; i < j->n; i++)
+		keys_fill_path(j->want[i].path, j->want[i].uid,
+		    j->want[i].internaldate, &j->want[i].k);
+}
+
+static void
+keys_done(struct imap_session *s, void *arg)
+{
+	struct keys_job *j = arg;
+
+	for (unsigned int i = 0; i < j->n; i++) {
+		struct keys_want *w = &j->want[i];
+		struct imap_sortcache *c;
+		unsigned int at;
+		bool found;
+
+		free(w->path);
+		if (s == NULL) {
+			keys_free_strings(&w->k);
+			continue;
+		}
+		c = cache_get(s);
+		at = cache_find(c, w->uid, &found);
+		if (found)
+			keys_free_strings(&w->k);
+		else
+			*cache_insert(c, at, w->uid) = w->k;
+	}
+	free(j->want);
+	j->done(s, j->ctx);
+	free(j);
+}
+
+void
+imap_msg_keys_prefetch(struct imap_session *s, const unsigned int *idx,
+    unsigned int n, void (*done)(struct imap_session *s, void *ctx), void *ctx)
+{
+	const struct store_msg *msgs;
+	struct imap_sortcache *c = cache_get(s);
+	struct keys_job *j;
+	unsigned int count;
+
+	msgs = store_mailbox_msgs(s->box, &count);
+	j = xcalloc(1, sizeof(*j));
+	j->want = xcalloc(n + 1, sizeof(*j->want));
+	j->done = done;
+	j->ctx = ctx;
+	for (unsigned int i = 0; i < n; i++) {
+		const struct store_msg *m = &msgs[idx[i]];
+		bool found;
+
+		(void)cache_find(c, m->uid, &found);
+		if (found)
+			continue;
+		j->want[j->n].uid = m->uid;
+		j->want[j->n].internaldate = m->internaldate;
+		j->want[j->n].path = store_msg_full_path(s->box, m);
+		j->n++;
+	}
+	if (j->n == 0) {
+		free(j->want);
+		free(j);
+		done(s, ctx);
+		return;
+	}
+	imap_run_blocking(s, keys_work, keys_done, j);
+}
+
+bool
+imap_sort_needs_headers(const struct imap_sort_program *p)
+{
+	for (unsigned int i = 0; i < p->nkeys; i++) {
+		if (p->keys[i] != SORT_ARRIVAL && p->keys[i] != SORT_SIZE)
+			return true;
+	}
+	return false;
 }
 
 /* --- sorting ------------------------------------------------------------------------ */
@@ -527,12 +662,8 @@ imap_sort_indexes(struct imap_session *s, const struct imap_sort_program *p,
 	const struct store_msg *msgs;
 	struct sort_item *items;
 	unsigned int count;
-	bool headers = false;
+	bool headers = imap_sort_needs_headers(p);
 
-	for (unsigned int i = 0; i < p->nkeys; i++) {
-		if (p->keys[i] != SORT_ARRIVAL && p->keys[i] != SORT_SIZE)
-			headers = true;
-	}
 	msgs = store_mailbox_msgs(s->box, &count);
 	items = xcalloc(n + 1, sizeof(*items));
 	/* first fill the cache (it may move), then take pointers */

@@ -59,6 +59,17 @@ int imap_sort_parse(const struct imap_arg *list, struct imap_sort_program *p,
 const struct imap_msg_keys *imap_msg_keys_get(struct imap_session *s,
     unsigned int idx);
 
+/*
+ * Reads the keys of the messages idx[0..n) the cache lacks on the
+ * session's pool (the session waits, as for APPEND), then calls done()
+ * on the loop: with s == NULL if the session went away meanwhile. At
+ * once when every key is cached, or without a pool.
+ */
+void imap_msg_keys_prefetch(struct imap_session *s, const unsigned int *idx,
+    unsigned int n, void (*done)(struct imap_session *s, void *ctx), void *ctx);
+/* Does the program sort by a key read from the header? */
+bool imap_sort_needs_headers(const struct imap_sort_program *p);
+
 /* Sorts store indexes idx[0..n) in place by the program. */
 void imap_sort_indexes(struct imap_session *s, const struct imap_sort_program *p,
     unsigned int *idx, unsigned int n);

@@ -89,7 +89,28 @@ parse_args(const char *keys, const struct imap_arg **args_r, unsigned int *n_r)
 	return p;
 }
 
-/* "1 3" for a search of keys, or "BAD"/"BADCHARSET". */
+struct started {
+	bool called;
+	unsigned int *idx, n;
+};
+
+static void
+started_done(struct imap_session *s, void *ctx, unsigned int *idx,
+    unsigned int n)
+{
+	struct started *st = ctx;
+
+	st->called = true;
+	st->idx = idx;
+	st->n = n;
+}
+
+/*
+ * "1 3" for a search of keys, or "BAD"/"BADCHARSET". Every search is run
+ * both ways: on the loop (imap_search_run) and as a command runs it
+ * (imap_search_start: the file keys on the pool, here inline), which
+ * must agree.
+ */
 static char *
 run(struct fixture *f, const char *charset, const char *keys)
 {
@@ -100,6 +121,7 @@ run(struct fixture *f, const char *charset, const char *keys)
 	const char *err;
 	bool badcs;
 	struct buf out;
+	struct started st = { 0 };
 
 	if ((p = parse_args(keys, &a, &n)) == NULL)
 		return xstrdup("PARSE");
@@ -108,6 +130,11 @@ run(struct fixture *f, const char *charset, const char *keys)
 	if (prog == NULL)
 		return xstrdup(badcs ? "BADCHARSET" : "BAD");
 	idx = imap_search_run(&f->s, prog, &nidx);
+	imap_search_start(&f->s, prog, started_done, &st);
+	test_assert(st.called);
+	test_assert(st.n == nidx);
+	test_assert(st.n == 0 || memcmp(st.idx, idx, nidx * sizeof(*idx)) == 0);
+	free(st.idx);
 	buf_init(&out, BUF_UNLIMITED);
 	buf_append_str(&out, "");
 	for (unsigned int i = 0; i < nidx; i++)
@@ -159,6 +186,13 @@ test_search_keys(void)
 		{ NULL, "MODSEQ 1", "1 2 3" },
 		{ NULL, "MODSEQ \"/flags/\\\\seen\" all 1", "1 2 3" },
 		{ NULL, "$", "" },		/* nothing saved */
+		/* file keys beside index keys (three-valued on the loop) */
+		{ NULL, "OR SEEN BODY plain", "1 2 3" },
+		{ NULL, "NOT BODY plain", "2" },
+		{ NULL, "UNSEEN NOT SUBJECT banana", "3" },
+		{ NULL, "NOT OR SEEN SUBJECT banana", "3" },
+		{ NULL, "OR (SEEN SUBJECT caf\xc3\xa9) (KEYWORD $Work"
+		    " SENTBEFORE 2-Jan-2024)", "2 3" },
 		/* errors */
 		{ NULL, "NOSUCHKEY", "BAD" },
 		{ NULL, "SUBJECT", "BAD" },

@@ -429,3 +429,108 @@ def test_hostile_search_input_ends_nothing(c):
         _, st = c.cmd(bad)
         assert " BAD " in st, bad
     assert c.one("SEARCH ALL", "* SEARCH") == "* SEARCH 1"
+
+
+def fifo_reader_waiting(path):
+    """A writer's end of the FIFO once something is opening it to read
+    (the open of a reader waiting on a FIFO counts as a reader), else None."""
+    try:
+        return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+
+
+def files_by_subject(srv):
+    """{subject: (file name in cur/, content)} of USER's INBOX."""
+    cur = os.path.join(srv.maildir(USER), "cur")
+    out = {}
+    for name in os.listdir(cur):
+        with open(os.path.join(cur, name), "rb") as f:
+            data = f.read()
+        out[re.search(rb"Subject: (\S+)", data).group(1).decode()] = (name, data)
+    return out
+
+
+def held_by_a_fifo(srv, a, b, subject, line, meanwhile=None):
+    """Sends `line` in session a with the file of the message `subject`
+    made a FIFO of the same name (the index keeps it; reading it waits
+    for a writer). Once the worker is reading it, b must be served (the
+    worker has one loop), then meanwhile(b) runs; then the FIFO gives the
+    old content, and becomes a file again. Returns a's untagged lines."""
+    cur = os.path.join(srv.maildir(USER), "cur")
+    name, content = files_by_subject(srv)[subject]
+    fifo = os.path.join(cur, name)
+    os.unlink(fifo)
+    os.mkfifo(fifo, 0o644)
+    tag = a.m._new_tag().decode()
+    a.m.send(f"{tag} {line}\r\n".encode())
+    end = time.time() + 10
+    w = fifo_reader_waiting(fifo)
+    while w is None and time.time() < end:
+        time.sleep(0.02)
+        w = fifo_reader_waiting(fifo)
+    assert w is not None, "the command never opened the FIFO"
+    try:
+        b.m.sock.settimeout(5)
+        b.ok("NOOP")
+        if meanwhile:
+            meanwhile(b)
+    finally:
+        os.write(w, content)
+        os.close(w)
+    untagged = []
+    while True:
+        got = a.m.readline()
+        assert got, "connection closed"
+        if got.startswith(tag.encode() + b" "):
+            assert got.split()[1] == b"OK", got
+            break
+        untagged.append(got.decode().rstrip())
+    os.unlink(fifo)
+    with open(fifo, "wb") as f:
+        f.write(content)
+    return untagged
+
+
+@pytest.fixture
+def one_worker(make_server):
+    """Two sessions of USER in the only imap worker, INBOX selected in
+    both, messages with the subjects m0, m1, m2 containing "zebra"."""
+    srv = make_server(env={"TEGAMI_IMAP_WORKERS": "1"}, accounts=((USER, PASS),))
+    a, b = Client(srv), Client(srv)
+    for i in range(3):
+        a.append(mail(f"m{i}", body=f"the zebra {i}\r\n"))
+    a.ok("SELECT INBOX")
+    b.ok("SELECT INBOX")
+    yield srv, a, b
+    a.close()
+    b.close()
+
+
+def test_text_search_reads_files_off_the_loop(one_worker):
+    """SEARCH BODY reads the message files on a pool thread: while one
+    file holds that read, another session of the same worker is served,
+    and a file renamed meanwhile by a flag change is still searched,
+    under its new name."""
+    srv, a, b = one_worker
+    renamed = files_by_subject(srv)["m2"][0]
+
+    def flag_the_third(b):
+        b.ok("STORE 3 +FLAGS (\\Flagged)")
+        assert renamed not in os.listdir(os.path.join(srv.maildir(USER), "cur"))
+    untagged = held_by_a_fifo(srv, a, b, "m0", "SEARCH BODY zebra", flag_the_third)
+    assert [u for u in untagged if u.startswith("* SEARCH")] == ["* SEARCH 1 2 3"], untagged
+
+
+def test_sort_and_thread_read_keys_off_the_loop(one_worker):
+    """The sort keys a fresh cache lacks are read on a pool thread too."""
+    srv, a, b = one_worker
+    untagged = held_by_a_fifo(srv, a, b, "m1", "SORT (REVERSE SUBJECT) UTF-8 ALL")
+    assert [u for u in untagged if u.startswith("* SORT")] == ["* SORT 3 2 1"], untagged
+    # the keys are cached now: another SORT reads no file, a FIFO or not
+    assert a.one("SORT (SUBJECT) UTF-8 ALL", "* SORT") == "* SORT 1 2 3"
+    a.ok("SELECT INBOX")    # a new selection starts from the index's cache
+    a.append(mail("m3", body="x\r\n", refs="<none@x>"))
+    a.ok("NOOP")
+    untagged = held_by_a_fifo(srv, a, b, "m3", "THREAD REFERENCES UTF-8 ALL")
+    assert [u for u in untagged if u.startswith("* THREAD")] == ["* THREAD (1)(2)(3)(4)"], untagged
