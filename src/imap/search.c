@@ -1117,6 +1117,7 @@ search_done(struct imap_session *s, void *arg)
 	struct search_job *j = arg;
 	const struct store_msg *msgs;
 	unsigned int count, n = 0, a = 0, b = 0, *out;
+	bool prepared = false;
 
 	if (s == NULL) {
 		j->done(NULL, j->ctx, NULL, 0);
@@ -1124,7 +1125,6 @@ search_done(struct imap_session *s, void *arg)
 		return;
 	}
 	msgs = store_mailbox_msgs(s->box, &count);
-	prepare(s, &j->p->root);
 	out = xcalloc(j->nsure + j->npend + 1, sizeof(*out));
 	/* both lists ascend by store index: merge them */
 	while (a < j->nsure || b < j->npend) {
@@ -1146,6 +1146,10 @@ search_done(struct imap_session *s, void *arg)
 				    .idx = (unsigned int)at, .m = &msgs[at],
 				    .internaldate = msgs[at].internaldate };
 
+				if (!prepared) {
+					prepare(s, &j->p->root);
+					prepared = true;
+				}
 				q->match = eval(&c, &j->p->root);
 				msgctx_reset(&c);
 			}
