@@ -45,6 +45,7 @@ pool_thread(void *ctx)
 	pthread_mutex_lock(&pool->lock);
 	for (;;) {
 		struct pool_job *job;
+		bool wake;
 
 		while (pool->todo == NULL && !pool->stopping) {
 			pool->idle++;
@@ -63,11 +64,19 @@ pool_thread(void *ctx)
 
 		pthread_mutex_lock(&pool->lock);
 		job->next = NULL;
+		wake = pool->finished == NULL;
 		*pool->finished_tail = job;
 		pool->finished_tail = &job->next;
-		if (write(pool->wake_fd, &one, sizeof(one)) < 0 &&
-		    errno != EAGAIN)
-			panic("pool: eventfd write: %s", strerror(errno));
+		if (wake) {
+			/* whoever makes the list non-empty wakes the loop,
+			   outside the lock: the loop takes the lock at once */
+			pthread_mutex_unlock(&pool->lock);
+			if (write(pool->wake_fd, &one, sizeof(one)) < 0 &&
+			    errno != EAGAIN)
+				panic("pool: eventfd write: %s",
+				    strerror(errno));
+			pthread_mutex_lock(&pool->lock);
+		}
 	}
 	pthread_mutex_unlock(&pool->lock);
 	return NULL;
@@ -130,6 +139,7 @@ pool_submit(struct pool *pool, pool_work_fn *work, pool_done_fn *done,
     void *arg)
 {
 	struct pool_job *job = xcalloc(1, sizeof(*job));
+	bool wake;
 
 	job->work = work;
 	job->done = done;
@@ -150,8 +160,12 @@ pool_submit(struct pool *pool, pool_work_fn *work, pool_done_fn *done,
 			panic("pool: cannot create a thread");
 		pthread_attr_destroy(&attr);
 	}
-	pthread_cond_signal(&pool->cond);
+	wake = pool->idle > 0;
 	pthread_mutex_unlock(&pool->lock);
+	/* after the unlock: a thread woken under the lock would only block
+	   on it again */
+	if (wake)
+		pthread_cond_signal(&pool->cond);
 }
 
 unsigned int

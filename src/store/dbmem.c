@@ -283,6 +283,9 @@ store_dbmem_install(void)
 {
 	int rc = sqlite3_config(SQLITE_CONFIG_MALLOC, &methods);
 
+	/* no global statistics: they take a mutex at every allocation */
+	if (rc == SQLITE_OK)
+		rc = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (rc != SQLITE_OK) {
 		/* SQLite was used already: it keeps the general heap */
 		log_warn("event=sqlite_allocator_not_set error=\"%s\"",

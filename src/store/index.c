@@ -228,8 +228,10 @@ db_try_open(const char *path, sqlite3 **db_r, int *rc_r)
 	char version[16] = "";
 	int rc;
 
+	/* NOMUTEX: an account's connection is used by its worker's event
+	   loop alone */
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE, NULL);
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK) {
 		store_index_wait(db);
 		/* closing an idle account must not checkpoint (an fsync on the
