@@ -904,7 +904,6 @@ row_create(struct store_folder_state *f, struct uidlist *ul, int *rc_r)
 
 /* --- transactions ------------------------------------------------------------------ */
 
-static int recent_store(struct store_folder_state *f, int *rc_r);
 
 static void
 rollback(struct store_account *acct)
@@ -957,7 +956,7 @@ f_end(struct store_folder_state *f, bool ok, int *rc_r)
 	struct store_account *acct = f->acct;
 	int rc = SQLITE_OK;
 
-	if (ok && (row_store(f, &rc) < 0 || recent_store(f, &rc) < 0))
+	if (ok && row_store(f, &rc) < 0)
 		ok = false;
 	if (acct->batch > 0) {
 		if (!ok)
@@ -1073,8 +1072,7 @@ f_reload(struct store_folder_state *f, int *rc_r)
 	f->cur = snap_ref(s);
 	f->need_reload = false;
 	/* another connection may have claimed \Recent messages */
-	if (!f->recent_dirty)
-		f->recent_loaded = false;
+	f->recent_loaded = false;
 	return 0;
 }
 
@@ -2020,13 +2018,6 @@ f_put(struct store_folder_state **fp)
 	*fp = NULL;
 	if (--f->refs > 0)
 		return;
-	if (f->recent_dirty && f->loaded && f->acct->batch == 0) {
-		int rc;
-
-		/* the last claims, before the state goes */
-		if (f_begin(f, &rc) == 0)
-			(void)f_end(f, true, &rc);
-	}
 	f_unlink(f);
 	store_watch_remove(f);
 	snap_unref(&f->cur);
@@ -2037,17 +2028,6 @@ f_put(struct store_folder_state **fp)
 	free(f->name);
 	free(f->dir);
 	free(f);
-}
-
-void
-store_folders_flush(struct store_account *acct)
-{
-	for (struct store_folder_state *f = acct->folders; f != NULL; f = f->next) {
-		int rc;
-
-		if (f->recent_dirty && f->loaded && f_begin(f, &rc) == 0)
-			(void)f_end(f, true, &rc);
-	}
 }
 
 void
@@ -2495,16 +2475,12 @@ recent_load(struct store_folder_state *f, int *rc_r)
 	return 0;
 }
 
-/* Inside a write transaction: the claims made since the last one. */
+/* Inside a write transaction: the mark as f holds it. */
 static int
 recent_store(struct store_folder_state *f, int *rc_r)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = store_stmt(f->acct, ST_RECENT_SET, rc_r);
 
-	*rc_r = SQLITE_OK;
-	if (!f->recent_dirty)
-		return 0;
-	st = store_stmt(f->acct, ST_RECENT_SET, rc_r);
 	if (st == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, f->id);
@@ -2514,8 +2490,45 @@ recent_store(struct store_folder_state *f, int *rc_r)
 	if (*rc_r != SQLITE_DONE)
 		return -1;
 	*rc_r = SQLITE_OK;
-	f->recent_dirty = false;
 	return 0;
+}
+
+/*
+ * Moves the mark up to next in one write transaction (or in the batch
+ * open on the account), reading it afresh inside: another process's
+ * session may have claimed some of these messages since this process
+ * last read it. *first_r: the mark as it was, the first UID that is this
+ * session's.
+ */
+static int
+recent_claim(struct store_folder_state *f, uint32_t next, uint32_t *first_r,
+    int *rc_r)
+{
+	struct store_account *acct = f->acct;
+	bool own_tx = acct->batch == 0;
+
+	if (own_tx && store_tx(acct, ST_BEGIN, rc_r) < 0)
+		return -1;
+	f->recent_loaded = false;
+	if (recent_load(f, rc_r) < 0)
+		goto fail;
+	*first_r = f->recent_first;
+	if (next > f->recent_first) {
+		f->recent_first = next;
+		if (recent_store(f, rc_r) < 0)
+			goto fail;
+	}
+	if (own_tx && store_tx(acct, ST_COMMIT, rc_r) < 0)
+		goto fail;
+	return 0;
+fail:
+	/* read it again next time: what the index holds is the truth */
+	f->recent_loaded = false;
+	if (own_tx)
+		rollback(acct);
+	else
+		acct->batch_failed = true;
+	return -1;
 }
 
 int
@@ -2534,10 +2547,10 @@ store_mailbox_recent(struct store_mailbox *box, bool claim, uint32_t *first_r,
 	/* only what this session has in its view: mail that arrived since
 	   its last sync stays recent for whoever syncs it first */
 	next = box->count > 0 ? box->snap->msgs[box->count - 1].uid + 1 : 1;
-	if (claim && !box->readonly && next > f->recent_first) {
-		f->recent_first = next;
-		f->recent_dirty = true;
-	}
+	if (!claim || box->readonly || next <= f->recent_first)
+		return 0;
+	if (recent_claim(f, next, first_r, &rc) < 0)
+		return store_db_error(box->acct, rc, "recent", error_r);
 	return 0;
 }
 

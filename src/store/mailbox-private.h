@@ -112,11 +112,10 @@ struct store_folder_state {
 	bool need_reload;	/* another connection wrote the index */
 	bool stamp_valid;
 	struct timespec new_mtime, cur_mtime;
-	/* \Recent: the first UID no session has claimed; claims are kept
-	   here and written with the folder's next commit (a crash before
-	   that only makes a few messages \Recent once more) */
+	/* \Recent: the first UID no session has claimed, as last read from
+	   the index (claims are written at once: recent_claim()) */
 	uint32_t recent_first;
-	bool recent_loaded, recent_dirty;
+	bool recent_loaded;
 	bool kw_loaded;
 	/* dovecot-uidlist: lines for messages that are gone */
 	unsigned int uidlist_stale;
@@ -178,8 +177,6 @@ const char *store_index_name(const char *name);
 bool store_index_data_changed(struct store_account *acct);
 
 /* folder.c */
-/* Writes what folders keep in memory for their next commit. */
-void store_folders_flush(struct store_account *acct);
 /*
  * An idle account's folders drop their message arrays; handles keep their
  * views as UID ranges. Everything that needs the array wakes the folder

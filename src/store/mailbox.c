@@ -432,8 +432,6 @@ store_accounts_idle(unsigned int idle_secs)
 		if (a->db == NULL || a->batch > 0 ||
 		    ts.tv_sec - a->last_used < (time_t)idle_secs)
 			continue;
-		/* the claims of \Recent still in memory are written first */
-		store_folders_flush(a);
 		store_folders_sleep(a);
 		store_index_close(a);
 		n++;

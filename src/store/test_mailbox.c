@@ -715,6 +715,53 @@ test_store_recent(void)
 }
 TEST(test_store_recent)
 
+/*
+ * Two processes (two imap workers) on one folder: each has its own index
+ * connection and folder state, and a message must still be \Recent in
+ * one session only (RFC 3501 2.3.2), whoever claims first.
+ */
+static void
+test_store_recent_two_processes(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct, *other;
+	struct store_mailbox *box, *box2;
+	char *err = NULL;
+	uint32_t first;
+
+	test_begin("store: \\Recent is claimed once across two index connections");
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	test_assert(store_account_open_private(root, &other, &err) == 0);
+	deliver(root, "1700000001.M1P1Q1.host,S=2,W=3", "a\n");
+	deliver(root, "1700000002.M1P1Q1.host,S=2,W=3", "b\n");
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box, &err) == 0);
+	test_assert(store_mailbox_open(other, "INBOX", false, &box2, &err) == 0);
+	/* the other process has read the mark before the claim */
+	test_assert(store_mailbox_recent(box2, false, &first, &err) == 0 && first == 1);
+	test_assert(store_mailbox_recent(box, true, &first, &err) == 0 && first == 1);
+	/* nothing is left for the other process's session */
+	test_assert(store_mailbox_recent(box2, true, &first, &err) == 0 && first == 3);
+	/* a third message: the other process claims it now, and the mark
+	   the first process wrote does not take it back */
+	deliver(root, "1700000003.M1P1Q1.host,S=2,W=3", "c\n");
+	test_assert(store_mailbox_sync(box2, NULL, &err) == 0);
+	test_assert(store_mailbox_recent(box2, true, &first, &err) == 0 && first == 3);
+	test_assert(store_mailbox_sync(box, NULL, &err) == 0);
+	test_assert(store_mailbox_recent(box, true, &first, &err) == 0 && first == 4);
+	store_mailbox_close(&box2);
+	store_account_close(&other);
+	/* the mark survives both connections */
+	store_mailbox_close(&box);
+	store_account_close(&acct);
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box, &err) == 0);
+	test_assert(store_mailbox_recent(box, false, &first, &err) == 0 && first == 4);
+	store_mailbox_close(&box);
+	store_account_close(&acct);
+	test_end();
+}
+TEST(test_store_recent_two_processes)
+
 struct blob_seen {
 	uint32_t uids[8];
 	char data[8][16];

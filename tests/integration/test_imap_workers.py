@@ -222,3 +222,47 @@ def test_expunged_files_are_gone_once_the_server_stops(make_server):
     left = sorted(os.listdir(cur))
     assert [n for n in left if n.startswith(".expunged.")] == []
     assert len([n for n in left if not n.startswith(".")]) == 1
+
+
+def recent_of(m):
+    """The UIDs this session sees with \\Recent (after a NOOP)."""
+    typ, data = m.noop()
+    assert typ == "OK"
+    typ, data = m.uid("FETCH", "1:*", "(FLAGS)")
+    assert typ == "OK"
+    uids = set()
+    for line in data:
+        line = line if isinstance(line, bytes) else b""
+        mm = re.search(rb"UID (\d+)", line)
+        if mm and b"\\Recent" in line:
+            uids.add(int(mm.group(1)))
+    return uids
+
+
+def test_recent_goes_to_one_session_across_workers(make_server):
+    """RFC 3501 2.3.2: a new message is \\Recent in one session only, also
+    when the sessions that see it first are in different workers."""
+    srv = two_workers(make_server)
+    a, b, extra = in_each_worker(
+        srv, lambda: login(srv, "alice@example.test", "alicepw"))
+    for m in extra:
+        m.logout()
+    a.select("INBOX")
+    b.select("INBOX")
+    adder = login(srv, "alice@example.test", "alicepw")
+    msg = b"From: x@example.org\r\nSubject: hi\r\n\r\nbody\r\n"
+    for _ in range(3):
+        assert adder.append("INBOX", None, None, msg)[0] == "OK"
+    seen_a = recent_of(a)
+    seen_b = recent_of(b)
+    assert seen_a == {1, 2, 3}, (seen_a, seen_b)
+    assert seen_b == set(), (seen_a, seen_b)
+    # the next ones go to whoever syncs first, here the other worker
+    for _ in range(2):
+        assert adder.append("INBOX", None, None, msg)[0] == "OK"
+    seen_b = recent_of(b)
+    seen_a = recent_of(a)
+    assert seen_b == {4, 5}, (seen_a, seen_b)
+    assert seen_a == {1, 2, 3}, (seen_a, seen_b)
+    for m in (a, b, adder):
+        m.logout()
