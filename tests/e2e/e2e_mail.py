@@ -95,7 +95,9 @@ class MailHost:
         os.rename(path + ".tmp", path)
 
     def messages(self, address, folder=""):
-        """Messages of the account's INBOX, or of a Maildir++ folder."""
+        """Messages of the account's INBOX, or of a Maildir++ folder. A
+        file whose name starts with a dot is not a message (Maildir): an
+        expunged message waits as `.expunged.*` until it is unlinked."""
         local, domain = address.split("@")
         out = []
         for sub in ("new", "cur"):
@@ -103,7 +105,13 @@ class MailHost:
                              "." + folder if folder else "", sub)
             if os.path.isdir(p):
                 for n in sorted(os.listdir(p)):
-                    out.append(open(os.path.join(p, n), "rb").read())
+                    if n.startswith("."):
+                        continue
+                    try:
+                        with open(os.path.join(p, n), "rb") as f:
+                            out.append(f.read())
+                    except FileNotFoundError:
+                        pass    # renamed (a flag change) or expunged meanwhile
         return out
 
     def wait_messages(self, address, count, timeout=20, folder=""):
