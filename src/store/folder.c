@@ -2648,6 +2648,38 @@ snap_set(struct store_snap *s, unsigned int count, uint32_t uid,
 	free(base);
 }
 
+/*
+ * The file of base under whatever name it has now, in cur/ or new/ (a
+ * Maildir client outside tegami may have renamed it): its path relative
+ * to the folder (malloc'd), or NULL when there is none.
+ */
+static char *
+find_by_base(struct store_folder_state *f, const char *base)
+{
+	static const char *const subs[] = { "cur", "new" };
+	size_t blen = strlen(base);
+	char *found = NULL;
+
+	for (size_t i = 0; i < 2 && found == NULL; i++) {
+		char *dirpath = xasprintf("%s/%s", f->dir, subs[i]);
+		DIR *d = opendir(dirpath);
+		struct dirent *de;
+
+		free(dirpath);
+		if (d == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			if (strncmp(de->d_name, base, blen) == 0 &&
+			    (de->d_name[blen] == ':' || de->d_name[blen] == '\0')) {
+				found = xasprintf("%s/%s", subs[i], de->d_name);
+				break;
+			}
+		}
+		closedir(d);
+	}
+	return found;
+}
+
 int
 store_msg_change_flags(struct store_mailbox *box, unsigned int i, char op,
     unsigned int flags, const char *keywords, char **error_r)
@@ -2656,6 +2688,7 @@ store_msg_change_flags(struct store_mailbox *box, unsigned int i, char op,
 	struct store_msg now = { 0 };
 	char kwl[STORE_MAX_KEYWORDS + 1], sub[4];
 	char *kw, *nk, *path = NULL, *from = NULL, *to = NULL, *base;
+	char *elsewhere = NULL;
 	const char *oldname, *newname;
 	unsigned int nf;
 	uint32_t uid;
@@ -2708,22 +2741,40 @@ store_msg_change_flags(struct store_mailbox *box, unsigned int i, char op,
 	from = xasprintf("%s/%s", f->dir, now.path);
 	to = xasprintf("%s/%s", f->dir, path);
 	if (strcmp(from, to) != 0) {
+		int err = 0;
+
 		split_path(now.path, sub, &oldname);
 		newname = path + 4;
 		store_watch_own(f, 'F', sub, oldname);
 		store_watch_own(f, 'T', "cur", newname);
-		if (rename(from, to) < 0) {
-			int err = errno;
-
+		if (rename(from, to) < 0)
+			err = errno;
+		if (err == ENOENT) {
+			/* not under the index's name: renamed by a client
+			   outside tegami, or deleted */
+			elsewhere = find_by_base(f, base);
+			store_watch_own(f, 'U', sub, oldname);
+			f->need_rescan = true;	/* the next sync takes the rest */
+			if (elsewhere == NULL) {
+				/* gone: the next sync reports the EXPUNGE */
+				store_watch_own(f, 'U', "cur", newname);
+				(void)f_end(f, true, NULL);
+				ret = 1;
+				goto out;
+			}
+			split_path(elsewhere, sub, &oldname);
+			store_watch_own(f, 'F', sub, oldname);
+			free(from);
+			from = xasprintf("%s/%s", f->dir, elsewhere);
+			err = strcmp(from, to) != 0 && rename(from, to) < 0 ?
+			    errno : 0;
+		}
+		if (err != 0) {
 			store_watch_own(f, 'U', sub, oldname);
 			store_watch_own(f, 'U', "cur", newname);
 			(void)f_end(f, false, NULL);
-			*error_r = err == ENOENT ?
-			    xstrdup("Message was changed or expunged meanwhile") :
-			    xasprintf("Cannot rename %s: %s", from, strerror(err));
-			/* someone else renamed it: look again at the next sync */
-			if (err == ENOENT)
-				f->need_rescan = true;
+			*error_r = xasprintf("Cannot rename %s: %s", from,
+			    strerror(err));
 			goto out;
 		}
 	}
@@ -2749,6 +2800,7 @@ out:
 	free(path);
 	free(from);
 	free(to);
+	free(elsewhere);
 	free(base);
 	return ret;
 }
@@ -2835,22 +2887,36 @@ store_mailbox_expunge(struct store_mailbox *box, const uint32_t *uids,
 	done = xcalloc(count + 1, sizeof(*done));
 	for (unsigned int k = 0; k < count; k++) {
 		int i = snap_find(f->cur, f->cur->count, uids[k]);
+		struct store_msg now = { 0 };
 		const char *name;
 		char sub[4], *full;
+		int r;
 
 		if (i < 0)
 			continue;
-		split_path(f->cur->msgs[i].path, sub, &name);
-		full = xasprintf("%s/%s", f->dir, f->cur->msgs[i].path);
+		/* the file's name as the index has it now: another process
+		   may have renamed it (flags) since this one last looked, and
+		   the file under the old name is not there to move away */
+		r = row_refresh(f, uids[k], &now, &rc);
+		if (r < 0)
+			goto fail;
+		if (r == 0)
+			continue;	/* another process expunged it */
+		split_path(now.path, sub, &name);
+		full = xasprintf("%s/%s", f->dir, now.path);
 		store_watch_own(f, 'F', sub, name);
 		if (trash(f, sub, name, full) < 0 && errno != ENOENT) {
 			*error_r = xasprintf("Cannot expunge %s: %s", full,
 			    strerror(errno));
 			store_watch_own(f, 'U', sub, name);
 			free(full);
+			free(now.path);
+			free(now.keywords);
 			goto fail;
 		}
 		free(full);
+		free(now.path);
+		free(now.keywords);
 		if (msg_delete(f, uids[k], ++f->highestmodseq, &rc) < 0)
 			goto fail;
 		done[ndone++] = uids[k];

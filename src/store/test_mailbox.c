@@ -653,6 +653,102 @@ test_store_change_flags_concurrent(void)
 }
 TEST(test_store_change_flags_concurrent)
 
+/* Another program sets the flags of a message in cur/ (no flags yet). */
+static void
+flags_by_hand(const char *root, const char *base, const char *flags)
+{
+	char *from = xasprintf("%s/cur/%s:2,", root, base);
+	char *to = xasprintf("%s/cur/%s:2,%s", root, base, flags);
+
+	test_assert(rename(from, to) == 0);
+	free(from);
+	free(to);
+}
+
+static bool
+exists_in(const char *root, const char *name)
+{
+	char *path = xasprintf("%s/%s", root, name);
+	bool ok = access(path, F_OK) == 0;
+
+	free(path);
+	return ok;
+}
+
+/*
+ * A message's file under another name than this process knows: renamed
+ * by another process (a flag change in the other imap worker) or by a
+ * Maildir client outside tegami. EXPUNGE must still move the file away
+ * (or it comes back as new mail at the next scan), and STORE must still
+ * find it.
+ */
+static void
+test_store_stale_names(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct, *other, *fresh;
+	struct store_mailbox *box, *box2, *box3;
+	const struct store_msg *msgs;
+	unsigned int n;
+	char *err = NULL, *cur = xasprintf("%s/cur", root), *gone;
+	uint32_t uid1, uid2;
+
+	test_begin("store: EXPUNGE and STORE find a file renamed elsewhere");
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	test_assert(store_account_open_private(root, &other, &err) == 0);
+	deliver(root, "1700000001.M1P1Q1.host,S=2,W=3", "a\n");
+	deliver(root, "1700000002.M1P1Q1.host,S=2,W=3", "b\n");
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box, &err) == 0);
+	test_assert(store_mailbox_open(other, "INBOX", false, &box2, &err) == 0);
+	msgs = store_mailbox_msgs(box, &n);
+	test_assert_int(n, 2);
+	uid1 = msgs[0].uid;
+	uid2 = msgs[1].uid;
+	/* the other process flags message 1: its file is renamed */
+	test_assert(store_msg_change_flags(box2, 0, '+', STORE_FLAG_SEEN, NULL,
+	    &err) == 0);
+	test_assert(exists_in(root, "cur/1700000001.M1P1Q1.host,S=2,W=3:2,S"));
+	/* this process has not synced and expunges it */
+	test_assert(store_mailbox_expunge(box, &uid1, 1, &err) == 0);
+	test_assert_int(count_files(cur), 1);
+	/* and a scan from scratch does not find it again as new mail */
+	test_assert(store_account_open_private(root, &fresh, &err) == 0);
+	test_assert(store_mailbox_open(fresh, "INBOX", false, &box3, &err) == 0);
+	msgs = store_mailbox_msgs(box3, &n);
+	test_assert_int(n, 1);
+	test_assert(n == 1 && msgs[0].uid == uid2);
+	store_mailbox_close(&box3);
+	store_account_close(&fresh);
+
+	/* a Maildir client flags message 2 behind tegami's back */
+	test_assert(store_mailbox_sync(box, NULL, &err) == 0);
+	msgs = store_mailbox_msgs(box, &n);
+	test_assert(n == 1 && msgs[0].uid == uid2);
+	flags_by_hand(root, "1700000002.M1P1Q1.host,S=2,W=3", "F");
+	test_assert(store_msg_change_flags(box, 0, '+', STORE_FLAG_ANSWERED,
+	    NULL, &err) == 0);
+	test_assert(err == NULL);
+	test_assert_int(count_files(cur), 1);
+	test_assert(exists_in(root, "cur/1700000002.M1P1Q1.host,S=2,W=3:2,R"));
+	/* and then deletes it: nothing to store, no error */
+	gone = xasprintf("%s/cur/1700000002.M1P1Q1.host,S=2,W=3:2,R", root);
+	test_assert(unlink(gone) == 0);
+	free(gone);
+	test_assert(store_msg_change_flags(box, 0, '+', STORE_FLAG_FLAGGED,
+	    NULL, &err) == 1);
+	test_assert(err == NULL);
+	test_assert(store_mailbox_sync(box, NULL, &err) == 0);
+	store_mailbox_msgs(box, &n);
+	test_assert_int(n, 0);
+	store_mailbox_close(&box);
+	store_mailbox_close(&box2);
+	store_account_close(&acct);
+	store_account_close(&other);
+	free(cur);
+	test_end();
+}
+TEST(test_store_stale_names)
+
 static void
 test_store_uidvalidity_recreate(void)
 {
@@ -1361,18 +1457,6 @@ inode_of(const char *path)
 	struct stat st;
 
 	return stat(path, &st) == 0 ? st.st_ino : 0;
-}
-
-/* Another program sets the flags of a message in cur/ (no flags yet). */
-static void
-flags_by_hand(const char *root, const char *base, const char *flags)
-{
-	char *from = xasprintf("%s/cur/%s:2,", root, base);
-	char *to = xasprintf("%s/cur/%s:2,%s", root, base, flags);
-
-	test_assert(rename(from, to) == 0);
-	free(from);
-	free(to);
 }
 
 /*
