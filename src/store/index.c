@@ -339,6 +339,12 @@ store_index_checkpoint(const char *path, char **error_r)
 		/* PASSIVE: copies what it can without waiting for anyone */
 		rc = sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE,
 		    NULL, NULL);
+		/* BUSY: another connection (the other imap worker's) is
+		   checkpointing this index right now, which is as good */
+		if (rc == SQLITE_BUSY) {
+			log_debug("event=index_checkpoint_busy path=%s", path);
+			rc = SQLITE_OK;
+		}
 	}
 	if (rc != SQLITE_OK)
 		*error_r = xasprintf("Cannot checkpoint %s: %s", path,
