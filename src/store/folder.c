@@ -904,7 +904,6 @@ row_create(struct store_folder_state *f, struct uidlist *ul, int *rc_r)
 
 /* --- transactions ------------------------------------------------------------------ */
 
-
 static void
 rollback(struct store_account *acct)
 {
@@ -2763,11 +2762,17 @@ store_msg_change_flags(struct store_mailbox *box, unsigned int i, char op,
 				goto out;
 			}
 			split_path(elsewhere, sub, &oldname);
-			store_watch_own(f, 'F', sub, oldname);
 			free(from);
 			from = xasprintf("%s/%s", f->dir, elsewhere);
-			err = strcmp(from, to) != 0 && rename(from, to) < 0 ?
-			    errno : 0;
+			err = 0;
+			if (strcmp(from, to) == 0) {
+				/* it has the flags asked for already */
+				store_watch_own(f, 'U', "cur", newname);
+			} else {
+				store_watch_own(f, 'F', sub, oldname);
+				if (rename(from, to) < 0)
+					err = errno;
+			}
 		}
 		if (err != 0) {
 			store_watch_own(f, 'U', sub, oldname);

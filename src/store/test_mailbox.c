@@ -690,7 +690,7 @@ test_store_stale_names(void)
 	struct store_mailbox *box, *box2, *box3;
 	const struct store_msg *msgs;
 	unsigned int n;
-	char *err = NULL, *cur = xasprintf("%s/cur", root), *gone;
+	char *err = NULL, *cur = xasprintf("%s/cur", root), *gone, *to;
 	uint32_t uid1, uid2;
 
 	test_begin("store: EXPUNGE and STORE find a file renamed elsewhere");
@@ -730,8 +730,21 @@ test_store_stale_names(void)
 	test_assert(err == NULL);
 	test_assert_int(count_files(cur), 1);
 	test_assert(exists_in(root, "cur/1700000002.M1P1Q1.host,S=2,W=3:2,R"));
+	/* and sets \Seen itself, which a STORE then asks for too */
+	test_assert(rename(
+	    (gone = xasprintf("%s/cur/1700000002.M1P1Q1.host,S=2,W=3:2,R", root)),
+	    (to = xasprintf("%s/cur/1700000002.M1P1Q1.host,S=2,W=3:2,RS", root))) == 0);
+	free(gone);
+	free(to);
+	test_assert(store_msg_change_flags(box, 0, '+', STORE_FLAG_SEEN, NULL,
+	    &err) == 0);
+	test_assert(err == NULL);
+	test_assert_int(count_files(cur), 1);
+	test_assert(exists_in(root, "cur/1700000002.M1P1Q1.host,S=2,W=3:2,RS"));
+	msgs = store_mailbox_msgs(box, &n);
+	test_assert(n == 1 && msgs[0].flags == (STORE_FLAG_ANSWERED | STORE_FLAG_SEEN));
 	/* and then deletes it: nothing to store, no error */
-	gone = xasprintf("%s/cur/1700000002.M1P1Q1.host,S=2,W=3:2,R", root);
+	gone = xasprintf("%s/cur/1700000002.M1P1Q1.host,S=2,W=3:2,RS", root);
 	test_assert(unlink(gone) == 0);
 	free(gone);
 	test_assert(store_msg_change_flags(box, 0, '+', STORE_FLAG_FLAGGED,
