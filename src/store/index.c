@@ -228,8 +228,8 @@ db_try_open(const char *path, sqlite3 **db_r, int *rc_r)
 	char version[16] = "";
 	int rc;
 
-	/* NOMUTEX: an account's connection is used by its worker's event
-	   loop alone */
+	/* NOMUTEX: a connection is used by one thread at a time (the
+	   worker's event loop, or the pool thread of a POP3 job) */
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc == SQLITE_OK) {
