@@ -2910,18 +2910,17 @@ store_mailbox_expunge(struct store_mailbox *box, const uint32_t *uids,
 		split_path(now.path, sub, &name);
 		full = xasprintf("%s/%s", f->dir, now.path);
 		store_watch_own(f, 'F', sub, name);
-		if (trash(f, sub, name, full) < 0 && errno != ENOENT) {
+		r = trash(f, sub, name, full) < 0 ? errno : 0;
+		if (r != 0 && r != ENOENT) {
 			*error_r = xasprintf("Cannot expunge %s: %s", full,
-			    strerror(errno));
+			    strerror(r));
 			store_watch_own(f, 'U', sub, name);
-			free(full);
-			free(now.path);
-			free(now.keywords);
-			goto fail;
 		}
 		free(full);
 		free(now.path);
 		free(now.keywords);
+		if (*error_r != NULL)
+			goto fail;
 		if (msg_delete(f, uids[k], ++f->highestmodseq, &rc) < 0)
 			goto fail;
 		done[ndone++] = uids[k];
