@@ -2149,10 +2149,14 @@ static void
 f_wake(struct store_folder_state *f)
 {
 	struct store_snap *s;
+	bool changed;
 	int rc;
 
 	if (!f->asleep)
 		return;
+	/* data_version before the load: another process's commit between the
+	   load and a later read would count as seen and never be loaded */
+	changed = store_index_data_changed(f->acct);
 	if (snap_load(f, &s, &rc) < 0) {
 		log_error("event=index_wake_failed folder=%s error=\"%s\"", f->name,
 		    sqlite3_errstr(rc));
@@ -2164,8 +2168,8 @@ f_wake(struct store_folder_state *f)
 	for (struct store_mailbox *h = f->handles; h != NULL; h = h->next_handle)
 		h_wake(h);
 	/* what was just loaded is current: no second load for the connection
-	   that was opened again */
-	if (!f->need_reload && store_index_data_changed(f->acct)) {
+	   that was opened again; the other folders load on their next sync */
+	if (changed) {
 		for (struct store_folder_state *o = f->acct->folders; o != NULL; o = o->next)
 			if (o != f)
 				o->need_reload = true;
