@@ -1690,6 +1690,121 @@ stamps_changed(struct store_folder_state *f)
 	    c.tv_sec != f->cur_mtime.tv_sec || c.tv_nsec != f->cur_mtime.tv_nsec;
 }
 
+/* --- other processes' changes in cur/ ---------------------------------------- */
+
+/*
+ * Another tegami process (the other imap worker, POP3) renames a file in
+ * cur/ and then writes the new name into the index; nobody else (Dovecot,
+ * a user's mv) does. So a name that came is explained once the index has
+ * a message under it, and a name that went once no message has it: only
+ * what the index does not explain needs cur/ read again. The last event of
+ * a name counts (a flag set and cleared again comes back to the old name).
+ */
+#define FOREIGN_MAX 512
+
+static void
+foreign_clear(struct store_folder_state *f)
+{
+	for (unsigned int i = 0; i < f->nforeign; i++)
+		free(f->foreign[i]);
+	x_free(&f->foreign);
+	x_free(&f->foreign_kind);
+	f->nforeign = 0;
+}
+
+void
+store_folder_foreign(struct store_folder_state *f, char kind, const char *name)
+{
+	unsigned int n = f->nforeign;
+
+	if (f->need_rescan)
+		return;		/* the scan sees it */
+	if (n == FOREIGN_MAX) {
+		foreign_clear(f);
+		f->need_rescan = true;
+		return;
+	}
+	/* room doubles at 8, 16, 32, ... */
+	if (n == 0 || (n >= 8 && (n & (n - 1)) == 0)) {
+		unsigned int cap = n == 0 ? 8 : 2 * n;
+
+		f->foreign = xreallocarray(f->foreign, cap, sizeof(*f->foreign));
+		f->foreign_kind = xreallocarray(f->foreign_kind, cap, 1);
+	}
+	f->foreign[n] = xstrdup(name);
+	f->foreign_kind[n] = kind;
+	f->nforeign = n + 1;
+}
+
+struct foreign_slot {
+	const char *name;
+	char kind;
+	bool indexed;
+};
+
+static struct foreign_slot *
+foreign_slot(struct foreign_slot *tab, size_t mask, const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = name; *p != '\0'; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	for (size_t i = h & mask; ; i = (i + 1) & mask) {
+		if (tab[i].name == NULL || strcmp(tab[i].name, name) == 0)
+			return &tab[i];
+	}
+}
+
+/* Does f->cur, as the index has it, account for every foreign name? */
+static bool
+foreign_explained(const struct store_folder_state *f)
+{
+	size_t size = 16, mask;
+	struct foreign_slot *tab;
+	bool ok = true;
+
+	if (f->cur == NULL)
+		return false;
+	while (size < 2 * (size_t)f->nforeign)
+		size *= 2;
+	mask = size - 1;
+	tab = xcalloc(size, sizeof(*tab));
+	for (unsigned int i = 0; i < f->nforeign; i++) {
+		struct foreign_slot *sl = foreign_slot(tab, mask, f->foreign[i]);
+
+		sl->name = f->foreign[i];
+		sl->kind = f->foreign_kind[i];
+	}
+	for (unsigned int i = 0; i < f->cur->count; i++) {
+		const char *path = f->cur->msgs[i].path;
+		struct foreign_slot *sl;
+
+		if (strncmp(path, "cur/", 4) != 0)
+			continue;
+		sl = foreign_slot(tab, mask, path + 4);
+		if (sl->name != NULL)
+			sl->indexed = true;
+	}
+	for (size_t i = 0; i < size && ok; i++) {
+		if (tab[i].name != NULL && tab[i].indexed != (tab[i].kind == 'T'))
+			ok = false;
+	}
+	free(tab);
+	return ok;
+}
+
+/* The index first (what another process wrote), cur/ only if it must. */
+static int
+f_foreign(struct store_folder_state *f, int *rc_r)
+{
+	if (f->need_reload && f_reload(f, rc_r) < 0)
+		return -1;
+	if (!foreign_explained(f))
+		f->need_rescan = true;
+	foreign_clear(f);
+	return 0;
+}
+
 /* The full scan, and the array loaded again. */
 static int
 f_full_sync(struct store_folder_state *f, bool readonly, int *rc_r,
@@ -1702,6 +1817,8 @@ f_full_sync(struct store_folder_state *f, bool readonly, int *rc_r,
 	struct store_account *acct = f->acct;
 
 	*rc_r = SQLITE_OK;
+	log_debug("event=folder_scan dir=%s", f->dir);
+	foreign_clear(f);	/* the scan covers what inotify said so far */
 	/* the stamp from before the scan: a change during it is not lost */
 	stamp_ok = f->wd_cur < 0 && dir_mtime(f, "new", &sn) &&
 	    dir_mtime(f, "cur", &sc);
@@ -1936,7 +2053,11 @@ f_refresh(struct store_folder_state *f, bool readonly, char **error_r)
 	}
 	if (f->loaded && f->wd_cur < 0 && stamps_changed(f))
 		f->need_rescan = true;
-	if (!f->loaded || f->need_rescan)
+	if (f->loaded && !f->need_rescan && f->nforeign > 0)
+		r = f_foreign(f, &rc);
+	if (r != 0)
+		;
+	else if (!f->loaded || f->need_rescan)
 		r = f_full_sync(f, readonly, &rc, error_r);
 	else {
 		if (f->need_reload)
@@ -2024,6 +2145,7 @@ f_put(struct store_folder_state **fp)
 	for (unsigned int i = 0; i < f->npending; i++)
 		free(f->pending[i]);
 	free(f->pending);
+	foreign_clear(f);
 	free(f->name);
 	free(f->dir);
 	free(f);
@@ -2363,7 +2485,8 @@ store_mailbox_changed(struct store_mailbox *box)
 	box_wake(box);
 	if (box->acct->shared)
 		store_watch_read();
-	if (!f->loaded || f->need_rescan || f->need_new || f->need_reload)
+	if (!f->loaded || f->need_rescan || f->need_new || f->need_reload ||
+	    f->nforeign > 0)
 		return true;
 	if (f->wd_cur < 0 && stamps_changed(f))
 		return true;

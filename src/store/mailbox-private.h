@@ -110,6 +110,12 @@ struct store_folder_state {
 	bool need_rescan;	/* something we did not do happened in cur/ */
 	bool need_new;		/* files may be waiting in new/ */
 	bool need_reload;	/* another connection wrote the index */
+	/* names in cur/ another process changed since the last sync, in the
+	   order inotify gave them ('T' came, 'F' went): when the index says
+	   the same, cur/ need not be read again (store_folder_foreign()) */
+	char **foreign;
+	char *foreign_kind;
+	unsigned int nforeign;
 	bool stamp_valid;
 	struct timespec new_mtime, cur_mtime;
 	/* \Recent: the first UID no session has claimed, as last read from
@@ -193,6 +199,10 @@ void store_trash_adopt(struct store_account *acct, char *path);
 extern int store_trash_stale_secs;
 void store_folder_state_notify(struct store_folder_state *f,
     const struct store_mailbox *except);
+/* inotify saw another process change name in cur/ (kind as for
+   store_watch_own()); too many such names make it a rescan. */
+void store_folder_foreign(struct store_folder_state *f, char kind,
+    const char *name);
 
 /* watch.c: one inotify instance per process (the loop thread only) */
 int store_watch_add(struct store_folder_state *f);

@@ -280,7 +280,7 @@ handle_event(const struct inotify_event *ev, struct touched *t)
 			/* leaving new/ shows up again as arriving in cur/ */
 			continue;
 		}
-		f->need_rescan = true;
+		store_folder_foreign(f, kind, ev->name);
 		touch(t, f);
 	}
 }

@@ -266,3 +266,85 @@ def test_recent_goes_to_one_session_across_workers(make_server):
     assert seen_a == {1, 2, 3}, (seen_a, seen_b)
     for m in (a, b, adder):
         m.logout()
+
+
+def test_the_other_workers_changes_come_from_the_index(make_server):
+    """A session learns of what a session in the other worker did (flags
+    set and cleared, an expunge, an append) from the index, without
+    reading cur/ again; a file renamed by someone else, whom the index
+    knows nothing of, still makes it look."""
+    srv = two_workers(make_server)
+    a, b, extra = in_each_worker(
+        srv, lambda: login(srv, "alice@example.test", "alicepw"))
+    for m in extra:
+        m.logout()
+    for i in range(4):
+        msg = b"Subject: %d\r\n\r\nbody\r\n" % i
+        assert b.append("INBOX", None, None, msg)[0] == "OK"
+    a.select("INBOX")
+    b.select("INBOX")
+    pid = srv.worker_of(a.sock)
+
+    def scans():
+        return len(re.findall(r"imap\[%d\]: debug event=folder_scan" % pid,
+                              srv.log_text()))
+
+    def flags_seen_by_a():
+        assert a.noop()[0] == "OK"
+        typ, data = a.fetch("1:*", "(UID FLAGS)")
+        assert typ == "OK"
+        out = {}
+        for line in data:
+            mm = re.search(rb"UID (\d+) FLAGS \(([^)]*)\)", line)
+            out[int(mm.group(1))] = set(mm.group(2).decode().split()) - {r"\Recent"}
+        return out
+
+    before = scans()
+    b.store("1", "+FLAGS", r"(\Flagged)")
+    b.store("2", "+FLAGS", r"(\Seen)")
+    b.store("2", "-FLAGS", r"(\Seen)")      # its file has the old name again
+    b.store("3", "+FLAGS", r"(\Deleted)")
+    assert b.expunge()[0] == "OK"
+    assert b.append("INBOX", None, None, b"Subject: new\r\n\r\nbody\r\n")[0] == "OK"
+    assert flags_seen_by_a() == {1: {r"\Flagged"}, 2: set(), 4: set(), 5: set()}
+    assert scans() == before, srv.log_text()[-3000:]
+    # a Dovecot (or an mv) renames a file: only cur/ can tell
+    cur = os.path.join(srv.maildir("alice@example.test"), "cur")
+    name = [n for n in os.listdir(cur) if n.endswith(":2,F")]
+    assert len(name) == 1
+    os.rename(os.path.join(cur, name[0]), os.path.join(cur, name[0] + "S"))
+    assert flags_seen_by_a()[1] == {r"\Flagged", r"\Seen"}
+    assert scans() == before + 1
+    for m in (a, b):
+        m.logout()
+
+
+def test_many_changes_of_the_other_worker_are_read_from_cur(make_server):
+    """More renames by the other worker between two syncs than the list
+    of names holds: cur/ is read once instead, and nothing is missed."""
+    srv = two_workers(make_server)
+    a, b, extra = in_each_worker(
+        srv, lambda: login(srv, "alice@example.test", "alicepw"))
+    for m in extra:
+        m.logout()
+    cur = os.path.join(srv.maildir("alice@example.test"), "cur")
+    os.makedirs(cur, exist_ok=True)
+    for i in range(300):
+        with open(os.path.join(cur, "17000%05d.M1P1Q1.host,S=20:2," % i), "w") as f:
+            f.write("Subject: %d\n\nbody\n" % i)
+    a.select("INBOX")
+    b.select("INBOX")
+    pid = srv.worker_of(a.sock)
+
+    def scans():
+        return len(re.findall(r"imap\[%d\]: debug event=folder_scan" % pid,
+                              srv.log_text()))
+
+    before = scans()
+    assert b.store("1:300", "+FLAGS.SILENT", r"(\Seen)")[0] == "OK"
+    assert a.noop()[0] == "OK"
+    typ, data = a.search(None, "UNSEEN")
+    assert typ == "OK" and data == [b""]
+    assert scans() == before + 1
+    for m in (a, b):
+        m.logout()
