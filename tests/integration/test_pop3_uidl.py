@@ -103,8 +103,17 @@ service anvil {{
     subprocess.run(["dovecot", "-c", conf], check=True, stdin=subprocess.DEVNULL,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
     wait_port(port)
-    with open(os.path.join(run, "master.pid")) as f:
-        return int(f.read().strip()), conf
+    # the master writes its pid file a moment after its listener is up
+    pidfile = os.path.join(run, "master.pid")
+    end = time.time() + 10
+    while True:
+        try:
+            with open(pidfile) as f:
+                return int(f.read().strip()), conf
+        except (OSError, ValueError):
+            if time.time() > end:
+                raise
+            time.sleep(0.05)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="Dovecot serves uid 5000 mail as root")
