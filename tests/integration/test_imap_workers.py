@@ -5,9 +5,11 @@ changes (IDLE, NOTIFY). Which worker serves a connection is read from
 /proc (TegamiServer.worker_of)."""
 import imaplib
 import os
+import random
 import re
 import signal
 import socket
+import threading
 import time
 
 import pytest
@@ -347,4 +349,86 @@ def test_many_changes_of_the_other_worker_are_read_from_cur(make_server):
     assert typ == "OK" and data == [b""]
     assert scans() == before + 1
     for m in (a, b):
+        m.logout()
+
+
+class Tracking(imaplib.IMAP4_SSL):
+    """An IMAPS client that keeps the message count as the server tells it
+    (EXISTS sets it, each EXPUNGE takes one away), in the order sent."""
+    count = 0
+
+    def _append_untagged(self, typ, dat):
+        if typ == "EXISTS":
+            self.count = int(dat)
+        elif typ == "EXPUNGE":
+            self.count -= 1
+        super()._append_untagged(typ, dat)
+
+
+def test_sessions_in_both_workers_agree_after_check(make_server):
+    """Sessions of one account in both workers append, flag, delete and
+    expunge at once; when all have stopped, a CHECK brings each to the same
+    view: the count it was told (EXISTS, EXPUNGE) matches its SEARCH ALL,
+    and every session sees the same UIDs with the same flags."""
+    srv = two_workers(make_server)
+    sessions = []
+    for _ in range(6):
+        m = Tracking("127.0.0.1", srv.ports["IMAPS"], ssl_context=srv.ssl_context())
+        m.login("alice@example.test", "alicepw")
+        m.select("INBOX")
+        sessions.append(m)
+    assert len({srv.worker_of(m.sock) for m in sessions}) == 2
+    msg = b"From: a@example.org\r\nSubject: t\r\n\r\nbody\r\n"
+
+    def uids(m):
+        typ, data = m.uid("SEARCH", None, "ALL")
+        assert typ == "OK"
+        return [int(x) for x in data[0].split()]
+
+    def work(m, rnd, errors):
+        try:
+            for _ in range(15):
+                op = rnd.random()
+                if op < 0.35:
+                    assert m.append("INBOX", None, None, msg)[0] == "OK"
+                elif op < 0.75:
+                    have = uids(m)
+                    if have:
+                        flag = rnd.choice([r"(\Deleted)", r"(\Seen)", r"(\Flagged)"])
+                        m.uid("STORE", str(rnd.choice(have)),
+                              rnd.choice(["+FLAGS", "-FLAGS"]), flag)
+                else:
+                    assert m.expunge()[0] == "OK"
+        except Exception as e:      # reported by the main thread
+            errors.append(e)
+
+    for rnd_round in range(8):
+        errors = []
+        threads = [threading.Thread(target=work,
+                                    args=(m, random.Random(rnd_round * 10 + i), errors))
+                   for i, m in enumerate(sessions)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        views = []
+        for m in sessions:
+            assert m.check()[0] == "OK"
+            have = uids(m)
+            assert m.count == len(have), (rnd_round, m.count, len(have))
+            # imaplib hands back the FETCHes it kept from earlier commands
+            # too: the last one of a message is the answer to this one
+            m.untagged_responses.pop("FETCH", None)
+            typ, data = m.fetch("1:*", "(UID FLAGS)") if have else ("OK", [])
+            assert typ == "OK"
+            flags = {}
+            for line in data:
+                mm = re.match(rb"(\d+) \(UID (\d+) FLAGS \(([^)]*)\)\)", line or b"")
+                assert mm, line
+                flags[int(mm.group(2))] = (int(mm.group(1)), set(
+                    mm.group(3).split()) - {rb"\Recent"})
+            views.append((have, flags))
+        assert all(v == views[0] for v in views), (rnd_round, views)
+    for m in sessions:
         m.logout()
