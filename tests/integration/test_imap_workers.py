@@ -270,6 +270,14 @@ def test_recent_goes_to_one_session_across_workers(make_server):
         m.logout()
 
 
+def folder_scans(srv, sock):
+    """How often the worker serving sock has read a folder's cur/ (the
+    debug line of each full scan)."""
+    pid = srv.worker_of(sock)
+    return len(re.findall(r"imap\[%d\]: debug event=folder_scan" % pid,
+                          srv.log_text()))
+
+
 def test_the_other_workers_changes_come_from_the_index(make_server):
     """A session learns of what a session in the other worker did (flags
     set and cleared, an expunge, an append) from the index, without
@@ -285,11 +293,6 @@ def test_the_other_workers_changes_come_from_the_index(make_server):
         assert b.append("INBOX", None, None, msg)[0] == "OK"
     a.select("INBOX")
     b.select("INBOX")
-    pid = srv.worker_of(a.sock)
-
-    def scans():
-        return len(re.findall(r"imap\[%d\]: debug event=folder_scan" % pid,
-                              srv.log_text()))
 
     def flags_seen_by_a():
         assert a.noop()[0] == "OK"
@@ -301,7 +304,7 @@ def test_the_other_workers_changes_come_from_the_index(make_server):
             out[int(mm.group(1))] = set(mm.group(2).decode().split()) - {r"\Recent"}
         return out
 
-    before = scans()
+    before = folder_scans(srv, a.sock)
     b.store("1", "+FLAGS", r"(\Flagged)")
     b.store("2", "+FLAGS", r"(\Seen)")
     b.store("2", "-FLAGS", r"(\Seen)")      # its file has the old name again
@@ -309,14 +312,14 @@ def test_the_other_workers_changes_come_from_the_index(make_server):
     assert b.expunge()[0] == "OK"
     assert b.append("INBOX", None, None, b"Subject: new\r\n\r\nbody\r\n")[0] == "OK"
     assert flags_seen_by_a() == {1: {r"\Flagged"}, 2: set(), 4: set(), 5: set()}
-    assert scans() == before, srv.log_text()[-3000:]
+    assert folder_scans(srv, a.sock) == before, srv.log_text()[-3000:]
     # a Dovecot (or an mv) renames a file: only cur/ can tell
     cur = os.path.join(srv.maildir("alice@example.test"), "cur")
     name = [n for n in os.listdir(cur) if n.endswith(":2,F")]
     assert len(name) == 1
     os.rename(os.path.join(cur, name[0]), os.path.join(cur, name[0] + "S"))
     assert flags_seen_by_a()[1] == {r"\Flagged", r"\Seen"}
-    assert scans() == before + 1
+    assert folder_scans(srv, a.sock) == before + 1
     for m in (a, b):
         m.logout()
 
@@ -336,18 +339,12 @@ def test_many_changes_of_the_other_worker_are_read_from_cur(make_server):
             f.write("Subject: %d\n\nbody\n" % i)
     a.select("INBOX")
     b.select("INBOX")
-    pid = srv.worker_of(a.sock)
-
-    def scans():
-        return len(re.findall(r"imap\[%d\]: debug event=folder_scan" % pid,
-                              srv.log_text()))
-
-    before = scans()
+    before = folder_scans(srv, a.sock)
     assert b.store("1:300", "+FLAGS.SILENT", r"(\Seen)")[0] == "OK"
     assert a.noop()[0] == "OK"
     typ, data = a.search(None, "UNSEEN")
     assert typ == "OK" and data == [b""]
-    assert scans() == before + 1
+    assert folder_scans(srv, a.sock) == before + 1
     for m in (a, b):
         m.logout()
 
