@@ -2055,11 +2055,9 @@ f_refresh(struct store_folder_state *f, bool readonly, char **error_r)
 		f->need_rescan = true;
 	if (f->loaded && !f->need_rescan && f->nforeign > 0)
 		r = f_foreign(f, &rc);
-	if (r != 0)
-		;
-	else if (!f->loaded || f->need_rescan)
+	if (r == 0 && (!f->loaded || f->need_rescan))
 		r = f_full_sync(f, readonly, &rc, error_r);
-	else {
+	else if (r == 0) {
 		if (f->need_reload)
 			r = f_reload(f, &rc);
 		if (r == 0 && f->need_new)
