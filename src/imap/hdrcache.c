@@ -7,6 +7,7 @@
  */
 #include "imap/hdrcache.h"
 
+#include "lib/str.h"
 #include "lib/xalloc.h"
 
 #include <stdbool.h>
@@ -29,16 +30,6 @@ struct entry {
 static struct entry *buckets[NBUCKETS];
 static struct entry *newest, *oldest;
 static size_t held;
-
-static unsigned int
-hash_of(const char *s)
-{
-	unsigned int h = 2166136261u;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
-}
 
 static time_t
 now_secs(void)
@@ -110,7 +101,7 @@ int
 imap_hdrcache_get(const char *base, uint64_t size, char **data_r,
     size_t *len_r)
 {
-	struct entry *e = find(base, size, hash_of(base));
+	struct entry *e = find(base, size, str_hash(base));
 
 	if (e == NULL)
 		return -1;
@@ -127,7 +118,7 @@ void
 imap_hdrcache_put(const char *base, uint64_t size, const char *data,
     size_t len)
 {
-	unsigned int h = hash_of(base);
+	unsigned int h = str_hash(base);
 	struct entry *e;
 
 	if (len > HDRCACHE_ENTRY_MAX)

@@ -43,6 +43,16 @@ str_trim(char *s)
 	return s;
 }
 
+unsigned int
+str_hash(const char *s)
+{
+	unsigned int h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
 bool
 str_has_prefix(const char *s, const char *prefix)
 {

@@ -14,6 +14,8 @@ char *str_trim(char *s);
 bool str_has_prefix(const char *s, const char *prefix);
 bool str_has_prefix_ci(const char *s, const char *prefix);
 bool str_has_suffix(const char *s, const char *suffix);
+/* FNV-1a (32 bits) of a NUL-terminated string, for in-memory hash tables. */
+unsigned int str_hash(const char *s);
 /*
  * Splits s on any of the characters in seps, dropping empty fields and
  * trimming each; returns a NULL-terminated array of malloc'd strings and

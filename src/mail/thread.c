@@ -5,6 +5,7 @@
 #include "mail/thread.h"
 
 #include "lib/buf.h"
+#include "lib/str.h"
 #include "lib/xalloc.h"
 
 #include <stdlib.h>
@@ -30,16 +31,6 @@ struct threader {
 	int *hash;
 	unsigned int hsize;
 };
-
-static unsigned int
-str_hash(const char *s)
-{
-	unsigned int h = 2166136261u;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
-}
 
 static int
 cont_new(struct threader *t, const char *msgid)

@@ -1745,11 +1745,7 @@ struct foreign_slot {
 static struct foreign_slot *
 foreign_slot(struct foreign_slot *tab, size_t mask, const char *name)
 {
-	uint32_t h = 2166136261u;
-
-	for (const char *p = name; *p != '\0'; p++)
-		h = (h ^ (unsigned char)*p) * 16777619u;
-	for (size_t i = h & mask; ; i = (i + 1) & mask) {
+	for (size_t i = str_hash(name) & mask; ; i = (i + 1) & mask) {
 		if (tab[i].name == NULL || strcmp(tab[i].name, name) == 0)
 			return &tab[i];
 	}
