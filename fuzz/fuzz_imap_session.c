@@ -131,7 +131,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct imap_settings set = {
 		.hostname = "fuzz", .secure = true, .max_line = 4096,
 		.max_literal = 65536, .idle_poll_ms = 1, .quota = true,
-		.compress = true,
+		.compress = true, .urlauth = true,
 	};
 	size_t pos = 0;
 

@@ -1228,6 +1228,7 @@ imapd_init(struct worker *w)
 	    "TEGAMI_IMAP_TIMEOUT") * 1000;
 	d->imap_set.quota = d->quotas;
 	d->imap_set.compress = config_bool(cfg, "TEGAMI_IMAP_COMPRESS");
+	d->imap_set.urlauth = config_bool(cfg, "TEGAMI_IMAP_URLAUTH");
 	d->imap_hooks.on_auth = imap_on_auth;
 	d->imap_hooks.on_disconnect = imap_on_disconnect;
 	d->imap_hooks.quota = imap_quota;

@@ -68,6 +68,7 @@ const struct config_def settings_defs[] = {
 	NUM("TEGAMI_IMAP_MAX_SESSIONS_PER_USER_IP", "10", 1, 100000, "concurrent IMAP sessions of one account from one address (Dovecot's mail_max_userip_connections)"),
 	NUM("TEGAMI_IMAP_TIMEOUT", "1800", 60, 86400, "seconds an IMAP client may stay silent outside IDLE (RFC 9051: at least 1800)"),
 	BOOL("TEGAMI_IMAP_COMPRESS", "1"),
+	BOOL("TEGAMI_IMAP_URLAUTH", "0"),
 	NUM("TEGAMI_IMAP_WORKERS", "0", 0, 8, "imap worker processes (IMAP and POP3), 0 = one per CPU up to 4"),
 
 	/* TLS */

@@ -21,6 +21,7 @@ enum imap_cmd_flags {
 	CMD_AUTH = 1 << 1,	/* allowed once logged in */
 	CMD_SELECTED = 1 << 2,	/* needs a selected mailbox */
 	CMD_UID = 1 << 3,	/* has a UID form */
+	CMD_URLAUTH = 1 << 4,	/* only when URLAUTH is offered */
 };
 
 struct imap_session;

@@ -93,8 +93,10 @@ capability_string(const struct imap_session *s, struct buf *b)
 	    " THREAD=ORDEREDSUBJECT UTF8=ACCEPT I18NLEVEL=1");
 	buf_append_str(b, " PREVIEW PREVIEW=FUZZY SNIPPET=FUZZY");
 	buf_append_str(b, " LIST-EXTENDED LIST-STATUS STATUS=SIZE"
-	    " CREATE-SPECIAL-USE BINARY MULTIAPPEND CATENATE URLAUTH"
-	    " URLAUTH=BINARY URL-PARTIAL SAVEDATE NOTIFY");
+	    " CREATE-SPECIAL-USE BINARY MULTIAPPEND CATENATE URL-PARTIAL"
+	    " SAVEDATE NOTIFY");
+	if (s->set.urlauth)
+		buf_append_str(b, " URLAUTH URLAUTH=BINARY");
 	if (s->set.quota)
 		buf_append_str(b, " QUOTA QUOTA=RES-STORAGE");
 	buf_printf(b, " APPENDLIMIT=%llu",
@@ -1358,9 +1360,9 @@ static const struct imap_cmd_def commands[] = {
 	{ "GETQUOTA", imap_cmd_getquota, CMD_AUTH },
 	{ "GETQUOTAROOT", imap_cmd_getquotaroot, CMD_AUTH },
 	{ "SETQUOTA", imap_cmd_setquota, CMD_AUTH },
-	{ "GENURLAUTH", imap_cmd_genurlauth, CMD_AUTH },
-	{ "RESETKEY", imap_cmd_resetkey, CMD_AUTH },
-	{ "URLFETCH", imap_cmd_urlfetch, CMD_AUTH },
+	{ "GENURLAUTH", imap_cmd_genurlauth, CMD_AUTH | CMD_URLAUTH },
+	{ "RESETKEY", imap_cmd_resetkey, CMD_AUTH | CMD_URLAUTH },
+	{ "URLFETCH", imap_cmd_urlfetch, CMD_AUTH | CMD_URLAUTH },
 	{ "IDLE", cmd_idle, CMD_AUTH },
 	{ "NOTIFY", imap_cmd_notify, CMD_AUTH },
 	{ "CHECK", imap_cmd_check, CMD_AUTH | CMD_SELECTED },
@@ -1406,6 +1408,8 @@ run_command(struct imap_session *s, const struct imap_command *cmd)
 		args++;
 		nargs--;
 	}
+	if (def != NULL && (def->flags & CMD_URLAUTH) != 0 && !s->set.urlauth)
+		def = NULL;
 	if (def == NULL) {
 		imap_tagged(s, "BAD", "Unknown command");
 	} else if (s->state == IMAP_STATE_NOT_AUTH &&

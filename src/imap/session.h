@@ -70,6 +70,7 @@ struct imap_settings {
 	struct pool *pool;
 	bool quota;			/* QUOTA offered (ENABLE_QUOTAS) */
 	bool compress;			/* COMPRESS=DEFLATE offered */
+	bool urlauth;			/* URLAUTH, URLAUTH=BINARY offered */
 	/* Set: the greeting is "* BYE <text>" and the connection is closed
 	   (a banned client; RFC 9051 7.1.5 allows BYE as a greeting). */
 	const char *greeting_bye;

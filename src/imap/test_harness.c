@@ -93,6 +93,7 @@ harness_start_tls(struct harness *h, const char *root, uint64_t max_literal,
 		.max_literal = max_literal,
 		.idle_poll_ms = 100,
 		.ssl_ctx = ssl_ctx,
+		.urlauth = true,
 	};
 
 	harness_start_set(h, root, &set);

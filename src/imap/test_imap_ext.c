@@ -391,6 +391,41 @@ test_imap_urlauth(void)
 TEST(test_imap_urlauth)
 
 static void
+test_imap_urlauth_off(void)
+{
+	struct harness h;
+	const char *root = test_tmpdir();
+	char *out;
+
+	test_begin("imap URLAUTH off (the default): not offered, its commands unknown");
+	{
+		struct imap_settings set = { .secure = true };
+
+		harness_start_set(&h, root, &set);
+	}
+	free(wait_for(&h, "* OK"));
+	out = cmd(&h, "a LOGIN joe@x.test secret\r\n", "a ");
+	test_assert(strstr(out, "a OK [CAPABILITY ") != NULL);
+	test_assert(strstr(out, "URLAUTH") == NULL);
+	test_assert(strstr(out, " CATENATE URL-PARTIAL") != NULL);
+	free(out);
+	deliver(root, "1700000001.M1P1Q1.host", msg_encoded);
+	EXPECT(&h, "b SELECT INBOX\r\n", "b ", "* 1 EXISTS");
+	EXPECT(&h, "c GENURLAUTH \"imap://joe@x.test/INBOX/;uid=1;"
+	    "urlauth=authuser\" INTERNAL\r\n", "c ", "c BAD Unknown command");
+	EXPECT(&h, "d URLFETCH \"imap://joe@x.test/INBOX/;uid=1\"\r\n", "d ",
+	    "d BAD Unknown command");
+	EXPECT(&h, "e RESETKEY\r\n", "e ", "e BAD Unknown command");
+	/* CATENATE's own URLs stay */
+	EXPECT(&h, "f APPEND INBOX CATENATE (URL \"/INBOX/;UID=1\")\r\n", "f ",
+	    "f OK [APPENDUID ");
+	EXPECT(&h, "g LOGOUT\r\n", "g ", "* BYE", "g OK");
+	harness_stop(&h);
+	test_end();
+}
+TEST(test_imap_urlauth_off)
+
+static void
 test_imap_quota(void)
 {
 	struct harness h;

@@ -110,9 +110,12 @@ def test_search_and_sort_under_unicode_casemap(server):
     m.logout()
 
 
-def test_url_partial_in_urlfetch_and_catenate(server):
+def test_url_partial_in_urlfetch_and_catenate(make_server):
     """URL-PARTIAL (RFC 5550 §5): ;PARTIAL=offset.length in a URLAUTH URL
-    and in a CATENATE URL gives those bytes of the section."""
+    (with TEGAMI_IMAP_URLAUTH=1) and in a CATENATE URL gives those bytes of
+    the section."""
+    server = make_server(env={"TEGAMI_IMAP_URLAUTH": "1"},
+                         accounts=(("bob@example.test", "bobpw"),))
     deliver(server, b"From: a@remote.test\r\nTo: bob@example.test\r\nSubject: p\r\n\r\n"
                     b"0123456789abcdef\r\n")
     server.wait_messages("bob@example.test", 1)

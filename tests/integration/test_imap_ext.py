@@ -40,11 +40,26 @@ def test_capabilities(server):
     tag, lines = raw(m, b"CAPABILITY")
     caps = set(lines[0].decode().split()[2:])
     for c in ("IMAP4rev2", "LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE",
-              "CREATE-SPECIAL-USE", "BINARY", "MULTIAPPEND", "CATENATE", "URLAUTH",
-              "URLAUTH=BINARY", "QUOTA", "QUOTA=RES-STORAGE", "COMPRESS=DEFLATE",
+              "CREATE-SPECIAL-USE", "BINARY", "MULTIAPPEND", "CATENATE", "URL-PARTIAL",
+              "QUOTA", "QUOTA=RES-STORAGE", "COMPRESS=DEFLATE",
               "SPECIAL-USE", "APPENDLIMIT=10240000"):
         assert c in caps, c
+    # URLAUTH is off unless TEGAMI_IMAP_URLAUTH=1 (as Dovecot's without
+    # imap_urlauth_host): not offered, its commands unknown
+    assert not any(c.startswith("URLAUTH") for c in caps), caps
+    for c in (b'GENURLAUTH "imap://bob%40example.test@mail.example.test/INBOX/;UID=1;'
+              b'URLAUTH=authuser" INTERNAL', b'URLFETCH "/INBOX/;UID=1"', b"RESETKEY"):
+        tag, _ = raw(m, c)
+        assert b"BAD Unknown command" in tag, (c, tag)
     m.logout()
+
+
+@pytest.fixture
+def urlauth_server(make_server):
+    """alice and bob, with TEGAMI_IMAP_URLAUTH=1."""
+    return make_server(env={"TEGAMI_IMAP_URLAUTH": "1"},
+                       accounts=(("alice@example.test", "alicepw"),
+                                 ("bob@example.test", "bobpw")))
 
 
 def test_list_extended_status_and_special_use(server):
@@ -158,7 +173,12 @@ def test_multiappend_and_catenate(server):
     m.logout()
 
 
-def test_urlauth_between_accounts(server):
+def test_urlauth_between_accounts(urlauth_server):
+    server = urlauth_server
+    m = login(server)
+    tag, lines = raw(m, b"CAPABILITY")
+    assert b" URLAUTH URLAUTH=BINARY" in lines[0], lines
+    m.logout()
     deliver(server, BASE64_MSG)
     server.wait_messages("bob@example.test", 1)
     bob = login(server)
