@@ -1080,14 +1080,43 @@ imap_session_auth_refuse(struct imap_session *s, const char *resp)
 struct watch_reader {
 	struct event_base *base;
 	struct event *ev;
+	struct event *retry;	/* folders wait for the index: look again */
 	unsigned int refs;
 };
 static struct watch_reader readers[4];
+
+#define WATCH_RETRY_MS 50
 
 static void
 watch_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	store_watch_dispatch();
+}
+
+static void
+watch_retry_arm(struct watch_reader *r)
+{
+	struct timeval tv = { 0, WATCH_RETRY_MS * 1000 };
+
+	if (!evtimer_pending(r->retry, NULL))
+		evtimer_add(r->retry, &tv);
+}
+
+static void
+watch_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	if (store_watch_retry())
+		watch_retry_arm(arg);
+}
+
+/* From inside the store: only schedule. */
+static void
+watch_waiting_hook(void)
+{
+	for (size_t i = 0; i < sizeof(readers) / sizeof(readers[0]); i++) {
+		if (readers[i].refs > 0)
+			watch_retry_arm(&readers[i]);
+	}
 }
 
 static void
@@ -1113,6 +1142,8 @@ watch_ref(struct imap_session *s, bool *held)
 	free_slot->ev = event_new(s->base, fd, EV_READ | EV_PERSIST,
 	    watch_read_cb, NULL);
 	event_add(free_slot->ev, NULL);
+	free_slot->retry = evtimer_new(s->base, watch_retry_cb, free_slot);
+	store_watch_set_waiting_hook(watch_waiting_hook);
 	free_slot->refs = 1;
 	*held = true;
 }
@@ -1126,6 +1157,7 @@ watch_unref(struct imap_session *s, bool *held)
 		if (r->refs > 0 && r->base == s->base) {
 			if (--r->refs == 0) {
 				event_free(r->ev);
+				event_free(r->retry);
 				memset(r, 0, sizeof(*r));
 			}
 			break;

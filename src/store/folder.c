@@ -1710,6 +1710,26 @@ foreign_clear(struct store_folder_state *f)
 	x_free(&f->foreign);
 	x_free(&f->foreign_kind);
 	f->nforeign = 0;
+	f->foreign_since = 0;
+	f->foreign_checked = 0;
+}
+
+unsigned int store_foreign_grace_ms = 250;
+unsigned long store_folder_scans;
+
+uint64_t
+store_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+bool
+store_folder_foreign_waiting(const struct store_folder_state *f)
+{
+	return f->foreign_since != 0 && !f->need_rescan;
 }
 
 void
@@ -1789,15 +1809,42 @@ foreign_explained(const struct store_folder_state *f)
 	return ok;
 }
 
-/* The index first (what another process wrote), cur/ only if it must. */
+/*
+ * The index first (what another process wrote), cur/ only if it must.
+ * Names the index does not explain yet may be another tegami process's
+ * change whose commit is still to come: they wait, and are looked at
+ * again when the index changes or more names come, until
+ * store_foreign_grace_ms have passed; then cur/ is read (Dovecot, a
+ * script or an mv changed the Maildir).
+ */
 static int
 f_foreign(struct store_folder_state *f, int *rc_r)
 {
-	if (f->need_reload && f_reload(f, rc_r) < 0)
-		return -1;
-	if (!foreign_explained(f))
+	uint64_t now = store_now_ms();
+	bool reloaded = false;
+
+	if (f->need_reload) {
+		if (f_reload(f, rc_r) < 0)
+			return -1;
+		reloaded = true;
+	}
+	if (f->foreign_since == 0 || reloaded ||
+	    f->foreign_checked != f->nforeign) {
+		if (foreign_explained(f)) {
+			foreign_clear(f);
+			return 0;
+		}
+		f->foreign_checked = f->nforeign;
+		if (f->foreign_since == 0) {
+			f->foreign_since = now != 0 ? now : 1;
+			if (store_foreign_grace_ms > 0)
+				store_watch_waiting();
+		}
+	}
+	if (now - f->foreign_since >= store_foreign_grace_ms) {
 		f->need_rescan = true;
-	foreign_clear(f);
+		foreign_clear(f);
+	}
 	return 0;
 }
 
@@ -1814,6 +1861,7 @@ f_full_sync(struct store_folder_state *f, bool readonly, int *rc_r,
 
 	*rc_r = SQLITE_OK;
 	log_debug("event=folder_scan dir=%s", f->dir);
+	store_folder_scans++;
 	foreign_clear(f);	/* the scan covers what inotify said so far */
 	/* the stamp from before the scan: a change during it is not lost */
 	stamp_ok = f->wd_cur < 0 && dir_mtime(f, "new", &sn) &&

@@ -116,6 +116,10 @@ struct store_folder_state {
 	char **foreign;
 	char *foreign_kind;
 	unsigned int nforeign;
+	/* the index did not explain them yet (CLOCK_MONOTONIC ms, 0 = not
+	   waiting), and how many names there were at that look */
+	uint64_t foreign_since;
+	unsigned int foreign_checked;
 	bool stamp_valid;
 	struct timespec new_mtime, cur_mtime;
 	/* \Recent: the first UID no session has claimed, as last read from
@@ -203,6 +207,17 @@ void store_folder_state_notify(struct store_folder_state *f,
    store_watch_own()); too many such names make it a rescan. */
 void store_folder_foreign(struct store_folder_state *f, char kind,
     const char *name);
+/*
+ * How long such names may wait for the index to explain them before cur/
+ * is read (ms): the other worker renames a file, then commits; APPEND's
+ * file arrives in cur/ before its row. 250; tests change it.
+ */
+extern unsigned int store_foreign_grace_ms;
+/* Are f's names waiting for the index (foreign_since says since when)? */
+bool store_folder_foreign_waiting(const struct store_folder_state *f);
+uint64_t store_now_ms(void);
+/* Full scans of a folder's cur/ made by this process (for tests). */
+extern unsigned long store_folder_scans;
 
 /* watch.c: one inotify instance per process (the loop thread only) */
 int store_watch_add(struct store_folder_state *f);
@@ -214,5 +229,7 @@ void store_watch_own(struct store_folder_state *f, char kind, const char *sub,
     const char *name);
 /* Reads what inotify has queued and marks the folders; notifies handles. */
 void store_watch_read(void);
+/* A folder's foreign names began to wait for the index (store_watch_retry()). */
+void store_watch_waiting(void);
 
 #endif

@@ -223,6 +223,16 @@ bool store_mailbox_watched(const struct store_mailbox *box);
  */
 int store_watch_fd(void);
 void store_watch_dispatch(void);
+/*
+ * Names another process changed in cur/ may wait a moment for the index to
+ * explain them (the other imap worker renames, then commits). While any
+ * folder's do, the loop calls store_watch_retry() every few tens of ms:
+ * it notifies those folders' handles (IDLE sessions look again) and says
+ * whether any still wait. hook is called when a folder begins to wait
+ * (from inside store calls: it must only schedule the retry).
+ */
+bool store_watch_retry(void);
+void store_watch_set_waiting_hook(void (*hook)(void));
 
 /*
  * Changes in one transaction: store_batch_begin(), several changes on

@@ -233,6 +233,9 @@ test_store_sync(void)
 	unsigned int idx[2];
 	struct stat st;
 
+	/* the Maildir is changed by hand, as by Dovecot: seen at the next
+	   sync, not after store_foreign_grace_ms */
+	store_foreign_grace_ms = 0;
 	test_begin("store: new/ -> cur/, UIDs in delivery order, sizes");
 	test_assert(store_account_open(root, &acct, &err) == 0);
 	deliver(root, "1700000002.M1P1Q1.host,S=6,W=8", "b\nbb\n");
@@ -559,8 +562,93 @@ test_store_sync(void)
 	free(name);
 	store_account_close(&acct);
 	test_end();
+	store_foreign_grace_ms = 250;
 }
 TEST(test_store_sync)
+
+/* Another process's file arriving in cur/ before its row (APPEND) waits
+   for the commit instead of making a scan; a stranger's rename is read
+   from cur/ once the grace is over. */
+static void
+test_store_foreign_grace(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct, *other;
+	struct store_mailbox *box, *obox;
+	struct store_append_op *op;
+	struct store_sync_changes ch;
+	const struct store_msg *msgs;
+	struct store_append msg = { "Subject: a\r\n\r\nb\r\n", 17, 0, NULL, 0 };
+	unsigned long scans;
+	unsigned int n;
+	uint32_t uid;
+	char *err = NULL, *from, *to;
+
+	test_begin("store: another process's change waits for its commit, a stranger's for the grace");
+	store_foreign_grace_ms = 300;
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	deliver(root, "1700000001.M1P1Q1.host,S=4,W=5", "a\nb\n");
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box, &err) == 0);
+	test_assert(store_mailbox_sync(box, &ch, &err) == 0);
+	store_sync_changes_free(&ch);
+	test_assert(store_account_open_private(root, &other, &err) == 0);
+	test_assert(store_mailbox_open(other, "INBOX", false, &obox, &err) == 0);
+	scans = store_folder_scans;
+	/* the other process's file is in cur/, its row not yet committed */
+	test_assert(store_append_begin(obox, &msg, 1, &op, &err) == 0);
+	store_append_write(op);
+	test_assert(store_mailbox_sync(box, &ch, &err) == 0);
+	test_assert(ch.nnew == 0);
+	store_sync_changes_free(&ch);
+	msgs = store_mailbox_msgs(box, &n);
+	test_assert(n == 1);
+	test_assert(store_folder_foreign_waiting(box->f));
+	test_assert(store_append_finish(&op, &uid, &err) == 0);
+	test_assert(uid == 2);
+	test_assert(store_mailbox_sync(box, &ch, &err) == 0);
+	test_assert(ch.nnew == 1);
+	store_sync_changes_free(&ch);
+	msgs = store_mailbox_msgs(box, &n);
+	test_assert(n == 2 && msgs[1].uid == 2);
+	test_assert(!store_folder_foreign_waiting(box->f));
+	test_assert(store_folder_scans == scans);
+	/* its flag change (rename and commit at once): from the index too */
+	test_assert(store_msg_set_flags(obox, 0, STORE_FLAG_FLAGGED, NULL, &err) == 0);
+	test_assert(store_mailbox_sync(box, &ch, &err) == 0);
+	test_assert(ch.nchanged == 1);
+	store_sync_changes_free(&ch);
+	test_assert(store_folder_scans == scans);
+	/* a stranger (Dovecot, mv) renames a file: the index never explains it */
+	msgs = store_mailbox_msgs(box, &n);
+	from = xasprintf("%s/%s", root, msgs[1].path);
+	to = xasprintf("%sS", from);
+	test_assert(rename(from, to) == 0);
+	test_assert(store_mailbox_sync(box, &ch, &err) == 0);
+	test_assert(ch.nchanged == 0);
+	store_sync_changes_free(&ch);
+	test_assert(store_folder_scans == scans);
+	test_assert(store_folder_foreign_waiting(box->f));
+	/* the retry of the loop's timer names the folder */
+	test_assert(store_watch_retry());
+	usleep(320 * 1000);
+	test_assert(store_mailbox_sync(box, &ch, &err) == 0);
+	test_assert(ch.nchanged == 1 && ch.changed[0] == 2);
+	store_sync_changes_free(&ch);
+	test_assert(store_folder_scans == scans + 1);
+	msgs = store_mailbox_msgs(box, &n);
+	test_assert(msgs[1].flags == STORE_FLAG_SEEN);
+	test_assert(!store_folder_foreign_waiting(box->f));
+	test_assert(!store_watch_retry());
+	free(from);
+	free(to);
+	store_mailbox_close(&obox);
+	store_account_close(&other);
+	store_mailbox_close(&box);
+	store_account_close(&acct);
+	store_foreign_grace_ms = 250;
+	test_end();
+}
+TEST(test_store_foreign_grace)
 
 static void
 test_store_changed(void)
@@ -955,6 +1043,9 @@ test_store_sleep_wake(void)
 	unsigned int n;
 	char *err = NULL, *path;
 
+	/* the Maildir is changed by hand, as by Dovecot: seen at the next
+	   sync, not after store_foreign_grace_ms */
+	store_foreign_grace_ms = 0;
 	test_begin("store: an idle account closes its index and sleeps; the next use wakes it");
 	test_assert(store_account_open(root, &acct, &err) == 0);
 	for (int i = 1; i <= 5; i++) {
@@ -999,6 +1090,7 @@ test_store_sleep_wake(void)
 	store_mailbox_close(&box2);
 	store_account_close(&acct);
 	test_end();
+	store_foreign_grace_ms = 250;
 }
 TEST(test_store_sleep_wake)
 
@@ -1500,6 +1592,9 @@ test_store_uidlist_lines(void)
 	ino = inode_of(ul);
 	test_assert(ino != 0);
 
+	/* the Maildir is changed by hand, as by Dovecot: seen at the next
+	   sync, not after store_foreign_grace_ms */
+	store_foreign_grace_ms = 0;
 	test_begin("store: an expunged message's uidlist line waits for a rewrite");
 	m = store_mailbox_msgs(box, &n);
 	test_assert(n == 3);
@@ -1560,5 +1655,6 @@ test_store_uidlist_lines(void)
 	store_account_close(&acct);
 	free(ul);
 	free(root);
+	store_foreign_grace_ms = 250;
 }
 TEST(test_store_uidlist_lines)

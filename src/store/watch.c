@@ -320,3 +320,45 @@ store_watch_dispatch(void)
 {
 	store_watch_read();
 }
+
+static void (*waiting_hook)(void);
+
+void
+store_watch_set_waiting_hook(void (*hook)(void))
+{
+	waiting_hook = hook;
+}
+
+void
+store_watch_waiting(void)
+{
+	if (waiting_hook != NULL)
+		waiting_hook();
+}
+
+/*
+ * The handles of a waiting folder look again (a sync past the grace reads
+ * cur/). A folder nobody syncs stays waiting until its next sync: it keeps
+ * the retries going only for twice the grace.
+ */
+bool
+store_watch_retry(void)
+{
+	struct touched t = { 0 };
+	uint64_t now = store_now_ms();
+	bool more = false;
+
+	for (size_t b = 0; b < WD_BUCKETS; b++) {
+		for (struct wd_entry *e = buckets[b]; e != NULL; e = e->next) {
+			if (e->is_new || !store_folder_foreign_waiting(e->f))
+				continue;
+			touch(&t, e->f);
+			if (now - e->f->foreign_since <= 2 * (uint64_t)store_foreign_grace_ms)
+				more = true;
+		}
+	}
+	for (unsigned int i = 0; i < t.n; i++)
+		store_folder_state_notify(t.f[i], NULL);
+	free(t.f);
+	return more;
+}
