@@ -611,6 +611,15 @@ read_header(const char *path, char **data_r, size_t *len_r)
 	return 0;
 }
 
+/* The header or the whole file, as need says. -1 with errno set. */
+static int
+read_msg(const char *path, enum need need, char **data_r, size_t *len_r)
+{
+	if (need == NEED_HEADER)
+		return read_header(path, data_r, len_r);
+	return file_read_all(path, MESSAGE_MAX, data_r, len_r);
+}
+
 /*
  * One message's FETCH response. -1: the message file is gone; -2: a
  * BINARY part has an unknown encoding (nothing sent for it).
@@ -644,6 +653,7 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 	if (c->need_msg) {
 		enum need need = NEED_NONE;
 		char *path;
+		bool cached;
 		int r;
 
 		for (unsigned int i = 0; i < c->n && need < NEED_HEADER; i++) {
@@ -665,16 +675,19 @@ fetch_one(struct imap_session *s, struct fetch_ctx *c, unsigned int idx,
 		}
 		if (need != NEED_NONE) {
 			path = store_msg_full_path(s->box, m);
-			if (need != NEED_HEADER) {
-				r = file_read_all(path, MESSAGE_MAX, &data, &len);
-			} else if (imap_hdrcache_get(m->base, m->size, &data,
-			    &len) == 0) {
-				r = 0;
-			} else {
-				r = read_header(path, &data, &len);
-				if (r == 0)
-					imap_hdrcache_put(m->base, m->size, data, len);
+			cached = need == NEED_HEADER && imap_hdrcache_get(m->base,
+			    m->size, &data, &len) == 0;
+			r = cached ? 0 : read_msg(path, need, &data, &len);
+			if (r < 0 && errno == ENOENT) {
+				/* renamed under us (the other worker, before
+				   its commit; Dovecot): its name now */
+				free(path);
+				path = store_msg_relocated_path(s->box, m);
+				if (path != NULL)
+					r = read_msg(path, need, &data, &len);
 			}
+			if (r == 0 && need == NEED_HEADER && !cached)
+				imap_hdrcache_put(m->base, m->size, data, len);
 			free(path);
 			if (r < 0) {
 				store_msg_cache_free(&mc);

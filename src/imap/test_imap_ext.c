@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Logs joe in on a fresh harness. */
 static void
@@ -424,6 +425,35 @@ test_imap_urlauth_off(void)
 	test_end();
 }
 TEST(test_imap_urlauth_off)
+
+/* A message file renamed by another program between two syncs: FETCH
+   finds it under its new name (it was "NO [EXPUNGEISSUED]"). */
+static void
+test_imap_fetch_renamed_file(void)
+{
+	struct harness h;
+	const char *root = test_tmpdir();
+	char from[512], to[512];
+
+	test_begin("imap FETCH of a message whose file another program just renamed");
+	login(&h, root);
+	deliver(root, "1700000001.M1P1Q1.host", "Subject: moved\r\n\r\nstill here\r\n");
+	EXPECT(&h, "a SELECT INBOX\r\n", "a ", "* 1 EXISTS");
+	snprintf(from, sizeof(from), "%s/cur/1700000001.M1P1Q1.host:2,", root);
+	snprintf(to, sizeof(to), "%s/cur/1700000001.M1P1Q1.host:2,S", root);
+	test_assert(rename(from, to) == 0);
+	EXPECT(&h, "b FETCH 1 (BODY.PEEK[TEXT])\r\n", "b ",
+	    "BODY[TEXT] {12}\r\nstill here\r\n", "b OK Fetch completed.");
+	EXPECT(&h, "c FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n", "c ",
+	    "Subject: moved", "c OK Fetch completed.");
+	/* gone for good: the RFC's answer */
+	test_assert(unlink(to) == 0);
+	EXPECT(&h, "d FETCH 1 (BODY.PEEK[TEXT])\r\n", "d ", "d NO [EXPUNGEISSUED]");
+	EXPECT(&h, "e LOGOUT\r\n", "e ", "* BYE", "e OK");
+	harness_stop(&h);
+	test_end();
+}
+TEST(test_imap_fetch_renamed_file)
 
 static void
 test_imap_quota(void)

@@ -2848,6 +2848,19 @@ find_by_base(struct store_folder_state *f, const char *base)
 	return found;
 }
 
+char *
+store_msg_relocated_path(struct store_mailbox *box, const struct store_msg *msg)
+{
+	char *rel, *full;
+
+	box_wake(box);
+	if ((rel = find_by_base(box->f, msg->base)) == NULL)
+		return NULL;
+	full = xasprintf("%s/%s", box->f->dir, rel);
+	free(rel);
+	return full;
+}
+
 int
 store_msg_change_flags(struct store_mailbox *box, unsigned int i, char op,
     unsigned int flags, const char *keywords, char **error_r)

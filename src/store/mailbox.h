@@ -263,6 +263,14 @@ int store_mailbox_find_uid(const struct store_mailbox *box, uint32_t uid);
 /* The full path of a message's file (malloc'd). */
 char *store_msg_full_path(const struct store_mailbox *box,
     const struct store_msg *msg);
+/*
+ * When that file is gone: the full path of the message's file under the
+ * name it has now in cur/ or new/ (malloc'd; another program renamed it,
+ * or the other imap worker before its commit), NULL when there is none
+ * (expunged). Reads the directory: for the rare miss only.
+ */
+char *store_msg_relocated_path(struct store_mailbox *box,
+    const struct store_msg *msg);
 
 /*
  * Changes. store_msg_set_flags() updates the message array at once (the
