@@ -52,6 +52,17 @@ def in_each_worker(srv, connect):
     raise AssertionError("every connection went to one worker")
 
 
+def alice_in_each_worker(srv):
+    """Two sessions of alice, in different workers, INBOX selected in both."""
+    a, b, extra = in_each_worker(
+        srv, lambda: login(srv, "alice@example.test", "alicepw"))
+    for m in extra:
+        m.logout()
+    a.select("INBOX")
+    b.select("INBOX")
+    return a, b
+
+
 def test_workers_take_turns_and_show_in_status(make_server):
     srv = two_workers(make_server)
     pids = srv.worker_pids("imap")
@@ -245,12 +256,7 @@ def test_recent_goes_to_one_session_across_workers(make_server):
     """RFC 3501 2.3.2: a new message is \\Recent in one session only, also
     when the sessions that see it first are in different workers."""
     srv = two_workers(make_server)
-    a, b, extra = in_each_worker(
-        srv, lambda: login(srv, "alice@example.test", "alicepw"))
-    for m in extra:
-        m.logout()
-    a.select("INBOX")
-    b.select("INBOX")
+    a, b = alice_in_each_worker(srv)
     adder = login(srv, "alice@example.test", "alicepw")
     msg = b"From: x@example.org\r\nSubject: hi\r\n\r\nbody\r\n"
     for _ in range(3):
@@ -335,12 +341,7 @@ def test_the_other_workers_appends_and_flags_while_we_sync(make_server):
     all the while (NOOP in a loop) waits for those commits instead of
     reading cur/ again, and ends up with the same view."""
     srv = two_workers(make_server)
-    a, b, extra = in_each_worker(
-        srv, lambda: login(srv, "alice@example.test", "alicepw"))
-    for m in extra:
-        m.logout()
-    a.select("INBOX")
-    b.select("INBOX")
+    a, b = alice_in_each_worker(srv)
     before = folder_scans(srv, a.sock)
     stop = threading.Event()
     errors = []
