@@ -156,6 +156,7 @@ hammer_run(void *arg)
 
 	if (ban_open(h->path, NULL, t, &b, &err) < 0) {
 		h->errors++;
+		fprintf(stderr, "     ban_open: %s\n", err);
 		free(err);
 		return NULL;
 	}
