@@ -221,6 +221,7 @@ deliver(const char *root, const char *name, const char *content)
 static void
 test_store_sync(void)
 {
+	const unsigned int grace = store_foreign_grace_ms;
 	const char *root = test_tmpdir();
 	struct store_account *acct, *acct2;
 	struct store_mailbox *box, *box2, *trash;
@@ -562,7 +563,7 @@ test_store_sync(void)
 	free(name);
 	store_account_close(&acct);
 	test_end();
-	store_foreign_grace_ms = 250;
+	store_foreign_grace_ms = grace;
 }
 TEST(test_store_sync)
 
@@ -572,6 +573,7 @@ TEST(test_store_sync)
 static void
 test_store_foreign_grace(void)
 {
+	const unsigned int grace = store_foreign_grace_ms;
 	const char *root = test_tmpdir();
 	struct store_account *acct, *other;
 	struct store_mailbox *box, *obox;
@@ -645,7 +647,7 @@ test_store_foreign_grace(void)
 	store_account_close(&other);
 	store_mailbox_close(&box);
 	store_account_close(&acct);
-	store_foreign_grace_ms = 250;
+	store_foreign_grace_ms = grace;
 	test_end();
 }
 TEST(test_store_foreign_grace)
@@ -1035,6 +1037,7 @@ TEST(test_store_blobs);
 static void
 test_store_sleep_wake(void)
 {
+	const unsigned int grace = store_foreign_grace_ms;
 	const char *root = test_tmpdir();
 	struct store_account *acct;
 	struct store_mailbox *box, *box2;
@@ -1090,7 +1093,7 @@ test_store_sleep_wake(void)
 	store_mailbox_close(&box2);
 	store_account_close(&acct);
 	test_end();
-	store_foreign_grace_ms = 250;
+	store_foreign_grace_ms = grace;
 }
 TEST(test_store_sleep_wake)
 
@@ -1572,6 +1575,7 @@ inode_of(const char *path)
 static void
 test_store_uidlist_lines(void)
 {
+	const unsigned int grace = store_foreign_grace_ms;
 	char *root = xasprintf("%s/uidlist", test_tmpdir());
 	char *ul, *s, *from, *err = NULL;
 	struct store_account *acct;
@@ -1655,6 +1659,6 @@ test_store_uidlist_lines(void)
 	store_account_close(&acct);
 	free(ul);
 	free(root);
-	store_foreign_grace_ms = 250;
+	store_foreign_grace_ms = grace;
 }
 TEST(test_store_uidlist_lines)
