@@ -33,6 +33,7 @@
 #include "ipc/msg.h"
 #include "imap/hdrcache.h"
 #include "imap/session.h"
+#include "lib/file.h"
 #include "lib/log.h"
 #include "lib/pool.h"
 #include "lib/str.h"
@@ -820,7 +821,7 @@ imap_on_filed(struct imap_session *s, const char *from, const char *to,
 				    c->user, n - i);
 				break;
 			}
-			fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+			fd = file_open_read(paths[i]);
 			if (fd < 0)
 				continue;	/* gone meanwhile: nothing to learn */
 			j->fds[j->nfds++] = fd;
@@ -1204,6 +1205,7 @@ imapd_init(struct worker *w)
 	/* before any SQLite call: index connections of idle accounts are
 	   closed, and their memory must really go back */
 	(void)store_dbmem_install();
+	(void)store_sqlite_noatime();
 	w->ctx = d;
 	w->stop = imapd_stop;
 	w->status = imapd_status;

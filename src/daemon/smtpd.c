@@ -30,6 +30,7 @@
 #include "queue/spool.h"
 #include "smtp/server.h"
 #include "store/dbmem.h"
+#include "store/mailbox.h"
 #include "store/maildir.h"
 #include "store/quota.h"
 
@@ -1059,6 +1060,7 @@ smtpd_init(struct worker *w)
 	   short-lived allocations freed (the measured effect on the peak
 	   was within the runs' spread: docs/benchmarks.md) */
 	(void)store_dbmem_install();
+	(void)store_sqlite_noatime();
 	w->ctx = d;
 	w->stop = smtpd_stop;
 	w->status = smtpd_status;

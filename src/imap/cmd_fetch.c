@@ -574,7 +574,7 @@ static const struct mime_limits top_only_limits = {
 static int
 read_header(const char *path, char **data_r, size_t *len_r)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = file_open_read(path);
 	struct buf b;
 	char chunk[8192];
 	ssize_t n;

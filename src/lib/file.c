@@ -93,9 +93,45 @@ fail:
 }
 
 int
+file_openat_read(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOATIME);
+
+	/* O_NOATIME is only for the file's owner (or CAP_FOWNER) */
+	if (fd < 0 && errno == EPERM)
+		fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	return fd;
+}
+
+int
+file_open_read(const char *path)
+{
+	return file_openat_read(AT_FDCWD, path);
+}
+
+DIR *
+file_opendir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOATIME);
+	DIR *d;
+	int saved;
+
+	if (fd < 0 && errno == EPERM)
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	if ((d = fdopendir(fd)) == NULL) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	return d;
+}
+
+int
 file_read_all(const char *path, size_t max, char **data_r, size_t *len_r)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = file_open_read(path);
 	struct stat st;
 	char *data;
 	size_t len = 0, cap;
@@ -204,7 +240,7 @@ file_stamp_equal(const struct file_stamp *a, const struct file_stamp *b)
 int
 file_read_head(const char *path, size_t max, char **data_r, size_t *len_r)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = file_open_read(path);
 	char *data;
 	size_t len = 0;
 

@@ -2,6 +2,7 @@
 #ifndef TEGAMI_FILE_H
 #define TEGAMI_FILE_H
 
+#include <dirent.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -18,16 +19,28 @@ int fsync_parent(const char *path);
 int file_write_atomic(const char *path, const void *data, size_t len,
     mode_t mode);
 /*
+ * open(2) for reading, O_CLOEXEC, without an atime update where the file
+ * is ours (O_NOATIME; EPERM on a file of another owner, then a plain
+ * open). Under relatime, reading a message that was renamed (a flag
+ * change: a new ctime) or just delivered would otherwise write its inode,
+ * a journal write per read that can stall the reader behind a commit.
+ */
+int file_open_read(const char *path);
+/* The same relative to a directory fd (openat(2)). */
+int file_openat_read(int dirfd, const char *name);
+/* opendir(3) the same way: reading a directory is no inode write either. */
+DIR *file_opendir(const char *path);
+/*
  * Reads a whole file of at most max bytes into a malloc'd NUL-terminated
  * string. -1 with errno set (EFBIG when larger than max).
  */
 int file_read_all(const char *path, size_t max, char **data_r, size_t *len_r);
-/* mkdir -p; existing directories are fine. -1 with errno set. */
 /*
  * Reads at most max bytes from the start of a file (the header of a big
  * message) into a malloc'd, NUL-terminated buffer. -1 with errno.
  */
 int file_read_head(const char *path, size_t max, char **data_r, size_t *len_r);
+/* mkdir -p; existing directories are fine. -1 with errno set. */
 int mkdir_p(const char *path, mode_t mode);
 /*
  * Takes an exclusive flock(2) on a directory, waiting for it: the fd to

@@ -5,9 +5,15 @@
 #include "lib/test.h"
 #include "lib/xalloc.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 
 static void
 test_buf_limits(void)
@@ -339,3 +345,104 @@ test_file_atomic(void)
 	free(sub);
 }
 TEST(test_file_atomic)
+
+/* The O_NOATIME bit of an open fd, from /proc/self/fdinfo. */
+static bool
+fd_noatime(int fd)
+{
+	char path[64], line[128];
+	unsigned long flags = 0;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	if ((fp = fopen(path, "r")) == NULL)
+		return false;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "flags: %lo", &flags) == 1)
+			break;
+	fclose(fp);
+	return (flags & O_NOATIME) != 0;
+}
+
+/* atime set back an hour before mtime: what relatime updates on a read. */
+static void
+age_atime(const char *path)
+{
+	struct timespec ts[2];
+
+	clock_gettime(CLOCK_REALTIME, &ts[1]);
+	ts[0] = ts[1];
+	ts[0].tv_sec -= 3600;
+	test_assert(utimensat(AT_FDCWD, path, ts, 0) == 0);
+}
+
+static time_t
+atime_of(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? st.st_atim.tv_sec : -1;
+}
+
+static void
+test_file_noatime(void)
+{
+	const char *dir = test_tmpdir();
+	char *path = xasprintf("%s/msg", dir);
+	char *data = NULL, buf[16];
+	size_t len;
+	time_t before;
+	bool fs_updates;
+	DIR *d;
+	int fd, status;
+	pid_t pid;
+
+	test_begin("file: reads open O_NOATIME, not on another owner's file");
+	test_assert(file_write_atomic(path, "hello\n", 6, 0600) == 0);
+	fd = file_open_read(path);
+	test_assert(fd >= 0 && fd_noatime(fd));
+	close(fd);
+	d = file_opendir(dir);
+	test_assert(d != NULL && fd_noatime(dirfd(d)));
+	closedir(d);
+
+	/* where the file system keeps atime (relatime), a plain read moves
+	   it and ours does not */
+	age_atime(path);
+	before = atime_of(path);
+	fd = open(path, O_RDONLY);
+	test_assert(fd >= 0 && read(fd, buf, sizeof(buf)) == 6);
+	close(fd);
+	fs_updates = atime_of(path) != before;
+	if (!fs_updates)
+		printf("     (%s keeps no atime: only the flag is checked)\n", dir);
+	age_atime(path);
+	before = atime_of(path);
+	test_assert(file_read_all(path, 100, &data, &len) == 0 && len == 6);
+	free(data);
+	test_assert(file_read_head(path, 3, &data, &len) == 0 && len == 3);
+	free(data);
+	test_assert_int(atime_of(path), before);
+
+	/* a file of another owner: O_NOATIME is EPERM, the plain open works */
+	pid = fork();
+	test_assert(pid >= 0);
+	if (pid == 0) {
+		int ok;
+
+		if (geteuid() == 0 && setresuid(65534, 65534, 65534) < 0)
+			_exit(2);
+		fd = open("/etc/passwd", O_RDONLY | O_NOATIME);
+		if (fd >= 0 || errno != EPERM)
+			_exit(3);	/* no other owner to try it on */
+		fd = file_open_read("/etc/passwd");
+		ok = fd >= 0 && !fd_noatime(fd) && read(fd, buf, 1) == 1;
+		_exit(ok ? 0 : 1);
+	}
+	test_assert(waitpid(pid, &status, 0) == pid);
+	test_assert(WIFEXITED(status));
+	test_assert_int(WEXITSTATUS(status), 0);
+	test_end();
+	free(path);
+}
+TEST(test_file_noatime)

@@ -1382,7 +1382,7 @@ disk_scan(struct store_folder_state *f, bool readonly, struct disk_list *dl,
 	memset(dl, 0, sizeof(*dl));
 	for (size_t s = 0; s < 2; s++) {
 		char *dirpath = xasprintf("%s/%s", f->dir, subs[s]);
-		DIR *d = opendir(dirpath);
+		DIR *d = file_opendir(dirpath);
 		struct dirent *de;
 
 		if (d == NULL) {
@@ -1920,7 +1920,7 @@ f_sync_new(struct store_folder_state *f, bool readonly, int *rc_r,
     char **error_r)
 {
 	char *dirpath = xasprintf("%s/new", f->dir);
-	DIR *d = opendir(dirpath);
+	DIR *d = file_opendir(dirpath);
 	struct dirent *de;
 	char **names = NULL;
 	unsigned int n = 0, cap = 0, nadd = 0;
@@ -2830,7 +2830,7 @@ find_by_base(struct store_folder_state *f, const char *base)
 
 	for (size_t i = 0; i < 2 && found == NULL; i++) {
 		char *dirpath = xasprintf("%s/%s", f->dir, subs[i]);
-		DIR *d = opendir(dirpath);
+		DIR *d = file_opendir(dirpath);
 		struct dirent *de;
 
 		free(dirpath);

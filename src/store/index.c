@@ -26,6 +26,7 @@
 #include "lib/xalloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -497,6 +498,45 @@ store_tx(struct store_account *acct, enum store_stmt which, int *rc_r)
 	if (*rc_r != SQLITE_DONE)
 		return -1;
 	*rc_r = SQLITE_OK;
+	return 0;
+}
+
+/* --- SQLite's open(2) ----------------------------------------------------------- */
+
+typedef int open_fn(const char *path, int flags, int mode);
+
+static sqlite3_syscall_ptr unix_open;
+
+static int
+open_noatime(const char *path, int flags, int mode)
+{
+	open_fn *o = (open_fn *)unix_open;
+	int fd = o(path, flags | O_NOATIME, mode);
+
+	/* O_NOATIME is only for the owner: someone else's file opens as usual */
+	if (fd < 0 && errno == EPERM)
+		fd = o(path, flags, mode);
+	return fd;
+}
+
+int
+store_sqlite_noatime(void)
+{
+	sqlite3_vfs *vfs = sqlite3_vfs_find(NULL);
+
+	if (unix_open != NULL)
+		return 0;
+	if (vfs == NULL || vfs->iVersion < 3 || vfs->xGetSystemCall == NULL ||
+	    strcmp(vfs->zName, "unix") != 0)
+		return -1;
+	unix_open = vfs->xGetSystemCall(vfs, "open");
+	if (unix_open == NULL)
+		return -1;
+	if (vfs->xSetSystemCall(vfs, "open", (sqlite3_syscall_ptr)open_noatime) !=
+	    SQLITE_OK) {
+		unix_open = NULL;
+		return -1;
+	}
 	return 0;
 }
 

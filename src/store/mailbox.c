@@ -621,7 +621,7 @@ int
 store_folder_list(struct store_account *acct, struct store_folder **list_r,
     unsigned int *count_r, char **error_r)
 {
-	DIR *d = opendir(acct->root);
+	DIR *d = file_opendir(acct->root);
 	struct dirent *de;
 	struct store_folder *list = NULL;
 	unsigned int n = 0, cap = 0, nsubs;
@@ -756,7 +756,7 @@ remove_tree(const char *path, unsigned int depth)
 
 	if (depth > 2)
 		return -1;
-	d = opendir(path);
+	d = file_opendir(path);
 	if (d == NULL)
 		return errno == ENOENT ? 0 : -1;
 	while ((de = readdir(d)) != NULL) {

@@ -118,6 +118,14 @@ unsigned int store_accounts_idle(unsigned int idle_secs);
  * NULL-terminated, malloc'd, or NULL.
  */
 char **store_checkpoints_wanted(void);
+/*
+ * Makes SQLite open its files (index, log, shared memory) with O_NOATIME
+ * where the process owns them: in a log that is written all the time,
+ * every read would otherwise also write the file's inode (relatime sees
+ * an atime older than the mtime). Before the process's first SQLite
+ * call; -1 (and nothing changed) when the VFS does not allow it.
+ */
+int store_sqlite_noatime(void);
 /* Any thread: a PASSIVE checkpoint through a connection of its own. */
 int store_index_checkpoint(const char *path, char **error_r);
 void store_checkpoint_done(const char *path);

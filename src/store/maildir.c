@@ -579,7 +579,7 @@ maildir_filename_sizes(const char *name, int64_t *size_r, int64_t *vsize_r)
 static int
 usage_dir(const char *dir, uint64_t *sum)
 {
-	DIR *d = opendir(dir);
+	DIR *d = file_opendir(dir);
 	struct dirent *e;
 
 	if (d == NULL)
@@ -625,7 +625,7 @@ maildir_usage(const char *maildir, uint64_t *bytes_r)
 	int r = 0;
 
 	*bytes_r = 0;
-	d = opendir(root);
+	d = file_opendir(root);
 	if (d == NULL) {
 		r = errno == ENOENT ? 0 : -1;
 		free(root);

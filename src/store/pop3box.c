@@ -88,7 +88,7 @@ compute_size(int dirfd, const char *name, uint64_t *size_r)
 	uint64_t size = 0;
 	bool prev_cr = false;
 	ssize_t n;
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	int fd = file_openat_read(dirfd, name);
 
 	if (fd < 0)
 		return -1;
@@ -112,7 +112,7 @@ static int
 move_new(const char *root, char **error_r)
 {
 	char *newp = xasprintf("%snew", root), *curp = xasprintf("%scur", root);
-	DIR *d = opendir(newp);
+	DIR *d = file_opendir(newp);
 	int nfd, cfd, ret = 0;
 	bool moved = false;
 	struct dirent *de;
@@ -158,7 +158,7 @@ static int
 list_cur(struct pop3box *box, char **error_r)
 {
 	char *curp = xasprintf("%scur", box->root);
-	DIR *d = opendir(curp);
+	DIR *d = file_opendir(curp);
 	struct dirent *de;
 	size_t cap = 0;
 
@@ -404,10 +404,10 @@ pop3box_message_fd(const struct pop3box *box, size_t i)
 
 	if (cfd < 0)
 		return -1;
-	fd = openat(cfd, m->name, O_RDONLY | O_CLOEXEC);
+	fd = file_openat_read(cfd, m->name);
 	if (fd < 0 && errno == ENOENT &&
 	    (name = find_current(box, cfd, m->name)) != NULL) {
-		fd = openat(cfd, name, O_RDONLY | O_CLOEXEC);
+		fd = file_openat_read(cfd, name);
 		free(name);
 	}
 	if (fd < 0) {

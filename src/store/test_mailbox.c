@@ -5,10 +5,12 @@
 #include "lib/xalloc.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1662,3 +1664,89 @@ test_store_uidlist_lines(void)
 	store_foreign_grace_ms = grace;
 }
 TEST(test_store_uidlist_lines)
+
+/* The open fd of path in this process, or -1. */
+static int
+fd_of(const char *path)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	char link[300], target[1024];
+	int found = -1;
+
+	if (d == NULL)
+		return -1;
+	while (found < 0 && (de = readdir(d)) != NULL) {
+		ssize_t n;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n > 0) {
+			target[n] = '\0';
+			if (strcmp(target, path) == 0)
+				found = atoi(de->d_name);
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+static unsigned long
+fd_flags(int fd)
+{
+	char path[64], line[128];
+	unsigned long flags = 0;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "flags: %lo", &flags) == 1)
+			break;
+	fclose(fp);
+	return flags;
+}
+
+static void
+test_sqlite_noatime(void)
+{
+	char *dir = realpath(test_tmpdir(), NULL);
+	char *db_path = xasprintf("%s/t.sqlite", dir);
+	char *wal_path = xasprintf("%s/t.sqlite-wal", dir);
+	sqlite3 *db = NULL, *db2 = NULL;
+	struct timespec ts[2];
+	struct stat st;
+	int fd;
+
+	test_begin("store: SQLite opens the index and its log O_NOATIME");
+	test_assert(store_sqlite_noatime() == 0);
+	test_assert(store_sqlite_noatime() == 0);	/* once is enough */
+	test_assert(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE, NULL) == SQLITE_OK);
+	test_assert(sqlite3_exec(db, "PRAGMA journal_mode=WAL; "
+	    "CREATE TABLE t(x); INSERT INTO t VALUES (1)", NULL, NULL, NULL) ==
+	    SQLITE_OK);
+	fd = fd_of(db_path);
+	test_assert(fd >= 0 && (fd_flags(fd) & O_NOATIME) != 0);
+	fd = fd_of(wal_path);
+	test_assert(fd >= 0 && (fd_flags(fd) & O_NOATIME) != 0);
+	/* and a reader with a cold cache (it reads the table from the log)
+	   leaves the log's atime where it was */
+	clock_gettime(CLOCK_REALTIME, &ts[1]);
+	ts[0] = ts[1];
+	ts[0].tv_sec -= 3600;
+	test_assert(utimensat(AT_FDCWD, wal_path, ts, 0) == 0);
+	test_assert(sqlite3_open_v2(db_path, &db2, SQLITE_OPEN_READWRITE, NULL) ==
+	    SQLITE_OK);
+	test_assert(sqlite3_exec(db2, "SELECT * FROM t", NULL, NULL, NULL) ==
+	    SQLITE_OK);
+	test_assert(stat(wal_path, &st) == 0 && st.st_atim.tv_sec == ts[0].tv_sec);
+	sqlite3_close(db2);
+	sqlite3_close(db);
+	test_end();
+	free(wal_path);
+	free(db_path);
+	free(dir);
+}
+TEST(test_sqlite_noatime)
