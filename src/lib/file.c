@@ -109,15 +109,23 @@ file_open_read(const char *path)
 	return file_openat_read(AT_FDCWD, path);
 }
 
-DIR *
-file_opendir(const char *path)
+int
+file_open_dir(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOATIME);
-	DIR *d;
-	int saved;
 
 	if (fd < 0 && errno == EPERM)
 		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd;
+}
+
+DIR *
+file_opendir(const char *path)
+{
+	int fd = file_open_dir(path);
+	DIR *d;
+	int saved;
+
 	if (fd < 0)
 		return NULL;
 	if ((d = fdopendir(fd)) == NULL) {

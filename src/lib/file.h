@@ -28,7 +28,9 @@ int file_write_atomic(const char *path, const void *data, size_t len,
 int file_open_read(const char *path);
 /* The same relative to a directory fd (openat(2)). */
 int file_openat_read(int dirfd, const char *name);
-/* opendir(3) the same way: reading a directory is no inode write either. */
+/* A directory the same way (O_DIRECTORY): reading it writes nothing. */
+int file_open_dir(const char *path);
+/* opendir(3) on file_open_dir(). */
 DIR *file_opendir(const char *path);
 /*
  * Reads a whole file of at most max bytes into a malloc'd NUL-terminated

@@ -501,7 +501,7 @@ store_tx(struct store_account *acct, enum store_stmt which, int *rc_r)
 	return 0;
 }
 
-/* --- SQLite's open(2) ----------------------------------------------------------- */
+/* --- SQLite's open(2) ------------------------------------------------ */
 
 typedef int open_fn(const char *path, int flags, int mode);
 
@@ -513,7 +513,7 @@ open_noatime(const char *path, int flags, int mode)
 	open_fn *o = (open_fn *)unix_open;
 	int fd = o(path, flags | O_NOATIME, mode);
 
-	/* O_NOATIME is only for the owner: someone else's file opens as usual */
+	/* O_NOATIME is only for the owner: another's file opens as usual */
 	if (fd < 0 && errno == EPERM)
 		fd = o(path, flags, mode);
 	return fd;
@@ -532,8 +532,8 @@ store_sqlite_noatime(void)
 	unix_open = vfs->xGetSystemCall(vfs, "open");
 	if (unix_open == NULL)
 		return -1;
-	if (vfs->xSetSystemCall(vfs, "open", (sqlite3_syscall_ptr)open_noatime) !=
-	    SQLITE_OK) {
+	if (vfs->xSetSystemCall(vfs, "open",
+	    (sqlite3_syscall_ptr)open_noatime) != SQLITE_OK) {
 		unix_open = NULL;
 		return -1;
 	}

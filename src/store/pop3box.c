@@ -389,7 +389,7 @@ static int
 cur_fd(const struct pop3box *box)
 {
 	char *curp = xasprintf("%scur", box->root);
-	int fd = open(curp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = file_open_dir(curp);
 
 	free(curp);
 	return fd;
