@@ -24,6 +24,8 @@ void test_assert_fail(const char *expr, const char *file, int line);
 void test_register(const char *name, void (*fn)(void));
 /* A fresh, empty directory for this test (removed at exit). */
 const char *test_tmpdir(void);
+/* The open(2) flags of fd, from /proc/self/fdinfo (0 when unreadable). */
+unsigned long test_fd_flags(int fd);
 
 #define test_assert(expr) do { if (!(expr)) test_assert_fail(#expr, __FILE__, __LINE__); } while (0)
 #define test_assert_str(a, b) do { const char *_a = (a), *_b = (b); \

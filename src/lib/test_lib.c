@@ -346,22 +346,10 @@ test_file_atomic(void)
 }
 TEST(test_file_atomic)
 
-/* The O_NOATIME bit of an open fd, from /proc/self/fdinfo. */
 static bool
 fd_noatime(int fd)
 {
-	char path[64], line[128];
-	unsigned long flags = 0;
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	if ((fp = fopen(path, "r")) == NULL)
-		return false;
-	while (fgets(line, sizeof(line), fp) != NULL)
-		if (sscanf(line, "flags: %lo", &flags) == 1)
-			break;
-	fclose(fp);
-	return (flags & O_NOATIME) != 0;
+	return (test_fd_flags(fd) & O_NOATIME) != 0;
 }
 
 /* atime set back an hour before mtime: what relatime updates on a read. */

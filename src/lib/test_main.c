@@ -89,6 +89,23 @@ test_tmpdir(void)
 	return path;
 }
 
+unsigned long
+test_fd_flags(int fd)
+{
+	char path[64], line[128];
+	unsigned long flags = 0;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), fp) != NULL)
+		if (sscanf(line, "flags: %lo", &flags) == 1)
+			break;
+	fclose(fp);
+	return flags;
+}
+
 static void
 cleanup_tmp(void)
 {

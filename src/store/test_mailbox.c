@@ -1691,23 +1691,6 @@ fd_of(const char *path)
 	return found;
 }
 
-static unsigned long
-fd_flags(int fd)
-{
-	char path[64], line[128];
-	unsigned long flags = 0;
-	FILE *fp;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	if ((fp = fopen(path, "r")) == NULL)
-		return 0;
-	while (fgets(line, sizeof(line), fp) != NULL)
-		if (sscanf(line, "flags: %lo", &flags) == 1)
-			break;
-	fclose(fp);
-	return flags;
-}
-
 static void
 test_sqlite_noatime(void)
 {
@@ -1728,9 +1711,9 @@ test_sqlite_noatime(void)
 	    "CREATE TABLE t(x); INSERT INTO t VALUES (1)", NULL, NULL, NULL) ==
 	    SQLITE_OK);
 	fd = fd_of(db_path);
-	test_assert(fd >= 0 && (fd_flags(fd) & O_NOATIME) != 0);
+	test_assert(fd >= 0 && (test_fd_flags(fd) & O_NOATIME) != 0);
 	fd = fd_of(wal_path);
-	test_assert(fd >= 0 && (fd_flags(fd) & O_NOATIME) != 0);
+	test_assert(fd >= 0 && (test_fd_flags(fd) & O_NOATIME) != 0);
 	/* and a reader with a cold cache (it reads the table from the log)
 	   leaves the log's atime where it was */
 	clock_gettime(CLOCK_REALTIME, &ts[1]);
