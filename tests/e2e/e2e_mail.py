@@ -95,24 +95,29 @@ class MailHost:
         os.rename(path + ".tmp", path)
 
     def messages(self, address, folder=""):
-        """Messages of the account's INBOX, or of a Maildir++ folder. A
+        """Messages of the account's INBOX, or of a Maildir++ folder,
+        oldest first by the files' mtimes across new/ and cur/: listing
+        new/ and then cur/ would put an older message that was moved to
+        cur/ after the last delivery, which [-1] then takes for it. A
         file whose name starts with a dot is not a message (Maildir): an
         expunged message waits as `.expunged.*` until it is unlinked."""
         local, domain = address.split("@")
-        out = []
+        found = []
         for sub in ("new", "cur"):
             p = os.path.join(self.mail_dir, domain, local,
                              "." + folder if folder else "", sub)
             if os.path.isdir(p):
-                for n in sorted(os.listdir(p)):
+                for n in os.listdir(p):
                     if n.startswith("."):
                         continue
                     try:
                         with open(os.path.join(p, n), "rb") as f:
-                            out.append(f.read())
+                            found.append((os.fstat(f.fileno()).st_mtime_ns,
+                                          n, f.read()))
                     except FileNotFoundError:
                         pass    # renamed (a flag change) or expunged meanwhile
-        return out
+        found.sort(key=lambda t: (t[0], t[1]))
+        return [data for _, _, data in found]
 
     def wait_messages(self, address, count, timeout=20, folder=""):
         end = time.time() + timeout
