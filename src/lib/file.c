@@ -92,31 +92,34 @@ fail:
 	return -1;
 }
 
+/* openat(2) for reading with O_NOATIME, which is only for the file's
+   owner (or CAP_FOWNER): on another's file, EPERM, then a plain open */
+static int
+openat_noatime(int dirfd, const char *name, int flags)
+{
+	int fd = openat(dirfd, name, flags | O_RDONLY | O_CLOEXEC | O_NOATIME);
+
+	if (fd < 0 && errno == EPERM)
+		fd = openat(dirfd, name, flags | O_RDONLY | O_CLOEXEC);
+	return fd;
+}
+
 int
 file_openat_read(int dirfd, const char *name)
 {
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOATIME);
-
-	/* O_NOATIME is only for the file's owner (or CAP_FOWNER) */
-	if (fd < 0 && errno == EPERM)
-		fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
-	return fd;
+	return openat_noatime(dirfd, name, 0);
 }
 
 int
 file_open_read(const char *path)
 {
-	return file_openat_read(AT_FDCWD, path);
+	return openat_noatime(AT_FDCWD, path, 0);
 }
 
 int
 file_open_dir(const char *path)
 {
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOATIME);
-
-	if (fd < 0 && errno == EPERM)
-		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	return fd;
+	return openat_noatime(AT_FDCWD, path, O_DIRECTORY);
 }
 
 DIR *
