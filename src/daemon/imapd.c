@@ -145,6 +145,7 @@ maybe_exit(struct imapd *d)
 
 	if (!d->w->stopping || d->nconns != 0 || d->pending_jobs != 0)
 		return;
+	store_names_flush();
 	/* expunged files the janitor has not had yet: no session is left to
 	   wait for the loop, so they go now rather than at the next scan */
 	trash = store_trash_take();
@@ -1116,6 +1117,8 @@ refresh_cb(evutil_socket_t fd, short what, void *arg)
 		store_dbmem_trim();
 		malloc_trim(0);
 	}
+	/* flag changes of the last second: their files renamed in one go */
+	store_names_flush();
 	/* expunged files: unlinked on the I/O pool */
 	trash = store_trash_take();
 	if (trash != NULL) {

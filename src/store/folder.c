@@ -56,6 +56,11 @@
 /* our mark in the uidlist header (Dovecot keeps unknown fields) */
 #define UIDLIST_MARK "Xtegami"
 
+/* file names after flag changes (below) */
+static int lag_flush(struct store_folder_state *f);
+static void lag_clear(struct store_folder_state *f);
+static void lag_scan(struct store_folder_state *f);
+
 /* --- file names ------------------------------------------------------------ */
 
 /* "<base>:2,<info>" -> base length, system flags, keyword letters */
@@ -1001,8 +1006,12 @@ store_batch_end(struct store_mailbox *box, char **error_r)
 		panic("store_batch_end without store_batch_begin");
 	if (--acct->batch > 0)
 		return 0;
-	if (!acct->batch_failed && store_tx(acct, ST_COMMIT, &rc) == 0)
+	if (!acct->batch_failed && store_tx(acct, ST_COMMIT, &rc) == 0) {
+		/* nobody calls store_names_flush(): the batch's names now */
+		if (!acct->shared || !store_janitor_running())
+			store_folders_flush_names(acct);
 		return 0;
+	}
 	rollback(acct);
 	/* what was applied in memory may be gone from the index */
 	account_distrust(acct);
@@ -1896,6 +1905,8 @@ f_full_sync(struct store_folder_state *f, bool readonly, int *rc_r,
 	f->need_rescan = false;
 	f->need_new = readonly;
 	f->loaded = true;
+	if (!readonly)
+		lag_scan(f);
 	f->stamp_valid = stamp_ok;
 	f->new_mtime = sn;
 	f->cur_mtime = sc;
@@ -2180,6 +2191,8 @@ f_put(struct store_folder_state **fp)
 	*fp = NULL;
 	if (--f->refs > 0)
 		return;
+	(void)lag_flush(f);
+	lag_clear(f);
 	f_unlink(f);
 	store_watch_remove(f);
 	snap_unref(&f->cur);
@@ -2205,6 +2218,9 @@ store_folder_forget(struct store_account *acct, const char *name)
 			f_unlink(f);
 			store_watch_remove(f);
 			f->need_rescan = true;
+			/* under its old directory: the new state's scan
+			   finds the names (lag_scan) */
+			lag_clear(f);
 			return;
 		}
 	}
@@ -2861,16 +2877,234 @@ store_msg_relocated_path(struct store_mailbox *box, const struct store_msg *msg)
 	return full;
 }
 
+/* --- file names after flag changes ------------------------------------------- */
+
+/*
+ * A flag change writes the index only. The file takes the name that
+ * carries the flags (":2,<letters>", what Dovecot and every Maildir
+ * reader go by) in store_names_flush(), about a second later, for all
+ * of a folder's changes in one transaction: a message marked \Deleted
+ * and expunged meanwhile is never renamed, and a STORE on thousands of
+ * messages does not rename them all while every session of the event
+ * loop waits. Until then the index has the flags and the file its older
+ * name; a scan compares names with the index's and finds nothing to do.
+ * Names a process left behind (it stopped first, or a flush failed) are
+ * found by the next full scan of the folder (lag_scan()).
+ */
+static void
+lag_add(struct store_folder_state *f, uint32_t uid)
+{
+	if (f->nlag == f->lag_cap) {
+		f->lag_cap = f->lag_cap == 0 ? 16 : 2 * f->lag_cap;
+		f->lag = xreallocarray(f->lag, f->lag_cap, sizeof(*f->lag));
+	}
+	f->lag[f->nlag++] = uid;
+}
+
+static void
+lag_clear(struct store_folder_state *f)
+{
+	x_free(&f->lag);
+	f->nlag = f->lag_cap = 0;
+}
+
+static unsigned int
+kw_count(const char *keywords)
+{
+	unsigned int n = 0;
+
+	for (const char *p = keywords; *p != '\0'; p++) {
+		if (*p != ' ' && (p == keywords || p[-1] == ' '))
+			n++;
+	}
+	return n;
+}
+
+/* Queues the messages of f whose names do not say what the index says. */
+static void
+lag_scan(struct store_folder_state *f)
+{
+	if (f->cur == NULL)
+		return;
+	for (unsigned int i = 0; i < f->cur->count; i++) {
+		const struct store_msg *m = &f->cur->msgs[i];
+		const char *name = strrchr(m->path, '/');
+		char kwl[STORE_MAX_KEYWORDS + 1], letters[8];
+		unsigned int flags;
+		size_t blen;
+
+		parse_filename(name != NULL ? name + 1 : m->path, &blen, &flags, kwl);
+		store_flags_to_letters(m->flags, letters);
+		if (flags != store_flags_from_letters(letters) ||
+		    strlen(kwl) != kw_count(m->keywords))
+			lag_add(f, m->uid);
+	}
+}
+
+static void
+snap_set_path(struct store_snap *s, uint32_t uid, const char *path)
+{
+	struct store_msg *m;
+	char *base, *kw;
+	int i;
+
+	if (s == NULL || (i = snap_find(s, s->count, uid)) < 0)
+		return;
+	m = &s->msgs[i];
+	base = xstrdup(m->base);
+	kw = xstrdup(m->keywords);
+	store_msg_set_strings(m, base, path, kw);
+	free(base);
+	free(kw);
+}
+
+/*
+ * Gives the file of uid the name of its flags now, inside the flush's
+ * transaction. -1: a database error (the transaction is rolled back).
+ * A file not under the index's name was renamed by a Maildir client
+ * outside tegami (it is looked for by its base name) or removed (the
+ * next scan reports the expunge).
+ */
+static int
+lag_rename(struct store_folder_state *f, uint32_t uid, int *rc_r)
+{
+	struct store_msg now = { 0 };
+	char kwl[STORE_MAX_KEYWORDS + 1], okwl[STORE_MAX_KEYWORDS + 1], sub[4];
+	char *err = NULL, *base, *path, *from, *to, *elsewhere = NULL;
+	const char *oldname;
+	unsigned int oflags;
+	size_t blen;
+	int r, e = 0;
+
+	if ((r = row_refresh(f, uid, &now, rc_r)) <= 0)
+		return r;		/* 0: expunged meanwhile */
+	if (kw_to_letters(f, now.keywords, kwl, &err) < 0) {
+		log_warn("event=flags_rename_failed folder=%s uid=%u error=\"%s\"",
+		    f->name, uid, err);
+		free(err);
+		free(now.path);
+		free(now.keywords);
+		return 0;
+	}
+	split_path(now.path, sub, &oldname);
+	parse_filename(oldname, &blen, &oflags, okwl);
+	base = xstrndup(oldname, blen);
+	path = make_path(now.flags, kwl, base);
+	from = xasprintf("%s/%s", f->dir, now.path);
+	to = xasprintf("%s/%s", f->dir, path);
+	if (strcmp(from, to) == 0)
+		goto out;
+	store_watch_own(f, 'F', sub, oldname);
+	store_watch_own(f, 'T', "cur", path + 4);
+	if (rename(from, to) < 0)
+		e = errno;
+	if (e == ENOENT) {
+		/* not under the index's name: renamed by a Maildir client
+		   outside tegami (its flags give way to the index's, as a
+		   STORE's would), or deleted (the next sync reports it) */
+		store_watch_own(f, 'U', sub, oldname);
+		f->need_rescan = true;
+		elsewhere = find_by_base(f, base);
+		e = elsewhere == NULL ? ENOENT : 0;
+		if (elsewhere != NULL && strcmp(elsewhere, path) == 0) {
+			/* it has the name already */
+			store_watch_own(f, 'U', "cur", path + 4);
+		} else if (elsewhere != NULL) {
+			split_path(elsewhere, sub, &oldname);
+			free(from);
+			from = xasprintf("%s/%s", f->dir, elsewhere);
+			store_watch_own(f, 'F', sub, oldname);
+			if (rename(from, to) < 0) {
+				e = errno;
+				store_watch_own(f, 'U', sub, oldname);
+			}
+		}
+	}
+	if (e != 0) {
+		store_watch_own(f, 'U', "cur", path + 4);
+		f->need_rescan = true;
+		if (e != ENOENT)
+			log_warn("event=flags_rename_failed path=%s error=\"%s\"",
+			    from, strerror(e));
+	} else if (msg_set_path(f, uid, path, rc_r) < 0) {
+		f->need_rescan = true;	/* the file has its new name */
+		r = -1;
+	} else {
+		snap_set_path(f->cur, uid, path);
+		for (struct store_mailbox *h = f->handles; h != NULL;
+		    h = h->next_handle) {
+			if (h->snap != f->cur)
+				snap_set_path(h->snap, uid, path);
+		}
+	}
+out:
+	free(base);
+	free(path);
+	free(from);
+	free(to);
+	free(elsewhere);
+	free(now.path);
+	free(now.keywords);
+	return r < 0 ? -1 : 0;
+}
+
+static int
+uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Renames the files of f whose names lag behind their flags. */
+static int
+lag_flush(struct store_folder_state *f)
+{
+	uint32_t *uids = f->lag;
+	unsigned int n = f->nlag;
+	bool ok = true;
+	int rc = SQLITE_OK;
+
+	if (n == 0 || f->acct->db == NULL || f->acct->batch > 0)
+		return 0;
+	f->lag = NULL;
+	f->nlag = f->lag_cap = 0;
+	qsort(uids, n, sizeof(*uids), uid_cmp);
+	if (f_begin(f, &rc) < 0) {
+		ok = false;
+	} else {
+		for (unsigned int i = 0; i < n && ok; i++) {
+			if (i == 0 || uids[i] != uids[i - 1])
+				ok = lag_rename(f, uids[i], &rc) == 0;
+		}
+		if (f_end(f, ok, &rc) < 0)
+			ok = false;
+	}
+	free(uids);
+	if (ok)
+		return 0;
+	/* the scan after this finds the names still behind (lag_scan) */
+	log_warn("event=flags_rename_failed folder=%s error=\"%s\"", f->name,
+	    sqlite3_errstr(rc));
+	f->need_rescan = true;
+	return -1;
+}
+
+void
+store_folders_flush_names(struct store_account *acct)
+{
+	for (struct store_folder_state *f = acct->folders; f != NULL; f = f->next)
+		(void)lag_flush(f);
+}
+
 int
 store_msg_change_flags(struct store_mailbox *box, unsigned int i, char op,
     unsigned int flags, const char *keywords, char **error_r)
 {
 	struct store_folder_state *f = box->f;
 	struct store_msg now = { 0 };
-	char kwl[STORE_MAX_KEYWORDS + 1], sub[4];
-	char *kw, *nk, *path = NULL, *from = NULL, *to = NULL, *base;
-	char *elsewhere = NULL;
-	const char *oldname, *newname;
+	char kwl[STORE_MAX_KEYWORDS + 1];
+	char *kw, *nk;
 	unsigned int nf;
 	uint32_t uid;
 	int rc, r, ret = -1;
@@ -2884,16 +3118,12 @@ store_msg_change_flags(struct store_mailbox *box, unsigned int i, char op,
 	if (op != '+' && op != '-' && op != '=')
 		panic("store_msg_change_flags: op %c", op);
 	uid = box->snap->msgs[i].uid;
-	base = xstrdup(box->snap->msgs[i].base);
-	if (f_begin(f, &rc) < 0) {
-		free(base);
+	if (f_begin(f, &rc) < 0)
 		return store_db_error(box->acct, rc, "flags", error_r);
-	}
 	/* read-modify-write on the current row, so that two sessions'
 	   +FLAGS/-FLAGS on one message both take effect */
 	if ((r = row_refresh(f, uid, &now, &rc)) <= 0) {
 		(void)f_end(f, r == 0, NULL);
-		free(base);
 		return r == 0 ? 1 : store_db_error(box->acct, rc, "flags", error_r);
 	}
 	nf = op == '+' ? now.flags | flags : op == '-' ? now.flags & ~flags :
@@ -2918,62 +3148,21 @@ store_msg_change_flags(struct store_mailbox *box, unsigned int i, char op,
 		(void)f_end(f, false, NULL);
 		goto out;
 	}
-	path = make_path(nf, kwl, base);
-	from = xasprintf("%s/%s", f->dir, now.path);
-	to = xasprintf("%s/%s", f->dir, path);
-	if (strcmp(from, to) != 0) {
-		int err = 0;
-
-		split_path(now.path, sub, &oldname);
-		newname = path + 4;
-		store_watch_own(f, 'F', sub, oldname);
-		store_watch_own(f, 'T', "cur", newname);
-		if (rename(from, to) < 0)
-			err = errno;
-		if (err == ENOENT) {
-			/* not under the index's name: renamed by a client
-			   outside tegami, or deleted */
-			elsewhere = find_by_base(f, base);
-			store_watch_own(f, 'U', sub, oldname);
-			f->need_rescan = true;	/* the next sync takes the rest */
-			if (elsewhere == NULL) {
-				/* gone: the next sync reports the EXPUNGE */
-				store_watch_own(f, 'U', "cur", newname);
-				(void)f_end(f, true, NULL);
-				ret = 1;
-				goto out;
-			}
-			split_path(elsewhere, sub, &oldname);
-			free(from);
-			from = xasprintf("%s/%s", f->dir, elsewhere);
-			err = 0;
-			if (strcmp(from, to) == 0) {
-				/* it has the flags asked for already */
-				store_watch_own(f, 'U', "cur", newname);
-			} else {
-				store_watch_own(f, 'F', sub, oldname);
-				if (rename(from, to) < 0)
-					err = errno;
-			}
-		}
-		if (err != 0) {
-			store_watch_own(f, 'U', sub, oldname);
-			store_watch_own(f, 'U', "cur", newname);
-			(void)f_end(f, false, NULL);
-			*error_r = xasprintf("Cannot rename %s: %s", from,
-			    strerror(err));
-			goto out;
-		}
-	}
-	r = msg_update(f, uid, path, nf, kw, ++f->highestmodseq, &rc);
+	/* the file keeps its name for now: store_names_flush() renames it,
+	   unless an expunge or another change comes first */
+	r = msg_update(f, uid, now.path, nf, kw, ++f->highestmodseq, &rc);
 	if (f_end(f, r == 0, &rc) < 0) {
-		f->need_rescan = true;	/* the file has its new name */
 		store_db_error(box->acct, rc, "flags", error_r);
 		goto out;
 	}
-	snap_set(f->cur, f->cur->count, uid, nf, kw, path, f->highestmodseq);
+	snap_set(f->cur, f->cur->count, uid, nf, kw, now.path, f->highestmodseq);
 	if (box->snap != f->cur)
-		snap_set(box->snap, box->count, uid, nf, kw, path, f->highestmodseq);
+		snap_set(box->snap, box->count, uid, nf, kw, now.path,
+		    f->highestmodseq);
+	lag_add(f, uid);
+	/* nobody calls store_names_flush(): at once */
+	if (!f->acct->shared || !store_janitor_running())
+		(void)lag_flush(f);
 	/* the session reports its own change: not again at its next sync,
 	   unless others' changes came in between */
 	if (box->seen_modseq + 1 == f->highestmodseq)
@@ -2984,11 +3173,6 @@ out:
 	free(now.path);
 	free(now.keywords);
 	free(kw);
-	free(path);
-	free(from);
-	free(to);
-	free(elsewhere);
-	free(base);
 	return ret;
 }
 

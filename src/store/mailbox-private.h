@@ -133,6 +133,10 @@ struct store_folder_state {
 	/* files being appended (in cur/, not yet in the index) */
 	char **pending;
 	unsigned int npending;
+	/* UIDs whose file names still carry older flags than the index
+	   (renamed by store_names_flush()) */
+	uint32_t *lag;
+	unsigned int nlag, lag_cap;
 	struct store_folder_state *next;
 };
 
@@ -194,6 +198,10 @@ bool store_index_data_changed(struct store_account *acct);
  */
 void store_folders_sleep(struct store_account *acct);
 void store_folder_forget(struct store_account *acct, const char *name);
+/* Has store_trash_janitor() been called (mailbox.c)? */
+bool store_janitor_running(void);
+/* Renames the files whose names lag behind their flags (folder.c). */
+void store_folders_flush_names(struct store_account *acct);
 /* Unlinks the account's trash now. */
 void store_trash_flush(struct store_account *acct);
 /* Makes path the account's trash (unlinked later, or now when it cannot

@@ -432,11 +432,19 @@ store_accounts_idle(unsigned int idle_secs)
 		if (a->db == NULL || a->batch > 0 ||
 		    ts.tv_sec - a->last_used < (time_t)idle_secs)
 			continue;
+		store_folders_flush_names(a);
 		store_folders_sleep(a);
 		store_index_close(a);
 		n++;
 	}
 	return n;
+}
+
+void
+store_names_flush(void)
+{
+	for (struct store_account *a = registry; a != NULL; a = a->next)
+		store_folders_flush_names(a);
 }
 
 char **
@@ -533,6 +541,12 @@ void
 store_trash_janitor(void)
 {
 	janitor = true;
+}
+
+bool
+store_janitor_running(void)
+{
+	return janitor;
 }
 
 char **

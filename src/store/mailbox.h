@@ -138,9 +138,17 @@ char **store_trash_take(void);
 /*
  * The caller takes the trash (store_trash_take, regularly): an account
  * closed with trash still waiting leaves it for the next take instead of
- * unlinking it on the loop. Without it, the close unlinks.
+ * unlinking it on the loop. Without it, the close unlinks. It also calls
+ * store_names_flush() regularly: a flag change then renames its file
+ * there, later; without a janitor, at once.
  */
 void store_trash_janitor(void);
+/*
+ * The files of flag changes since the last call take their new names, in
+ * one transaction per folder (about once a second, from a timer). What is
+ * left when a folder's last handle closes is renamed then.
+ */
+void store_names_flush(void);
 /* Another reference to the same account. */
 struct store_account *store_account_ref(struct store_account *acct);
 /* Drops this reference; the last one closes the index. */
@@ -288,7 +296,8 @@ char *store_msg_relocated_path(struct store_mailbox *box,
  *
  * Sets the flags and keywords of the message at index i (keywords:
  * space-separated, NULL = unchanged; more than 26 distinct keywords in a
- * folder are refused). Renames the file and bumps its modseq.
+ * folder are refused). Bumps its modseq; the file takes its new name at
+ * the next store_names_flush().
  */
 int store_msg_set_flags(struct store_mailbox *box, unsigned int i,
     unsigned int flags, const char *keywords, char **error_r);

@@ -835,13 +835,15 @@ test_store_stale_names(void)
 	test_assert(exists_in(root, "cur/1700000002.M1P1Q1.host,S=2,W=3:2,RS"));
 	msgs = store_mailbox_msgs(box, &n);
 	test_assert(n == 1 && msgs[0].flags == (STORE_FLAG_ANSWERED | STORE_FLAG_SEEN));
-	/* and then deletes it: nothing to store, no error */
+	/* and then deletes it: the flags go into the index, no error, and
+	   the rename finding no file leaves the expunge to the next sync */
 	gone = xasprintf("%s/cur/1700000002.M1P1Q1.host,S=2,W=3:2,RS", root);
 	test_assert(unlink(gone) == 0);
 	free(gone);
 	test_assert(store_msg_change_flags(box, 0, '+', STORE_FLAG_FLAGGED,
-	    NULL, &err) == 1);
+	    NULL, &err) == 0);
 	test_assert(err == NULL);
+	test_assert_int(count_files(cur), 0);
 	test_assert(store_mailbox_sync(box, NULL, &err) == 0);
 	store_mailbox_msgs(box, &n);
 	test_assert_int(n, 0);
@@ -853,6 +855,133 @@ test_store_stale_names(void)
 	test_end();
 }
 TEST(test_store_stale_names)
+
+/*
+ * With a janitor (the imap worker), a flag change writes the index and
+ * leaves the file's name to store_names_flush(): \Deleted, then EXPUNGE
+ * before the flush, never renames. In a child: the janitor cannot be
+ * turned off again.
+ */
+static int
+lagging_names_child(const char *root)
+{
+	struct store_account *acct, *other;
+	struct store_mailbox *box, *box2;
+	const struct store_msg *m;
+	unsigned int n;
+	char *err = NULL;
+	uint32_t uid2;
+	int bad = 0;
+
+	store_trash_janitor();
+	if (store_account_open(root, &acct, &err) < 0)
+		return 2;
+	deliver(root, "1700000001.M1P1Q1.host,S=2,W=3", "a\n");
+	deliver(root, "1700000002.M1P1Q1.host,S=2,W=3", "b\n");
+	if (store_mailbox_open(acct, "INBOX", false, &box, &err) < 0)
+		return 2;
+	m = store_mailbox_msgs(box, &n);
+	if (n != 2)
+		return 3;
+	uid2 = m[1].uid;
+	if (store_msg_change_flags(box, 0, '+', STORE_FLAG_SEEN, "k1", &err) != 0 ||
+	    store_msg_change_flags(box, 1, '+', STORE_FLAG_DELETED, NULL, &err) != 0)
+		return 4;
+	/* the index has the flags, the files their old names */
+	m = store_mailbox_msgs(box, &n);
+	bad |= (m[0].flags != STORE_FLAG_SEEN) << 0;
+	bad |= (strcmp(m[0].path, "cur/1700000001.M1P1Q1.host,S=2,W=3:2,") != 0) << 1;
+	bad |= !exists_in(root, "cur/1700000001.M1P1Q1.host,S=2,W=3:2,") << 2;
+	bad |= !exists_in(root, "cur/1700000002.M1P1Q1.host,S=2,W=3:2,") << 3;
+	/* so has another connection, which reads the file by its name */
+	if (store_account_open_private(root, &other, &err) < 0 ||
+	    store_mailbox_open(other, "INBOX", true, &box2, &err) < 0)
+		return 5;
+	m = store_mailbox_msgs(box2, &n);
+	bad |= (n != 2 || m[0].flags != STORE_FLAG_SEEN ||
+	    strcmp(m[0].keywords, "k1") != 0) << 4;
+	store_mailbox_close(&box2);
+	store_account_close(&other);
+	/* expunged before the flush: out of the way under its old name */
+	if (store_mailbox_expunge(box, &uid2, 1, &err) < 0)
+		return 6;
+	bad |= !exists_in(root, "cur/.expunged.1700000002.M1P1Q1.host,S=2,W=3:2,") << 5;
+	store_names_flush();
+	m = store_mailbox_msgs(box, &n);
+	bad |= (strcmp(m[0].path, "cur/1700000001.M1P1Q1.host,S=2,W=3:2,Sa") != 0) << 6;
+	bad |= !exists_in(root, "cur/1700000001.M1P1Q1.host,S=2,W=3:2,Sa") << 7;
+	bad |= exists_in(root, "cur/1700000001.M1P1Q1.host,S=2,W=3:2,") << 8;
+	bad |= exists_in(root, "cur/1700000002.M1P1Q1.host,S=2,W=3:2,T") << 9;
+	/* the index has the new name too */
+	if (store_account_open_private(root, &other, &err) < 0 ||
+	    store_mailbox_open(other, "INBOX", true, &box2, &err) < 0)
+		return 7;
+	m = store_mailbox_msgs(box2, &n);
+	bad |= (n != 1 || strcmp(m[0].path,
+	    "cur/1700000001.M1P1Q1.host,S=2,W=3:2,Sa") != 0) << 10;
+	store_mailbox_close(&box2);
+	store_account_close(&other);
+	/* what the last handle's close finds waiting is renamed then */
+	if (store_msg_change_flags(box, 0, '+', STORE_FLAG_FLAGGED, NULL, &err) != 0)
+		return 8;
+	bad |= !exists_in(root, "cur/1700000001.M1P1Q1.host,S=2,W=3:2,Sa") << 11;
+	store_mailbox_close(&box);
+	bad |= !exists_in(root, "cur/1700000001.M1P1Q1.host,S=2,W=3:2,FSa") << 12;
+	store_account_close(&acct);
+	if (bad != 0)
+		fprintf(stderr, "lagging names: bad=%#x\n", bad);
+	return bad != 0 ? 9 : 0;
+}
+
+static void
+test_store_lagging_names(void)
+{
+	const char *root = test_tmpdir();
+	struct store_account *acct;
+	struct store_mailbox *box;
+	const struct store_msg *m;
+	unsigned int n;
+	char *err = NULL, *db;
+	sqlite3 *h;
+	pid_t pid;
+	int status = -1;
+
+	test_begin("store: with a janitor, files take their flags' names at the flush");
+	pid = fork();
+	if (pid == 0)
+		_exit(lagging_names_child(root));
+	test_assert(pid > 0);
+	test_assert(waitpid(pid, &status, 0) == pid);
+	test_assert(WIFEXITED(status));
+	test_assert_int(WEXITSTATUS(status), 0);
+	test_end();
+
+	/* a process that stopped before its flush left a name behind */
+	test_begin("store: a name left behind its flags is renamed after the next scan");
+	db = xasprintf("%s/" STORE_INDEX_FILE, root);
+	test_assert(sqlite3_open(db, &h) == SQLITE_OK);
+	/* the child's last change: \Answered for \Flagged */
+	test_assert(sqlite3_exec(h, "UPDATE message SET flags = 3",
+	    NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(h);
+	free(db);
+	test_assert(store_account_open(root, &acct, &err) == 0);
+	test_assert(store_mailbox_open(acct, "INBOX", false, &box, &err) == 0);
+	m = store_mailbox_msgs(box, &n);
+	test_assert_int(n, 1);
+	test_assert(n == 1 && m[0].flags == (STORE_FLAG_SEEN | STORE_FLAG_ANSWERED));
+	test_assert(exists_in(root, "cur/1700000001.M1P1Q1.host,S=2,W=3:2,FSa"));
+	store_names_flush();
+	m = store_mailbox_msgs(box, &n);
+	test_assert(n == 1);
+	test_assert_str(m[0].path, "cur/1700000001.M1P1Q1.host,S=2,W=3:2,RSa");
+	test_assert(exists_in(root, "cur/1700000001.M1P1Q1.host,S=2,W=3:2,RSa"));
+	test_assert(!exists_in(root, "cur/1700000001.M1P1Q1.host,S=2,W=3:2,FSa"));
+	store_mailbox_close(&box);
+	store_account_close(&acct);
+	test_end();
+}
+TEST(test_store_lagging_names)
 
 static void
 test_store_uidvalidity_recreate(void)

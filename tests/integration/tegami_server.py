@@ -175,6 +175,16 @@ class TegamiServer:
         raise AssertionError(f"{address}: {len(self.messages(address, folder))} "
                              f"messages, wanted {count}")
 
+    def wait_message_files(self, address, ok, timeout=10, folder=""):
+        """The message files once ok(files) holds: flag changes rename
+        their files about a second after the STORE (store_names_flush)."""
+        end = time.time() + timeout
+        while True:
+            files = self.message_files(address, folder)
+            if ok(files) or time.time() >= end:
+                return files
+            time.sleep(0.05)
+
     def queue_entries(self):
         d = os.path.join(self.state_dir, "tegami", "queue", "env")
         return sorted(os.listdir(d)) if os.path.isdir(d) else []

@@ -58,7 +58,9 @@ def test_starttls_on_143_and_flags_in_file_names(server):
     typ, _ = m.store("1", "+FLAGS", "(\\Seen \\Flagged)")
     assert typ == "OK"
     m.logout()
-    [path] = server.message_files("bob@example.test")
+    # the file takes its new name at the next flush, within a second or two
+    [path] = server.wait_message_files(
+        "bob@example.test", lambda f: len(f) == 1 and f[0].endswith(":2,FS"))
     assert path.split("/")[-2] == "cur" and path.endswith(":2,FS")
 
 

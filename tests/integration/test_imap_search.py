@@ -517,7 +517,12 @@ def test_text_search_reads_files_off_the_loop(one_worker):
 
     def flag_the_third(b):
         b.ok("STORE 3 +FLAGS (\\Flagged)")
-        assert renamed not in os.listdir(os.path.join(srv.maildir(USER), "cur"))
+        # the file takes its new name at the worker's next flush
+        cur = os.path.join(srv.maildir(USER), "cur")
+        end = time.time() + 10
+        while renamed in os.listdir(cur) and time.time() < end:
+            time.sleep(0.05)
+        assert renamed not in os.listdir(cur)
     untagged = held_by_a_fifo(srv, a, b, "m0", "SEARCH BODY zebra", flag_the_third)
     assert [u for u in untagged if u.startswith("* SEARCH")] == ["* SEARCH 1 2 3"], untagged
 

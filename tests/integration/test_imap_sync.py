@@ -217,7 +217,8 @@ def test_concurrent_sessions_on_one_mailbox(server):
     uids = sorted(int(x) for x in re.findall(rb"UID (\d+)", b" ".join(
         d if isinstance(d, bytes) else d[0] for d in data if d)))
     assert len(uids) == 40 and all(b"\\Seen" in d for d in data if d)
-    files = server.message_files("bob@example.test")
+    files = server.wait_message_files(
+        "bob@example.test", lambda f: all(n.endswith(":2,S") for n in f))
     assert len(files) == 40 and all(f.endswith(":2,S") for f in files)
     # the expunged files, parked under dot names, are unlinked off the loop
     cur = os.path.join(server.maildir("bob@example.test"), "cur")
