@@ -1008,7 +1008,7 @@ store_batch_end(struct store_mailbox *box, char **error_r)
 		return 0;
 	if (!acct->batch_failed && store_tx(acct, ST_COMMIT, &rc) == 0) {
 		/* nobody calls store_names_flush(): the batch's names now */
-		if (!acct->shared || !store_janitor_running())
+		if (!store_names_deferred(acct))
 			store_folders_flush_names(acct);
 		return 0;
 	}
@@ -3161,7 +3161,7 @@ store_msg_change_flags(struct store_mailbox *box, unsigned int i, char op,
 		    f->highestmodseq);
 	lag_add(f, uid);
 	/* nobody calls store_names_flush(): at once */
-	if (!f->acct->shared || !store_janitor_running())
+	if (!store_names_deferred(f->acct))
 		(void)lag_flush(f);
 	/* the session reports its own change: not again at its next sync,
 	   unless others' changes came in between */

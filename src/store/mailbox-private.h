@@ -198,8 +198,9 @@ bool store_index_data_changed(struct store_account *acct);
  */
 void store_folders_sleep(struct store_account *acct);
 void store_folder_forget(struct store_account *acct, const char *name);
-/* Has store_trash_janitor() been called (mailbox.c)? */
-bool store_janitor_running(void);
+/* Do flag changes of acct wait for store_names_flush() (a shared account
+   in a process with a janitor), or rename at once? (mailbox.c) */
+bool store_names_deferred(const struct store_account *acct);
 /* Renames the files whose names lag behind their flags (folder.c). */
 void store_folders_flush_names(struct store_account *acct);
 /* Unlinks the account's trash now. */

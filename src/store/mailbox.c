@@ -544,9 +544,9 @@ store_trash_janitor(void)
 }
 
 bool
-store_janitor_running(void)
+store_names_deferred(const struct store_account *acct)
 {
-	return janitor;
+	return acct->shared && janitor;
 }
 
 char **
