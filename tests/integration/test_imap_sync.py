@@ -97,8 +97,11 @@ def test_idle_woken_by_another_session_and_another_process(server):
     assert b"FETCH" in a.readline()
     b.expunge()
     assert a.readline().strip() == b"* 2 EXPUNGE"
-    # another process renames the file (a flag set by hand): inotify
-    [path] = server.message_files("bob@example.test")
+    # another process renames the file (a flag set by hand): inotify;
+    # first the worker gives it the name of \Flagged (its next flush)
+    [path] = server.wait_message_files(
+        "bob@example.test", lambda f: len(f) == 1 and f[0].endswith(":2,F"))
+    assert path.endswith(":2,F"), path
     os.rename(path, path.replace(":2,F", ":2,FS"))
     line = a.readline()
     assert b"* 1 FETCH" in line and b"\\Seen" in line, line
